@@ -1,0 +1,109 @@
+//! Instructions and changesets: the vocabulary that history, the sync protocol and the reset
+//! engine speak. Encoded as MessagePack (rmp-serde). `CHANGESET_FORMAT` is bumped on any change
+//! of shape; decoders reject formats they do not know.
+
+use crate::error::{Error, Result};
+use crate::schema::{ClassSchema, Property};
+use crate::value::{PrimaryKey, Value};
+use serde::{Deserialize, Serialize};
+
+pub const CHANGESET_FORMAT: u32 = 1;
+
+/// The stable id of one list element (DESIGN rule 5): ordered by (lamport, peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ElemId {
+    pub lamport: u64,
+    pub peer: u64,
+}
+
+/// One change. Objects are named by class and primary key, properties by name, list elements by
+/// their stable ids, so an instruction means the same thing after a rebase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Instruction {
+    AddClass { class: ClassSchema },
+    AddProperty { class: String, property: Property },
+    /// Create, or upsert if it exists: the fields given here win (rule 3).
+    CreateObject { class: String, pk: PrimaryKey, fields: Vec<(String, Value)> },
+    EraseObject { class: String, pk: PrimaryKey },
+    Set { class: String, pk: PrimaryKey, prop: String, value: Value },
+    /// Insert `value` with id `id` right after element `after` (None: at the front).
+    ListInsert { class: String, pk: PrimaryKey, prop: String, id: ElemId, after: Option<ElemId>, value: Value },
+    ListSet { class: String, pk: PrimaryKey, prop: String, id: ElemId, value: Value },
+    ListErase { class: String, pk: PrimaryKey, prop: String, id: ElemId },
+    /// Moves element `from`: it is erased and its value re-inserted as `id` after `after`.
+    ListMove { class: String, pk: PrimaryKey, prop: String, from: ElemId, id: ElemId, after: Option<ElemId> },
+    /// Erases exactly the elements that were visible when the clear was recorded, so a
+    /// concurrent insert survives.
+    ListClear { class: String, pk: PrimaryKey, prop: String, ids: Vec<ElemId> },
+}
+
+impl Instruction {
+    /// The object this instruction touches, if any.
+    pub fn object(&self) -> Option<(&str, &PrimaryKey)> {
+        use Instruction::*;
+        match self {
+            AddClass { .. } | AddProperty { .. } => None,
+            CreateObject { class, pk, .. }
+            | EraseObject { class, pk }
+            | Set { class, pk, .. }
+            | ListInsert { class, pk, .. }
+            | ListSet { class, pk, .. }
+            | ListErase { class, pk, .. }
+            | ListMove { class, pk, .. }
+            | ListClear { class, pk, .. } => Some((class, pk)),
+        }
+    }
+
+    /// A one-line description for reports.
+    pub fn describe(&self) -> String {
+        use Instruction::*;
+        match self {
+            AddClass { class } => format!("add class {}", class.name),
+            AddProperty { class, property } => format!("add property {class}.{}", property.name),
+            CreateObject { class, pk, .. } => format!("create {class}[{pk}]"),
+            EraseObject { class, pk } => format!("erase {class}[{pk}]"),
+            Set { class, pk, prop, value } => format!("set {class}[{pk}].{prop} = {value}"),
+            ListInsert { class, pk, prop, value, .. } => format!("insert {value} into {class}[{pk}].{prop}"),
+            ListSet { class, pk, prop, value, .. } => format!("set an element of {class}[{pk}].{prop} to {value}"),
+            ListErase { class, pk, prop, .. } => format!("erase an element of {class}[{pk}].{prop}"),
+            ListMove { class, pk, prop, .. } => format!("move an element of {class}[{pk}].{prop}"),
+            ListClear { class, pk, prop, ids } => format!("clear {} elements of {class}[{pk}].{prop}", ids.len()),
+        }
+    }
+}
+
+/// The instructions of one committed write transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Changeset {
+    pub format: u32,
+    /// The local version this commit produced on its origin.
+    pub local_version: u64,
+    /// The peer id of the realm file that wrote it.
+    pub origin: u64,
+    /// Wall-clock time of the commit, milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    pub instructions: Vec<Instruction>,
+}
+
+impl Changeset {
+    pub fn new(local_version: u64, origin: u64, instructions: Vec<Instruction>) -> Self {
+        let timestamp_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Changeset { format: CHANGESET_FORMAT, local_version, origin, timestamp_ms, instructions }
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        // Encoding plain data into a Vec cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Changeset> {
+        let cs: Changeset = rmp_serde::from_slice(bytes).map_err(|e| Error::Protocol(format!("undecodable changeset: {e}")))?;
+        if cs.format != CHANGESET_FORMAT {
+            return Err(Error::Protocol(format!("changeset format {} is not supported (expected {CHANGESET_FORMAT})", cs.format)));
+        }
+        Ok(cs)
+    }
+}

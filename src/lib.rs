@@ -1,0 +1,23 @@
+//! driftsync: an offline-first object database core that syncs and survives client resets.
+//! See docs/ARCHITECTURE.md for the map of modules.
+
+pub mod changeset;
+pub mod config;
+pub mod error;
+pub mod list;
+pub mod notify;
+pub mod realm;
+pub mod reset;
+pub mod rules;
+pub mod schema;
+pub mod store;
+pub mod value;
+
+pub use changeset::{Changeset, ElemId, Instruction};
+pub use config::{RealmConfig, SyncConfig};
+pub use error::{Error, ErrorCode, Result};
+pub use notify::{ChangeSummary, ClassChanges, NotificationToken, ObserverScope};
+pub use realm::{FieldValue, Object, Realm};
+pub use reset::{ClientResetConfig, ClientResetMode};
+pub use schema::{ClassSchema, Property, Schema};
+pub use value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};

@@ -1,0 +1,405 @@
+//! The one rulebook (DESIGN "One rulebook for merging"). Local writes, integration of server
+//! changesets, the server's own merge and client-reset recovery all apply instructions through
+//! `apply`, so they cannot drift apart.
+//!
+//! In `Mode::Local` an instruction that cannot apply is the caller's mistake and becomes an
+//! error. In `Mode::Merge` it is a conflict: the rule decides, and an instruction that loses is
+//! reported as `Outcome::Dropped` with the reason.
+
+use crate::changeset::Instruction;
+use crate::error::{Error, Result};
+use crate::notify::ChangeSummary;
+use crate::schema::{ClassSchema, Property, Schema};
+use crate::store::{self, Field, ObjectData};
+use crate::value::{PrimaryKey, ScalarType, Value};
+use rusqlite::Connection;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Local,
+    Merge,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The instruction changed the realm.
+    Applied,
+    /// The instruction was valid but changed nothing (same value, erase of a missing object…).
+    NoOp,
+    /// A rule decided against the instruction (or part of it); the reason says which.
+    Dropped(String),
+}
+
+/// The state of one write transaction that the rules work on.
+pub struct Tx<'a> {
+    pub conn: &'a Connection,
+    pub schema: Arc<Schema>,
+    pub changes: ChangeSummary,
+    /// The highest lamport value seen; new list elements get a greater one.
+    pub lamport: u64,
+    pub schema_changed: bool,
+}
+
+impl<'a> Tx<'a> {
+    pub fn new(conn: &'a Connection, schema: Arc<Schema>, lamport: u64) -> Self {
+        Tx { conn, schema, changes: ChangeSummary::default(), lamport, schema_changed: false }
+    }
+}
+
+fn drop_or_err(mode: Mode, err: Error, reason: impl Into<String>) -> Result<Outcome> {
+    match mode {
+        Mode::Local => Err(err),
+        Mode::Merge => Ok(Outcome::Dropped(reason.into())),
+    }
+}
+
+fn type_error(class: &ClassSchema, p: &Property, v: &Value) -> Error {
+    let what = if p.list { "list element" } else { "property" };
+    Error::TypeMismatch(format!(
+        "{what} '{}.{}' is {}{}, got {}",
+        class.name,
+        p.name,
+        p.kind.name(),
+        if p.optional { "?" } else { "" },
+        v.type_name()
+    ))
+}
+
+/// Applies one instruction with the rules of `mode`.
+pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
+    use Instruction::*;
+    match ins {
+        AddClass { class } => add_class(tx, class, mode),
+        AddProperty { class, property } => add_property(tx, class, property, mode),
+        CreateObject { class, pk, fields } => create(tx, class, pk, fields, mode),
+        EraseObject { class, pk } => erase(tx, class, pk),
+        Set { class, pk, prop, value } => set(tx, class, pk, prop, value, mode),
+        ListInsert { class, pk, prop, id, after, value } => {
+            let (id, after) = (*id, *after);
+            list_op(tx, class, pk, prop, Some(value), mode, |list, value| {
+                if list.contains(id) {
+                    return Ok(Outcome::NoOp);
+                }
+                // An anchor this replica never saw (its object was re-created, or the server
+                // lost it) puts the element at the end rather than losing it.
+                let anchor = match after {
+                    Some(a) if !list.contains(a) => list.elems.last().map(|e| e.id),
+                    other => other,
+                };
+                list.integrate_insert(id, anchor, value);
+                Ok(Outcome::Applied)
+            })
+        }
+        ListSet { class, pk, prop, id, value } => {
+            let id = *id;
+            list_op(tx, class, pk, prop, Some(value), mode, |list, value| match list.value_of(id) {
+                None => Ok(Outcome::Dropped("the list element was erased".into())),
+                Some(old) if old.same_as(&value) => Ok(Outcome::NoOp),
+                Some(_) => {
+                    list.set(id, value);
+                    Ok(Outcome::Applied)
+                }
+            })
+        }
+        ListErase { class, pk, prop, id } => {
+            let id = *id;
+            list_op(tx, class, pk, prop, None, mode, |list, _| Ok(if list.erase(id) { Outcome::Applied } else { Outcome::NoOp }))
+        }
+        ListMove { class, pk, prop, from, id, after } => {
+            let (from, id, after) = (*from, *id, *after);
+            list_op(tx, class, pk, prop, None, mode, |list, _| {
+                let Some(v) = list.value_of(from).cloned() else {
+                    return Ok(Outcome::Dropped("the moved list element was erased".into()));
+                };
+                list.erase(from);
+                let anchor = match after {
+                    Some(a) if !list.contains(a) => list.elems.last().map(|e| e.id),
+                    other => other,
+                };
+                list.integrate_insert(id, anchor, v);
+                Ok(Outcome::Applied)
+            })
+        }
+        ListClear { class, pk, prop, ids } => list_op(tx, class, pk, prop, None, mode, |list, _| {
+            let mut any = false;
+            for id in ids {
+                any |= list.erase(*id);
+            }
+            Ok(if any { Outcome::Applied } else { Outcome::NoOp })
+        }),
+    }
+}
+
+fn add_class(tx: &mut Tx, class: &ClassSchema, mode: Mode) -> Result<Outcome> {
+    if let Some(i) = tx.schema.class_index(&class.name) {
+        if tx.schema.classes[i] == *class {
+            return Ok(Outcome::NoOp);
+        }
+        return drop_or_err(
+            mode,
+            Error::BreakingSchemaChange(vec![format!("class '{}' exists with another definition", class.name)]),
+            format!("class '{}' exists with another definition", class.name),
+        );
+    }
+    let next = tx.schema.apply_additive(&[crate::schema::AdditiveChange::AddClass(class.clone())])?;
+    tx.schema = Arc::new(next);
+    tx.schema_changed = true;
+    Ok(Outcome::Applied)
+}
+
+fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Result<Outcome> {
+    let (_, c) = tx.schema.class(class)?;
+    if let Some(i) = c.property_index(&property.name) {
+        if c.properties[i] == *property {
+            return Ok(Outcome::NoOp);
+        }
+        let why = format!("property '{class}.{}' exists with another type", property.name);
+        return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
+    }
+    if !property.optional && !property.list {
+        let why = format!("property '{class}.{}' is required; only optional properties can be added", property.name);
+        return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
+    }
+    let change = crate::schema::AdditiveChange::AddProperty { class: class.to_string(), property: property.clone() };
+    let next = tx.schema.apply_additive(&[change])?;
+    tx.schema = Arc::new(next);
+    tx.schema_changed = true;
+    Ok(Outcome::Applied)
+}
+
+/// Checks a link target; rule 6: a link to a missing object is not kept.
+fn link_target_exists(tx: &Tx, p: &Property, v: &Value) -> Result<bool> {
+    let (Some(target), Value::Link(tpk)) = (&p.target, v) else { return Ok(true) };
+    let (ti, tc) = tx.schema.class(target)?;
+    tc.check_pk(tpk)?;
+    store::object_exists(tx.conn, ti, tpk)
+}
+
+fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)], mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let pk_idx = c.primary_key_index();
+    // Validate every field before touching anything, so a bad create changes nothing.
+    let mut resolved = Vec::with_capacity(fields.len());
+    for (name, v) in fields {
+        let (pi, p) = match c.property(name) {
+            Ok(x) => x,
+            Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{name}'")),
+        };
+        if p.list {
+            let e = Error::TypeMismatch(format!("'{class}.{name}' is a list; fill it with list operations"));
+            return drop_or_err(mode, e, format!("'{class}.{name}' is a list"));
+        }
+        if pi == pk_idx {
+            if PrimaryKey::from_value(v).as_ref() != Some(pk) {
+                let e = Error::InvalidArgument(format!("the primary key '{class}.{name}' cannot be set to another value"));
+                return drop_or_err(mode, e, "primary key mismatch");
+            }
+            continue;
+        }
+        if !p.accepts(v) {
+            let e = type_error(c, p, v);
+            let why = e.to_string();
+            return drop_or_err(mode, e, why);
+        }
+        resolved.push((pi, p, v));
+    }
+    let existing = store::load_object(tx.conn, ci, c, pk)?;
+    let is_new = existing.is_none();
+    let mut data = existing.unwrap_or_else(|| {
+        let mut d = ObjectData::new_default(c);
+        d.fields[pk_idx] = Field::Value(pk.to_value());
+        d
+    });
+    // Check every link target before the first write (a failed local create changes nothing).
+    let mut nulled = Vec::new();
+    let mut checked = Vec::with_capacity(resolved.len());
+    for (pi, p, v) in resolved {
+        if link_target_exists(tx, p, v)? {
+            checked.push((pi, p, v.clone()));
+        } else if mode == Mode::Local {
+            return Err(Error::not_found(p.target.as_deref().unwrap_or(""), v));
+        } else {
+            nulled.push(p.name.clone());
+            checked.push((pi, p, Value::Null));
+        }
+    }
+    let mut changed = Vec::new();
+    for (pi, p, v) in checked {
+        if !data.value(pi).same_as(&v) {
+            if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
+                store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+            }
+            data.fields[pi] = Field::Value(v);
+            changed.push(&p.name);
+        }
+    }
+    if !is_new && changed.is_empty() {
+        return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Dropped(link_reason(&nulled)) });
+    }
+    store::save_object(tx.conn, ci, pk, &data)?;
+    if is_new {
+        tx.changes.record_insert(class, pk);
+    } else {
+        for name in changed {
+            tx.changes.record_modify(class, pk, name);
+        }
+    }
+    Ok(if nulled.is_empty() { Outcome::Applied } else { Outcome::Dropped(link_reason(&nulled)) })
+}
+
+fn link_reason(props: &[String]) -> String {
+    format!("link target was erased, so {} stayed null", props.join(", "))
+}
+
+/// Rule 2: erasing a missing object is a no-op. Rule 6: links to it become null or leave lists.
+fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    if !store::object_exists(tx.conn, ci, pk)? {
+        return Ok(Outcome::NoOp);
+    }
+    store::delete_object(tx.conn, ci, pk)?;
+    tx.changes.record_erase(class, pk);
+    let target = Value::Link(pk.clone());
+    for (si, spk) in store::take_backlinks(tx.conn, ci, pk)? {
+        let Some(sc) = schema.classes.get(si) else { continue };
+        let Some(mut data) = store::load_object(tx.conn, si, sc, &spk)? else { continue };
+        let mut touched = Vec::new();
+        for (pi, p) in sc.properties.iter().enumerate() {
+            if p.target.as_deref() != Some(class) {
+                continue;
+            }
+            match &mut data.fields[pi] {
+                Field::Value(v) if *v == target => {
+                    *v = Value::Null;
+                    touched.push(p.name.clone());
+                }
+                Field::List(l) => {
+                    let ids: Vec<_> = l.visible().filter(|e| e.value == target).map(|e| e.id).collect();
+                    for id in &ids {
+                        l.erase(*id);
+                    }
+                    if !ids.is_empty() {
+                        touched.push(p.name.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !touched.is_empty() {
+            store::save_object(tx.conn, si, &spk, &data)?;
+            for p in touched {
+                tx.changes.record_modify(&sc.name, &spk, &p);
+            }
+        }
+    }
+    Ok(Outcome::Applied)
+}
+
+/// Rule 1 (erase wins) and rule 4 (the later set wins: the one applied last).
+fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+    };
+    if p.list {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list; use list operations"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is a list"));
+    }
+    if pi == c.primary_key_index() {
+        let e = Error::InvalidArgument(format!("the primary key '{class}.{prop}' cannot be changed"));
+        return drop_or_err(mode, e, "the primary key cannot be changed");
+    }
+    if !p.accepts(value) {
+        let e = type_error(c, p, value);
+        let why = e.to_string();
+        return drop_or_err(mode, e, why);
+    }
+    let Some(mut data) = store::load_object(tx.conn, ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let mut v = value.clone();
+    let mut outcome = Outcome::Applied;
+    if !link_target_exists(tx, p, &v)? {
+        if mode == Mode::Local {
+            return Err(Error::not_found(p.target.as_deref().unwrap_or(""), &v));
+        }
+        outcome = Outcome::Dropped(link_reason(&[p.name.clone()]));
+        v = Value::Null;
+    }
+    if data.value(pi).same_as(&v) {
+        return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
+    }
+    if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
+        store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+    }
+    data.fields[pi] = Field::Value(v);
+    store::save_object(tx.conn, ci, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(outcome)
+}
+
+/// Loads a list, checks the value (if any), runs `op`, and saves when it changed something.
+fn list_op(
+    tx: &mut Tx,
+    class: &str,
+    pk: &PrimaryKey,
+    prop: &str,
+    value: Option<&Value>,
+    mode: Mode,
+    op: impl FnOnce(&mut crate::list::RgaList, Value) -> Result<Outcome>,
+) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+    };
+    if !p.list {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a list"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a list"));
+    }
+    if let Some(v) = value {
+        if !p.accepts(v) {
+            let e = type_error(c, p, v);
+            let why = e.to_string();
+            return drop_or_err(mode, e, why);
+        }
+        if !link_target_exists(tx, p, v)? {
+            return drop_or_err(
+                mode,
+                Error::not_found(p.target.as_deref().unwrap_or(""), v),
+                "the linked object was erased, so the link left the list",
+            );
+        }
+    }
+    let Some(mut data) = store::load_object(tx.conn, ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let Some(list) = data.list_mut(pi) else {
+        return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a list")));
+    };
+    let outcome = op(list, value.cloned().unwrap_or(Value::Null))?;
+    tx.lamport = tx.lamport.max(list.max_lamport());
+    if outcome == Outcome::Applied {
+        if let (Some(t), Some(Value::Link(tpk))) = (&p.target, value) {
+            store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+        }
+        store::save_object(tx.conn, ci, pk, &data)?;
+        tx.changes.record_modify(class, pk, prop);
+    }
+    Ok(outcome)
+}
+
+/// True for a property holding links (used by callers that check targets).
+pub fn is_link(p: &Property) -> bool {
+    p.kind == ScalarType::Link
+}

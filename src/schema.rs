@@ -1,0 +1,332 @@
+//! The schema: classes, properties, validation, and the one additive/breaking classifier that
+//! opening a realm, sync and client reset all use.
+
+use crate::error::{Error, Result};
+use crate::value::{PrimaryKey, ScalarType, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// One property of a class.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Property {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: ScalarType,
+    /// A list of `kind` values (for links: a list of links).
+    #[serde(default)]
+    pub list: bool,
+    /// Whether the value (or, for lists, each element) may be null.
+    #[serde(default)]
+    pub optional: bool,
+    /// Target class of a link or list of links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Property {
+    pub fn new(name: &str, kind: ScalarType) -> Self {
+        Property { name: name.to_string(), kind, list: false, optional: false, target: None }
+    }
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn list(mut self) -> Self {
+        self.list = true;
+        self
+    }
+    pub fn link(name: &str, target: &str) -> Self {
+        Property { name: name.to_string(), kind: ScalarType::Link, list: false, optional: true, target: Some(target.to_string()) }
+    }
+    pub fn link_list(name: &str, target: &str) -> Self {
+        Property { name: name.to_string(), kind: ScalarType::Link, list: true, optional: false, target: Some(target.to_string()) }
+    }
+
+    /// Whether `v` may be stored in this property (or as an element of this list).
+    pub fn accepts(&self, v: &Value) -> bool {
+        match v.scalar_type() {
+            None => self.optional && !(self.list && self.kind == ScalarType::Link),
+            Some(t) => t == self.kind,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let mut s = self.kind.name().to_string();
+        if let Some(t) = &self.target {
+            s = format!("{s}<{t}>");
+        }
+        if self.list {
+            s = format!("list<{s}>");
+        }
+        if self.optional {
+            s.push('?');
+        }
+        s
+    }
+}
+
+/// One class: a name, its primary-key property and its properties (the primary key included).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClassSchema {
+    pub name: String,
+    pub primary_key: String,
+    pub properties: Vec<Property>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for ClassSchema {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && self.primary_key == o.primary_key && self.properties == o.properties
+    }
+}
+
+impl ClassSchema {
+    pub fn new(name: &str, primary_key: &str, properties: Vec<Property>) -> Self {
+        let mut c = ClassSchema { name: name.to_string(), primary_key: primary_key.to_string(), properties, index: HashMap::new() };
+        c.reindex();
+        c
+    }
+
+    fn reindex(&mut self) {
+        self.index = self.properties.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+    }
+
+    pub fn property_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn property(&self, name: &str) -> Result<(usize, &Property)> {
+        self.property_index(name)
+            .map(|i| (i, &self.properties[i]))
+            .ok_or_else(|| Error::unknown_property(&self.name, name))
+    }
+
+    pub fn primary_key_index(&self) -> usize {
+        self.property_index(&self.primary_key).unwrap_or(0)
+    }
+
+    pub fn primary_key_type(&self) -> ScalarType {
+        self.properties[self.primary_key_index()].kind
+    }
+
+    /// Checks that `pk` has this class's primary-key type.
+    pub fn check_pk(&self, pk: &PrimaryKey) -> Result<()> {
+        if pk.scalar_type() != self.primary_key_type() {
+            return Err(Error::TypeMismatch(format!(
+                "primary key of '{}' is {}, got {}",
+                self.name,
+                self.primary_key_type().name(),
+                pk.scalar_type().name()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A validated schema. Class order is the storage order: classes and properties are only ever
+/// appended, so their indexes are stable in a realm file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Schema {
+    pub classes: Vec<ClassSchema>,
+    #[serde(skip)]
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for Schema {
+    fn eq(&self, o: &Self) -> bool {
+        self.classes == o.classes
+    }
+}
+
+/// One additive schema change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AdditiveChange {
+    AddClass(ClassSchema),
+    AddProperty { class: String, property: Property },
+}
+
+/// The result of comparing a stored schema with a new one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SchemaDiff {
+    pub additive: Vec<AdditiveChange>,
+    /// One human-readable line per breaking difference.
+    pub breaking: Vec<String>,
+}
+
+impl SchemaDiff {
+    pub fn is_breaking(&self) -> bool {
+        !self.breaking.is_empty()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.additive.is_empty() && self.breaking.is_empty()
+    }
+}
+
+impl Schema {
+    /// Builds and validates a schema.
+    pub fn new(classes: Vec<ClassSchema>) -> Result<Self> {
+        let mut s = Schema { classes, index: HashMap::new() };
+        s.reindex();
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Parses the JSON form: `{"classes":[{"name":..,"primaryKey":..,"properties":[{"name":..,"type":..,"list":..,"optional":..,"target":..}]}]}`.
+    pub fn from_json(json: &str) -> Result<Self> {
+        let s: Schema = serde_json::from_str(json).map_err(|e| Error::InvalidSchema(format!("schema JSON: {e}")))?;
+        Schema::new(s.classes)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    fn reindex(&mut self) {
+        for c in &mut self.classes {
+            c.reindex();
+        }
+        self.index = self.classes.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+    }
+
+    pub fn class_index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn class(&self, name: &str) -> Result<(usize, &ClassSchema)> {
+        self.class_index(name).map(|i| (i, &self.classes[i])).ok_or_else(|| Error::UnknownClass(name.to_string()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |c: &str, p: Option<&str>, why: &str| {
+            Err(Error::InvalidSchema(match p {
+                Some(p) => format!("class '{c}', property '{p}': {why}"),
+                None => format!("class '{c}': {why}"),
+            }))
+        };
+        let mut names = HashSet::new();
+        for c in &self.classes {
+            if c.name.is_empty() {
+                return bad("", None, "a class needs a name");
+            }
+            if !names.insert(c.name.as_str()) {
+                return bad(&c.name, None, "duplicate class name");
+            }
+            let mut props = HashSet::new();
+            for p in &c.properties {
+                if p.name.is_empty() {
+                    return bad(&c.name, Some(""), "a property needs a name");
+                }
+                if !props.insert(p.name.as_str()) {
+                    return bad(&c.name, Some(&p.name), "duplicate property name");
+                }
+                match (&p.kind, &p.target) {
+                    (ScalarType::Link, None) => return bad(&c.name, Some(&p.name), "a link needs a target class"),
+                    (ScalarType::Link, Some(t)) if !self.index.contains_key(t) => {
+                        return bad(&c.name, Some(&p.name), &format!("link to unknown class '{t}'"));
+                    }
+                    (ScalarType::Link, Some(_)) if !p.list && !p.optional => {
+                        return bad(&c.name, Some(&p.name), "a single link must be optional (it becomes null when its target is erased)");
+                    }
+                    (ScalarType::Link, Some(_)) if p.list && p.optional => {
+                        return bad(&c.name, Some(&p.name), "a list of links cannot hold nulls");
+                    }
+                    (k, Some(_)) if *k != ScalarType::Link => {
+                        return bad(&c.name, Some(&p.name), "only links have a target class");
+                    }
+                    _ => {}
+                }
+            }
+            if c.primary_key.is_empty() {
+                return bad(&c.name, None, "a class needs a primary key");
+            }
+            let Some(pk) = c.properties.iter().find(|p| p.name == c.primary_key) else {
+                return bad(&c.name, Some(&c.primary_key), "the primary key names no property of the class");
+            };
+            if pk.list {
+                return bad(&c.name, Some(&pk.name), "a list cannot be the primary key");
+            }
+            if !pk.kind.is_primary_key_type() {
+                return bad(&c.name, Some(&pk.name), &format!("a primary key must be int, string, objectId or uuid, not {}", pk.kind.name()));
+            }
+            if pk.optional {
+                return bad(&c.name, Some(&pk.name), "a primary key cannot be optional");
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares `self` (stored) with `new` (wanted). New classes and new optional properties (or
+    /// new lists) are additive; everything else, including removals, is breaking.
+    pub fn diff(&self, new: &Schema) -> SchemaDiff {
+        let mut d = SchemaDiff::default();
+        for old_c in &self.classes {
+            let Some(new_c) = new.class_index(&old_c.name).map(|i| &new.classes[i]) else {
+                d.breaking.push(format!("class '{}' was removed", old_c.name));
+                continue;
+            };
+            if old_c.primary_key != new_c.primary_key {
+                d.breaking.push(format!(
+                    "class '{}': primary key changed from '{}' to '{}'",
+                    old_c.name, old_c.primary_key, new_c.primary_key
+                ));
+            }
+            for op in &old_c.properties {
+                match new_c.property_index(&op.name).map(|i| &new_c.properties[i]) {
+                    None => d.breaking.push(format!("class '{}': property '{}' was removed", old_c.name, op.name)),
+                    Some(np) if np != op => d.breaking.push(format!(
+                        "class '{}', property '{}': changed from {} to {}",
+                        old_c.name,
+                        op.name,
+                        op.describe(),
+                        np.describe()
+                    )),
+                    Some(_) => {}
+                }
+            }
+            for np in &new_c.properties {
+                if old_c.property_index(&np.name).is_none() {
+                    if np.optional || np.list {
+                        d.additive.push(AdditiveChange::AddProperty { class: old_c.name.clone(), property: np.clone() });
+                    } else {
+                        d.breaking.push(format!(
+                            "class '{}': new property '{}' is required ({}); only optional properties can be added",
+                            old_c.name,
+                            np.name,
+                            np.describe()
+                        ));
+                    }
+                }
+            }
+        }
+        for new_c in &new.classes {
+            if self.class_index(&new_c.name).is_none() {
+                d.additive.push(AdditiveChange::AddClass(new_c.clone()));
+            }
+        }
+        d
+    }
+
+    /// Applies additive changes, appending so existing indexes stay valid.
+    pub fn apply_additive(&self, changes: &[AdditiveChange]) -> Result<Schema> {
+        let mut classes = self.classes.clone();
+        for ch in changes {
+            match ch {
+                AdditiveChange::AddClass(c) => {
+                    if !classes.iter().any(|x| x.name == c.name) {
+                        classes.push(c.clone());
+                    }
+                }
+                AdditiveChange::AddProperty { class, property } => {
+                    let c = classes.iter_mut().find(|c| &c.name == class).ok_or_else(|| Error::UnknownClass(class.clone()))?;
+                    if !c.properties.iter().any(|p| p.name == property.name) {
+                        c.properties.push(property.clone());
+                    }
+                }
+            }
+        }
+        Schema::new(classes)
+    }
+}

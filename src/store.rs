@@ -1,0 +1,431 @@
+//! The realm file: one SQLite database in WAL mode. This module owns the tables, the on-disk
+//! encoding of objects, and the primitive reads and writes every higher layer goes through.
+
+use crate::changeset::ElemId;
+use crate::error::{Error, Result};
+use crate::list::{Elem, RgaList};
+use crate::schema::{ClassSchema, Property, Schema};
+use crate::value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::Path;
+use std::time::Duration;
+
+/// Version of the file layout. Bumped on any incompatible change of tables or encodings.
+pub const FILE_FORMAT_VERSION: i64 = 1;
+
+const CREATE_TABLES: &str = "
+CREATE TABLE ds_meta(key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
+CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE TABLE ds_backlinks(tclass INTEGER NOT NULL, tpk BLOB NOT NULL, sclass INTEGER NOT NULL, spk BLOB NOT NULL,
+    PRIMARY KEY(tclass, tpk, sclass, spk)) WITHOUT ROWID;
+CREATE INDEX ds_backlinks_by_source ON ds_backlinks(sclass, spk);
+CREATE TABLE ds_history(version INTEGER PRIMARY KEY, changeset BLOB NOT NULL, server_version INTEGER);
+";
+
+/// One stored property value: a scalar or a list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    Value(Value),
+    List(RgaList),
+}
+
+/// An object's stored fields, indexed like its class's properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObjectData {
+    pub fields: Vec<Field>,
+}
+
+/// The default of a property on a new object (or one added to the schema later).
+pub fn default_field(p: &Property) -> Field {
+    if p.list {
+        return Field::List(RgaList::default());
+    }
+    if p.optional {
+        return Field::Value(Value::Null);
+    }
+    Field::Value(match p.kind {
+        ScalarType::Bool => Value::Bool(false),
+        ScalarType::Int => Value::Int(0),
+        ScalarType::Double => Value::Double(0.0),
+        ScalarType::String => Value::String(String::new()),
+        ScalarType::Binary => Value::Binary(Vec::new()),
+        ScalarType::Timestamp => Value::Timestamp(Timestamp(0)),
+        ScalarType::ObjectId => Value::ObjectId(ObjectId([0; 12])),
+        ScalarType::Uuid => Value::Uuid(Uuid([0; 16])),
+        ScalarType::Link => Value::Null,
+    })
+}
+
+impl ObjectData {
+    pub fn new_default(class: &ClassSchema) -> Self {
+        ObjectData { fields: class.properties.iter().map(default_field).collect() }
+    }
+
+    pub fn value(&self, idx: usize) -> &Value {
+        match self.fields.get(idx) {
+            Some(Field::Value(v)) => v,
+            _ => &Value::Null,
+        }
+    }
+
+    pub fn list(&self, idx: usize) -> Option<&RgaList> {
+        match self.fields.get(idx) {
+            Some(Field::List(l)) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn list_mut(&mut self, idx: usize) -> Option<&mut RgaList> {
+        match self.fields.get_mut(idx) {
+            Some(Field::List(l)) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+// ---- encoding ------------------------------------------------------------------------------
+// A small hand-written format, because objects are decoded on every scan: a u16 field count,
+// then per field a tag byte and its payload. Trailing fields missing from older records read as
+// the property's default, which is how additive migrations cost nothing.
+
+const T_NULL: u8 = 0;
+const T_FALSE: u8 = 1;
+const T_TRUE: u8 = 2;
+const T_INT: u8 = 3;
+const T_DOUBLE: u8 = 4;
+const T_STRING: u8 = 5;
+const T_BINARY: u8 = 6;
+const T_TIMESTAMP: u8 = 7;
+const T_OBJECTID: u8 = 8;
+const T_UUID: u8 = 9;
+const T_LINK: u8 = 10;
+const T_LIST: u8 = 32;
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Null => out.push(T_NULL),
+        Value::Bool(false) => out.push(T_FALSE),
+        Value::Bool(true) => out.push(T_TRUE),
+        Value::Int(i) => {
+            out.push(T_INT);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Double(d) => {
+            out.push(T_DOUBLE);
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        Value::String(s) => {
+            out.push(T_STRING);
+            put_bytes(out, s.as_bytes());
+        }
+        Value::Binary(b) => {
+            out.push(T_BINARY);
+            put_bytes(out, b);
+        }
+        Value::Timestamp(t) => {
+            out.push(T_TIMESTAMP);
+            out.extend_from_slice(&t.0.to_le_bytes());
+        }
+        Value::ObjectId(o) => {
+            out.push(T_OBJECTID);
+            out.extend_from_slice(&o.0);
+        }
+        Value::Uuid(u) => {
+            out.push(T_UUID);
+            out.extend_from_slice(&u.0);
+        }
+        Value::Link(pk) => {
+            out.push(T_LINK);
+            put_bytes(out, &pk.to_key_bytes());
+        }
+    }
+}
+
+pub fn encode_object(data: &ObjectData) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + data.fields.len() * 10);
+    out.extend_from_slice(&(data.fields.len() as u16).to_le_bytes());
+    for f in &data.fields {
+        match f {
+            Field::Value(v) => encode_value(&mut out, v),
+            Field::List(l) => {
+                out.push(T_LIST);
+                out.extend_from_slice(&(l.elems.len() as u32).to_le_bytes());
+                for e in &l.elems {
+                    out.extend_from_slice(&e.id.lamport.to_le_bytes());
+                    out.extend_from_slice(&e.id.peer.to_le_bytes());
+                    out.push(e.erased as u8);
+                    encode_value(&mut out, &e.value);
+                }
+            }
+        }
+    }
+    out
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.b.len() < n {
+            return Err(Error::FileCorrupt("truncated object record".into()));
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn arr<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = u32::from_le_bytes(self.arr()?) as usize;
+        self.take(n)
+    }
+    fn value_with_tag(&mut self, tag: u8) -> Result<Value> {
+        let corrupt = |what: &str| Error::FileCorrupt(what.to_string());
+        Ok(match tag {
+            T_NULL => Value::Null,
+            T_FALSE => Value::Bool(false),
+            T_TRUE => Value::Bool(true),
+            T_INT => Value::Int(i64::from_le_bytes(self.arr()?)),
+            T_DOUBLE => Value::Double(f64::from_le_bytes(self.arr()?)),
+            T_STRING => Value::String(String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("invalid UTF-8 in a string"))?),
+            T_BINARY => Value::Binary(self.bytes()?.to_vec()),
+            T_TIMESTAMP => Value::Timestamp(Timestamp(i64::from_le_bytes(self.arr()?))),
+            T_OBJECTID => Value::ObjectId(ObjectId(self.arr()?)),
+            T_UUID => Value::Uuid(Uuid(self.arr()?)),
+            T_LINK => Value::Link(PrimaryKey::from_key_bytes(self.bytes()?).ok_or_else(|| corrupt("bad link"))?),
+            t => return Err(Error::FileCorrupt(format!("unknown value tag {t}"))),
+        })
+    }
+}
+
+pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
+    let mut r = Reader { b: bytes };
+    let n = u16::from_le_bytes(r.arr()?) as usize;
+    let mut fields = Vec::with_capacity(class.properties.len().max(n));
+    for _ in 0..n {
+        let tag = r.u8()?;
+        if tag == T_LIST {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut elems = Vec::with_capacity(count.min(1 << 16));
+            for _ in 0..count {
+                let lamport = u64::from_le_bytes(r.arr()?);
+                let peer = u64::from_le_bytes(r.arr()?);
+                let erased = r.u8()? != 0;
+                let t = r.u8()?;
+                let value = r.value_with_tag(t)?;
+                elems.push(Elem { id: ElemId { lamport, peer }, value, erased });
+            }
+            fields.push(Field::List(RgaList { elems }));
+        } else {
+            fields.push(Field::Value(r.value_with_tag(tag)?));
+        }
+    }
+    for p in class.properties.iter().skip(fields.len()) {
+        fields.push(default_field(p));
+    }
+    Ok(ObjectData { fields })
+}
+
+// ---- the file ------------------------------------------------------------------------------
+
+/// Opens a connection with the pragmas every driftsync connection uses.
+pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::FileIo(format!("{}: {e}", path.display())))?;
+    conn.busy_timeout(busy_timeout)?;
+    Ok(conn)
+}
+
+/// What `check_file` found.
+pub enum FileState {
+    /// An empty or new file: the tables must be created.
+    Empty,
+    /// An existing realm with its stored schema.
+    Realm(Schema),
+}
+
+/// Checks, without writing anything, that `conn` is a realm this library can open.
+pub fn check_file(conn: &Connection, path: &Path) -> Result<FileState> {
+    let map_open = |e: rusqlite::Error| match Error::from(e) {
+        Error::FileNotRealm(_) => Error::FileNotRealm(path.display().to_string()),
+        other => other,
+    };
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(map_open)?;
+    if tables == 0 {
+        return Ok(FileState::Empty);
+    }
+    let has_meta: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='ds_meta'", [], |r| r.get(0))
+        .map_err(map_open)?;
+    if has_meta == 0 {
+        return Err(Error::FileNotRealm(path.display().to_string()));
+    }
+    let version: Option<i64> = get_meta(conn, "format_version")?;
+    let Some(version) = version else {
+        return Err(Error::FileNotRealm(path.display().to_string()));
+    };
+    if version > FILE_FORMAT_VERSION {
+        return Err(Error::FileFormatTooNew { found: version, supported: FILE_FORMAT_VERSION });
+    }
+    let json: Option<String> = get_meta(conn, "schema")?;
+    let json = json.ok_or_else(|| Error::FileCorrupt("the stored schema is missing".into()))?;
+    let schema = Schema::from_json(&json).map_err(|e| Error::FileCorrupt(format!("the stored schema is invalid: {e}")))?;
+    Ok(FileState::Realm(schema))
+}
+
+/// Creates the tables of a new realm (inside the caller's transaction).
+pub fn create_tables(conn: &Connection, schema: &Schema, peer_id: u64) -> Result<()> {
+    conn.execute_batch(CREATE_TABLES)?;
+    set_meta(conn, "format_version", FILE_FORMAT_VERSION)?;
+    set_meta(conn, "schema", schema.to_json())?;
+    set_meta(conn, "peer_id", peer_id as i64)?;
+    set_meta(conn, "lamport", 0i64)?;
+    set_meta(conn, "local_version", 0i64)?;
+    Ok(())
+}
+
+pub fn get_meta<T: rusqlite::types::FromSql>(conn: &Connection, key: &str) -> Result<Option<T>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM ds_meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()?)
+}
+
+pub fn set_meta<T: rusqlite::ToSql>(conn: &Connection, key: &str, value: T) -> Result<()> {
+    conn.prepare_cached("INSERT INTO ds_meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+        .execute(params![key, value])?;
+    Ok(())
+}
+
+pub fn delete_meta(conn: &Connection, key: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM ds_meta WHERE key = ?1")?.execute([key])?;
+    Ok(())
+}
+
+// ---- objects -------------------------------------------------------------------------------
+
+pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<Option<ObjectData>> {
+    let bytes: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?
+        .query_row(params![class_idx as i64, pk.to_key_bytes()], |r| r.get(0))
+        .optional()?;
+    bytes.map(|b| decode_object(&b, class)).transpose()
+}
+
+pub fn object_exists(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?
+        .query_row(params![class_idx as i64, pk.to_key_bytes()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+pub fn save_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
+    conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?
+        .execute(params![class_idx as i64, pk.to_key_bytes(), encode_object(data)])?;
+    Ok(())
+}
+
+pub fn delete_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<()> {
+    let key = pk.to_key_bytes();
+    conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?.execute(params![class_idx as i64, key])?;
+    conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?.execute(params![class_idx as i64, key])?;
+    Ok(())
+}
+
+pub fn count_objects(conn: &Connection, class_idx: usize) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM ds_objects WHERE class = ?1")?
+        .query_row([class_idx as i64], |r| r.get(0))?;
+    Ok(n as u64)
+}
+
+/// Streams the objects of a class in primary-key order, starting after `after`. The callback
+/// returns false to stop. Memory does not grow with the number of objects.
+pub fn scan_objects(
+    conn: &Connection,
+    class_idx: usize,
+    class: &ClassSchema,
+    after: Option<&PrimaryKey>,
+    mut f: impl FnMut(PrimaryKey, ObjectData) -> Result<bool>,
+) -> Result<()> {
+    let (sql, lower) = match after {
+        Some(pk) => ("SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk", pk.to_key_bytes()),
+        None => ("SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk >= ?2 ORDER BY pk", Vec::new()),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![class_idx as i64, lower])?;
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
+        let pk = PrimaryKey::from_key_bytes(key).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
+        let data = row.get_ref(1)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?;
+        let obj = decode_object(data, class)?;
+        if !f(pk, obj)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub fn add_backlink(conn: &Connection, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
+    conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?
+        .execute(params![tclass as i64, tpk.to_key_bytes(), sclass as i64, spk.to_key_bytes()])?;
+    Ok(())
+}
+
+/// The objects that (may) link to the target; entries can be stale, callers re-check.
+pub fn take_backlinks(conn: &Connection, tclass: usize, tpk: &PrimaryKey) -> Result<Vec<(usize, PrimaryKey)>> {
+    let key = tpk.to_key_bytes();
+    let mut out = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?;
+        let mut rows = stmt.query(params![tclass as i64, key])?;
+        while let Some(row) = rows.next()? {
+            let sclass: i64 = row.get(0)?;
+            let spk: Vec<u8> = row.get(1)?;
+            let pk = PrimaryKey::from_key_bytes(&spk).ok_or_else(|| Error::FileCorrupt("undecodable backlink".into()))?;
+            out.push((sclass as usize, pk));
+        }
+    }
+    conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?.execute(params![tclass as i64, key])?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_encoding_round_trips_and_pads_added_properties() {
+        let class = ClassSchema::new(
+            "A",
+            "id",
+            vec![Property::new("id", ScalarType::Int), Property::new("s", ScalarType::String), Property::new("l", ScalarType::Int).list()],
+        );
+        let mut l = RgaList::default();
+        l.integrate_insert(ElemId { lamport: 1, peer: 7 }, None, Value::Int(3));
+        let data = ObjectData { fields: vec![Field::Value(Value::Int(1)), Field::Value(Value::String("x".into())), Field::List(l)] };
+        let bytes = encode_object(&data);
+        assert_eq!(decode_object(&bytes, &class).unwrap(), data);
+        let mut wider = class.clone();
+        wider.properties.push(Property::new("o", ScalarType::Double).optional());
+        let wide = ClassSchema::new("A", "id", wider.properties);
+        let got = decode_object(&bytes, &wide).unwrap();
+        assert_eq!(got.fields[3], Field::Value(Value::Null));
+        assert!(decode_object(&bytes[..bytes.len() - 3], &class).is_err());
+    }
+}
