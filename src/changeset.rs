@@ -20,21 +20,68 @@ pub struct ElemId {
 /// their stable ids, so an instruction means the same thing after a rebase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Instruction {
-    AddClass { class: ClassSchema },
-    AddProperty { class: String, property: Property },
+    AddClass {
+        class: ClassSchema,
+    },
+    AddProperty {
+        class: String,
+        property: Property,
+    },
     /// Create, or upsert if it exists: the fields given here win (rule 3).
-    CreateObject { class: String, pk: PrimaryKey, fields: Vec<(String, Value)> },
-    EraseObject { class: String, pk: PrimaryKey },
-    Set { class: String, pk: PrimaryKey, prop: String, value: Value },
+    CreateObject {
+        class: String,
+        pk: PrimaryKey,
+        fields: Vec<(String, Value)>,
+    },
+    EraseObject {
+        class: String,
+        pk: PrimaryKey,
+    },
+    Set {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: Value,
+    },
     /// Insert `value` with id `id` right after element `after` (None: at the front).
-    ListInsert { class: String, pk: PrimaryKey, prop: String, id: ElemId, after: Option<ElemId>, value: Value },
-    ListSet { class: String, pk: PrimaryKey, prop: String, id: ElemId, value: Value },
-    ListErase { class: String, pk: PrimaryKey, prop: String, id: ElemId },
+    ListInsert {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        id: ElemId,
+        after: Option<ElemId>,
+        value: Value,
+    },
+    ListSet {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        id: ElemId,
+        value: Value,
+    },
+    ListErase {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        id: ElemId,
+    },
     /// Moves element `from`: it is erased and its value re-inserted as `id` after `after`.
-    ListMove { class: String, pk: PrimaryKey, prop: String, from: ElemId, id: ElemId, after: Option<ElemId> },
+    ListMove {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        from: ElemId,
+        id: ElemId,
+        after: Option<ElemId>,
+    },
     /// Erases exactly the elements that were visible when the clear was recorded, so a
     /// concurrent insert survives.
-    ListClear { class: String, pk: PrimaryKey, prop: String, ids: Vec<ElemId> },
+    ListClear {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        ids: Vec<ElemId>,
+    },
 }
 
 impl Instruction {
@@ -87,10 +134,7 @@ pub struct Changeset {
 
 impl Changeset {
     pub fn new(local_version: u64, origin: u64, instructions: Vec<Instruction>) -> Self {
-        let timestamp_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let timestamp_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         Changeset { format: CHANGESET_FORMAT, local_version, origin, timestamp_ms, instructions }
     }
 

@@ -140,9 +140,7 @@ impl From<rusqlite::Error> for Error {
                     C::DatabaseBusy | C::DatabaseLocked => Error::Busy(detail),
                     C::NotADatabase => Error::FileNotRealm(detail),
                     C::DatabaseCorrupt => Error::FileCorrupt(detail),
-                    C::CannotOpen | C::PermissionDenied | C::ReadOnly | C::DiskFull | C::SystemIoFailure => {
-                        Error::FileIo(detail)
-                    }
+                    C::CannotOpen | C::PermissionDenied | C::ReadOnly | C::DiskFull | C::SystemIoFailure => Error::FileIo(detail),
                     _ => Error::Internal(format!("sqlite: {detail}")),
                 }
             }

@@ -63,9 +63,7 @@ impl ChangeSummary {
 
     /// True if the object was inserted, erased or modified.
     pub fn touches(&self, class: &str, pk: &PrimaryKey) -> bool {
-        self.classes
-            .get(class)
-            .is_some_and(|c| c.inserted.contains(pk) || c.erased.contains(pk) || c.modified.contains_key(pk))
+        self.classes.get(class).is_some_and(|c| c.inserted.contains(pk) || c.erased.contains(pk) || c.modified.contains_key(pk))
     }
 
     fn only_class(&self, class: &str) -> ChangeSummary {

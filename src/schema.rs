@@ -99,9 +99,7 @@ impl ClassSchema {
     }
 
     pub fn property(&self, name: &str) -> Result<(usize, &Property)> {
-        self.property_index(name)
-            .map(|i| (i, &self.properties[i]))
-            .ok_or_else(|| Error::unknown_property(&self.name, name))
+        self.property_index(name).map(|i| (i, &self.properties[i])).ok_or_else(|| Error::unknown_property(&self.name, name))
     }
 
     pub fn primary_key_index(&self) -> usize {
@@ -249,7 +247,11 @@ impl Schema {
                 return bad(&c.name, Some(&pk.name), "a list cannot be the primary key");
             }
             if !pk.kind.is_primary_key_type() {
-                return bad(&c.name, Some(&pk.name), &format!("a primary key must be int, string, objectId or uuid, not {}", pk.kind.name()));
+                return bad(
+                    &c.name,
+                    Some(&pk.name),
+                    &format!("a primary key must be int, string, objectId or uuid, not {}", pk.kind.name()),
+                );
             }
             if pk.optional {
                 return bad(&c.name, Some(&pk.name), "a primary key cannot be optional");
@@ -268,10 +270,8 @@ impl Schema {
                 continue;
             };
             if old_c.primary_key != new_c.primary_key {
-                d.breaking.push(format!(
-                    "class '{}': primary key changed from '{}' to '{}'",
-                    old_c.name, old_c.primary_key, new_c.primary_key
-                ));
+                d.breaking
+                    .push(format!("class '{}': primary key changed from '{}' to '{}'", old_c.name, old_c.primary_key, new_c.primary_key));
             }
             for op in &old_c.properties {
                 match new_c.property_index(&op.name).map(|i| &new_c.properties[i]) {

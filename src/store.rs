@@ -268,9 +268,8 @@ pub fn check_file(conn: &Connection, path: &Path) -> Result<FileState> {
     if tables == 0 {
         return Ok(FileState::Empty);
     }
-    let has_meta: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='ds_meta'", [], |r| r.get(0))
-        .map_err(map_open)?;
+    let has_meta: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='ds_meta'", [], |r| r.get(0)).map_err(map_open)?;
     if has_meta == 0 {
         return Err(Error::FileNotRealm(path.display().to_string()));
     }
@@ -299,10 +298,7 @@ pub fn create_tables(conn: &Connection, schema: &Schema, peer_id: u64) -> Result
 }
 
 pub fn get_meta<T: rusqlite::types::FromSql>(conn: &Connection, key: &str) -> Result<Option<T>> {
-    Ok(conn
-        .prepare_cached("SELECT value FROM ds_meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()?)
+    Ok(conn.prepare_cached("SELECT value FROM ds_meta WHERE key = ?1")?.query_row([key], |r| r.get(0)).optional()?)
 }
 
 pub fn set_meta<T: rusqlite::ToSql>(conn: &Connection, key: &str, value: T) -> Result<()> {
@@ -335,8 +331,11 @@ pub fn object_exists(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Re
 }
 
 pub fn save_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?
-        .execute(params![class_idx as i64, pk.to_key_bytes(), encode_object(data)])?;
+    conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
+        class_idx as i64,
+        pk.to_key_bytes(),
+        encode_object(data)
+    ])?;
     Ok(())
 }
 
@@ -348,9 +347,7 @@ pub fn delete_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Re
 }
 
 pub fn count_objects(conn: &Connection, class_idx: usize) -> Result<u64> {
-    let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM ds_objects WHERE class = ?1")?
-        .query_row([class_idx as i64], |r| r.get(0))?;
+    let n: i64 = conn.prepare_cached("SELECT count(*) FROM ds_objects WHERE class = ?1")?.query_row([class_idx as i64], |r| r.get(0))?;
     Ok(n as u64)
 }
 
@@ -382,8 +379,12 @@ pub fn scan_objects(
 }
 
 pub fn add_backlink(conn: &Connection, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
-    conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?
-        .execute(params![tclass as i64, tpk.to_key_bytes(), sclass as i64, spk.to_key_bytes()])?;
+    conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?.execute(params![
+        tclass as i64,
+        tpk.to_key_bytes(),
+        sclass as i64,
+        spk.to_key_bytes()
+    ])?;
     Ok(())
 }
 
