@@ -4,12 +4,15 @@
 pub mod changeset;
 pub mod config;
 pub mod error;
+pub mod ffi;
 pub mod list;
 pub mod notify;
+pub mod protocol;
 pub mod realm;
 pub mod reset;
 pub mod rules;
 pub mod schema;
+pub mod state;
 pub mod store;
 pub mod value;
 

@@ -330,7 +330,8 @@ impl Realm {
 
     /// `record`: whether the transaction's instructions become a local changeset. Integration of
     /// server changes and the reset transform do not record.
-    pub(crate) fn begin_write_mode(&self, record: bool) -> Result<()> {
+    #[doc(hidden)]
+    pub fn begin_write_mode(&self, record: bool) -> Result<()> {
         self.check_writable()?;
         let me = std::thread::current().id();
         let deadline = Instant::now() + self.shared.write_timeout;
@@ -396,7 +397,8 @@ impl Realm {
 
     /// Runs `f` on the open transaction of this thread. `f` gets the rules' view of the
     /// transaction and the list of instructions to record (pushed only if recording).
-    pub(crate) fn with_txn<T>(&self, f: impl FnOnce(&mut Tx, &mut Vec<Instruction>) -> Result<T>) -> Result<T> {
+    #[doc(hidden)]
+    pub fn with_txn<T>(&self, f: impl FnOnce(&mut Tx, &mut Vec<Instruction>) -> Result<T>) -> Result<T> {
         self.check_writable()?;
         if !self.owns_txn() {
             return Err(Error::NotInWriteTransaction);
@@ -427,7 +429,8 @@ impl Realm {
 
     /// Adds work to run inside the commit of this thread's transaction (given the connection and
     /// the new local version, 0 when nothing was recorded).
-    pub(crate) fn on_commit(&self, f: impl FnOnce(&Connection, u64) -> Result<()> + Send + 'static) -> Result<()> {
+    #[doc(hidden)]
+    pub fn on_commit(&self, f: impl FnOnce(&Connection, u64) -> Result<()> + Send + 'static) -> Result<()> {
         self.check_writable()?;
         if !self.owns_txn() {
             return Err(Error::NotInWriteTransaction);
@@ -556,7 +559,8 @@ impl Realm {
 
     /// Runs a read on the right connection: the snapshot's, this thread's open transaction, or a
     /// pooled reader that sees the latest commit.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection, &Schema) -> Result<T>) -> Result<T> {
+    #[doc(hidden)]
+    pub fn read<T>(&self, f: impl FnOnce(&Connection, &Schema) -> Result<T>) -> Result<T> {
         self.check_open()?;
         if let Some(fz) = &self.frozen {
             let conn = fz.conn.lock();
@@ -804,14 +808,16 @@ impl Realm {
     }
 
     /// Internal: called after every commit with the new local version (0: nothing recorded).
-    pub(crate) fn add_commit_listener(&self, f: impl Fn(u64) + Send + Sync + 'static) -> u64 {
+    #[doc(hidden)]
+    pub fn add_commit_listener(&self, f: impl Fn(u64) + Send + Sync + 'static) -> u64 {
         let mut n = self.shared.next_listener.lock();
         *n += 1;
         self.shared.commit_listeners.lock().push((*n, Arc::new(Box::new(f))));
         *n
     }
 
-    pub(crate) fn remove_commit_listener(&self, id: u64) {
+    #[doc(hidden)]
+    pub fn remove_commit_listener(&self, id: u64) {
         self.shared.commit_listeners.lock().retain(|(i, _)| *i != id);
     }
 

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The project's test command: every check, from a fresh machine. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== Rust tests"
+cargo test --workspace

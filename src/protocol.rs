@@ -1,0 +1,231 @@
+//! The sync wire protocol: MessagePack messages in binary WebSocket frames. Shared by the client
+//! (`sync/`) and the reference server (`server/`), so both always speak the same version.
+//!
+//! Flow: the client sends `Bind`. The server answers `BindOk` or `Error` (a reset demand is an
+//! `Error` whose action is `ClientReset` / `ClientResetNoRecovery`). A new client file then
+//! pulls the server state with `StateRequest` → `StateChunk`s, ordered by (class, primary key)
+//! and resumable from the last key received. Then `StartDownload { after }` starts the stream of
+//! `Download` messages; the client sends `Upload`s, answered by `UploadAck`s.
+
+use crate::changeset::{Changeset, ElemId};
+use crate::error::{Error, Result};
+use crate::value::{PrimaryKey, Value};
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Frames larger than this are refused by both sides.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bind {
+    pub protocol_version: u32,
+    pub token: String,
+    pub realm: String,
+    /// None: a new client file asking for an ident.
+    pub client_file_ident: Option<u64>,
+    /// The last server version this client integrated, and that version's salt (0, 0 if none).
+    pub server_version: u64,
+    pub salt: u64,
+    /// The client's schema (Schema JSON).
+    pub schema_json: String,
+    /// Set by a client that is completing a client reset: the server accepts its additive
+    /// schema differences instead of demanding another reset.
+    pub completing_reset: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadChangeset {
+    /// The server version the client had integrated when it made this change.
+    pub base_server_version: u64,
+    pub changeset: Changeset,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ClientMessage {
+    Bind(Bind),
+    /// Asks for up to `max_objects` objects of the server state after `after` (exclusive) in
+    /// (class, primary key) order; `None` starts at the beginning.
+    StateRequest { after: Option<(String, PrimaryKey)>, max_objects: u32 },
+    /// Starts the download stream with the server changesets after `after`.
+    StartDownload { after: u64 },
+    Upload { changesets: Vec<UploadChangeset> },
+    Ping { nonce: u64 },
+    /// An admin command; only accepted with the server's admin token.
+    Admin { admin_token: String, command: AdminCommand },
+}
+
+/// One list element of an object's state, tombstones included (so later inserts anchored on an
+/// erased element find their place on every replica).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireElem {
+    pub id: ElemId,
+    pub value: Value,
+    pub erased: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WireField {
+    Value(Value),
+    List(Vec<WireElem>),
+}
+
+/// The full state of one object; fields follow the chunk's `properties`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectState {
+    pub pk: PrimaryKey,
+    pub fields: Vec<WireField>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DownloadChangeset {
+    pub server_version: u64,
+    pub salt: u64,
+    /// The newest local version of the receiving client that the server had integrated before
+    /// this changeset: the client's changes after it are concurrent and are re-applied on top.
+    pub last_integrated_client_version: u64,
+    /// The client file ident that uploaded it.
+    pub origin_file: u64,
+    pub changeset: Changeset,
+}
+
+/// Why the server demands a client reset (DESIGN "Reset causes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResetCause {
+    /// The client's server version or salt is unknown: the server was restored from a backup.
+    ServerRestored,
+    /// The client file ident belongs to an old sync epoch (sync terminated and re-enabled).
+    SyncReenabled,
+    /// The client's schema has classes or properties the server lacks.
+    ClientSchemaAhead,
+    /// The client was offline longer than `client_max_offline_days`.
+    ClientTooOld,
+    /// The server's schema changed in a breaking way.
+    BreakingSchemaChange,
+    /// The user's role, or the role's definition, changed since the client last synced.
+    RoleChanged,
+}
+
+impl ResetCause {
+    pub fn name(self) -> &'static str {
+        match self {
+            ResetCause::ServerRestored => "server_restored",
+            ResetCause::SyncReenabled => "sync_reenabled",
+            ResetCause::ClientSchemaAhead => "client_schema_ahead",
+            ResetCause::ClientTooOld => "client_too_old",
+            ResetCause::BreakingSchemaChange => "breaking_schema_change",
+            ResetCause::RoleChanged => "role_changed",
+        }
+    }
+}
+
+/// What the client must do about a server error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorAction {
+    /// Reset; recovery of unsynced changes is allowed.
+    ClientReset,
+    /// Reset; unsynced changes cannot be recovered (discard or manual).
+    ClientResetNoRecovery,
+    /// Reconnect later.
+    Retry,
+    /// Do not reconnect (bad token, unsupported protocol…).
+    Fatal,
+    /// Informational; the session goes on (e.g. a write that was not permitted).
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerErrorCode {
+    UnsupportedProtocolVersion,
+    BadToken,
+    UnknownRealm,
+    BadMessage,
+    BadChangeset,
+    PermissionDenied,
+    ClientResetRequired,
+    SyncTerminated,
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolError {
+    pub code: ServerErrorCode,
+    pub cause: Option<ResetCause>,
+    pub action: ErrorAction,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ServerMessage {
+    BindOk {
+        client_file_ident: u64,
+        /// The server's latest version and its salt at bind time.
+        server_version: u64,
+        salt: u64,
+        epoch: u64,
+        /// The server's schema (Schema JSON).
+        schema_json: String,
+        /// True when the ident is new: the client must pull the state before downloading.
+        new_file: bool,
+    },
+    StateChunk {
+        server_version: u64,
+        salt: u64,
+        class: String,
+        properties: Vec<String>,
+        objects: Vec<ObjectState>,
+        /// The last key of this chunk, to resume from; None when `done`.
+        last: Option<(String, PrimaryKey)>,
+        done: bool,
+        /// Objects in the whole server state (for progress).
+        total_objects: u64,
+    },
+    Download {
+        changesets: Vec<DownloadChangeset>,
+        /// Every server changeset up to this version has been sent (the client's own ones are
+        /// acknowledged by `UploadAck` instead).
+        latest_server_version: u64,
+        latest_salt: u64,
+    },
+    UploadAck {
+        local_version: u64,
+        server_version: u64,
+    },
+    Error(ProtocolError),
+    Pong {
+        nonce: u64,
+    },
+    AdminResult {
+        ok: bool,
+        output: String,
+    },
+}
+
+/// Admin commands of the reference server (see `driftsync-server admin --help`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AdminCommand {
+    Backup { name: String },
+    Restore { name: String },
+    Terminate,
+    Enable,
+    /// Applies a new schema (Schema JSON); breaking changes start a new epoch.
+    ApplySchema { schema_json: String },
+    /// Moves the server clock forward, then compacts (expiring clients offline too long).
+    AdvanceClock { seconds: u64 },
+    AssignRole { user: String, role: String },
+    /// Replaces a role's definition (TOML table of the role, as in app.toml).
+    DefineRole { role: String, definition_toml: String },
+    SetRecoveryDisabled { disabled: bool },
+    Status,
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {
+    rmp_serde::to_vec(msg).unwrap_or_default()
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+    if bytes.len() > MAX_FRAME_BYTES {
+        return Err(Error::Protocol(format!("frame of {} bytes exceeds the limit of {MAX_FRAME_BYTES}", bytes.len())));
+    }
+    rmp_serde::from_slice(bytes).map_err(|e| Error::Protocol(format!("undecodable message: {e}")))
+}
