@@ -192,8 +192,13 @@ pub enum ServerMessage {
         server_version: u64,
     },
     Error(ProtocolError),
+    /// Answers `Ping`. Sent only after every changeset up to `latest_server_version` (the
+    /// server's latest version when it handled the ping) has been sent to this client in
+    /// `Download`s (an empty `Download` is fine), so a client waits for download completion with
+    /// one ping.
     Pong {
         nonce: u64,
+        latest_server_version: u64,
     },
     AdminResult {
         ok: bool,
