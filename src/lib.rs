@@ -14,6 +14,7 @@ pub mod rules;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod value;
 
 pub use changeset::{Changeset, ElemId, Instruction};

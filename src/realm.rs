@@ -102,15 +102,27 @@ pub(crate) struct Shared {
     commit_listeners: Mutex<Vec<(u64, Arc<CommitListener>)>>,
     next_listener: Mutex<u64>,
     pub live_handles: AtomicUsize,
+    /// The sync configuration the file was first opened with, and its running session.
+    pub sync_config: Option<crate::config::SyncConfig>,
+    pub sync: Mutex<Option<Arc<crate::sync::SyncSession>>>,
 }
 
 static OPEN_FILES: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Forgets an open file so the next open starts anew (after a manual reset deleted it).
+pub(crate) fn forget_file(path: &Path) {
+    if let Ok(p) = canonical(path) {
+        OPEN_FILES.lock().remove(&p);
+    }
+}
 
 /// A handle to an open realm, or a frozen snapshot of one. Handles may be used from any thread.
 pub struct Realm {
     pub(crate) shared: Arc<Shared>,
     frozen: Option<Frozen>,
     closed: AtomicBool,
+    /// Internal handles (the sync thread's) do not count as open handles.
+    counted: bool,
 }
 
 struct Frozen {
@@ -145,21 +157,41 @@ impl Realm {
             drop(files);
             let realm = Realm::from_shared(shared);
             realm.migrate(&config.schema)?;
+            crate::sync::SyncSession::ensure_started(&realm)?;
             return Ok(realm);
         }
         let shared = Arc::new(Self::open_file(&path, &config)?);
         files.insert(path, Arc::downgrade(&shared));
         drop(files);
-        Ok(Realm::from_shared(shared))
+        let realm = Realm::from_shared(shared);
+        crate::sync::SyncSession::ensure_started(&realm)?;
+        Ok(realm)
     }
 
     fn from_shared(shared: Arc<Shared>) -> Realm {
         shared.live_handles.fetch_add(1, Ordering::SeqCst);
-        Realm { shared, frozen: None, closed: AtomicBool::new(false) }
+        Realm { shared, frozen: None, closed: AtomicBool::new(false), counted: true }
+    }
+
+    /// A handle for the library's own threads: it keeps the file open but is not counted as an
+    /// app handle (so closing every app handle still stops sync).
+    pub(crate) fn internal_handle(&self) -> Realm {
+        Realm { shared: self.shared.clone(), frozen: None, closed: AtomicBool::new(false), counted: false }
+    }
+
+    /// The sync session of a synced realm.
+    pub fn sync_session(&self) -> Option<Arc<crate::sync::SyncSession>> {
+        self.shared.sync.lock().clone()
     }
 
     fn open_file(path: &Path, config: &RealmConfig) -> Result<Shared> {
-        let conn = store::connect(path, config.write_timeout)?;
+        let mut conn = store::connect(path, config.write_timeout)?;
+        if crate::reset::manual_reset_pending(&conn) {
+            // A manual client reset the app never ran: run it now (the backup keeps the data).
+            drop(conn);
+            crate::reset::delete_realm_files(path)?;
+            conn = store::connect(path, config.write_timeout)?;
+        }
         let state = store::check_file(&conn, path).map_err(|e| match e {
             Error::FileNotRealm(_) if has_sqlite_header(path) => Error::FileCorrupt(format!("{}: damaged database header", path.display())),
             other => other,
@@ -231,6 +263,8 @@ impl Realm {
             commit_listeners: Mutex::new(Vec::new()),
             next_listener: Mutex::new(0),
             live_handles: AtomicUsize::new(0),
+            sync_config: config.sync.clone(),
+            sync: Mutex::new(None),
         })
     }
 
@@ -303,7 +337,12 @@ impl Realm {
             if self.owns_txn() {
                 let _ = self.rollback_inner();
             }
-            self.shared.live_handles.fetch_sub(1, Ordering::SeqCst);
+            if self.counted && self.shared.live_handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+                // The last app handle is gone: stop syncing so the file can close.
+                if let Some(session) = self.shared.sync.lock().take() {
+                    session.stop();
+                }
+            }
         }
     }
 
@@ -552,6 +591,7 @@ impl Realm {
             shared: self.shared.clone(),
             frozen: Some(Frozen { conn: ReentrantMutex::new(conn), schema }),
             closed: AtomicBool::new(false),
+            counted: false,
         })
     }
 

@@ -27,7 +27,10 @@ pub enum Outcome {
     Applied,
     /// The instruction was valid but changed nothing (same value, erase of a missing object…).
     NoOp,
-    /// A rule decided against the instruction (or part of it); the reason says which.
+    /// The instruction applied, but a rule changed part of it (a link to an erased object was
+    /// left null); the reason says what.
+    Adjusted(String),
+    /// A rule decided against the whole instruction; nothing changed. The reason says which.
     Dropped(String),
 }
 
@@ -237,7 +240,7 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
         }
     }
     if !is_new && changed.is_empty() {
-        return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Dropped(link_reason(&nulled)) });
+        return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Adjusted(link_reason(&nulled)) });
     }
     store::save_object(tx.conn, ci, pk, &data)?;
     if is_new {
@@ -247,7 +250,7 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
             tx.changes.record_modify(class, pk, name);
         }
     }
-    Ok(if nulled.is_empty() { Outcome::Applied } else { Outcome::Dropped(link_reason(&nulled)) })
+    Ok(if nulled.is_empty() { Outcome::Applied } else { Outcome::Adjusted(link_reason(&nulled)) })
 }
 
 fn link_reason(props: &[String]) -> String {
@@ -331,7 +334,7 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         if mode == Mode::Local {
             return Err(Error::not_found(p.target.as_deref().unwrap_or(""), &v));
         }
-        outcome = Outcome::Dropped(link_reason(&[p.name.clone()]));
+        outcome = Outcome::Adjusted(link_reason(&[p.name.clone()]));
         v = Value::Null;
     }
     if data.value(pi).same_as(&v) {

@@ -1,7 +1,26 @@
-//! Client reset. The pipeline lives in `pipeline.rs` and reads top to bottom.
+//! Client reset: when the server can no longer reconcile this file's history, get the server's
+//! state back and recover, discard, or hand the problem to the app. The pipeline is in
+//! `pipeline.rs` and reads top to bottom; `decide.rs` is its decision table, `fresh.rs` the
+//! fresh copy, `transform.rs` the in-place diff and replay.
+
+pub mod decide;
+pub mod fresh;
+mod pipeline;
+pub mod transform;
+
+pub use pipeline::{ManualReset, preview};
+pub(crate) use pipeline::{bootstrap, delete_realm_files, handle_reset_demand, manual_reset_pending};
+
+use crate::error::Result;
+use crate::protocol::{ErrorAction, ResetCause};
+use crate::realm::Realm;
+use crate::store;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What to do with unsynced changes when the server demands a reset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ClientResetMode {
     Manual,
     DiscardUnsyncedChanges,
@@ -10,9 +29,148 @@ pub enum ClientResetMode {
     RecoverOrDiscardUnsyncedChanges,
 }
 
+/// What a reset does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResetDecision {
+    Recover,
+    Discard,
+    Manual,
+}
+
+/// Gets a frozen, read-only snapshot of the realm as it was. An error aborts the automatic
+/// reset and falls back to the manual handler. Runs on the sync thread.
+pub type BeforeHook = Arc<dyn Fn(&Realm) -> std::result::Result<(), String> + Send + Sync>;
+/// Gets the frozen before-snapshot, the live realm and whether unsynced changes were recovered.
+/// Runs on the sync thread; may read both and write the live realm.
+pub type AfterHook = Arc<dyn Fn(&Realm, &Realm, bool) -> std::result::Result<(), String> + Send + Sync>;
+/// Receives a manual reset: cause, message, paths and the action that performs it. Runs on the
+/// sync thread.
+pub type ManualHandler = Arc<dyn Fn(&ManualReset) + Send + Sync>;
+/// Fresh-copy download progress: (objects received, objects in all). Runs on the sync thread.
+pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
 /// The client-reset part of a sync configuration.
 #[derive(Clone, Default)]
 pub struct ClientResetConfig {
     pub mode: ClientResetMode,
-    pub backup_dir: Option<std::path::PathBuf>,
+    pub before: Option<BeforeHook>,
+    pub after: Option<AfterHook>,
+    pub manual: Option<ManualHandler>,
+    /// Where manual-reset backups (and kept before-copies) go; default: next to the realm.
+    pub backup_dir: Option<PathBuf>,
+    /// Keep a copy of the realm as it was before an automatic reset (its path is in the report).
+    pub keep_backup: bool,
+    pub on_download_progress: Option<ProgressFn>,
+}
+
+impl ClientResetConfig {
+    pub fn new(mode: ClientResetMode) -> Self {
+        ClientResetConfig { mode, ..Default::default() }
+    }
+}
+
+/// One local instruction that a reset did not apply as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DroppedChange {
+    /// The local version of the changeset it came from.
+    pub local_version: u64,
+    pub instruction: String,
+    pub reason: String,
+    /// True if the instruction applied in part (e.g. a link left null) and is still uploaded.
+    pub partially: bool,
+}
+
+/// What a reset did: written into the realm, readable afterwards (`last_reset_report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetReport {
+    pub cause: Option<ResetCause>,
+    pub action: ErrorAction,
+    pub server_message: String,
+    pub mode: ClientResetMode,
+    pub decision: ResetDecision,
+    /// Net effect of the reset on the local objects (diff and replay together).
+    pub objects_inserted: u64,
+    pub objects_erased: u64,
+    pub objects_modified: u64,
+    pub recovered_changesets: u64,
+    pub recovered_instructions: u64,
+    /// Local instructions recovery could not apply (or applied only in part), with the reason.
+    pub dropped: Vec<DroppedChange>,
+    /// Local instructions a discard threw away.
+    pub discarded: Vec<DroppedChange>,
+    pub before_hook_error: Option<String>,
+    pub after_hook_error: Option<String>,
+    /// The manual-reset backup, or the kept before-copy.
+    pub backup_path: Option<PathBuf>,
+    /// Milliseconds spent in each phase.
+    pub download_ms: u64,
+    pub diff_ms: u64,
+    pub replay_ms: u64,
+    pub commit_ms: u64,
+    pub completed_at_ms: i64,
+}
+
+/// The record of an automatic reset that has not completed yet (the cycle guard).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingReset {
+    pub decision: ResetDecision,
+    pub mode: ClientResetMode,
+    pub cause: Option<ResetCause>,
+    pub at_ms: i64,
+    /// The newest local version right after the reset: uploaded once acked ≥ this.
+    pub local_version_at_reset: u64,
+    /// A download completed after the reset.
+    pub downloaded: bool,
+}
+
+/// How the session goes on after handling a reset demand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterReset {
+    Reconnect,
+    /// A transient failure (connection lost during the fresh copy): back off and try again.
+    Retry,
+    /// Manual: stay disconnected.
+    Pause,
+}
+
+const PENDING_KEY: &str = "reset.pending";
+const REPORT_KEY: &str = "reset.last_report";
+const MANUAL_KEY: &str = "reset.manual_pending";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(conn: &rusqlite::Connection, key: &str) -> Result<Option<T>> {
+    let s: Option<String> = store::get_meta(conn, key)?;
+    Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// The pending-reset record, if an automatic reset has not completed yet.
+pub fn pending_reset(realm: &Realm) -> Result<Option<PendingReset>> {
+    realm.read(|conn, _| read_json(conn, PENDING_KEY))
+}
+
+/// The report of the last reset of this realm file.
+pub fn last_report(realm: &Realm) -> Result<Option<ResetReport>> {
+    realm.read(|conn, _| read_json(conn, REPORT_KEY))
+}
+
+/// Called as sync makes progress after a reset: clears the pending record once upload and
+/// download have both completed.
+pub(crate) fn note_sync_progress(realm: &Realm, downloaded: bool) -> Result<()> {
+    let Some(mut p) = pending_reset(realm)? else { return Ok(()) };
+    let cursor = crate::sync::integrate::cursor(realm)?;
+    p.downloaded |= downloaded;
+    let done = p.downloaded && cursor.acked >= p.local_version_at_reset;
+    crate::sync::integrate::write_meta(realm, move |conn| {
+        if done { store::delete_meta(conn, PENDING_KEY) } else { store::set_meta(conn, PENDING_KEY, serde_json::to_string(&p).unwrap_or_default()) }
+    })
+}
+
+impl Realm {
+    /// The report of the last client reset of this file.
+    pub fn last_reset_report(&self) -> Result<Option<ResetReport>> {
+        last_report(self)
+    }
 }

@@ -1,0 +1,164 @@
+//! Step 3: the fresh copy. The server state is pulled with `StateRequest`s, in (class, primary
+//! key) order, into `<path>.fresh`: a small SQLite file of object states. A cut-off download is
+//! resumed from the last key stored; a file from another epoch or one that is garbage is
+//! replaced. The transform reads it back in the same order, so memory stays bounded.
+
+use crate::error::{Error, Result};
+use crate::protocol::{ClientMessage, ObjectState, ServerMessage};
+use crate::sync::WsConn;
+use crate::value::PrimaryKey;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const CHUNK_OBJECTS: u32 = 5_000;
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn fresh_path(realm_path: &Path) -> PathBuf {
+    let mut s = realm_path.as_os_str().to_owned();
+    s.push(".fresh");
+    PathBuf::from(s)
+}
+
+/// Removes the fresh copy and its SQLite side files.
+pub fn remove(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(s));
+    }
+}
+
+/// A complete fresh copy, ready for the transform.
+pub struct FreshCopy {
+    pub conn: Connection,
+    /// The server version the state is at least as new as (the first chunk's), and its salt:
+    /// downloads continue after it.
+    pub server_version: u64,
+    pub salt: u64,
+    pub objects: u64,
+}
+
+fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
+    let try_open = || -> Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
+             CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props BLOB NOT NULL);
+             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
+        )?;
+        let stored: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='epoch'", [], |r| r.get(0)).optional()?;
+        if stored.is_some_and(|e| e as u64 != epoch) {
+            return Err(Error::FileCorrupt("fresh copy of another epoch".into()));
+        }
+        conn.execute("INSERT OR REPLACE INTO fresh_meta(key, value) VALUES('epoch', ?1)", [epoch as i64])?;
+        Ok(conn)
+    };
+    match try_open() {
+        Ok(c) => Ok(c),
+        Err(_) => {
+            // Garbage, or a copy of another history: start over.
+            remove(path);
+            try_open()
+        }
+    }
+}
+
+fn meta_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row("SELECT value FROM fresh_meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, v: impl rusqlite::ToSql) -> Result<()> {
+    conn.execute("INSERT OR REPLACE INTO fresh_meta(key, value) VALUES(?1, ?2)", params![key, v])?;
+    Ok(())
+}
+
+/// Downloads (or resumes) the server state into `path` over a bound connection.
+/// `progress(received, total)` is called after each chunk.
+pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u64, u64)) -> Result<FreshCopy> {
+    let db = open_store(path, epoch)?;
+    if meta_i64(&db, "done")? == Some(1) {
+        return finish(db);
+    }
+    let mut after: Option<(String, PrimaryKey)> = match db
+        .query_row("SELECT value FROM fresh_meta WHERE key='last'", [], |r| r.get::<_, Vec<u8>>(0))
+        .optional()?
+    {
+        Some(b) => Some(rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy cursor: {e}")))?),
+        None => None,
+    };
+    loop {
+        conn.send(&ClientMessage::StateRequest { after: after.clone(), max_objects: CHUNK_OBJECTS })?;
+        let msg = conn.recv_required(ANSWER_TIMEOUT)?;
+        let ServerMessage::StateChunk { server_version, salt, class, properties, objects, last, done, total_objects } = msg else {
+            return Err(match msg {
+                ServerMessage::Error(e) => Error::Sync(format!("fresh copy refused: {}", e.message)),
+                other => Error::Protocol(format!("expected a state chunk, got {other:?}")),
+            });
+        };
+        db.execute_batch("BEGIN")?;
+        let stored = (|| -> Result<()> {
+            if meta_i64(&db, "server_version")?.is_none() {
+                set_meta(&db, "server_version", server_version as i64)?;
+                set_meta(&db, "salt", salt as i64)?;
+            }
+            if !objects.is_empty() {
+                db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![class, rmp_serde::to_vec(&properties).unwrap_or_default()])?;
+            }
+            let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, state) VALUES(?1, ?2, ?3)")?;
+            for o in &objects {
+                ins.execute(params![class, o.pk.to_key_bytes(), rmp_serde::to_vec(o).unwrap_or_default()])?;
+            }
+            if let Some(l) = &last {
+                set_meta(&db, "last", rmp_serde::to_vec(l).unwrap_or_default())?;
+            }
+            set_meta(&db, "done", done as i64)?;
+            set_meta(&db, "total", total_objects as i64)?;
+            Ok(())
+        })();
+        match stored {
+            Ok(()) => db.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = db.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        let received: i64 = db.query_row("SELECT count(*) FROM fresh_objects", [], |r| r.get(0))?;
+        progress(received as u64, total_objects);
+        if done {
+            return finish(db);
+        }
+        if last.is_none() {
+            return Err(Error::Protocol("a state chunk that is not the last one has no resume key".into()));
+        }
+        after = last;
+    }
+}
+
+fn finish(conn: Connection) -> Result<FreshCopy> {
+    let server_version = meta_i64(&conn, "server_version")?.unwrap_or(0) as u64;
+    let salt = meta_i64(&conn, "salt")?.unwrap_or(0) as u64;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM fresh_objects", [], |r| r.get(0))?;
+    Ok(FreshCopy { conn, server_version, salt, objects: objects as u64 })
+}
+
+/// The property names the server sent for a class.
+pub fn properties(conn: &Connection, class: &str) -> Result<Option<Vec<String>>> {
+    let b: Option<Vec<u8>> = conn.query_row("SELECT props FROM fresh_props WHERE class = ?1", [class], |r| r.get(0)).optional()?;
+    b.map(|b| rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy properties: {e}")))).transpose()
+}
+
+/// Up to `limit` object states of `class` after `after` (key bytes), in primary-key order.
+pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, ObjectState)>> {
+    let mut stmt = conn.prepare_cached("SELECT pk, state FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
+    let mut rows = stmt.query(params![class, after, limit as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let key: Vec<u8> = r.get(0)?;
+        let b = r.get_ref(1)?.as_blob().map_err(|_| Error::FileCorrupt("fresh state is not a blob".into()))?;
+        let st: ObjectState = rmp_serde::from_slice(b).map_err(|e| Error::FileCorrupt(format!("fresh object: {e}")))?;
+        out.push((key, st));
+    }
+    Ok(out)
+}

@@ -1,0 +1,393 @@
+//! The client-reset pipeline, top to bottom (DESIGN "The reset pipeline"):
+//! 1 decide · 2 before hook · 3 fresh copy · 4 transform in place (one write transaction) ·
+//! 5 after hook · 6 audit (the report) · 7 manual.
+
+use super::decide::decide;
+use super::fresh::{self, FreshCopy};
+use super::transform::{self, Replayed};
+use super::{AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, REPORT_KEY, ResetDecision, ResetReport, now_ms};
+use crate::changeset::{Changeset, Instruction};
+use crate::error::{Error, Result};
+use crate::protocol::ResetCause;
+use crate::realm::Realm;
+use crate::store;
+use crate::sync::integrate::{self, Cursor};
+use crate::sync::{Bound, End, SyncError, SyncSession};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs a reset the server demanded. Called on the sync thread.
+pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> Result<AfterReset> {
+    let realm = session.realm();
+    let config = &session.config().client_reset;
+
+    // 1. Decide.
+    let previous = super::pending_reset(realm)?;
+    let mut decision = decide(config.mode, demand.action, demand.cause, previous.as_ref());
+    let mut report = new_report(demand, config.mode, decision);
+
+    // 2. Before hook, on a frozen snapshot of the realm as it was.
+    let before = realm.freeze()?;
+    if decision != ResetDecision::Manual {
+        if let Some(hook) = &config.before {
+            if let Err(msg) = hook(&before) {
+                report.before_hook_error = Some(msg);
+                decision = ResetDecision::Manual;
+                report.decision = decision;
+            }
+        }
+    }
+    if decision == ResetDecision::Manual {
+        return manual(session, demand, report);
+    }
+
+    // 3. Fresh copy into <path>.fresh (resumed if a previous attempt was cut off).
+    let started = Instant::now();
+    let (fresh, ident) = match fetch_fresh_copy(session) {
+        Ok(x) => x,
+        Err(FetchError::Reset(e)) => {
+            // The server refuses even a fresh start (e.g. a breaking schema change): manual.
+            report.server_message = e.message.clone();
+            report.cause = e.cause.or(report.cause);
+            report.decision = ResetDecision::Manual;
+            return manual(session, &e, report);
+        }
+        Err(FetchError::Transient(_)) => return Ok(AfterReset::Retry),
+        Err(FetchError::Other(e)) => return Err(e),
+    };
+    report.download_ms = started.elapsed().as_millis() as u64;
+    if config.keep_backup {
+        report.backup_path = Some(backup_copy(realm, config.backup_dir.as_deref(), "before-reset")?);
+    }
+
+    // 4. Transform in place, in one write transaction.
+    let fresh_path = fresh::fresh_path(realm.path());
+    let result = transform_in_place(realm, &fresh, ident, demand.cause, decision, &mut report, true);
+    drop(fresh);
+    fresh::remove(&fresh_path);
+    result?;
+
+    // 5. After hook.
+    if let Some(hook) = &config.after {
+        if let Err(msg) = hook(&before, realm, decision == ResetDecision::Recover) {
+            report.after_hook_error = Some(msg);
+            store_report(realm, &report)?;
+        }
+    }
+    Ok(AfterReset::Reconnect)
+}
+
+/// Computes what a reset with `decision` would do, without applying it: the fresh copy is
+/// downloaded and the transform runs in a transaction that is rolled back.
+pub fn preview(realm: &Realm, decision: ResetDecision) -> Result<ResetReport> {
+    let session = realm.sync_session().ok_or_else(|| Error::InvalidArgument("preview needs a synced realm".into()))?;
+    if decision == ResetDecision::Manual {
+        return Err(Error::InvalidArgument("a manual reset changes nothing to preview".into()));
+    }
+    let demand = SyncError {
+        server_code: None,
+        action: crate::protocol::ErrorAction::ClientReset,
+        cause: None,
+        message: "preview".into(),
+        retryable: false,
+    };
+    let mut report = new_report(&demand, session.config().client_reset.mode, decision);
+    let (fresh, ident) = fetch_fresh_copy(&session).map_err(|e| match e {
+        FetchError::Reset(e) => Error::ClientReset { cause: e.cause.map(|c| c.name().to_string()).unwrap_or_default(), message: e.message },
+        FetchError::Transient(e) | FetchError::Other(e) => e,
+    })?;
+    let fresh_path = fresh::fresh_path(realm.path());
+    let r = transform_in_place(realm, &fresh, ident, None, decision, &mut report, false);
+    drop(fresh);
+    fresh::remove(&fresh_path);
+    r?;
+    Ok(report)
+}
+
+fn new_report(demand: &SyncError, mode: super::ClientResetMode, decision: ResetDecision) -> ResetReport {
+    ResetReport {
+        cause: demand.cause,
+        action: demand.action,
+        server_message: demand.message.clone(),
+        mode,
+        decision,
+        objects_inserted: 0,
+        objects_erased: 0,
+        objects_modified: 0,
+        recovered_changesets: 0,
+        recovered_instructions: 0,
+        dropped: Vec::new(),
+        discarded: Vec::new(),
+        before_hook_error: None,
+        after_hook_error: None,
+        backup_path: None,
+        download_ms: 0,
+        diff_ms: 0,
+        replay_ms: 0,
+        commit_ms: 0,
+        completed_at_ms: 0,
+    }
+}
+
+enum FetchError {
+    Reset(SyncError),
+    Transient(Error),
+    Other(Error),
+}
+
+/// Step 3: binds as a new client file and downloads the server state.
+fn fetch_fresh_copy(session: &SyncSession) -> std::result::Result<(FreshCopy, u64), FetchError> {
+    let realm = session.realm();
+    let mut bound: Bound = match session.bind(true, true) {
+        Ok(b) => b,
+        Err(End::Reset(e)) | Err(End::Fatal(e)) => return Err(FetchError::Reset(e)),
+        Err(End::Retry(e)) => return Err(FetchError::Transient(Error::Sync(e.message))),
+        Err(End::Requested) => return Err(FetchError::Transient(Error::Sync("sync paused".into()))),
+    };
+    let progress = session.config().client_reset.on_download_progress.clone();
+    let report = move |got: u64, total: u64| {
+        if let Some(p) = &progress {
+            p(got, total)
+        }
+    };
+    let path = fresh::fresh_path(realm.path());
+    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report).map_err(|e| match e {
+        Error::Sync(_) | Error::Timeout(_) | Error::Protocol(_) => FetchError::Transient(e),
+        other => FetchError::Other(other),
+    })?;
+    bound.conn.close();
+    Ok((fresh, bound.ident))
+}
+
+/// The unsynced changesets to recover: everything not acknowledged, plus (after a restore from a
+/// backup) what the server acknowledged and then lost.
+fn changes_to_recover(conn: &rusqlite::Connection, cursor: &Cursor, cause: Option<ResetCause>, fresh_version: u64) -> Result<Vec<Changeset>> {
+    let lost_after = if cause == Some(ResetCause::ServerRestored) { fresh_version as i64 } else { i64::MAX };
+    let mut stmt = conn.prepare_cached(
+        "SELECT changeset FROM ds_history WHERE version > ?1 OR (server_version IS NOT NULL AND server_version > ?2) ORDER BY version",
+    )?;
+    let mut rows = stmt.query(rusqlite::params![cursor.acked as i64, lost_after])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let b: Vec<u8> = r.get(0)?;
+        out.push(Changeset::decode(&b).map_err(|e| Error::FileCorrupt(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// Step 4 (and 6): diff, replay, new history and cursors, pending record and report, all in one
+/// write transaction. `apply` false rolls it back (preview).
+fn transform_in_place(
+    realm: &Realm,
+    fresh: &FreshCopy,
+    ident: u64,
+    cause: Option<ResetCause>,
+    decision: ResetDecision,
+    report: &mut ResetReport,
+    apply: bool,
+) -> Result<()> {
+    realm.begin_write_mode(false)?;
+    let result = (|| -> Result<()> {
+        let t = Instant::now();
+        let (unsynced, replayed) = realm.with_txn(|tx, _| {
+            let cursor = integrate::load_cursor(tx.conn)?;
+            let unsynced = changes_to_recover(tx.conn, &cursor, cause, fresh.server_version)?;
+            transform::apply_diff(tx, fresh, true)?;
+            Ok((unsynced, Replayed::default()))
+        })?;
+        report.diff_ms = t.elapsed().as_millis() as u64;
+        let t = Instant::now();
+        let replayed = if decision == ResetDecision::Recover { realm.with_txn(|tx, _| transform::replay(tx, &unsynced))? } else { replayed };
+        report.replay_ms = t.elapsed().as_millis() as u64;
+        if decision == ResetDecision::Discard {
+            for cs in &unsynced {
+                for ins in &cs.instructions {
+                    report.discarded.push(DroppedChange {
+                        local_version: cs.local_version,
+                        instruction: ins.describe(),
+                        reason: "discarded: the reset did not recover unsynced changes".into(),
+                        partially: false,
+                    });
+                }
+            }
+        }
+        report.dropped = replayed.dropped.clone();
+        let kept: Vec<Vec<Instruction>> = replayed.kept.into_iter().filter(|k| !k.is_empty()).collect();
+        report.recovered_changesets = kept.len() as u64;
+        report.recovered_instructions = kept.iter().map(|k| k.len() as u64).sum();
+        integrate::refine_changes(realm)?;
+        let summary = realm.with_txn(|tx, _| Ok(tx.changes.clone()))?;
+        for c in summary.classes.values() {
+            report.objects_inserted += c.inserted.len() as u64;
+            report.objects_erased += c.erased.len() as u64;
+            report.objects_modified += c.modified.len() as u64;
+        }
+        report.completed_at_ms = now_ms();
+        if !apply {
+            return Ok(());
+        }
+        let record_report = report.clone();
+        let (server_version, salt, mode) = (fresh.server_version, fresh.salt, report.mode);
+        let peer = realm.peer_id();
+        realm.on_commit(move |conn, _| {
+            // The recovered changesets become the new history; nothing of the diff is uploaded.
+            conn.execute("DELETE FROM ds_history", [])?;
+            let mut version = store::get_meta::<i64>(conn, "local_version")?.unwrap_or(0) as u64;
+            let acked = version;
+            for instructions in kept {
+                version += 1;
+                let cs = Changeset::new(version, peer, instructions);
+                conn.prepare_cached("INSERT INTO ds_history(version, changeset) VALUES(?1, ?2)")?
+                    .execute(rusqlite::params![version as i64, cs.encode()])?;
+            }
+            store::set_meta(conn, "local_version", version as i64)?;
+            integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked })?;
+            let pending =
+                PendingReset { decision, mode, cause, at_ms: now_ms(), local_version_at_reset: version, downloaded: false };
+            store::set_meta(conn, PENDING_KEY, serde_json::to_string(&pending).unwrap_or_default())?;
+            store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
+            Ok(())
+        })?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) if apply => {
+            let t = Instant::now();
+            realm.commit()?;
+            report.commit_ms = t.elapsed().as_millis() as u64;
+            store_report(realm, report)
+        }
+        Ok(()) => realm.cancel(),
+        Err(e) => {
+            let _ = realm.cancel();
+            Err(e)
+        }
+    }
+}
+
+fn store_report(realm: &Realm, report: &ResetReport) -> Result<()> {
+    let json = serde_json::to_string(report).unwrap_or_default();
+    integrate::write_meta(realm, move |conn| store::set_meta(conn, REPORT_KEY, json))
+}
+
+/// A consistent, openable copy of the realm's committed state.
+fn backup_copy(realm: &Realm, dir: Option<&Path>, tag: &str) -> Result<PathBuf> {
+    let src = realm.path();
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => src.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let name = src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "realm".into());
+    let backup = dir.join(format!("{name}.{tag}-{}", now_ms()));
+    realm.read(|conn, _| {
+        conn.execute("VACUUM INTO ?1", [backup.to_string_lossy().as_ref()])?;
+        Ok(())
+    })?;
+    Ok(backup)
+}
+
+/// What the manual handler receives.
+pub struct ManualReset {
+    pub cause: Option<ResetCause>,
+    pub message: String,
+    pub original_path: PathBuf,
+    pub backup_path: PathBuf,
+    pub report: ResetReport,
+    shared: std::sync::Weak<crate::realm::Shared>,
+}
+
+impl ManualReset {
+    /// Performs the reset now: the realm file is deleted (the backup keeps its data) and the next
+    /// open starts from the server's state. Every handle of the realm must be closed first.
+    pub fn perform(&self) -> Result<()> {
+        if let Some(shared) = self.shared.upgrade() {
+            if shared.live_handles.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                return Err(Error::Busy("close every handle of this realm before running the manual reset".into()));
+            }
+        }
+        crate::realm::forget_file(&self.original_path);
+        delete_realm_files(&self.original_path)
+    }
+}
+
+pub(crate) fn delete_realm_files(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        match std::fs::remove_file(PathBuf::from(s)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    fresh::remove(&fresh::fresh_path(path));
+    Ok(())
+}
+
+/// Step 7: back the realm up, remember that the reset must run at the next open, and call the
+/// app's handler.
+fn manual(session: &SyncSession, demand: &SyncError, mut report: ResetReport) -> Result<AfterReset> {
+    let realm = session.realm();
+    let config = &session.config().client_reset;
+    let backup = backup_copy(realm, config.backup_dir.as_deref(), "backup")?;
+    report.backup_path = Some(backup.clone());
+    report.completed_at_ms = now_ms();
+    let json = serde_json::to_string(&report).unwrap_or_default();
+    integrate::write_meta(realm, move |conn| {
+        store::set_meta(conn, REPORT_KEY, json.clone())?;
+        store::set_meta(conn, MANUAL_KEY, json)
+    })?;
+    if let Some(handler) = &config.manual {
+        let m = ManualReset {
+            cause: demand.cause,
+            message: demand.message.clone(),
+            original_path: realm.path().to_path_buf(),
+            backup_path: backup,
+            report,
+            shared: Arc::downgrade(&realm.shared),
+        };
+        handler(&m);
+    }
+    Ok(AfterReset::Pause)
+}
+
+/// Whether a manual reset is waiting for the next open (checked before the file is used).
+pub(crate) fn manual_reset_pending(conn: &rusqlite::Connection) -> bool {
+    matches!(store::get_meta::<String>(conn, MANUAL_KEY), Ok(Some(_)))
+}
+
+/// A new client file: merge the server state under the local data, keep the local history (it
+/// is uploaded next), and start from the state's server version.
+pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> {
+    let realm = session.realm();
+    let progress = session.config().client_reset.on_download_progress.clone();
+    let report = move |got: u64, total: u64| {
+        if let Some(p) = &progress {
+            p(got, total)
+        }
+    };
+    let path = fresh::fresh_path(realm.path());
+    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report)?;
+    realm.begin_write_mode(false)?;
+    let ident = bound.ident;
+    let result = (|| -> Result<()> {
+        realm.with_txn(|tx, _| {
+            let local = integrate::local_changesets(tx.conn, 0, usize::MAX)?;
+            transform::apply_diff(tx, &fresh, false)?;
+            transform::replay(tx, &local)?;
+            Ok(())
+        })?;
+        integrate::refine_changes(realm)?;
+        let (server_version, salt) = (fresh.server_version, fresh.salt);
+        realm.on_commit(move |conn, _| integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))?;
+        realm.commit().map(|_| ())
+    })();
+    if result.is_err() && realm.is_in_write_transaction() {
+        let _ = realm.cancel();
+    }
+    drop(fresh);
+    fresh::remove(&path);
+    result
+}

@@ -1,0 +1,200 @@
+//! The client's side of the sync state stored in the realm: cursors, integration of downloaded
+//! server changesets (rebasing the unsynced local changes on top, DESIGN rulebook), and upload
+//! acknowledgements.
+
+use crate::changeset::Changeset;
+use crate::error::{Error, Result};
+use crate::notify::ChangeSummary;
+use crate::protocol::DownloadChangeset;
+use crate::realm::Realm;
+use crate::rules::{self, Mode, Tx};
+use crate::schema::Schema;
+use crate::store::{self, Field};
+use rusqlite::Connection;
+
+/// Where this client stands with the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Cursor {
+    pub ident: Option<u64>,
+    /// The last server version integrated, and its salt.
+    pub server_version: u64,
+    pub salt: u64,
+    /// The newest local version the server acknowledged.
+    pub acked: u64,
+}
+
+pub fn load_cursor(conn: &Connection) -> Result<Cursor> {
+    Ok(Cursor {
+        ident: store::get_meta::<i64>(conn, "sync.ident")?.map(|i| i as u64),
+        server_version: store::get_meta::<i64>(conn, "sync.server_version")?.unwrap_or(0) as u64,
+        salt: store::get_meta::<i64>(conn, "sync.salt")?.unwrap_or(0) as u64,
+        acked: store::get_meta::<i64>(conn, "sync.acked")?.unwrap_or(0) as u64,
+    })
+}
+
+pub fn save_cursor(conn: &Connection, c: &Cursor) -> Result<()> {
+    match c.ident {
+        Some(i) => store::set_meta(conn, "sync.ident", i as i64)?,
+        None => store::delete_meta(conn, "sync.ident")?,
+    }
+    store::set_meta(conn, "sync.server_version", c.server_version as i64)?;
+    store::set_meta(conn, "sync.salt", c.salt as i64)?;
+    store::set_meta(conn, "sync.acked", c.acked as i64)?;
+    Ok(())
+}
+
+pub fn cursor(realm: &Realm) -> Result<Cursor> {
+    realm.read(|conn, _| load_cursor(conn))
+}
+
+/// Runs `f` on the connection inside a write transaction that records nothing and changes no
+/// objects (sync bookkeeping).
+pub fn write_meta(realm: &Realm, f: impl FnOnce(&Connection) -> Result<()> + Send + 'static) -> Result<()> {
+    realm.begin_write_mode(false)?;
+    let r = realm.on_commit(move |conn, _| f(conn)).and_then(|_| realm.commit().map(|_| ()));
+    if r.is_err() && realm.is_in_write_transaction() {
+        let _ = realm.cancel();
+    }
+    r
+}
+
+/// Local changesets after `after`, at most `limit`, oldest first.
+pub fn local_changesets(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Changeset>> {
+    let mut stmt = conn.prepare_cached("SELECT changeset FROM ds_history WHERE version > ?1 ORDER BY version LIMIT ?2")?;
+    let mut rows = stmt.query(rusqlite::params![after as i64, limit.min(i64::MAX as usize) as i64])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let b = r.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("history row is not a blob".into()))?;
+        out.push(Changeset::decode(b).map_err(|e| Error::FileCorrupt(e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// Applies one downloaded batch in one write transaction: each server changeset in order, each
+/// followed by the local changes the server had not integrated before it (only those touching
+/// what it changed), so the local change comes later, as it will on the server. Observers get the
+/// exact net change.
+pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], latest: u64, latest_salt: u64) -> Result<ChangeSummary> {
+    realm.begin_write_mode(false)?;
+    let body = realm.with_txn(|tx, _| {
+        let oldest_base = changesets.iter().map(|c| c.last_integrated_client_version).min().unwrap_or(u64::MAX);
+        let local = if changesets.is_empty() { Vec::new() } else { local_changesets(tx.conn, oldest_base, usize::MAX)? };
+        for dc in changesets {
+            apply_rebased(tx, &dc.changeset, &local, dc.last_integrated_client_version)?;
+        }
+        Ok(())
+    });
+    let result = body.and_then(|_| {
+        realm.on_commit(move |conn, _| {
+            let mut c = load_cursor(conn)?;
+            if latest >= c.server_version {
+                c.server_version = latest;
+                c.salt = latest_salt;
+            }
+            save_cursor(conn, &c)
+        })?;
+        refine_changes(realm)?;
+        realm.commit()
+    });
+    if result.is_err() && realm.is_in_write_transaction() {
+        let _ = realm.cancel();
+    }
+    result
+}
+
+/// One server changeset, then the concurrent local instructions on the objects it touched.
+fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64) -> Result<()> {
+    let before = std::mem::take(&mut tx.changes);
+    for ins in &cs.instructions {
+        rules::apply(tx, ins, Mode::Merge)?;
+    }
+    let touched = tx.changes.clone();
+    let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
+    for lc in local.iter().filter(|c| c.local_version > integrated) {
+        for ins in &lc.instructions {
+            let relevant = match ins.object() {
+                None => true,
+                Some((c, pk)) => touched.touches(c, pk) || named.iter().any(|(nc, npk)| nc == c && npk == pk),
+            };
+            if relevant {
+                rules::apply(tx, ins, Mode::Merge)?;
+            }
+        }
+    }
+    let mut all = before;
+    all.merge(&tx.changes);
+    tx.changes = all;
+    Ok(())
+}
+
+/// Replaces the transaction's change summary by the exact net change: each object it names is
+/// compared with its committed state (read through a pooled reader, which does not see the open
+/// transaction).
+pub fn refine_changes(realm: &Realm) -> Result<()> {
+    let (summary, schema) = realm.with_txn(|tx, _| Ok((tx.changes.clone(), tx.schema.clone())))?;
+    if summary.is_empty() {
+        return Ok(());
+    }
+    let before = committed_states(realm, &summary, &schema)?;
+    realm.with_txn(|tx, _| {
+        let mut exact = ChangeSummary::default();
+        for ((class, pk), old) in before {
+            let (ci, c) = schema.class(&class)?;
+            let new = store::load_object(tx.conn, ci, c, &pk)?;
+            match (old, new) {
+                (None, Some(_)) => exact.record_insert(&class, &pk),
+                (Some(_), None) => exact.record_erase(&class, &pk),
+                (Some(o), Some(n)) => {
+                    for (i, p) in c.properties.iter().enumerate() {
+                        let same = match (o.fields.get(i), n.fields.get(i)) {
+                            (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
+                            (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
+                            (a, b) => a == b,
+                        };
+                        if !same {
+                            exact.record_modify(&class, &pk, &p.name);
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        tx.changes = exact;
+        Ok(())
+    })
+}
+
+type Before = Vec<((String, crate::value::PrimaryKey), Option<crate::store::ObjectData>)>;
+
+fn committed_states(realm: &Realm, summary: &ChangeSummary, schema: &Schema) -> Result<Before> {
+    let path = realm.path().to_path_buf();
+    let conn = store::connect(&path, std::time::Duration::from_secs(10))?;
+    let committed = committed_class_count(&conn)?;
+    let mut out = Vec::new();
+    for (class, c) in &summary.classes {
+        let (ci, cs) = schema.class(class)?;
+        let pks = c.inserted.iter().chain(c.erased.iter()).chain(c.modified.keys());
+        for pk in pks {
+            // A class added in this transaction has no committed objects.
+            let old = if ci < committed { store::load_object(&conn, ci, cs, pk)? } else { None };
+            out.push(((class.clone(), pk.clone()), old));
+        }
+    }
+    Ok(out)
+}
+
+fn committed_class_count(conn: &Connection) -> Result<usize> {
+    let json: Option<String> = store::get_meta(conn, "schema")?;
+    Ok(json.map(|j| Schema::from_json(&j).map(|s| s.classes.len())).transpose()?.unwrap_or(0))
+}
+
+/// Records the server's acknowledgement of local changesets up to `local_version`.
+pub fn apply_ack(realm: &Realm, local_version: u64, server_version: u64) -> Result<()> {
+    write_meta(realm, move |conn| {
+        conn.prepare_cached("UPDATE ds_history SET server_version = ?2 WHERE version <= ?1 AND server_version IS NULL")?
+            .execute(rusqlite::params![local_version as i64, server_version as i64])?;
+        let mut c = load_cursor(conn)?;
+        c.acked = c.acked.max(local_version);
+        save_cursor(conn, &c)
+    })
+}

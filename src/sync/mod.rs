@@ -1,0 +1,509 @@
+//! The client sync session: one background thread per synced realm file that connects, binds,
+//! uploads unsynced changesets, integrates downloads, reconnects with exponential backoff, and
+//! hands reset demands to the client-reset pipeline.
+//!
+//! Threads: state and error callbacks, observers fired by integrated downloads, and client-reset
+//! hooks all run on this session's sync thread.
+
+mod connection;
+pub mod integrate;
+
+pub use connection::WsConn;
+
+use crate::config::SyncConfig;
+use crate::error::{Error, Result};
+use crate::protocol::{self, Bind, ClientMessage, ErrorAction, ProtocolError, ResetCause, ServerErrorCode, ServerMessage, UploadChangeset};
+use crate::realm::Realm;
+use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+const POLL: Duration = Duration::from_millis(20);
+const UPLOAD_BATCH: usize = 500;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    Disconnected,
+    Connecting,
+    Connected,
+}
+
+/// A sync error as the app sees it: from the server (with its code, action and reset cause) or
+/// from the connection (no code, action `Retry`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncError {
+    pub server_code: Option<ServerErrorCode>,
+    pub action: ErrorAction,
+    pub cause: Option<ResetCause>,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl SyncError {
+    fn from_protocol(e: ProtocolError) -> Self {
+        SyncError { server_code: Some(e.code), action: e.action, cause: e.cause, message: e.message, retryable: e.retryable }
+    }
+    fn connection(e: &Error) -> Self {
+        SyncError { server_code: None, action: ErrorAction::Retry, cause: None, message: e.to_string(), retryable: true }
+    }
+    pub fn is_client_reset(&self) -> bool {
+        matches!(self.action, ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery)
+    }
+}
+
+/// Upload and download progress, in versions.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SyncProgress {
+    /// Newest local version the server acknowledged / newest local version.
+    pub uploaded: u64,
+    pub uploadable: u64,
+    /// Newest server version integrated / newest server version known to exist.
+    pub downloaded: u64,
+    pub downloadable: u64,
+}
+
+type StateFn = dyn Fn(ConnectionState, ConnectionState) + Send + Sync;
+type ErrorFn = dyn Fn(&SyncError) + Send + Sync;
+
+struct Control {
+    state: ConnectionState,
+    paused: bool,
+    stopped: bool,
+    /// Something to do (a local commit to upload, a ping to send).
+    wake: bool,
+    progress: SyncProgress,
+    ping_wanted: u64,
+    pong_seen: u64,
+    last_error: Option<SyncError>,
+}
+
+/// The sync session of one realm file.
+pub struct SyncSession {
+    realm: Realm,
+    config: SyncConfig,
+    ctl: Mutex<Control>,
+    changed: Condvar,
+    state_listeners: Mutex<Vec<(u64, Arc<StateFn>)>>,
+    error_listeners: Mutex<Vec<(u64, Arc<ErrorFn>)>>,
+    next_listener: Mutex<u64>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    commit_listener: Mutex<Option<u64>>,
+}
+
+/// A connection the server accepted.
+pub(crate) struct Bound {
+    pub conn: WsConn,
+    pub ident: u64,
+    pub server_version: u64,
+    pub epoch: u64,
+    pub new_file: bool,
+}
+
+/// How one connection ended.
+pub(crate) enum End {
+    /// Paused or stopped by the app.
+    Requested,
+    Retry(SyncError),
+    Fatal(SyncError),
+    Reset(SyncError),
+}
+
+impl From<Error> for End {
+    fn from(e: Error) -> Self {
+        End::Retry(SyncError::connection(&e))
+    }
+}
+
+impl SyncSession {
+    /// Starts the session of a synced realm if it is not running.
+    pub(crate) fn ensure_started(realm: &Realm) -> Result<()> {
+        let Some(config) = realm.shared.sync_config.clone() else { return Ok(()) };
+        let mut slot = realm.shared.sync.lock();
+        if slot.as_ref().is_some_and(|s| !s.ctl.lock().stopped) {
+            return Ok(());
+        }
+        let session = Arc::new(SyncSession {
+            realm: realm.internal_handle(),
+            ctl: Mutex::new(Control {
+                state: ConnectionState::Disconnected,
+                paused: config.start_paused,
+                stopped: false,
+                wake: true,
+                progress: SyncProgress::default(),
+                ping_wanted: 0,
+                pong_seen: 0,
+                last_error: None,
+            }),
+            config,
+            changed: Condvar::new(),
+            state_listeners: Mutex::new(Vec::new()),
+            error_listeners: Mutex::new(Vec::new()),
+            next_listener: Mutex::new(0),
+            thread: Mutex::new(None),
+            commit_listener: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&session);
+        let id = realm.add_commit_listener(move |_| {
+            if let Some(s) = weak.upgrade() {
+                s.poke();
+            }
+        });
+        *session.commit_listener.lock() = Some(id);
+        let runner = session.clone();
+        let handle = std::thread::Builder::new()
+            .name("driftsync-sync".into())
+            .spawn(move || runner.run())
+            .map_err(|e| Error::Internal(format!("cannot start the sync thread: {e}")))?;
+        *session.thread.lock() = Some(handle);
+        *slot = Some(session);
+        Ok(())
+    }
+
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
+    }
+
+    pub(crate) fn realm(&self) -> &Realm {
+        &self.realm
+    }
+
+    pub fn state(&self) -> ConnectionState {
+        self.ctl.lock().state
+    }
+
+    pub fn progress(&self) -> SyncProgress {
+        self.ctl.lock().progress
+    }
+
+    pub fn last_error(&self) -> Option<SyncError> {
+        self.ctl.lock().last_error.clone()
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.ctl.lock().paused
+    }
+
+    /// Disconnects and stays disconnected until `resume`.
+    pub fn pause(&self) {
+        self.ctl.lock().paused = true;
+        self.changed.notify_all();
+    }
+
+    pub fn resume(&self) {
+        let mut c = self.ctl.lock();
+        c.paused = false;
+        c.wake = true;
+        drop(c);
+        self.changed.notify_all();
+    }
+
+    /// Stops the session for good (the realm's last handle closed).
+    pub(crate) fn stop(&self) {
+        self.ctl.lock().stopped = true;
+        self.changed.notify_all();
+        if let Some(id) = self.commit_listener.lock().take() {
+            self.realm.remove_commit_listener(id);
+        }
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+
+    fn poke(&self) {
+        self.ctl.lock().wake = true;
+        self.changed.notify_all();
+    }
+
+    fn add_listener<T: ?Sized>(&self, list: &Mutex<Vec<(u64, Arc<T>)>>, f: Arc<T>) -> u64 {
+        let mut n = self.next_listener.lock();
+        *n += 1;
+        list.lock().push((*n, f));
+        *n
+    }
+
+    /// Calls `f(old, new)` on every connection state change (on the sync thread).
+    pub fn on_state_change(&self, f: impl Fn(ConnectionState, ConnectionState) + Send + Sync + 'static) -> u64 {
+        self.add_listener(&self.state_listeners, Arc::new(f))
+    }
+
+    /// Calls `f` with every sync error, reset demands included (on the sync thread).
+    pub fn on_error(&self, f: impl Fn(&SyncError) + Send + Sync + 'static) -> u64 {
+        self.add_listener(&self.error_listeners, Arc::new(f))
+    }
+
+    pub fn remove_listener(&self, id: u64) {
+        self.state_listeners.lock().retain(|(i, _)| *i != id);
+        self.error_listeners.lock().retain(|(i, _)| *i != id);
+    }
+
+    /// Waits until every local change committed before this call is acknowledged by the server.
+    pub fn wait_for_upload(&self, timeout: Duration) -> Result<()> {
+        let target = self.realm.last_local_version()?;
+        let deadline = Instant::now() + timeout;
+        let mut c = self.ctl.lock();
+        c.wake = true;
+        self.changed.notify_all();
+        while c.progress.uploaded < target {
+            if c.stopped {
+                return Err(Error::Closed);
+            }
+            if self.changed.wait_until(&mut c, deadline).timed_out() && c.progress.uploaded < target {
+                return Err(Error::Timeout(format!("upload not complete: {} of {target} acknowledged", c.progress.uploaded)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until everything the server had when this call was made is integrated locally.
+    pub fn wait_for_download(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut c = self.ctl.lock();
+        c.ping_wanted += 1;
+        let nonce = c.ping_wanted;
+        c.wake = true;
+        self.changed.notify_all();
+        while c.pong_seen < nonce {
+            if c.stopped {
+                return Err(Error::Closed);
+            }
+            if self.changed.wait_until(&mut c, deadline).timed_out() && c.pong_seen < nonce {
+                return Err(Error::Timeout("download not complete".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn set_state(&self, new: ConnectionState) {
+        let old = {
+            let mut c = self.ctl.lock();
+            std::mem::replace(&mut c.state, new)
+        };
+        self.changed.notify_all();
+        if old != new {
+            let ls: Vec<_> = self.state_listeners.lock().iter().map(|(_, f)| f.clone()).collect();
+            for f in ls {
+                f(old, new);
+            }
+        }
+    }
+
+    pub(crate) fn report_error(&self, e: &SyncError) {
+        self.ctl.lock().last_error = Some(e.clone());
+        self.changed.notify_all();
+        let ls: Vec<_> = self.error_listeners.lock().iter().map(|(_, f)| f.clone()).collect();
+        for f in ls {
+            f(e);
+        }
+    }
+
+    fn update_progress(&self, f: impl FnOnce(&mut SyncProgress)) {
+        f(&mut self.ctl.lock().progress);
+        self.changed.notify_all();
+    }
+
+    /// Sleeps until runnable (not paused); false once stopped.
+    fn wait_runnable(&self) -> bool {
+        let mut c = self.ctl.lock();
+        while c.paused && !c.stopped {
+            self.changed.wait(&mut c);
+        }
+        !c.stopped
+    }
+
+    /// Sleeps for `d`, waking early on pause, resume or stop.
+    fn backoff_sleep(&self, d: Duration) {
+        let deadline = Instant::now() + d;
+        let mut c = self.ctl.lock();
+        while !c.stopped && !c.paused && Instant::now() < deadline {
+            if self.changed.wait_until(&mut c, deadline).timed_out() {
+                break;
+            }
+        }
+    }
+
+    fn run(self: Arc<Self>) {
+        let mut backoff = Duration::from_millis(100);
+        while self.wait_runnable() {
+            self.set_state(ConnectionState::Connecting);
+            let end = self.connect_and_sync();
+            self.set_state(ConnectionState::Disconnected);
+            match end {
+                End::Requested => backoff = Duration::from_millis(100),
+                End::Retry(e) => {
+                    self.report_error(&e);
+                    self.backoff_sleep(backoff + Duration::from_millis(rand::random::<u64>() % 50));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                End::Fatal(e) => {
+                    self.report_error(&e);
+                    self.ctl.lock().paused = true;
+                }
+                End::Reset(e) => {
+                    self.report_error(&e);
+                    match crate::reset::handle_reset_demand(&self, &e) {
+                        Ok(crate::reset::AfterReset::Reconnect) => backoff = Duration::from_millis(100),
+                        Ok(crate::reset::AfterReset::Retry) => {
+                            self.backoff_sleep(backoff);
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                        Ok(crate::reset::AfterReset::Pause) => self.ctl.lock().paused = true,
+                        Err(err) => {
+                            let se = SyncError::connection(&err);
+                            self.report_error(&SyncError { action: ErrorAction::Fatal, retryable: false, ..se });
+                            self.ctl.lock().paused = true;
+                        }
+                    }
+                }
+            }
+        }
+        self.set_state(ConnectionState::Disconnected);
+    }
+
+    fn should_stop(&self) -> bool {
+        let c = self.ctl.lock();
+        c.stopped || c.paused
+    }
+
+    /// Opens a connection and sends `Bind`; returns the connection and the server's `BindOk`
+    /// fields (ident, server version, salt, new_file), or how it ended.
+    pub(crate) fn bind(&self, completing_reset: bool, fresh_ident: bool) -> std::result::Result<Bound, End> {
+        let cursor = integrate::cursor(&self.realm)?;
+        let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT)?;
+        let (ident, sv, salt) = if fresh_ident { (None, 0, 0) } else { (cursor.ident, cursor.server_version, cursor.salt) };
+        conn.send(&ClientMessage::Bind(Bind {
+            protocol_version: protocol::PROTOCOL_VERSION,
+            token: self.config.user_token.clone(),
+            realm: self.config.realm_name.clone(),
+            client_file_ident: ident,
+            server_version: sv,
+            salt,
+            schema_json: self.realm.schema().to_json(),
+            completing_reset,
+        }))?;
+        match conn.recv_required(ANSWER_TIMEOUT)? {
+            ServerMessage::BindOk { client_file_ident, server_version, epoch, new_file, .. } => {
+                Ok(Bound { conn, ident: client_file_ident, server_version, epoch, new_file })
+            }
+            ServerMessage::Error(e) => Err(classify(e)),
+            other => Err(End::Retry(SyncError::connection(&Error::Protocol(format!("expected BindOk, got {other:?}"))))),
+        }
+    }
+
+    fn connect_and_sync(&self) -> End {
+        match self.sync_once() {
+            Ok(()) => End::Requested,
+            Err(end) => end,
+        }
+    }
+
+    fn sync_once(&self) -> std::result::Result<(), End> {
+        let pending_reset = crate::reset::pending_reset(&self.realm)?;
+        let mut bound = self.bind(pending_reset.is_some(), false)?;
+        if bound.new_file {
+            // A new client file: pull the server state and merge the local data into it.
+            crate::reset::bootstrap(self, &mut bound)?;
+        }
+        let latest = bound.server_version;
+        let mut conn = bound.conn;
+        if pending_reset.is_some() {
+            // After a reset, a completed download is half of what clears the pending record.
+            self.ctl.lock().ping_wanted += 1;
+        }
+        self.set_state(ConnectionState::Connected);
+        let cursor = integrate::cursor(&self.realm)?;
+        self.update_progress(|p| {
+            p.downloaded = cursor.server_version;
+            p.downloadable = p.downloadable.max(latest);
+            p.uploaded = cursor.acked;
+        });
+        conn.send(&ClientMessage::StartDownload { after: cursor.server_version })?;
+        let mut sent_through = cursor.acked;
+        let mut pings_sent = self.ctl.lock().pong_seen;
+        loop {
+            if self.should_stop() {
+                conn.close();
+                return Ok(());
+            }
+            // Upload what is new.
+            let last_local = self.realm.last_local_version()?;
+            self.update_progress(|p| p.uploadable = last_local);
+            if last_local > sent_through {
+                let batch = self.realm.read(|c, _| integrate::local_changesets(c, sent_through, UPLOAD_BATCH))?;
+                if let Some(last) = batch.last() {
+                    sent_through = last.local_version;
+                    let base = integrate::cursor(&self.realm)?.server_version;
+                    let changesets = batch.into_iter().map(|changeset| UploadChangeset { base_server_version: base, changeset }).collect();
+                    conn.send(&ClientMessage::Upload { changesets })?;
+                }
+            }
+            // Answer download-completion waiters.
+            let wanted = self.ctl.lock().ping_wanted;
+            if wanted > pings_sent {
+                conn.send(&ClientMessage::Ping { nonce: wanted })?;
+                pings_sent = wanted;
+            }
+            let Some(msg) = conn.recv(POLL)? else {
+                continue;
+            };
+            match msg {
+                ServerMessage::Download { changesets, latest_server_version, latest_salt } => {
+                    integrate::integrate_download(&self.realm, &changesets, latest_server_version, latest_salt)?;
+                    if pending_reset.is_some() {
+                        crate::reset::note_sync_progress(&self.realm, true)?;
+                    }
+                    self.update_progress(|p| {
+                        p.downloaded = p.downloaded.max(latest_server_version);
+                        p.downloadable = p.downloadable.max(latest_server_version);
+                    });
+                }
+                ServerMessage::UploadAck { local_version, server_version } => {
+                    integrate::apply_ack(&self.realm, local_version, server_version)?;
+                    if pending_reset.is_some() {
+                        crate::reset::note_sync_progress(&self.realm, false)?;
+                    }
+                    self.update_progress(|p| {
+                        p.uploaded = p.uploaded.max(local_version);
+                        p.downloadable = p.downloadable.max(server_version);
+                    });
+                }
+                ServerMessage::Pong { nonce, latest_server_version } => {
+                    self.update_progress(|p| p.downloadable = p.downloadable.max(latest_server_version));
+                    if pending_reset.is_some() {
+                        crate::reset::note_sync_progress(&self.realm, true)?;
+                    }
+                    let mut c = self.ctl.lock();
+                    c.pong_seen = c.pong_seen.max(nonce);
+                    drop(c);
+                    self.changed.notify_all();
+                }
+                ServerMessage::Error(e) if e.action == ErrorAction::Warning => self.report_error(&SyncError::from_protocol(e)),
+                ServerMessage::Error(e) => return Err(classify(e)),
+                other => {
+                    return Err(End::Retry(SyncError::connection(&Error::Protocol(format!("unexpected message {other:?}")))));
+                }
+            }
+        }
+    }
+}
+
+fn classify(e: ProtocolError) -> End {
+    let se = SyncError::from_protocol(e);
+    match se.action {
+        ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery => End::Reset(se),
+        ErrorAction::Fatal => End::Fatal(se),
+        ErrorAction::Retry | ErrorAction::Warning => End::Retry(se),
+    }
+}
+
+impl Drop for SyncSession {
+    fn drop(&mut self) {
+        self.ctl.lock().stopped = true;
+    }
+}
