@@ -66,6 +66,23 @@ impl Object {
             .collect();
         Object { class: class.name.clone(), pk, fields }
     }
+
+    /// Like `from_data`, but moves the values instead of cloning them (scans).
+    pub(crate) fn from_owned(class: &crate::schema::ClassSchema, pk: PrimaryKey, data: ObjectData) -> Object {
+        let fields = class
+            .properties
+            .iter()
+            .zip(data.fields)
+            .map(|(p, f)| {
+                let v = match f {
+                    Field::Value(v) => FieldValue::Value(v),
+                    Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
+                };
+                (p.name.clone(), v)
+            })
+            .collect();
+        Object { class: class.name.clone(), pk, fields }
+    }
 }
 
 /// The open write transaction of a file: owned by one thread.
@@ -140,13 +157,6 @@ fn canonical(path: &Path) -> Result<PathBuf> {
     Ok(dir.join(file))
 }
 
-/// Whether a file starts with SQLite's magic header (then damage means corrupt, not foreign).
-fn has_sqlite_header(path: &Path) -> bool {
-    use std::io::Read;
-    let mut buf = [0u8; 16];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && &buf == b"SQLite format 3\0"
-}
-
 impl Realm {
     /// Opens (or creates) the realm at `config.path`. A changed schema is migrated when the change
     /// is additive; otherwise `BreakingSchemaChange` lists every difference and nothing changes.
@@ -192,10 +202,7 @@ impl Realm {
             crate::reset::delete_realm_files(path)?;
             conn = store::connect(path, config.write_timeout)?;
         }
-        let state = store::check_file(&conn, path).map_err(|e| match e {
-            Error::FileNotRealm(_) if has_sqlite_header(path) => Error::FileCorrupt(format!("{}: damaged database header", path.display())),
-            other => other,
-        })?;
+        let state = store::check_file(&conn, path)?;
         if let FileState::Realm(stored) = &state {
             let diff = stored.diff(&config.schema);
             if diff.is_breaking() {
@@ -679,7 +686,7 @@ impl Realm {
     pub fn for_each(&self, class: &str, mut f: impl FnMut(Object) -> bool) -> Result<()> {
         self.read(|conn, schema| {
             let (ci, c) = schema.class(class)?;
-            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_data(c, pk, &data))))
+            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_owned(c, pk, data))))
         })
     }
 
@@ -696,7 +703,7 @@ impl Realm {
                 return Ok(out);
             }
             store::scan_objects(conn, ci, c, after, |pk, data| {
-                out.push(Object::from_data(c, pk, &data));
+                out.push(Object::from_owned(c, pk, data));
                 Ok(out.len() < limit)
             })?;
             Ok(out)
@@ -715,16 +722,13 @@ impl Realm {
 
     /// Creates an object; fails with `DuplicatePrimaryKey` if it exists.
     pub fn create(&self, class: &str, pk: impl Into<PrimaryKey>, fields: &[(&str, Value)]) -> Result<()> {
-        let pk = pk.into();
-        self.with_txn(|tx, _| {
-            let (ci, c) = tx.schema.class(class)?;
-            c.check_pk(&pk)?;
-            if store::object_exists(tx.conn, ci, &pk)? {
-                return Err(Error::DuplicatePrimaryKey { class: class.to_string(), pk: pk.to_string() });
-            }
+        let fields = fields.iter().map(|(n, v)| (n.to_string(), v.clone())).collect();
+        let ins = Instruction::CreateObject { class: class.to_string(), pk: pk.into(), fields };
+        self.with_txn(|tx, rec| {
+            rules::apply_create_new(tx, &ins)?;
+            rec.push(ins);
             Ok(())
-        })?;
-        self.upsert(class, pk, fields)
+        })
     }
 
     /// Creates an object, or sets the given fields if it exists (rule 3).

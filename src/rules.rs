@@ -179,7 +179,20 @@ fn link_target_exists(tx: &Tx, p: &Property, v: &Value) -> Result<bool> {
     store::object_exists(tx.conn, ti, tpk)
 }
 
+/// Applies a local `CreateObject` that must not find the object: `DuplicatePrimaryKey` if it
+/// exists (checked with the same lookup the create needs anyway).
+pub fn apply_create_new(tx: &mut Tx, ins: &Instruction) -> Result<Outcome> {
+    match ins {
+        Instruction::CreateObject { class, pk, fields } => create_inner(tx, class, pk, fields, Mode::Local, true),
+        other => apply(tx, other, Mode::Local),
+    }
+}
+
 fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)], mode: Mode) -> Result<Outcome> {
+    create_inner(tx, class, pk, fields, mode, false)
+}
+
+fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)], mode: Mode, require_new: bool) -> Result<Outcome> {
     let schema = tx.schema.clone();
     let (ci, c) = schema.class(class)?;
     c.check_pk(pk)?;
@@ -209,7 +222,8 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
         }
         resolved.push((pi, p, v));
     }
-    let existing = store::load_object(tx.conn, ci, c, pk)?;
+    // A create that must be new skips the lookup: the insert itself detects a duplicate.
+    let existing = if require_new { None } else { store::load_object(tx.conn, ci, c, pk)? };
     let is_new = existing.is_none();
     let mut data = existing.unwrap_or_else(|| {
         let mut d = ObjectData::new_default(c);
@@ -230,10 +244,11 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
         }
     }
     let mut changed = Vec::new();
+    let mut backlinks = Vec::new();
     for (pi, p, v) in checked {
         if !data.value(pi).same_as(&v) {
             if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
-                store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+                backlinks.push((schema.class(t)?.0, tpk.clone()));
             }
             data.fields[pi] = Field::Value(v);
             changed.push(&p.name);
@@ -242,7 +257,16 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
     if !is_new && changed.is_empty() {
         return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Adjusted(link_reason(&nulled)) });
     }
-    store::save_object(tx.conn, ci, pk, &data)?;
+    if require_new {
+        if !store::insert_new_object(tx.conn, ci, pk, &data)? {
+            return Err(Error::DuplicatePrimaryKey { class: class.to_string(), pk: pk.to_string() });
+        }
+    } else {
+        store::save_object(tx.conn, ci, pk, &data)?;
+    }
+    for (ti, tpk) in backlinks {
+        store::add_backlink(tx.conn, ti, &tpk, ci, pk)?;
+    }
     if is_new {
         tx.changes.record_insert(class, pk);
     } else {

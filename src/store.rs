@@ -258,9 +258,19 @@ pub enum FileState {
     Realm(Schema),
 }
 
+/// Whether a file starts with SQLite's magic header (then damage means corrupt, not foreign).
+fn has_sqlite_header(path: &Path) -> bool {
+    use std::io::Read;
+    let mut buf = [0u8; 16];
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut buf)).is_ok() && &buf == b"SQLite format 3\0"
+}
+
 /// Checks, without writing anything, that `conn` is a realm this library can open.
 pub fn check_file(conn: &Connection, path: &Path) -> Result<FileState> {
+    // SQLite cannot read the file: damage if it starts like a SQLite database, else foreign.
+    // (A readable SQLite database without our tables is foreign too: see below.)
     let map_open = |e: rusqlite::Error| match Error::from(e) {
+        Error::FileNotRealm(_) if has_sqlite_header(path) => Error::FileCorrupt(format!("{}: damaged database header", path.display())),
         Error::FileNotRealm(_) => Error::FileNotRealm(path.display().to_string()),
         other => other,
     };
@@ -337,6 +347,20 @@ pub fn save_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &
         encode_object(data)
     ])?;
     Ok(())
+}
+
+/// Inserts an object that must not exist yet; false (and nothing written) if it does.
+pub fn insert_new_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
+    let r = conn.prepare_cached("INSERT INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
+        class_idx as i64,
+        pk.to_key_bytes(),
+        encode_object(data)
+    ]);
+    match r {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ffi::ErrorCode::ConstraintViolation => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn delete_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<()> {
