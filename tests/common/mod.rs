@@ -1,0 +1,141 @@
+//! Shared helpers of the end-to-end tests: a reference server on loopback and synced clients.
+#![allow(dead_code)]
+
+use driftsync::protocol::AdminCommand;
+use driftsync::*;
+use driftsync_server::{AppConfig, RoleDef, Server, ServerOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const ADMIN: &str = "admin-secret";
+pub const T: Duration = Duration::from_secs(20);
+
+pub fn schema() -> Schema {
+    Schema::new(vec![
+        ClassSchema::new(
+            "Item",
+            "id",
+            vec![
+                Property::new("id", ScalarType::Int),
+                Property::new("name", ScalarType::String),
+                Property::new("count", ScalarType::Int),
+                Property::new("tags", ScalarType::String).list(),
+                Property::link("next", "Item"),
+            ],
+        ),
+        ClassSchema::new(
+            "Person",
+            "name",
+            vec![Property::new("name", ScalarType::String), Property::link_list("items", "Item"), Property::new("age", ScalarType::Int).optional()],
+        ),
+    ])
+    .expect("valid schema")
+}
+
+/// The schema plus one class the server does not have.
+pub fn schema_with_extra_class() -> Schema {
+    let mut classes = schema().classes.clone();
+    classes.push(ClassSchema::new("Note", "id", vec![Property::new("id", ScalarType::Int), Property::new("text", ScalarType::String)]));
+    Schema::new(classes).expect("valid schema")
+}
+
+/// The schema with `Item.count` turned into a string: a breaking change.
+pub fn breaking_schema() -> Schema {
+    let mut classes = schema().classes.clone();
+    classes[0].properties[2] = Property::new("count", ScalarType::String);
+    Schema::new(classes).expect("valid schema")
+}
+
+pub struct TestServer {
+    pub server: Server,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(|c| c)
+    }
+
+    pub fn start_with(f: impl FnOnce(AppConfig) -> AppConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = AppConfig::new(schema(), ADMIN)
+            .with_role("editor", RoleDef::full_access())
+            .with_role("reader", RoleDef { realms: vec!["*".into()], read: vec!["*".into()], write: vec![] })
+            .with_role("editor2", RoleDef::full_access())
+            .with_user("alice", "alice-token", "editor")
+            .with_user("bob", "bob-token", "editor");
+        let server = Server::start(ServerOptions::new(f(config), dir.path().join("server"))).expect("server starts");
+        TestServer { server, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    pub fn admin(&self, cmd: AdminCommand) -> String {
+        self.server.admin(cmd).expect("admin command")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+pub fn sync_config(url: &str, user: &str, reset: ClientResetConfig) -> SyncConfig {
+    let mut s = SyncConfig::new(url, &format!("{user}-token"), "main");
+    s.client_reset = reset;
+    s
+}
+
+pub fn open_client(path: &Path, url: &str, user: &str, reset: ClientResetConfig) -> Realm {
+    open_client_with_schema(path, url, user, reset, schema())
+}
+
+pub fn open_client_with_schema(path: &Path, url: &str, user: &str, reset: ClientResetConfig, schema: Schema) -> Realm {
+    Realm::open(RealmConfig::new(path, schema).with_sync(sync_config(url, user, reset))).expect("open synced realm")
+}
+
+pub fn session(r: &Realm) -> Arc<driftsync::sync::SyncSession> {
+    r.sync_session().expect("a synced realm has a session")
+}
+
+/// Uploads everything and downloads everything the server has.
+pub fn sync_all(r: &Realm) {
+    let s = session(r);
+    s.wait_for_upload(T).expect("upload completes");
+    s.wait_for_download(T).expect("download completes");
+}
+
+/// Waits until `f` holds (polling), or panics with `what`.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + T;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+pub fn item(r: &Realm, id: i64, name: &str) {
+    r.write(|r| r.create("Item", id, &[("name", name.into())])).expect("create item");
+}
+
+pub fn name_of(r: &Realm, id: i64) -> Option<String> {
+    r.get("Item", &id.into()).expect("get").map(|o| o.value("name").and_then(|v| v.as_str()).unwrap_or_default().to_string())
+}
+
+/// Every object of every class, as a comparable dump.
+pub fn dump(r: &Realm) -> Vec<Object> {
+    let mut out = Vec::new();
+    for c in &r.schema().classes {
+        r.for_each(&c.name, |o| {
+            out.push(o);
+            true
+        })
+        .expect("scan");
+    }
+    out
+}
