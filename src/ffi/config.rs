@@ -1,0 +1,282 @@
+//! The realm configuration builder. Room is left for the sync and client-reset settings still to
+//! come (before/after hooks, manual handler, download progress): each will be one more setter,
+//! so nothing here changes when they arrive.
+
+use super::schema::driftsync_schema_t;
+use super::types::*;
+use crate::config::{RealmConfig, SyncConfig};
+use crate::reset::ClientResetMode;
+use crate::schema::Schema;
+use parking_lot::Mutex;
+use std::ffi::c_char;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What to do with unsynced changes when the server demands a client reset.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum driftsync_client_reset_mode_t {
+    /// Hand the reset to the application (the realm is backed up first).
+    DRIFTSYNC_CLIENT_RESET_MANUAL = 0,
+    /// Replace the local state with the server's; unsynced changes are reported and dropped.
+    DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES = 1,
+    /// Replay unsynced changes on top of the server's state; when recovery is not allowed, manual.
+    DRIFTSYNC_CLIENT_RESET_RECOVER_UNSYNCED_CHANGES = 2,
+    /// Recover when allowed, else discard (the default).
+    DRIFTSYNC_CLIENT_RESET_RECOVER_OR_DISCARD_UNSYNCED_CHANGES = 3,
+}
+
+#[derive(Default)]
+struct Draft {
+    path: Option<PathBuf>,
+    schema: Option<Schema>,
+    write_timeout: Option<Duration>,
+    sync: Option<SyncConfig>,
+    reset_mode: Option<ClientResetMode>,
+    backup_dir: Option<PathBuf>,
+}
+
+/// A realm configuration under construction. Create with `driftsync_config_builder_new`;
+/// consumed by `driftsync_config_builder_build` (or released with
+/// `driftsync_config_builder_free`). A path and a schema are required.
+pub struct driftsync_config_builder_t {
+    draft: Mutex<Draft>,
+}
+
+/// A complete realm configuration, for `driftsync_realm_open` (which copies it: the config may be
+/// freed right after). Release it with `driftsync_config_free`.
+pub struct driftsync_config_t {
+    pub(crate) config: RealmConfig,
+}
+
+fn with_builder(builder: *mut driftsync_config_builder_t, f: impl FnOnce(&mut Draft) -> FfiResult<()>) -> FfiResult<()> {
+    // SAFETY: NULL or a live builder.
+    let b = unsafe { builder.as_ref() }.ok_or_else(|| Failure::null("builder"))?;
+    f(&mut b.draft.lock())
+}
+
+/// A new, empty config builder. Returns NULL only if the library failed internally.
+#[unsafe(no_mangle)]
+pub extern "C" fn driftsync_config_builder_new() -> *mut driftsync_config_builder_t {
+    guard_value(std::ptr::null_mut(), || Box::into_raw(Box::new(driftsync_config_builder_t { draft: Mutex::new(Draft::default()) })))
+}
+
+/// Sets the path of the realm file (created on open if missing; its directory must exist).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_path(
+    builder: *mut driftsync_config_builder_t,
+    path: *const c_char,
+    path_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes a readable string.
+        let path = unsafe { str_arg(path, path_len, "path")? };
+        if path.is_empty() {
+            return Err(Failure::invalid("the path is empty"));
+        }
+        with_builder(builder, |d| {
+            d.path = Some(PathBuf::from(path));
+            Ok(())
+        })
+    })
+}
+
+/// Sets the schema (copied: `schema` stays owned by the caller).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_schema(
+    builder: *mut driftsync_config_builder_t,
+    schema: *const driftsync_schema_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live schema.
+        let schema = unsafe { schema.as_ref() }.ok_or_else(|| Failure::null("schema"))?;
+        with_builder(builder, |d| {
+            d.schema = Some(schema.schema.clone());
+            Ok(())
+        })
+    })
+}
+
+/// Sets how long `driftsync_realm_begin_write` waits for another writer before failing with
+/// `DRIFTSYNC_STATUS_BUSY` (default 10 000 ms).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_write_timeout_ms(
+    builder: *mut driftsync_config_builder_t,
+    timeout_ms: u64,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        with_builder(builder, |d| {
+            d.write_timeout = Some(Duration::from_millis(timeout_ms));
+            Ok(())
+        })
+    })
+}
+
+/// Makes the realm a synced one: the server's URL (`ws://host:port`), the user's token and the
+/// server-side realm name. Every commit of a synced realm is recorded for upload.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_sync(
+    builder: *mut driftsync_config_builder_t,
+    server_url: *const c_char,
+    server_url_len: usize,
+    user_token: *const c_char,
+    user_token_len: usize,
+    realm_name: *const c_char,
+    realm_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes readable strings.
+        let (url, token, name) = unsafe {
+            (
+                str_arg(server_url, server_url_len, "server_url")?,
+                str_arg(user_token, user_token_len, "user_token")?,
+                str_arg(realm_name, realm_name_len, "realm_name")?,
+            )
+        };
+        with_builder(builder, |d| {
+            d.sync = Some(SyncConfig::new(url, token, name));
+            Ok(())
+        })
+    })
+}
+
+/// Sets the client reset mode (`mode` is a `driftsync_client_reset_mode_t`; another number gives
+/// `DRIFTSYNC_STATUS_INVALID_ARGUMENT`). It needs sync settings by the time the builder is built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_client_reset_mode(
+    builder: *mut driftsync_config_builder_t,
+    mode: i32,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        let mode = match mode {
+            0 => ClientResetMode::Manual,
+            1 => ClientResetMode::DiscardUnsyncedChanges,
+            2 => ClientResetMode::RecoverUnsyncedChanges,
+            3 => ClientResetMode::RecoverOrDiscardUnsyncedChanges,
+            other => return Err(Failure::invalid(format!("{other} is not a driftsync_client_reset_mode_t"))),
+        };
+        with_builder(builder, |d| {
+            d.reset_mode = Some(mode);
+            Ok(())
+        })
+    })
+}
+
+/// Sets the directory where a manual client reset keeps the backup of the realm. It needs sync
+/// settings by the time the builder is built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_backup_dir(
+    builder: *mut driftsync_config_builder_t,
+    path: *const c_char,
+    path_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes a readable string.
+        let path = unsafe { str_arg(path, path_len, "path")? };
+        with_builder(builder, |d| {
+            d.backup_dir = Some(PathBuf::from(path));
+            Ok(())
+        })
+    })
+}
+
+/// Checks the settings and makes a config. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` when the path
+/// or the schema is missing, or a client-reset setting was given without sync settings.
+/// Consumes the builder whatever the outcome: do not use or free it after.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_build(
+    builder: *mut driftsync_config_builder_t,
+    out_config: *mut *mut driftsync_config_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        if builder.is_null() {
+            return Err(Failure::null("builder"));
+        }
+        // SAFETY: a live builder, consumed here exactly once.
+        let b = unsafe { Box::from_raw(builder) };
+        check_out(out_config, "out_config")?;
+        let d = b.draft.into_inner();
+        let path = d.path.ok_or_else(|| Failure::invalid("the config has no path"))?;
+        let schema = d.schema.ok_or_else(|| Failure::invalid("the config has no schema"))?;
+        let mut config = RealmConfig::new(path, schema);
+        if let Some(t) = d.write_timeout {
+            config.write_timeout = t;
+        }
+        match d.sync {
+            Some(mut sync) => {
+                if let Some(mode) = d.reset_mode {
+                    sync.client_reset.mode = mode;
+                }
+                if d.backup_dir.is_some() {
+                    sync.client_reset.backup_dir = d.backup_dir;
+                }
+                config.sync = Some(sync);
+            }
+            None if d.reset_mode.is_some() || d.backup_dir.is_some() => {
+                return Err(Failure::invalid("client reset settings need sync settings (driftsync_config_builder_set_sync)"));
+            }
+            None => {}
+        }
+        write_out(out_config, Box::into_raw(Box::new(driftsync_config_t { config })));
+        Ok(())
+    })
+}
+
+/// Frees a builder that was not built. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_free(builder: *mut driftsync_config_builder_t) {
+    if !builder.is_null() {
+        // SAFETY: a live builder, freed once.
+        guard_value((), || drop(unsafe { Box::from_raw(builder) }));
+    }
+}
+
+/// Whether a config syncs (false for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_is_synced(config: *const driftsync_config_t) -> bool {
+    // SAFETY: NULL or a live config.
+    unsafe { config.as_ref() }.is_some_and(|c| c.config.sync.is_some())
+}
+
+/// The client reset mode of a synced config, as a `driftsync_client_reset_mode_t`.
+/// `DRIFTSYNC_STATUS_INVALID_ARGUMENT` for a config without sync settings.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_client_reset_mode(
+    config: *const driftsync_config_t,
+    out_mode: *mut driftsync_client_reset_mode_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live config.
+        let c = unsafe { config.as_ref() }.ok_or_else(|| Failure::null("config"))?;
+        check_out(out_mode, "out_mode")?;
+        let sync = c.config.sync.as_ref().ok_or_else(|| Failure::invalid("the config has no sync settings"))?;
+        use driftsync_client_reset_mode_t as M;
+        write_out(
+            out_mode,
+            match sync.client_reset.mode {
+                ClientResetMode::Manual => M::DRIFTSYNC_CLIENT_RESET_MANUAL,
+                ClientResetMode::DiscardUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES,
+                ClientResetMode::RecoverUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_RECOVER_UNSYNCED_CHANGES,
+                ClientResetMode::RecoverOrDiscardUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_RECOVER_OR_DISCARD_UNSYNCED_CHANGES,
+            },
+        );
+        Ok(())
+    })
+}
+
+/// Frees a config. NULL is a no-op.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_free(config: *mut driftsync_config_t) {
+    if !config.is_null() {
+        // SAFETY: a live config, freed once.
+        guard_value((), || drop(unsafe { Box::from_raw(config) }));
+    }
+}
