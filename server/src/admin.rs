@@ -1,0 +1,344 @@
+//! Admin commands: the same operations in-process (`Server::backup` …) and over the socket
+//! (`ClientMessage::Admin` with the admin token, used by `driftsync-server admin`). Each one
+//! persists in `server.sqlite` and makes the next binding client get the matching reset demand.
+
+use crate::config::RoleDef;
+use crate::db::{Db, EPOCH_BREAKING_SCHEMA, EPOCH_REENABLED};
+use crate::session::{valid_name, ws_config};
+use crate::{Inner, KICK_RESET, KICK_TERMINATED, Result, ServerError};
+use driftsync::protocol::{self, AdminCommand, ClientMessage, ServerMessage};
+use driftsync::schema::AdditiveChange;
+use driftsync::{Realm, RealmConfig, Schema};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Runs a command if `token` is the admin token.
+pub(crate) fn run_authorized(inner: &Inner, token: &str, command: AdminCommand) -> Result<String> {
+    if token != inner.admin_token {
+        return Err(ServerError("wrong admin token".into()));
+    }
+    run(inner, command)
+}
+
+pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
+    if inner.shutdown.load(Ordering::SeqCst) {
+        return Err(ServerError("the server is stopping".into()));
+    }
+    inner.log(format!("admin: {command:?}"));
+    match command {
+        AdminCommand::Backup { name } => backup(inner, &name),
+        AdminCommand::Restore { name } => restore(inner, &name),
+        AdminCommand::Terminate => {
+            let _gate = inner.gate.write();
+            inner.db.lock().set_sync_enabled(false)?;
+            let n = inner.kick(KICK_TERMINATED, |_| true);
+            Ok(format!("sync terminated; {n} client(s) disconnected"))
+        }
+        AdminCommand::Enable => enable(inner),
+        AdminCommand::ApplySchema { schema_json } => apply_schema(inner, &schema_json),
+        AdminCommand::AdvanceClock { seconds } => advance_clock(inner, seconds),
+        AdminCommand::AssignRole { user, role } => {
+            let _gate = inner.gate.write();
+            inner.db.lock().assign_role(&user, &role)?;
+            let n = inner.kick(KICK_RESET, |c| c.user == user);
+            Ok(format!("user '{user}' now has role '{role}'; {n} connection(s) closed"))
+        }
+        AdminCommand::DefineRole { role, definition_toml } => {
+            let def = RoleDef::from_toml(&definition_toml)?;
+            let _gate = inner.gate.write();
+            let mut db = inner.db.lock();
+            db.define_role(&role, def)?;
+            let users: Vec<String> = db.cat.users.iter().filter(|(_, u)| u.role == role).map(|(n, _)| n.clone()).collect();
+            drop(db);
+            let n = inner.kick(KICK_RESET, |c| users.contains(&c.user));
+            Ok(format!("role '{role}' defined; {n} connection(s) closed"))
+        }
+        AdminCommand::SetRecoveryDisabled { disabled } => {
+            inner.db.lock().set_recovery_disabled(disabled)?;
+            Ok(format!("client reset recovery is {}", if disabled { "disabled" } else { "enabled" }))
+        }
+        AdminCommand::Status => status(inner),
+    }
+}
+
+fn backup(inner: &Inner, name: &str) -> Result<String> {
+    if !valid_name(name) {
+        return Err(ServerError(format!("'{name}' is not a valid backup name")));
+    }
+    let dir = inner.data_dir.join("backups").join(name);
+    if dir.exists() {
+        return Err(ServerError(format!("backup '{name}' exists already")));
+    }
+    // Holding the gate exclusively: no upload is between its state and its history.
+    let _gate = inner.gate.write();
+    let tmp = inner.data_dir.join("backups").join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(tmp.join("realms"))?;
+    let result = (|| -> Result<usize> {
+        inner.db.lock().backup_to(&tmp.join("server.sqlite"))?;
+        let names = inner.realm_names()?;
+        for realm in &names {
+            let src = inner.realms_dir().join(format!("{realm}.realm"));
+            let conn = rusqlite::Connection::open(&src)?;
+            conn.busy_timeout(Duration::from_secs(10))?;
+            let dest = tmp.join("realms").join(format!("{realm}.realm"));
+            let dest = dest.to_str().ok_or_else(|| ServerError("backup path is not UTF-8".into()))?;
+            conn.execute("VACUUM INTO ?1", [dest])?;
+        }
+        Ok(names.len())
+    })();
+    match result {
+        Ok(n) => {
+            std::fs::rename(&tmp, &dir)?;
+            Ok(format!("backup '{name}' written ({n} realm(s))"))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn remove_db_files(path: &std::path::Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn restore(inner: &Inner, name: &str) -> Result<String> {
+    if !valid_name(name) {
+        return Err(ServerError(format!("'{name}' is not a valid backup name")));
+    }
+    let dir = inner.data_dir.join("backups").join(name);
+    if !dir.join("server.sqlite").is_file() {
+        return Err(ServerError(format!("no backup named '{name}'")));
+    }
+    let _gate = inner.gate.write();
+    let n = inner.kick(KICK_RESET, |_| true);
+    // Every handle of every realm file goes: connections only hold them under the gate.
+    inner.realms.lock().clear();
+    let mut db = inner.db.lock();
+    let clock_offset = db.cat.clock_offset;
+    db.detach()?;
+    let db_path = inner.data_dir.join("server.sqlite");
+    remove_db_files(&db_path)?;
+    std::fs::copy(dir.join("server.sqlite"), &db_path)?;
+    let realms_dir = inner.realms_dir();
+    for realm in inner.realm_names()? {
+        remove_db_files(&realms_dir.join(format!("{realm}.realm")))?;
+    }
+    std::fs::create_dir_all(&realms_dir)?;
+    let mut restored = 0;
+    if let Ok(entries) = std::fs::read_dir(dir.join("realms")) {
+        for e in entries {
+            let p = e?.path();
+            if let Some(file) = p.file_name() {
+                std::fs::copy(&p, realms_dir.join(file))?;
+                restored += 1;
+            }
+        }
+    }
+    let mut reopened = Db::open(&db_path, None)?;
+    // The clock does not run backwards.
+    reopened.set_clock_offset(clock_offset.max(reopened.cat.clock_offset))?;
+    *db = reopened;
+    drop(db);
+    for realm in inner.realm_names()? {
+        inner.realm(&realm)?;
+    }
+    Ok(format!("restored backup '{name}' ({restored} realm(s)); {n} client(s) disconnected"))
+}
+
+fn enable(inner: &Inner) -> Result<String> {
+    let _gate = inner.gate.write();
+    let n = inner.kick(KICK_RESET, |_| true);
+    let epoch = inner.db.lock().new_epoch(EPOCH_REENABLED)?;
+    for realm in inner.realm_names()? {
+        inner.realm(&realm)?.wipe_history()?;
+    }
+    inner.db.lock().set_sync_enabled(true)?;
+    Ok(format!("sync enabled in epoch {epoch}; history forgotten, state kept; {n} client(s) disconnected"))
+}
+
+/// Adds `extras` to the server schema and migrates every open realm file (the others migrate
+/// when they are opened).
+pub(crate) fn merge_schema(inner: &Inner, extras: &[AdditiveChange]) -> Result<()> {
+    if extras.is_empty() {
+        return Ok(());
+    }
+    let merged = {
+        let mut db = inner.db.lock();
+        let merged = db.cat.schema.apply_additive(extras)?;
+        if merged == *db.cat.schema {
+            return Ok(());
+        }
+        db.set_schema(merged.clone())?;
+        merged
+    };
+    migrate_open_realms(inner, &merged)
+}
+
+fn migrate_open_realms(inner: &Inner, _schema: &Schema) -> Result<()> {
+    let slots: Vec<_> = inner.realms.lock().values().cloned().collect();
+    for s in slots {
+        // Always the newest schema: a concurrent merge may have added more meanwhile.
+        let current = inner.db.lock().cat.schema.clone();
+        let handle = Realm::open(RealmConfig::new(&s.path, (*current).clone()))?;
+        handle.close();
+    }
+    Ok(())
+}
+
+fn apply_schema(inner: &Inner, schema_json: &str) -> Result<String> {
+    let new = Schema::from_json(schema_json)?;
+    let _gate = inner.gate.write();
+    let current = inner.db.lock().cat.schema.clone();
+    let diff = current.diff(&new);
+    if diff.is_empty() {
+        return Ok("schema unchanged".into());
+    }
+    if !diff.is_breaking() {
+        let merged = current.apply_additive(&diff.additive)?;
+        inner.db.lock().set_schema(merged.clone())?;
+        for realm in inner.realm_names()? {
+            inner.realm(&realm)?;
+        }
+        migrate_open_realms(inner, &merged)?;
+        return Ok(format!("additive schema change applied ({} change(s))", diff.additive.len()));
+    }
+    let n = inner.kick(KICK_RESET, |_| true);
+    inner.realms.lock().clear();
+    let mut db = inner.db.lock();
+    let old_epoch = db.cat.epoch;
+    let realms_dir = inner.realms_dir();
+    if realms_dir.exists() {
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        std::fs::rename(&realms_dir, inner.data_dir.join(format!("realms-epoch{old_epoch}-{stamp}")))?;
+    }
+    std::fs::create_dir_all(&realms_dir)?;
+    let epoch = db.new_epoch(EPOCH_BREAKING_SCHEMA)?;
+    db.set_schema(new)?;
+    Ok(format!(
+        "breaking schema change applied ({}); epoch {epoch} starts with empty realms; {n} client(s) disconnected",
+        diff.breaking.join("; ")
+    ))
+}
+
+fn advance_clock(inner: &Inner, seconds: u64) -> Result<String> {
+    let connected: Vec<u64> = inner.conns.lock().values().map(|c| c.ident).collect();
+    let mut db = inner.db.lock();
+    let offset = db.cat.clock_offset.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
+    db.set_clock_offset(offset)?;
+    let max_offline = i64::try_from(inner.max_offline_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
+    let cutoff = db.now().saturating_sub(max_offline);
+    let expired = db.expire_clients(cutoff, &connected)?;
+    Ok(format!(
+        "clock advanced by {seconds}s (offset now {offset}s); {expired} client file(s) expired (offline longer than {} days)",
+        inner.max_offline_days
+    ))
+}
+
+fn status(inner: &Inner) -> Result<String> {
+    let _gate = inner.gate.read();
+    let mut realms = serde_json::Map::new();
+    for name in inner.realm_names()? {
+        let head = inner.realm(&name)?.head();
+        realms.insert(name, serde_json::json!({ "latest_version": head.version, "latest_salt": head.salt }));
+    }
+    let connected: Vec<_> = inner
+        .conns
+        .lock()
+        .values()
+        .map(|c| serde_json::json!({ "client_file_ident": c.ident, "realm": c.realm, "user": c.user }))
+        .collect();
+    let db = inner.db.lock();
+    let (clients, expired) = db.client_count()?;
+    let epochs: Vec<_> = db.epochs()?.into_iter().map(|(e, r)| serde_json::json!({ "epoch": e, "reason": r })).collect();
+    let v = serde_json::json!({
+        "epoch": db.cat.epoch,
+        "epochs": epochs,
+        "sync_enabled": db.cat.sync_enabled,
+        "recovery_disabled": db.cat.recovery_disabled,
+        "client_max_offline_days": inner.max_offline_days,
+        "clock_offset_seconds": db.cat.clock_offset,
+        "server_time": db.now(),
+        "client_files": clients,
+        "expired_client_files": expired,
+        "realms": realms,
+        "connected": connected,
+    });
+    Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// Sends one admin command to a running server at `url` (`ws://host:port`) and returns its
+/// output; a refused command (wrong token, failed operation) is an error with the server's text.
+pub fn admin_request(url: &str, admin_token: &str, command: AdminCommand) -> Result<String> {
+    let (mut ws, _) = tungstenite::client::connect_with_config(url, Some(ws_config()), 3)?;
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    }
+    let msg = ClientMessage::Admin { admin_token: admin_token.to_string(), command };
+    ws.send(tungstenite::Message::binary(protocol::encode(&msg)))?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if Instant::now() > deadline {
+            return Err(ServerError("no answer from the server".into()));
+        }
+        match ws.read()? {
+            tungstenite::Message::Binary(b) => {
+                let reply: ServerMessage = protocol::decode(&b)?;
+                let _ = ws.close(None);
+                let _ = ws.flush();
+                return match reply {
+                    ServerMessage::AdminResult { ok: true, output } => Ok(output),
+                    ServerMessage::AdminResult { ok: false, output } => Err(ServerError(output)),
+                    ServerMessage::Error(e) => Err(ServerError(format!("{:?}: {}", e.code, e.message))),
+                    other => Err(ServerError(format!("unexpected answer: {other:?}"))),
+                };
+            }
+            tungstenite::Message::Close(_) => return Err(ServerError("the server closed the connection".into())),
+            _ => {}
+        }
+    }
+}
+
+/// Parses a duration like `31d`, `12h`, `30m`, `90s` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| ServerError(format!("'{s}' is not a duration (e.g. 31d, 12h, 30m, 90s)")))?;
+    let mult = match unit {
+        "s" | "sec" | "secs" => 1,
+        "m" | "min" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(ServerError(format!("'{s}' has an unknown unit (use s, m, h, d or w)"))),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("31d").unwrap(), Duration::from_secs(31 * 86_400));
+        assert_eq!(parse_duration("12h").unwrap(), Duration::from_secs(12 * 3_600));
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("3y").is_err());
+    }
+}
