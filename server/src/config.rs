@@ -70,12 +70,11 @@ impl RoleDef {
                 struct Wrapped {
                     roles: BTreeMap<String, RoleDef>,
                 }
-                if let Ok(w) = toml::from_str::<Wrapped>(text) {
-                    if w.roles.len() == 1 {
-                        if let Some(r) = w.roles.into_values().next() {
-                            return Ok(r);
-                        }
-                    }
+                if let Ok(w) = toml::from_str::<Wrapped>(text)
+                    && w.roles.len() == 1
+                    && let Some(r) = w.roles.into_values().next()
+                {
+                    return Ok(r);
                 }
                 Err(ServerError(format!("role definition: {first}")))
             }

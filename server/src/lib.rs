@@ -166,10 +166,10 @@ impl Inner {
         }
         for e in std::fs::read_dir(dir)? {
             let p = e?.path();
-            if p.extension().and_then(|x| x.to_str()) == Some("realm") {
-                if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                    names.push(stem.to_string());
-                }
+            if p.extension().and_then(|x| x.to_str()) == Some("realm")
+                && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+            {
+                names.push(stem.to_string());
             }
         }
         names.sort();

@@ -274,8 +274,11 @@ impl RealmSlot {
         });
         match result {
             Ok(Ok((applied, head))) => {
+                // Hold the head across the commit: a reader that saw the new version in the file
+                // (a state chunk) must not then see an older head.
+                let mut head_slot = self.head.lock();
                 self.realm.commit().map_err(internal)?;
-                *self.head.lock() = head;
+                *head_slot = head;
                 Ok(applied)
             }
             Ok(Err(e)) => {

@@ -179,10 +179,10 @@ impl Session {
             if let Flow::Close = flow {
                 return;
             }
-            if self.download.is_some() {
-                if let Flow::Close = self.push_downloads() {
-                    return;
-                }
+            if self.download.is_some()
+                && let Flow::Close = self.push_downloads()
+            {
+                return;
             }
             match self.ws.flush() {
                 Ok(()) => {}
