@@ -179,10 +179,16 @@ impl Session {
             if let Flow::Close = flow {
                 return;
             }
-            if self.download.is_some()
-                && let Flow::Close = self.push_downloads()
-            {
-                return;
+            if self.download.is_some() {
+                // Under the gate: an admin command never replaces a realm file under a push.
+                let inner = self.inner.clone();
+                let _gate = inner.gate.read();
+                if self.handle_kick() {
+                    return;
+                }
+                if let Flow::Close = self.push_downloads() {
+                    return;
+                }
             }
             match self.ws.flush() {
                 Ok(()) => {}
@@ -552,7 +558,8 @@ impl Session {
         if self.send(&ServerMessage::Pong { nonce, latest_server_version: latest }) { Flow::Continue } else { Flow::Close }
     }
 
-    /// Sends the history the client has not seen, in bounded `Download` messages.
+    /// Sends the history the client has not seen, in bounded `Download` messages. The caller
+    /// holds the gate.
     fn push_downloads(&mut self) -> Flow {
         let (Some(b), Some(dl)) = (&self.bound, &mut self.download) else { return Flow::Continue };
         let Some(slot) = self.inner.realms.lock().get(&b.realm).cloned() else { return Flow::Continue };
@@ -618,16 +625,28 @@ impl Session {
         let mut reacks = Vec::new();
         let mut pending = Vec::new();
         let mut denied_by_version = Vec::new();
+        let mut added_classes = std::collections::HashSet::new();
         for uc in changesets {
             let cs = uc.changeset;
             if cs.local_version <= highest {
                 reacks.push(cs.local_version);
                 continue;
             }
-            if let Some(class) = cs.instructions.iter().filter_map(|i| i.object()).map(|(c, _)| c).find(|c| schema.class_index(c).is_none())
-            {
-                let m = format!("changeset {} names the unknown class '{class}'", cs.local_version);
-                return self.fail(fatal(ServerErrorCode::BadChangeset, m));
+            for ins in &cs.instructions {
+                match ins {
+                    Instruction::AddClass { class } => {
+                        added_classes.insert(class.name.clone());
+                    }
+                    other => {
+                        if let Some((class, _)) = other.object()
+                            && schema.class_index(class).is_none()
+                            && !added_classes.contains(class)
+                        {
+                            let m = format!("changeset {} names the unknown class '{class}'", cs.local_version);
+                            return self.fail(fatal(ServerErrorCode::BadChangeset, m));
+                        }
+                    }
+                }
             }
             highest = cs.local_version;
             let (kept, denied) = realms::filter_writes(&role, &schema, cs);

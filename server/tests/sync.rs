@@ -301,3 +301,46 @@ fn realms_are_independent() {
     assert_eq!(b.server_version, 0);
     std::thread::sleep(Duration::from_millis(10));
 }
+
+fn add_class(c: driftsync::ClassSchema) -> driftsync::Instruction {
+    driftsync::Instruction::AddClass { class: c }
+}
+
+#[test]
+fn schema_instructions_for_existing_classes_are_accepted_from_any_writer() {
+    // A new synced client file records AddClass for its whole schema in its first changeset.
+    let s = start();
+    let mut dave = new_client(&s.url(), DAVE, "main");
+    dave.raw.send(&ClientMessage::Upload {
+        changesets: vec![changeset(1, vec![add_class(task_class()), add_class(note_class()), create_task(1, "t")])],
+    });
+    assert!(matches!(dave.raw.recv(), ServerMessage::UploadAck { local_version: 1, server_version: 1 }));
+}
+
+#[test]
+fn a_new_class_uploaded_by_a_full_writer_joins_the_server_schema() {
+    let s = start();
+    let tag = driftsync::ClassSchema::new("Tag", "name", vec![driftsync::Property::new("name", driftsync::ScalarType::String)]);
+    let mut a = new_client(&s.url(), ALICE, "main");
+    let create_tag = driftsync::Instruction::CreateObject { class: "Tag".into(), pk: PrimaryKey::String("red".into()), fields: vec![] };
+    assert_eq!(upload(&mut a, vec![changeset(1, vec![add_class(tag.clone()), create_tag.clone()])]), vec![(1, 1)]);
+    // Clients with that schema now bind without a reset, in this realm and others.
+    let wider = driftsync::Schema::new(vec![task_class(), note_class(), tag.clone()]).unwrap();
+    for realm in ["main", "other"] {
+        let mut b = bind_msg(BOB, realm, None, 0, 0);
+        b.schema_json = wider.to_json();
+        bind_ok(&s.url(), b);
+    }
+    // A writer limited to Task may not add classes: a warning, and the rest goes on.
+    let mut dave = new_client(&s.url(), DAVE, "main");
+    let color = driftsync::ClassSchema::new("Color", "name", vec![driftsync::Property::new("name", driftsync::ScalarType::String)]);
+    dave.raw.send(&ClientMessage::Upload { changesets: vec![changeset(1, vec![add_class(color), create_task(5, "ok")])] });
+    assert!(
+        matches!(dave.raw.recv(), ServerMessage::Error(e) if e.code == ServerErrorCode::PermissionDenied && e.message.contains("Color"))
+    );
+    assert!(matches!(dave.raw.recv(), ServerMessage::UploadAck { local_version: 1, .. }));
+    let mut c = new_client(&s.url(), ALICE, "main");
+    let state = pull_state(&mut c, 100);
+    assert!(state.iter().any(|(class, _)| class == "Tag"));
+    assert!(!state.iter().any(|(class, _)| class == "Color"));
+}
