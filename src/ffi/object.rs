@@ -241,6 +241,9 @@ pub unsafe extern "C" fn driftsync_realm_cursor_new(
         // SAFETY: the caller passes valid pointers and lengths.
         let (r, class) = unsafe { (realm_arg(realm)?, str_arg(class_name, class_name_len, "class_name")?) };
         check_out(out_cursor, "out_cursor")?;
+        if r.is_closed() {
+            return Err(crate::Error::Closed.into());
+        }
         r.schema().class(class)?;
         let batch = if batch_size == 0 { DEFAULT_BATCH } else { batch_size.min(MAX_BATCH) };
         let state = CursorState { realm: r, class: class.to_string(), batch, after: None, buffer: VecDeque::new(), done: false };
