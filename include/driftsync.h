@@ -288,8 +288,8 @@ typedef struct driftsync_token_t driftsync_token_t;
 
 /**
  * A borrowed UTF-8 string: `data` points at `len` bytes. As an input, `data` may be NULL only
- * when `len` is 0. Strings the library returns are also NUL-terminated (the NUL is not counted
- * in `len`) unless they are values stored by the application, which may contain NULs.
+ * when `len` is 0. Strings the library returns are not NUL-terminated in general (error
+ * messages are): always use `len`. An empty string the library returns has a non-NULL `data`.
  */
 typedef struct driftsync_string_t {
   const char *data;
