@@ -80,8 +80,10 @@ fn run(cause: Cause, mode: ClientResetMode) -> Outcome {
             ts.admin(AdminCommand::AssignRole { user: "alice".into(), role: "editor2".into() });
         }
         Cause::RecoveryDisabled => {
-            ts.admin(AdminCommand::SetRecoveryDisabled { disabled: true });
+            // The flag is part of the server database, so a restore would bring back the old
+            // value: restore first, then switch recovery off.
             ts.admin(AdminCommand::Restore { name: "early".into() });
+            ts.admin(AdminCommand::SetRecoveryDisabled { disabled: true });
         }
     }
     session(&realm).resume();

@@ -1,7 +1,7 @@
 //! Property test: 3–5 clients doing random creates, sets, erases and list edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
-//! from the server). Fixed seeds in CI; `DRIFTSYNC_PROPTEST_CASES=200 cargo test --release --test
-//! sync_convergence` for a longer run.
+//! from the server). A fixed seed in CI; for a longer run:
+//! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
 
 mod common;
 use common::*;
@@ -99,7 +99,8 @@ fn run_scenario(n: usize, ops: &[(usize, Op)]) -> Result<(), TestCaseError> {
 fn random_concurrent_clients_converge_to_the_server_state() {
     let cases = std::env::var("DRIFTSYNC_PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
     let config = Config { cases, failure_persistence: None, ..Config::default() };
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7u8; 32]);
+    let seed = std::env::var("DRIFTSYNC_PROPTEST_SEED").ok().and_then(|s| s.parse::<u8>().ok()).unwrap_or(7);
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
     let mut runner = TestRunner::new_with_rng(config, rng);
     runner.run(&scenario(), |(n, ops)| run_scenario(n, &ops)).expect("convergence");
 }

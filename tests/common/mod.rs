@@ -93,7 +93,11 @@ pub fn open_client(path: &Path, url: &str, user: &str, reset: ClientResetConfig)
 }
 
 pub fn open_client_with_schema(path: &Path, url: &str, user: &str, reset: ClientResetConfig, schema: Schema) -> Realm {
-    Realm::open(RealmConfig::new(path, schema).with_sync(sync_config(url, user, reset))).expect("open synced realm")
+    let r = Realm::open(RealmConfig::new(path, schema).with_sync(sync_config(url, user, reset))).expect("open synced realm");
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Printed only when a test fails: what the sync session saw.
+    session(&r).on_error(move |e| eprintln!("[{name}] sync error: {e:?}"));
+    r
 }
 
 pub fn session(r: &Realm) -> Arc<driftsync::sync::SyncSession> {
