@@ -125,7 +125,8 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     // Every handle of every realm file goes: connections only hold them under the gate.
     inner.realms.lock().clear();
     let mut db = inner.db.lock();
-    let clock_offset = db.cat.clock_offset;
+    // The server's configuration is not data: it stays as it is now.
+    let kept = db.cat.clone();
     db.detach()?;
     let db_path = inner.data_dir.join("server.sqlite");
     remove_db_files(&db_path)?;
@@ -147,13 +148,18 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     }
     let mut reopened = Db::open(&db_path, None)?;
     // The clock does not run backwards.
-    reopened.set_clock_offset(clock_offset.max(reopened.cat.clock_offset))?;
+    reopened.set_clock_offset(kept.clock_offset.max(reopened.cat.clock_offset))?;
+    reopened.set_recovery_disabled(kept.recovery_disabled)?;
+    reopened.set_sync_enabled(kept.sync_enabled)?;
+    reopened.replace_users_and_roles(&kept.users, &kept.roles)?;
     *db = reopened;
     drop(db);
     for realm in inner.realm_names()? {
         inner.realm(&realm)?;
     }
-    Ok(format!("restored backup '{name}' ({restored} realm(s)); {n} client(s) disconnected"))
+    Ok(format!(
+        "restored backup '{name}' ({restored} realm(s): state, history, client files, epochs, schema; users, roles, flags and clock kept); {n} client(s) disconnected"
+    ))
 }
 
 fn enable(inner: &Inner) -> Result<String> {

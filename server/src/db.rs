@@ -342,6 +342,23 @@ impl Db {
         Ok(())
     }
 
+    /// Replaces every user and role (a restore keeps the server's configuration).
+    pub fn replace_users_and_roles(&mut self, users: &BTreeMap<String, UserDef>, roles: &BTreeMap<String, RoleDef>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM users", [])?;
+        tx.execute("DELETE FROM roles", [])?;
+        for (name, r) in roles {
+            insert_role(&tx, name, r, true)?;
+        }
+        for (name, u) in users {
+            tx.execute("INSERT INTO users(name, token, role) VALUES(?1, ?2, ?3)", params![name, u.token, u.role])?;
+        }
+        tx.commit()?;
+        self.cat.users = users.clone();
+        self.cat.roles = roles.clone();
+        Ok(())
+    }
+
     /// The stamp a user's client files must carry now.
     pub fn current_stamp(&self, user: &str) -> u64 {
         self.cat.stamp_of(user)

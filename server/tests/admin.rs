@@ -190,3 +190,21 @@ fn stop_closes_connections_and_returns() {
     assert!(std::net::TcpStream::connect(url.trim_start_matches("ws://")).is_err() || tungstenite::connect(&url).is_err());
     s.server.stop();
 }
+
+#[test]
+fn restore_keeps_the_server_configuration() {
+    let s = start();
+    s.server.backup("plain").unwrap();
+    s.server.set_recovery_disabled(true).unwrap();
+    s.server.assign_role("bob", "reader").unwrap();
+    s.server.advance_clock(Duration::from_secs(7200)).unwrap();
+    s.server.restore("plain").unwrap();
+    let st = status(&s.server);
+    assert_eq!(st["recovery_disabled"], true);
+    assert_eq!(st["clock_offset_seconds"], 7200);
+    assert_eq!(st["sync_enabled"], true);
+    // Bob is still a reader: his write is refused.
+    let mut bob = new_client(&s.url(), BOB, "main");
+    bob.raw.send(&ClientMessage::Upload { changesets: vec![changeset(1, vec![create_task(1, "x")])] });
+    assert!(matches!(bob.raw.recv(), ServerMessage::Error(e) if e.action == ErrorAction::Warning));
+}
