@@ -565,7 +565,9 @@ impl Session {
         let Some(slot) = self.inner.realms.lock().get(&b.realm).cloned() else { return Flow::Continue };
         let (ident, role) = (b.ident, b.role.clone());
         let mut messages = Vec::new();
-        for _ in 0..8 {
+        // One message per turn of the connection loop: between two, the loop reads what the
+        // client sends, so neither side blocks writing while the other one does too.
+        for _ in 0..1 {
             let head = slot.head();
             if head.version <= dl.sent {
                 break;
