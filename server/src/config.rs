@@ -268,3 +268,14 @@ write = ["Task"]
         assert!(RoleDef::from_toml("realms = 3").is_err());
     }
 }
+
+#[cfg(test)]
+mod example_tests {
+    #[test]
+    fn the_example_config_parses() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("app.example.toml");
+        let c = super::AppConfig::from_file(path).unwrap();
+        assert_eq!(c.users.len(), 2);
+        assert!(c.schema.class_index("Task").is_some());
+    }
+}

@@ -38,7 +38,18 @@ pub(crate) fn serve(inner: Arc<Inner>, stream: TcpStream, id: u64) {
     }
     let mut s =
         Session { inner: inner.clone(), ws, id, bound: None, download: None, kick: Arc::new(AtomicU8::new(KICK_NONE)), last_touch: 0 };
-    s.run();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run()));
+    if outcome.is_err() {
+        // A bug, not bad input (input is checked): keep the server healthy. A write
+        // transaction this thread left open would block the realm for everyone.
+        eprintln!("driftsync-server: connection {id} panicked; closing it");
+        if let Some(b) = &s.bound
+            && let Some(slot) = inner.realms.lock().get(&b.realm).cloned()
+            && slot.realm.is_in_write_transaction()
+        {
+            let _ = slot.realm.cancel();
+        }
+    }
     inner.conns.lock().remove(&id);
 }
 
