@@ -50,10 +50,8 @@ fn offline(r: &Realm) {
 fn wait_for_report(r: &Realm, after_ms: i64) -> Result<ResetReport> {
     let deadline = Instant::now() + T;
     loop {
-        if let Some(rep) = r.last_reset_report()? {
-            if rep.completed_at_ms >= after_ms {
-                return Ok(rep);
-            }
+        if let Some(rep) = r.last_reset_report()?.filter(|rep| rep.completed_at_ms >= after_ms) {
+            return Ok(rep);
         }
         if Instant::now() > deadline {
             return Err(Error::Timeout("no reset report".into()));

@@ -1035,10 +1035,10 @@ void driftsync_schema_builder_free(struct driftsync_schema_builder_t *builder);
 
 /**
  * Parses a schema from its JSON form:
- * `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"Int"},
- * {"name":"owner","type":"Link","optional":true,"target":"Person"}]}]}`
- * with types Bool, Int, Double, String, Binary, Timestamp, ObjectId, Uuid, Link and the
- * optional flags `list` and `optional` (false when absent).
+ * `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
+ * {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
+ * with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
+ * forms are accepted too) and the optional flags `list` and `optional` (false when absent).
  */
 enum driftsync_status_t driftsync_schema_from_json(const char *json,
                                                    size_t json_len,

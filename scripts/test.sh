@@ -9,3 +9,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== Rust tests"
 cargo test --workspace
+
+echo "== C ABI: header freshness, C11/C++ compile checks, harness plain and under valgrind"
+./scripts/test-c.sh

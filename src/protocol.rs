@@ -45,13 +45,25 @@ pub enum ClientMessage {
     Bind(Bind),
     /// Asks for up to `max_objects` objects of the server state after `after` (exclusive) in
     /// (class, primary key) order; `None` starts at the beginning.
-    StateRequest { after: Option<(String, PrimaryKey)>, max_objects: u32 },
+    StateRequest {
+        after: Option<(String, PrimaryKey)>,
+        max_objects: u32,
+    },
     /// Starts the download stream with the server changesets after `after`.
-    StartDownload { after: u64 },
-    Upload { changesets: Vec<UploadChangeset> },
-    Ping { nonce: u64 },
+    StartDownload {
+        after: u64,
+    },
+    Upload {
+        changesets: Vec<UploadChangeset>,
+    },
+    Ping {
+        nonce: u64,
+    },
     /// An admin command; only accepted with the server's admin token.
-    Admin { admin_token: String, command: AdminCommand },
+    Admin {
+        admin_token: String,
+        command: AdminCommand,
+    },
 }
 
 /// One list element of an object's state, tombstones included (so later inserts anchored on an
@@ -209,18 +221,34 @@ pub enum ServerMessage {
 /// Admin commands of the reference server (see `driftsync-server admin --help`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum AdminCommand {
-    Backup { name: String },
-    Restore { name: String },
+    Backup {
+        name: String,
+    },
+    Restore {
+        name: String,
+    },
     Terminate,
     Enable,
     /// Applies a new schema (Schema JSON); breaking changes start a new epoch.
-    ApplySchema { schema_json: String },
+    ApplySchema {
+        schema_json: String,
+    },
     /// Moves the server clock forward, then compacts (expiring clients offline too long).
-    AdvanceClock { seconds: u64 },
-    AssignRole { user: String, role: String },
+    AdvanceClock {
+        seconds: u64,
+    },
+    AssignRole {
+        user: String,
+        role: String,
+    },
     /// Replaces a role's definition (TOML table of the role, as in app.toml).
-    DefineRole { role: String, definition_toml: String },
-    SetRecoveryDisabled { disabled: bool },
+    DefineRole {
+        role: String,
+        definition_toml: String,
+    },
+    SetRecoveryDisabled {
+        disabled: bool,
+    },
     Status,
 }
 

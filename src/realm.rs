@@ -85,6 +85,9 @@ impl Object {
     }
 }
 
+/// Work run inside a commit, given the connection and the new local version.
+pub type CommitWork = Box<dyn FnOnce(&Connection, u64) -> Result<()> + Send>;
+
 /// The open write transaction of a file: owned by one thread.
 pub(crate) struct TxnState {
     pub record: bool,
@@ -94,7 +97,7 @@ pub(crate) struct TxnState {
     pub schema: Arc<Schema>,
     pub schema_changed: bool,
     /// Extra work to run inside the commit (sync cursors, reset state), in order.
-    pub on_commit: Vec<Box<dyn FnOnce(&Connection, u64) -> Result<()> + Send>>,
+    pub on_commit: Vec<CommitWork>,
 }
 
 type CommitListener = Box<dyn Fn(u64) + Send + Sync>;
@@ -171,6 +174,7 @@ impl Realm {
             return Ok(realm);
         }
         let shared = Arc::new(Self::open_file(&path, &config)?);
+        files.retain(|_, w| w.strong_count() > 0);
         files.insert(path, Arc::downgrade(&shared));
         drop(files);
         let realm = Realm::from_shared(shared);
@@ -248,11 +252,12 @@ impl Realm {
                 return Err(e);
             }
         };
-        if history_enabled && !schema_instructions.is_empty() {
-            if let Err(e) = append_history(&conn, peer_id, schema_instructions) {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
+        if history_enabled
+            && !schema_instructions.is_empty()
+            && let Err(e) = append_history(&conn, peer_id, schema_instructions)
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
         }
         conn.execute_batch("COMMIT")?;
         Ok(Shared {
@@ -401,11 +406,11 @@ impl Realm {
             // Another process may have changed the schema; the file is the truth.
             let json: Option<String> = store::get_meta(&conn, "schema")?;
             let mut schema = self.shared.schema.read().clone();
-            if let Some(json) = json {
-                if json != schema.to_json() {
-                    schema = Arc::new(Schema::from_json(&json)?);
-                    *self.shared.schema.write() = schema.clone();
-                }
+            if let Some(json) = json
+                && json != schema.to_json()
+            {
+                schema = Arc::new(Schema::from_json(&json)?);
+                *self.shared.schema.write() = schema.clone();
             }
             Ok(TxnState {
                 record,

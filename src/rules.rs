@@ -358,7 +358,7 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         if mode == Mode::Local {
             return Err(Error::not_found(p.target.as_deref().unwrap_or(""), &v));
         }
-        outcome = Outcome::Adjusted(link_reason(&[p.name.clone()]));
+        outcome = Outcome::Adjusted(link_reason(std::slice::from_ref(&p.name)));
         v = Value::Null;
     }
     if data.value(pi).same_as(&v) {

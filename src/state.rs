@@ -30,16 +30,21 @@ pub fn object_to_state(pk: PrimaryKey, data: &ObjectData) -> ObjectState {
 pub fn state_to_object(class: &ClassSchema, properties: &[String], state: &ObjectState) -> Result<ObjectData> {
     let mut data = ObjectData::new_default(class);
     if state.fields.len() != properties.len() {
-        return Err(Error::Protocol(format!("object of '{}' has {} fields for {} properties", class.name, state.fields.len(), properties.len())));
+        return Err(Error::Protocol(format!(
+            "object of '{}' has {} fields for {} properties",
+            class.name,
+            state.fields.len(),
+            properties.len()
+        )));
     }
     for (name, f) in properties.iter().zip(&state.fields) {
         let Some(pi) = class.property_index(name) else { continue };
         let p = &class.properties[pi];
         data.fields[pi] = match (f, p.list) {
             (WireField::Value(v), false) if p.accepts(v) || pi == class.primary_key_index() => Field::Value(v.clone()),
-            (WireField::List(elems), true) => Field::List(RgaList {
-                elems: elems.iter().map(|e| Elem { id: e.id, value: e.value.clone(), erased: e.erased }).collect(),
-            }),
+            (WireField::List(elems), true) => {
+                Field::List(RgaList { elems: elems.iter().map(|e| Elem { id: e.id, value: e.value.clone(), erased: e.erased }).collect() })
+            }
             _ => return Err(Error::Protocol(format!("field '{}.{}' has the wrong shape or type", class.name, name))),
         };
     }

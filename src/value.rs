@@ -41,16 +41,27 @@ pub enum Value {
 }
 
 /// The scalar type of a property or of a list's elements.
+/// In schema JSON the names are `bool int double string binary timestamp objectId uuid link`
+/// (the capitalized forms are accepted too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ScalarType {
+    #[serde(rename = "bool", alias = "Bool")]
     Bool,
+    #[serde(rename = "int", alias = "Int")]
     Int,
+    #[serde(rename = "double", alias = "Double")]
     Double,
+    #[serde(rename = "string", alias = "String")]
     String,
+    #[serde(rename = "binary", alias = "Binary")]
     Binary,
+    #[serde(rename = "timestamp", alias = "Timestamp")]
     Timestamp,
+    #[serde(rename = "objectId", alias = "ObjectId")]
     ObjectId,
+    #[serde(rename = "uuid", alias = "Uuid")]
     Uuid,
+    #[serde(rename = "link", alias = "Link", alias = "object")]
     Link,
 }
 

@@ -148,10 +148,10 @@ pub unsafe extern "C" fn driftsync_schema_builder_free(builder: *mut driftsync_s
 }
 
 /// Parses a schema from its JSON form:
-/// `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"Int"},
-/// {"name":"owner","type":"Link","optional":true,"target":"Person"}]}]}`
-/// with types Bool, Int, Double, String, Binary, Timestamp, ObjectId, Uuid, Link and the
-/// optional flags `list` and `optional` (false when absent).
+/// `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
+/// {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
+/// with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
+/// forms are accepted too) and the optional flags `list` and `optional` (false when absent).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_schema_from_json(
     json: *const c_char,

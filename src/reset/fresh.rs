@@ -81,13 +81,11 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
     if meta_i64(&db, "done")? == Some(1) {
         return finish(db);
     }
-    let mut after: Option<(String, PrimaryKey)> = match db
-        .query_row("SELECT value FROM fresh_meta WHERE key='last'", [], |r| r.get::<_, Vec<u8>>(0))
-        .optional()?
-    {
-        Some(b) => Some(rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy cursor: {e}")))?),
-        None => None,
-    };
+    let mut after: Option<(String, PrimaryKey)> =
+        match db.query_row("SELECT value FROM fresh_meta WHERE key='last'", [], |r| r.get::<_, Vec<u8>>(0)).optional()? {
+            Some(b) => Some(rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy cursor: {e}")))?),
+            None => None,
+        };
     loop {
         conn.send(&ClientMessage::StateRequest { after: after.clone(), max_objects: CHUNK_OBJECTS })?;
         let msg = conn.recv_required(ANSWER_TIMEOUT)?;
@@ -104,7 +102,10 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
                 set_meta(&db, "salt", salt as i64)?;
             }
             if !objects.is_empty() {
-                db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![class, rmp_serde::to_vec(&properties).unwrap_or_default()])?;
+                db.execute(
+                    "INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)",
+                    params![class, rmp_serde::to_vec(&properties).unwrap_or_default()],
+                )?;
             }
             let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, state) VALUES(?1, ?2, ?3)")?;
             for o in &objects {

@@ -164,7 +164,11 @@ pub(crate) fn note_sync_progress(realm: &Realm, downloaded: bool) -> Result<()> 
     p.downloaded |= downloaded;
     let done = p.downloaded && cursor.acked >= p.local_version_at_reset;
     crate::sync::integrate::write_meta(realm, move |conn| {
-        if done { store::delete_meta(conn, PENDING_KEY) } else { store::set_meta(conn, PENDING_KEY, serde_json::to_string(&p).unwrap_or_default()) }
+        if done {
+            store::delete_meta(conn, PENDING_KEY)
+        } else {
+            store::set_meta(conn, PENDING_KEY, serde_json::to_string(&p).unwrap_or_default())
+        }
     })
 }
 

@@ -29,14 +29,13 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
 
     // 2. Before hook, on a frozen snapshot of the realm as it was.
     let before = realm.freeze()?;
-    if decision != ResetDecision::Manual {
-        if let Some(hook) = &config.before {
-            if let Err(msg) = hook(&before) {
-                report.before_hook_error = Some(msg);
-                decision = ResetDecision::Manual;
-                report.decision = decision;
-            }
-        }
+    if decision != ResetDecision::Manual
+        && let Some(hook) = &config.before
+        && let Err(msg) = hook(&before)
+    {
+        report.before_hook_error = Some(msg);
+        decision = ResetDecision::Manual;
+        report.decision = decision;
     }
     if decision == ResetDecision::Manual {
         return manual(session, demand, report);
@@ -69,11 +68,11 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     result?;
 
     // 5. After hook.
-    if let Some(hook) = &config.after {
-        if let Err(msg) = hook(&before, realm, decision == ResetDecision::Recover) {
-            report.after_hook_error = Some(msg);
-            store_report(realm, &report)?;
-        }
+    if let Some(hook) = &config.after
+        && let Err(msg) = hook(&before, realm, decision == ResetDecision::Recover)
+    {
+        report.after_hook_error = Some(msg);
+        store_report(realm, &report)?;
     }
     Ok(AfterReset::Reconnect)
 }
@@ -162,7 +161,12 @@ fn fetch_fresh_copy(session: &SyncSession) -> std::result::Result<(FreshCopy, u6
 
 /// The unsynced changesets to recover: everything not acknowledged, plus (after a restore from a
 /// backup) what the server acknowledged and then lost.
-fn changes_to_recover(conn: &rusqlite::Connection, cursor: &Cursor, cause: Option<ResetCause>, fresh_version: u64) -> Result<Vec<Changeset>> {
+fn changes_to_recover(
+    conn: &rusqlite::Connection,
+    cursor: &Cursor,
+    cause: Option<ResetCause>,
+    fresh_version: u64,
+) -> Result<Vec<Changeset>> {
     let lost_after = if cause == Some(ResetCause::ServerRestored) { fresh_version as i64 } else { i64::MAX };
     let mut stmt = conn.prepare_cached(
         "SELECT changeset FROM ds_history WHERE version > ?1 OR (server_version IS NOT NULL AND server_version > ?2) ORDER BY version",
@@ -198,7 +202,8 @@ fn transform_in_place(
         })?;
         report.diff_ms = t.elapsed().as_millis() as u64;
         let t = Instant::now();
-        let replayed = if decision == ResetDecision::Recover { realm.with_txn(|tx, _| transform::replay(tx, &unsynced))? } else { replayed };
+        let replayed =
+            if decision == ResetDecision::Recover { realm.with_txn(|tx, _| transform::replay(tx, &unsynced))? } else { replayed };
         report.replay_ms = t.elapsed().as_millis() as u64;
         if decision == ResetDecision::Discard {
             for cs in &unsynced {
@@ -243,8 +248,7 @@ fn transform_in_place(
             }
             store::set_meta(conn, "local_version", version as i64)?;
             integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked })?;
-            let pending =
-                PendingReset { decision, mode, cause, at_ms: now_ms(), local_version_at_reset: version, downloaded: false };
+            let pending = PendingReset { decision, mode, cause, at_ms: now_ms(), local_version_at_reset: version, downloaded: false };
             store::set_meta(conn, PENDING_KEY, serde_json::to_string(&pending).unwrap_or_default())?;
             store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
             Ok(())
@@ -302,10 +306,10 @@ impl ManualReset {
     /// Performs the reset now: the realm file is deleted (the backup keeps its data) and the next
     /// open starts from the server's state. Every handle of the realm must be closed first.
     pub fn perform(&self) -> Result<()> {
-        if let Some(shared) = self.shared.upgrade() {
-            if shared.live_handles.load(std::sync::atomic::Ordering::SeqCst) > 0 {
-                return Err(Error::Busy("close every handle of this realm before running the manual reset".into()));
-            }
+        if let Some(shared) = self.shared.upgrade()
+            && shared.live_handles.load(std::sync::atomic::Ordering::SeqCst) > 0
+        {
+            return Err(Error::Busy("close every handle of this realm before running the manual reset".into()));
         }
         crate::realm::forget_file(&self.original_path);
         delete_realm_files(&self.original_path)

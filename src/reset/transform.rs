@@ -103,11 +103,21 @@ pub fn replay(tx: &mut Tx, changesets: &[Changeset]) -> Result<Replayed> {
             match rules::apply(tx, ins, Mode::Merge) {
                 Ok(Outcome::Applied) | Ok(Outcome::NoOp) => kept.push(ins.clone()),
                 Ok(Outcome::Adjusted(reason)) => {
-                    out.dropped.push(DroppedChange { local_version: cs.local_version, instruction: ins.describe(), reason, partially: true });
+                    out.dropped.push(DroppedChange {
+                        local_version: cs.local_version,
+                        instruction: ins.describe(),
+                        reason,
+                        partially: true,
+                    });
                     kept.push(ins.clone());
                 }
                 Ok(Outcome::Dropped(reason)) => {
-                    out.dropped.push(DroppedChange { local_version: cs.local_version, instruction: ins.describe(), reason, partially: false });
+                    out.dropped.push(DroppedChange {
+                        local_version: cs.local_version,
+                        instruction: ins.describe(),
+                        reason,
+                        partially: false,
+                    });
                 }
                 Err(e) => {
                     out.dropped.push(DroppedChange {

@@ -209,10 +209,10 @@ impl SyncSession {
             self.realm.remove_commit_listener(id);
         }
         let handle = self.thread.lock().take();
-        if let Some(h) = handle {
-            if h.thread().id() != std::thread::current().id() {
-                let _ = h.join();
-            }
+        if let Some(h) = handle
+            && h.thread().id() != std::thread::current().id()
+        {
+            let _ = h.join();
         }
     }
 
