@@ -72,7 +72,9 @@ fn apply(r: &Realm, op: &Op) {
 fn run_scenario(n: usize, ops: &[(usize, Op)]) -> Result<(), TestCaseError> {
     let ts = TestServer::start();
     let clients: Vec<Realm> = (0..n)
-        .map(|i| open_client(&ts.path(&format!("c{i}.realm")), &ts.url(), if i % 2 == 0 { "alice" } else { "bob" }, ClientResetConfig::default()))
+        .map(|i| {
+            open_client(&ts.path(&format!("c{i}.realm")), &ts.url(), if i % 2 == 0 { "alice" } else { "bob" }, ClientResetConfig::default())
+        })
         .collect();
     for (c, op) in ops {
         apply(&clients[*c], op);

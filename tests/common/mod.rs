@@ -27,7 +27,11 @@ pub fn schema() -> Schema {
         ClassSchema::new(
             "Person",
             "name",
-            vec![Property::new("name", ScalarType::String), Property::link_list("items", "Item"), Property::new("age", ScalarType::Int).optional()],
+            vec![
+                Property::new("name", ScalarType::String),
+                Property::link_list("items", "Item"),
+                Property::new("age", ScalarType::Int).optional(),
+            ],
         ),
     ])
     .expect("valid schema")
