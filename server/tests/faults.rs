@@ -193,3 +193,39 @@ fn wrong_admin_token_is_refused_and_the_connection_stays_usable() {
     assert!(driftsync_server::admin_request(&s.url(), "guess", driftsync::protocol::AdminCommand::Status).is_err());
     assert!(driftsync_server::admin_request(&s.url(), ADMIN, driftsync::protocol::AdminCommand::Status).is_ok());
 }
+
+#[test]
+fn client_dropped_in_the_middle_of_a_download_does_not_disturb_the_server() {
+    let s = start();
+    let mut a = new_client(&s.url(), ALICE, "main");
+    for batch in 0..3u64 {
+        upload(&mut a, (1..=1000).map(|i| changeset(batch * 1000 + i, vec![create_task((batch * 1000 + i) as i64, "x")])).collect());
+    }
+    for _ in 0..5 {
+        let mut d = new_client(&s.url(), BOB, "main");
+        d.raw.send(&ClientMessage::StartDownload { after: 0 });
+        let _ = d.raw.recv();
+        drop(d); // gone mid-stream
+    }
+    wait_no_connections_but(&s, 1);
+    let mut d = new_client(&s.url(), BOB, "main");
+    d.raw.send(&ClientMessage::StartDownload { after: 0 });
+    let mut n = 0;
+    d.raw.recv_until(|m| match m {
+        ServerMessage::Download { changesets, latest_server_version, .. } => {
+            n += changesets.len();
+            (latest_server_version >= 3000).then_some(())
+        }
+        _ => None,
+    });
+    assert_eq!(n, 3000);
+    assert_still_serving(&s, &mut a, 3001);
+}
+
+fn wait_no_connections_but(s: &TestServer, n: usize) {
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    while s.server.connected_clients() > n {
+        assert!(std::time::Instant::now() < deadline, "dropped connections were not noticed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}

@@ -344,3 +344,33 @@ fn a_new_class_uploaded_by_a_full_writer_joins_the_server_schema() {
     assert!(state.iter().any(|(class, _)| class == "Tag"));
     assert!(!state.iter().any(|(class, _)| class == "Color"));
 }
+
+#[test]
+fn concurrent_uploaders_are_ordered_and_each_downloader_sees_everything_once() {
+    let s = start();
+    let mut watcher = new_client(&s.url(), BOB, "main");
+    watcher.raw.send(&ClientMessage::StartDownload { after: 0 });
+    let uploaders: Vec<_> = (0..4i64)
+        .map(|u| {
+            let url = s.url();
+            std::thread::spawn(move || {
+                let mut c = new_client(&url, ALICE, "main");
+                for i in 1..=50u64 {
+                    let acks = upload(&mut c, vec![changeset(i, vec![create_task(u * 1000 + i as i64, "x")])]);
+                    assert_eq!(acks[0].0, i);
+                }
+                c.ident
+            })
+        })
+        .collect();
+    let idents: Vec<u64> = uploaders.into_iter().map(|h| h.join().unwrap()).collect();
+    let d = download_until(&mut watcher, 200);
+    assert_eq!(d.iter().map(|c| c.server_version).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
+    // Each origin's changesets arrive in its local order.
+    for ident in idents {
+        let locals: Vec<u64> = d.iter().filter(|c| c.origin_file == ident).map(|c| c.changeset.local_version).collect();
+        assert_eq!(locals, (1..=50).collect::<Vec<_>>());
+    }
+    let mut c = new_client(&s.url(), ALICE, "main");
+    assert_eq!(pull_state(&mut c, 1000).len(), 200);
+}
