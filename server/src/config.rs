@@ -235,7 +235,7 @@ mod tests {
         let text = r#"
 admin_token = "adm"
 client_max_offline_days = 7
-schema_json = '''{"classes":[{"name":"Task","primaryKey":"id","properties":[{"name":"id","type":"Int"}]}]}'''
+schema_json = '''{"classes":[{"name":"Task","primaryKey":"id","properties":[{"name":"id","type":"int"}]}]}'''
 [users.alice]
 token = "a"
 role = "editor"
