@@ -127,6 +127,9 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
         }
         let received: i64 = db.query_row("SELECT count(*) FROM fresh_objects", [], |r| r.get(0))?;
         progress(received as u64, total_objects);
+        if !done {
+            super::crash_point("fresh_download");
+        }
         if done {
             return finish(db);
         }

@@ -172,6 +172,17 @@ pub(crate) fn note_sync_progress(realm: &Realm, downloaded: bool) -> Result<()> 
     })
 }
 
+/// Crash testing: with `DRIFTSYNC_CRASH_AT=<step>` in the environment the process kills itself
+/// with SIGKILL at that step of a reset (steps: after_before_hook, fresh_download, before_commit,
+/// after_commit, during_upload). Used by tests/reset_crash.rs; a no-op otherwise.
+pub(crate) fn crash_point(step: &str) {
+    if std::env::var("DRIFTSYNC_CRASH_AT").is_ok_and(|s| s == step) {
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+        std::process::abort();
+    }
+}
+
 impl Realm {
     /// The report of the last client reset of this file.
     pub fn last_reset_report(&self) -> Result<Option<ResetReport>> {

@@ -40,6 +40,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     if decision == ResetDecision::Manual {
         return manual(session, demand, report);
     }
+    super::crash_point("after_before_hook");
 
     // 3. Fresh copy into <path>.fresh (resumed if a previous attempt was cut off).
     let started = Instant::now();
@@ -66,6 +67,8 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     drop(fresh);
     fresh::remove(&fresh_path);
     result?;
+
+    super::crash_point("after_commit");
 
     // 5. After hook.
     if let Some(hook) = &config.after
@@ -257,6 +260,7 @@ fn transform_in_place(
     })();
     match result {
         Ok(()) if apply => {
+            super::crash_point("before_commit");
             let t = Instant::now();
             realm.commit()?;
             report.commit_ms = t.elapsed().as_millis() as u64;

@@ -441,6 +441,9 @@ impl SyncSession {
                     let base = integrate::cursor(&self.realm)?.server_version;
                     let changesets = batch.into_iter().map(|changeset| UploadChangeset { base_server_version: base, changeset }).collect();
                     conn.send(&ClientMessage::Upload { changesets })?;
+                    if pending_reset.is_some() {
+                        crate::reset::crash_point("during_upload");
+                    }
                 }
             }
             // Answer download-completion waiters.
