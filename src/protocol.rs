@@ -165,6 +165,10 @@ pub struct ProtocolError {
     pub action: ErrorAction,
     pub message: String,
     pub retryable: bool,
+    /// With `ServerRestored`: the server version the restored history ends at. This client's
+    /// changes the server acknowledged after it were lost, and recovery replays them too.
+    #[serde(default)]
+    pub restored_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -289,3 +289,29 @@ fn cycle_guard_downgrades_a_reset_before_the_previous_one_completed() {
     assert_eq!(second.decision, ResetDecision::Discard, "previous Recover + RecoverOrDiscard => Discard");
     assert_eq!(name_of(&a, 2), None);
 }
+
+#[test]
+fn lost_changes_are_recovered_even_when_others_wrote_after_the_restore() {
+    let ts = TestServer::start();
+    ts.admin(AdminCommand::Backup { name: "b".into() });
+    let a = open_client(&ts.path("a.realm"), &ts.url(), "alice", ClientResetConfig::new(ClientResetMode::RecoverUnsyncedChanges));
+    item(&a, 1, "lost one");
+    item(&a, 2, "lost two");
+    sync_all(&a);
+    offline(&a);
+    ts.admin(AdminCommand::Restore { name: "b".into() });
+    // Another device writes first: the restored server's version numbers pass a's old ones.
+    let other = open_client(&ts.path("o.realm"), &ts.url(), "bob", ClientResetConfig::default());
+    for i in 10..14 {
+        item(&other, i, "after the restore");
+    }
+    sync_all(&other);
+    session(&a).resume();
+    eventually("a's reset", || a.last_reset_report().unwrap().is_some());
+    sync_all(&a);
+    assert_eq!(name_of(&a, 1).as_deref(), Some("lost one"));
+    assert_eq!(name_of(&a, 2).as_deref(), Some("lost two"));
+    assert_eq!(a.count("Item").unwrap(), 6);
+    sync_all(&other);
+    assert_eq!(dump(&a), dump(&other));
+}

@@ -132,7 +132,8 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     remove_db_files(&db_path)?;
     std::fs::copy(dir.join("server.sqlite"), &db_path)?;
     let realms_dir = inner.realms_dir();
-    for realm in inner.realm_names()? {
+    let live_realms = inner.realm_names()?;
+    for realm in &live_realms {
         remove_db_files(&realms_dir.join(format!("{realm}.realm")))?;
     }
     std::fs::create_dir_all(&realms_dir)?;
@@ -154,8 +155,14 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     reopened.replace_users_and_roles(&kept.users, &kept.roles)?;
     *db = reopened;
     drop(db);
-    for realm in inner.realm_names()? {
-        inner.realm(&realm)?;
+    // Every realm that was live is marked, also one the backup did not have yet (restored to
+    // empty): clients learn where the restored history ends.
+    let mut names = inner.realm_names()?;
+    names.extend(live_realms);
+    names.sort();
+    names.dedup();
+    for realm in names {
+        inner.realm(&realm)?.mark_restored()?;
     }
     Ok(format!(
         "restored backup '{name}' ({restored} realm(s): state, history, client files, epochs, schema; users, roles, flags and clock kept); {n} client(s) disconnected"

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS srv_history(
     changeset BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS srv_history_by_origin ON srv_history(origin_file, origin_version);
 CREATE TABLE IF NOT EXISTS srv_base(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL, salt INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS srv_restore(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL);
 ";
 
 /// Most objects in one `StateChunk`, and roughly most bytes.
@@ -294,6 +295,27 @@ impl RealmSlot {
 
     /// Forgets the whole history (sync re-enabled): versions go on from the current head, under
     /// a new salt, and no earlier version can be resumed from.
+    /// Records that this realm was just restored from a backup: its history now ends at the
+    /// current head, and clients' changes acknowledged after that version were lost.
+    pub fn mark_restored(&self) -> Result<u64> {
+        let head = self.head();
+        self.write(|conn| {
+            conn.execute("INSERT OR REPLACE INTO srv_restore(id, version) VALUES(0, ?1)", [head.version as i64]).map_err(internal)?;
+            Ok(())
+        })
+        .map_err(|e| ServerError(format!("{}: {e:?}", self.name)))?;
+        Ok(head.version)
+    }
+
+    /// The version the last restore from a backup left the history at, if it was ever restored.
+    pub fn restored_at(&self) -> Option<u64> {
+        self.realm
+            .read(|conn, _| Ok(conn.query_row("SELECT version FROM srv_restore WHERE id = 0", [], |r| r.get::<_, i64>(0)).optional()?))
+            .ok()
+            .flatten()
+            .map(|v| v as u64)
+    }
+
     pub fn wipe_history(&self) -> Result<Head> {
         let head = self
             .write(|conn| {

@@ -2,7 +2,7 @@
 //! handles it, then pushes any server versions the client has not seen yet.
 
 use crate::config::RoleDef;
-use crate::realms::{self, MAX_DOWNLOAD_BYTES, MAX_DOWNLOAD_CHANGESETS, Pending, UploadError};
+use crate::realms::{self, MAX_DOWNLOAD_BYTES, MAX_DOWNLOAD_CHANGESETS, Pending, RealmSlot, UploadError};
 use crate::{ConnEntry, Inner, KICK_NONE, KICK_RESET, KICK_SHUTDOWN, KICK_TERMINATED};
 use driftsync::changeset::{Changeset, Instruction};
 use driftsync::protocol::{
@@ -85,7 +85,7 @@ struct Session {
 }
 
 fn error(code: ServerErrorCode, action: ErrorAction, message: impl Into<String>) -> ProtocolError {
-    ProtocolError { code, cause: None, action, message: message.into(), retryable: matches!(action, ErrorAction::Retry) }
+    ProtocolError { code, cause: None, action, message: message.into(), retryable: matches!(action, ErrorAction::Retry), restored_at: None }
 }
 
 fn fatal(code: ServerErrorCode, message: impl Into<String>) -> ProtocolError {
@@ -99,7 +99,13 @@ fn reset(cause: ResetCause, recovery: bool, message: impl Into<String>) -> Proto
         action: if recovery { ErrorAction::ClientReset } else { ErrorAction::ClientResetNoRecovery },
         message: message.into(),
         retryable: false,
+        restored_at: None,
     }
+}
+
+/// A `ServerRestored` reset demand that tells the client where the restored history ends.
+fn restored(slot: &RealmSlot, message: impl Into<String>) -> ProtocolError {
+    ProtocolError { restored_at: slot.restored_at(), ..reset(ResetCause::ServerRestored, true, message) }
 }
 
 fn internal(message: impl std::fmt::Display) -> ProtocolError {
@@ -401,9 +407,8 @@ impl Session {
                     let row = match row {
                         Some(r) if r.realm == b.realm => r,
                         _ => {
-                            return Err(reset(
-                                ResetCause::ServerRestored,
-                                true,
+                            return Err(restored(
+                                &slot,
                                 format!("client file {id} is unknown to this server (was it restored from a backup?)"),
                             ));
                         }
@@ -453,9 +458,8 @@ impl Session {
         };
         let head = slot.head();
         if b.server_version > head.version {
-            return Err(reset(
-                ResetCause::ServerRestored,
-                true,
+            return Err(restored(
+                &slot,
                 format!(
                     "the client integrated server version {} but the server's latest is {} (restored from a backup?)",
                     b.server_version, head.version
@@ -472,9 +476,8 @@ impl Session {
                 ));
             }
             if salt != Some(b.salt) {
-                return Err(reset(
-                    ResetCause::ServerRestored,
-                    true,
+                return Err(restored(
+                    &slot,
                     format!(
                         "server version {} has another salt on this server: its history was replaced (restored from a backup?)",
                         b.server_version

@@ -63,7 +63,11 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
 
     // 4. Transform in place, in one write transaction.
     let fresh_path = fresh::fresh_path(realm.path());
-    let result = transform_in_place(realm, &fresh, ident, demand.cause, decision, &mut report, true);
+    let lost_after = match demand.cause {
+        Some(ResetCause::ServerRestored) => Some(demand.restored_at.unwrap_or(fresh.server_version)),
+        _ => None,
+    };
+    let result = transform_in_place(realm, &fresh, ident, lost_after, decision, &mut report, true);
     drop(fresh);
     fresh::remove(&fresh_path);
     result?;
@@ -93,6 +97,7 @@ pub fn preview(realm: &Realm, decision: ResetDecision) -> Result<ResetReport> {
         cause: None,
         message: "preview".into(),
         retryable: false,
+        restored_at: None,
     };
     let mut report = new_report(&demand, session.config().client_reset.mode, decision);
     let (fresh, ident) = fetch_fresh_copy(&session).map_err(|e| match e {
@@ -163,14 +168,9 @@ fn fetch_fresh_copy(session: &SyncSession) -> std::result::Result<(FreshCopy, u6
 }
 
 /// The unsynced changesets to recover: everything not acknowledged, plus (after a restore from a
-/// backup) what the server acknowledged and then lost.
-fn changes_to_recover(
-    conn: &rusqlite::Connection,
-    cursor: &Cursor,
-    cause: Option<ResetCause>,
-    fresh_version: u64,
-) -> Result<Vec<Changeset>> {
-    let lost_after = if cause == Some(ResetCause::ServerRestored) { fresh_version as i64 } else { i64::MAX };
+/// backup) what the server acknowledged after `lost_after`, the end of the restored history.
+fn changes_to_recover(conn: &rusqlite::Connection, cursor: &Cursor, lost_after: Option<u64>) -> Result<Vec<Changeset>> {
+    let lost_after = lost_after.map(|v| v as i64).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare_cached(
         "SELECT changeset FROM ds_history WHERE version > ?1 OR (server_version IS NOT NULL AND server_version > ?2) ORDER BY version",
     )?;
@@ -189,7 +189,7 @@ fn transform_in_place(
     realm: &Realm,
     fresh: &FreshCopy,
     ident: u64,
-    cause: Option<ResetCause>,
+    lost_after: Option<u64>,
     decision: ResetDecision,
     report: &mut ResetReport,
     apply: bool,
@@ -199,7 +199,7 @@ fn transform_in_place(
         let t = Instant::now();
         let (unsynced, replayed) = realm.with_txn(|tx, _| {
             let cursor = integrate::load_cursor(tx.conn)?;
-            let unsynced = changes_to_recover(tx.conn, &cursor, cause, fresh.server_version)?;
+            let unsynced = changes_to_recover(tx.conn, &cursor, lost_after)?;
             transform::apply_diff(tx, fresh, true)?;
             Ok((unsynced, Replayed::default()))
         })?;
@@ -236,7 +236,7 @@ fn transform_in_place(
             return Ok(());
         }
         let record_report = report.clone();
-        let (server_version, salt, mode) = (fresh.server_version, fresh.salt, report.mode);
+        let (server_version, salt, mode, cause) = (fresh.server_version, fresh.salt, report.mode, report.cause);
         let peer = realm.peer_id();
         realm.on_commit(move |conn, _| {
             // The recovered changesets become the new history; nothing of the diff is uploaded.
@@ -296,7 +296,8 @@ fn backup_copy(realm: &Realm, dir: Option<&Path>, tag: &str) -> Result<PathBuf> 
     Ok(backup)
 }
 
-/// What the manual handler receives.
+/// What the manual handler receives. Cloneable, so an app can keep it past the handler.
+#[derive(Clone)]
 pub struct ManualReset {
     pub cause: Option<ResetCause>,
     pub message: String,

@@ -41,14 +41,23 @@ pub struct SyncError {
     pub cause: Option<ResetCause>,
     pub message: String,
     pub retryable: bool,
+    /// With a `ServerRestored` reset: where the restored server history ends.
+    pub restored_at: Option<u64>,
 }
 
 impl SyncError {
     fn from_protocol(e: ProtocolError) -> Self {
-        SyncError { server_code: Some(e.code), action: e.action, cause: e.cause, message: e.message, retryable: e.retryable }
+        SyncError {
+            server_code: Some(e.code),
+            action: e.action,
+            cause: e.cause,
+            message: e.message,
+            retryable: e.retryable,
+            restored_at: e.restored_at,
+        }
     }
     fn connection(e: &Error) -> Self {
-        SyncError { server_code: None, action: ErrorAction::Retry, cause: None, message: e.to_string(), retryable: true }
+        SyncError { server_code: None, action: ErrorAction::Retry, cause: None, message: e.to_string(), retryable: true, restored_at: None }
     }
     pub fn is_client_reset(&self) -> bool {
         matches!(self.action, ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery)
