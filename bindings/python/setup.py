@@ -1,0 +1,164 @@
+"""Build of the driftsync Python package.
+
+`pip install bindings/python` runs this: it builds the driftsync crate's shared library with
+cargo, copies it into the package, and generates `driftsync/_ffi.py`, an out-of-line cffi module in
+ABI mode made from the committed C header `include/driftsync.h` (so no C compiler is involved).
+
+Environment (all optional):
+  DRIFTSYNC_CRATE_DIR      the crate's directory (default: found by walking up from here)
+  DRIFTSYNC_BUILD_PROFILE  cargo profile: release (default) or debug/dev
+  CARGO                    the cargo executable (default: cargo on PATH, then ~/.cargo/bin/cargo)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from setuptools import Command, setup
+from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
+
+HERE = Path(__file__).resolve().parent
+
+
+def crate_dir() -> Path:
+    env = os.environ.get("DRIFTSYNC_CRATE_DIR")
+    if env:
+        return Path(env).resolve()
+    for d in [HERE, *HERE.parents]:
+        cargo_toml = d / "Cargo.toml"
+        if cargo_toml.is_file() and re.search(r'(?m)^name\s*=\s*"driftsync"\s*$', cargo_toml.read_text()):
+            return d
+    raise SystemExit(
+        "driftsync: cannot find the driftsync crate (Cargo.toml with name = \"driftsync\") above "
+        f"{HERE}; install from a checkout of the repository or set DRIFTSYNC_CRATE_DIR"
+    )
+
+
+def crate_version() -> str:
+    text = (crate_dir() / "Cargo.toml").read_text()
+    m = re.search(r'(?ms)^\[package\].*?^version\s*=\s*"([^"]+)"', text)
+    if not m:
+        raise SystemExit("driftsync: no version in Cargo.toml")
+    return m.group(1)
+
+
+def cargo() -> str:
+    exe = os.environ.get("CARGO") or shutil.which("cargo")
+    if not exe:
+        home = Path.home() / ".cargo" / "bin" / "cargo"
+        if home.exists():
+            exe = str(home)
+    if not exe:
+        raise SystemExit("driftsync: cargo is needed to build the library (https://rustup.rs)")
+    return exe
+
+
+def lib_file_name() -> str:
+    if sys.platform == "darwin":
+        return "libdriftsync.dylib"
+    if sys.platform == "win32":
+        return "driftsync.dll"
+    return "libdriftsync.so"
+
+
+def header_to_cdef(header: str) -> str:
+    """Turns the cbindgen header into declarations cffi's parser accepts."""
+    text = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    text = re.sub(r"//[^\n]*", "", text)
+    lines = []
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#"):
+            m = re.match(r"#define\s+(DRIFTSYNC_\w+)\s+(-?\d+)\s*$", s)
+            if m:
+                lines.append(f"#define {m.group(1)} {m.group(2)}")
+            continue
+        if s in ('extern "C" {', "}"):
+            continue
+        lines.append(line)
+    return "\n".join(lines)
+
+
+class BuildNative(Command):
+    """cargo build of the crate's cdylib, copied into the package, plus the cffi module."""
+
+    description = "build the driftsync shared library with cargo and the cffi module"
+    user_options: list = []
+
+    def initialize_options(self) -> None:
+        self.build_lib = None
+
+    def finalize_options(self) -> None:
+        self.set_undefined_options("build_py", ("build_lib", "build_lib"))
+
+    def run(self) -> None:
+        root = crate_dir()
+        profile = os.environ.get("DRIFTSYNC_BUILD_PROFILE", "release")
+        if profile == "dev":
+            profile = "debug"
+        cmd = [cargo(), "build", "--manifest-path", str(root / "Cargo.toml"), "-p", "driftsync", "--lib"]
+        if profile == "release":
+            cmd.append("--release")
+        elif profile != "debug":
+            cmd += ["--profile", profile]
+        print("driftsync:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        meta = json.loads(
+            subprocess.run(
+                [cargo(), "metadata", "--manifest-path", str(root / "Cargo.toml"), "--format-version", "1", "--no-deps"],
+                check=True,
+                capture_output=True,
+            ).stdout
+        )
+        target = Path(meta["target_directory"])
+        built = target / profile / lib_file_name()
+        out = Path(self.build_lib) / "driftsync"
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built, out / lib_file_name())
+
+        header = (root / "include" / "driftsync.h").read_text()
+        abi = re.search(r"#define\s+DRIFTSYNC_ABI_VERSION\s+(\d+)", header)
+        ver = re.search(r'#define\s+DRIFTSYNC_VERSION\s+"([^"]+)"', header)
+        if not abi or not ver:
+            raise SystemExit("driftsync: include/driftsync.h has no DRIFTSYNC_ABI_VERSION / DRIFTSYNC_VERSION")
+
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(header_to_cdef(header))
+        ffi.set_source("driftsync._ffi", None)
+        ffi.emit_python_code(str(out / "_ffi.py"))
+        (out / "_build_info.py").write_text(
+            '"""Generated by setup.py at build time."""\n'
+            f"HEADER_VERSION = {ver.group(1)!r}\n"
+            f"HEADER_ABI_VERSION = {int(abi.group(1))}\n"
+            f"LIBRARY_FILE = {lib_file_name()!r}\n"
+            f"BUILD_PROFILE = {profile!r}\n"
+        )
+
+
+class BuildPy(build_py):
+    def run(self) -> None:
+        super().run()
+        self.run_command("build_native")
+
+
+class BinaryDistribution(Distribution):
+    """The wheel carries a native library: it is platform specific."""
+
+    def has_ext_modules(self) -> bool:
+        return True
+
+
+setup(
+    version=crate_version(),
+    distclass=BinaryDistribution,
+    cmdclass={"build_py": BuildPy, "build_native": BuildNative},
+)

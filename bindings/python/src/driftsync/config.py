@@ -1,0 +1,152 @@
+"""Realm configuration: `Config`, `SyncConfig` and `ClientResetMode`."""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Union
+
+from ._native import ffi, lib
+from .errors import InvalidArgumentError, call
+from .schema import Schema, SchemaLike
+from .values import text_args
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .realm import Realm
+    from .reset import ManualReset, Progress
+
+__all__ = ["ClientResetMode", "SyncConfig", "Config", "open"]
+
+
+class ClientResetMode(enum.IntEnum):
+    """What to do with unsynced changes when the server demands a client reset."""
+
+    #: Hand the reset to the application's manual handler (the realm is backed up first).
+    MANUAL = 0
+    #: Replace the local state with the server's; unsynced changes are reported and dropped.
+    DISCARD_UNSYNCED_CHANGES = 1
+    #: Replay unsynced changes on top of the server's state; manual when recovery is not allowed.
+    RECOVER_UNSYNCED_CHANGES = 2
+    #: Recover when allowed, else discard (the default).
+    RECOVER_OR_DISCARD_UNSYNCED_CHANGES = 3
+
+
+@dataclass
+class SyncConfig:
+    """Sync settings of a realm.
+
+    Hooks run on the library's sync thread:
+      * ``before_reset(before: Realm)`` gets a frozen snapshot of the realm as it was. Raising
+        aborts the automatic reset (it falls back to the manual handler); the exception is kept on
+        `Realm.sync_session.hook_exceptions` and reported in the reset report's `before_hook_error`.
+      * ``after_reset(before: Realm, after: Realm, did_recover: bool)`` gets the frozen
+        before-snapshot and the live realm.
+      * ``manual_reset(reset: ManualReset)`` gets the cause, paths and an action that resets now.
+    The realms handed to hooks are valid only during the call.
+    """
+
+    url: str
+    user_token: str
+    realm_name: str = "main"
+    client_reset_mode: ClientResetMode = ClientResetMode.RECOVER_OR_DISCARD_UNSYNCED_CHANGES
+    before_reset: Optional[Callable[["Realm"], Any]] = None
+    after_reset: Optional[Callable[["Realm", "Realm", bool], Any]] = None
+    manual_reset: Optional[Callable[["ManualReset"], Any]] = None
+    backup_dir: Optional[Union[str, os.PathLike]] = None
+    on_download_progress: Optional[Callable[["Progress"], Any]] = None
+    start_paused: bool = False
+
+
+@dataclass
+class Config:
+    """Everything needed to open a realm: a path, a schema and optional sync settings."""
+
+    path: Union[str, os.PathLike]
+    schema: SchemaLike
+    sync: Optional[SyncConfig] = None
+    #: seconds `begin_write` waits for another writer before `BusyError` (default: the core's 10 s)
+    write_timeout: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        self.path = os.fspath(self.path)
+        self.schema = Schema.of(self.schema)
+
+    def _build(self, keep: List[Any]) -> Any:
+        """A new `driftsync_config_t *` (caller frees it). `keep` receives the registrations of
+        callables the config hands to C."""
+        b = lib.driftsync_config_builder_new()
+        if b == ffi.NULL:  # pragma: no cover
+            raise InvalidArgumentError("driftsync_config_builder_new failed")
+        schema_ptr = ffi.NULL
+        try:
+            p, n = text_args(str(self.path))
+            call(lib.driftsync_config_builder_set_path, b, p, n)
+            schema_ptr = self.schema._build()  # type: ignore[union-attr]
+            call(lib.driftsync_config_builder_set_schema, b, schema_ptr)
+            if self.write_timeout is not None:
+                call(lib.driftsync_config_builder_set_write_timeout_ms, b, int(self.write_timeout * 1000))
+            if self.sync is not None:
+                from .sync import apply_sync_config
+
+                apply_sync_config(b, self.sync, keep)
+        except BaseException:
+            lib.driftsync_config_builder_free(b)
+            raise
+        finally:
+            lib.driftsync_schema_free(schema_ptr)
+        out = ffi.new("driftsync_config_t **")
+        call(lib.driftsync_config_builder_build, b, out)  # consumes the builder
+        return out[0]
+
+    @property
+    def is_synced(self) -> bool:
+        """Whether the config syncs (asked of the core)."""
+        keep: List[Any] = []
+        c = self._build(keep)
+        try:
+            return bool(lib.driftsync_config_is_synced(c))
+        finally:
+            lib.driftsync_config_free(c)
+
+    @property
+    def client_reset_mode(self) -> ClientResetMode:
+        """The client reset mode of a synced config (`InvalidArgumentError` for a local one)."""
+        keep: List[Any] = []
+        c = self._build(keep)
+        try:
+            out = ffi.new("driftsync_client_reset_mode_t *")
+            call(lib.driftsync_config_client_reset_mode, c, out)
+            return ClientResetMode(int(out[0]))
+        finally:
+            lib.driftsync_config_free(c)
+
+    def open(self) -> "Realm":
+        """Opens (or creates) the realm."""
+        from .realm import Realm
+
+        keep: List[Any] = []
+        c = self._build(keep)
+        out = ffi.new("driftsync_realm_t **")
+        try:
+            call(lib.driftsync_realm_open, c, out)
+        finally:
+            lib.driftsync_config_free(c)
+        realm = Realm(out[0], self.schema, str(self.path), self)  # type: ignore[arg-type]
+        realm._keep.extend(keep)
+        return realm
+
+
+def open(
+    path: Union[str, os.PathLike],
+    schema: SchemaLike,
+    sync: Optional[Union[SyncConfig, dict]] = None,
+    *,
+    write_timeout: Optional[float] = None,
+) -> "Realm":
+    """Opens (or creates) a realm: ``driftsync.open("app.realm", schema={...})``.
+
+    `schema` is anything `Schema.of` accepts; `sync` a `SyncConfig` (or its fields as a dict)."""
+    if isinstance(sync, dict):
+        sync = SyncConfig(**sync)
+    return Config(path, schema, sync, write_timeout).open()
