@@ -217,6 +217,121 @@ typedef enum driftsync_pk_type_t {
 } driftsync_pk_type_t;
 
 /**
+ * Why the server demands a client reset (DESIGN "Reset causes").
+ */
+typedef enum driftsync_reset_cause_t {
+  /**
+   * No cause: not a reset demand (or a preview).
+   */
+  DRIFTSYNC_RESET_CAUSE_NONE = 0,
+  /**
+   * The server was restored from a backup.
+   */
+  DRIFTSYNC_RESET_CAUSE_SERVER_RESTORED = 1,
+  /**
+   * Sync was terminated and re-enabled (the client file belongs to an old sync epoch).
+   */
+  DRIFTSYNC_RESET_CAUSE_SYNC_REENABLED = 2,
+  /**
+   * The client's schema has classes or properties the server lacks.
+   */
+  DRIFTSYNC_RESET_CAUSE_CLIENT_SCHEMA_AHEAD = 3,
+  /**
+   * The client was offline longer than the server's `client_max_offline_days`.
+   */
+  DRIFTSYNC_RESET_CAUSE_CLIENT_TOO_OLD = 4,
+  /**
+   * The server's schema changed in a breaking way (always a manual reset).
+   */
+  DRIFTSYNC_RESET_CAUSE_BREAKING_SCHEMA_CHANGE = 5,
+  /**
+   * The user's role, or the role's definition, changed since the client last synced.
+   */
+  DRIFTSYNC_RESET_CAUSE_ROLE_CHANGED = 6,
+} driftsync_reset_cause_t;
+
+/**
+ * What the client must do about a server error.
+ */
+typedef enum driftsync_error_action_t {
+  /**
+   * Reset; recovery of unsynced changes is allowed.
+   */
+  DRIFTSYNC_ERROR_ACTION_CLIENT_RESET = 0,
+  /**
+   * Reset; unsynced changes cannot be recovered (discard or manual).
+   */
+  DRIFTSYNC_ERROR_ACTION_CLIENT_RESET_NO_RECOVERY = 1,
+  /**
+   * The session reconnects later by itself.
+   */
+  DRIFTSYNC_ERROR_ACTION_RETRY = 2,
+  /**
+   * The session stops (pauses) until the application resumes it.
+   */
+  DRIFTSYNC_ERROR_ACTION_FATAL = 3,
+  /**
+   * Informational; the session goes on.
+   */
+  DRIFTSYNC_ERROR_ACTION_WARNING = 4,
+} driftsync_error_action_t;
+
+/**
+ * What a client reset does with the local realm.
+ */
+typedef enum driftsync_reset_decision_t {
+  /**
+   * Replace the local state with the server's and replay the unsynced changes on top.
+   */
+  DRIFTSYNC_RESET_DECISION_RECOVER = 0,
+  /**
+   * Replace the local state with the server's; unsynced changes are reported and dropped.
+   */
+  DRIFTSYNC_RESET_DECISION_DISCARD = 1,
+  /**
+   * Back the realm up and hand the reset to the application's manual handler.
+   */
+  DRIFTSYNC_RESET_DECISION_MANUAL = 2,
+} driftsync_reset_decision_t;
+
+/**
+ * The connection state of a sync session.
+ */
+typedef enum driftsync_connection_state_t {
+  /**
+   * Not connected (paused, waiting to reconnect, or stopped).
+   */
+  DRIFTSYNC_CONNECTION_DISCONNECTED = 0,
+  /**
+   * Connecting and binding to the server.
+   */
+  DRIFTSYNC_CONNECTION_CONNECTING = 1,
+  /**
+   * Bound: uploading and downloading.
+   */
+  DRIFTSYNC_CONNECTION_CONNECTED = 2,
+} driftsync_connection_state_t;
+
+/**
+ * The server's error code of a sync error.
+ */
+typedef enum driftsync_server_error_code_t {
+  /**
+   * Not from the server: the connection failed or broke (action `RETRY`).
+   */
+  DRIFTSYNC_SERVER_ERROR_NONE = 0,
+  DRIFTSYNC_SERVER_ERROR_UNSUPPORTED_PROTOCOL_VERSION = 1,
+  DRIFTSYNC_SERVER_ERROR_BAD_TOKEN = 2,
+  DRIFTSYNC_SERVER_ERROR_UNKNOWN_REALM = 3,
+  DRIFTSYNC_SERVER_ERROR_BAD_MESSAGE = 4,
+  DRIFTSYNC_SERVER_ERROR_BAD_CHANGESET = 5,
+  DRIFTSYNC_SERVER_ERROR_PERMISSION_DENIED = 6,
+  DRIFTSYNC_SERVER_ERROR_CLIENT_RESET_REQUIRED = 7,
+  DRIFTSYNC_SERVER_ERROR_SYNC_TERMINATED = 8,
+  DRIFTSYNC_SERVER_ERROR_INTERNAL = 9,
+} driftsync_server_error_code_t;
+
+/**
  * What one commit changed, by class, as an observer sees it (only the classes and objects in
  * its scope). Borrowed: valid only during the observer call; views it returns likewise.
  */
@@ -250,6 +365,15 @@ typedef struct driftsync_cursor_t driftsync_cursor_t;
 typedef struct driftsync_error_t driftsync_error_t;
 
 /**
+ * A client reset handed to the application (`driftsync_manual_reset_fn`): its cause, the
+ * server's message, the realm's path, the backup's path (a complete realm with the unsynced
+ * changes in it, openable without sync), the report, and the action that performs the reset.
+ * The handler's one is borrowed; `driftsync_manual_reset_clone` makes an owned one, freed with
+ * `driftsync_manual_reset_free`.
+ */
+typedef struct driftsync_manual_reset_t driftsync_manual_reset_t;
+
+/**
  * An object as read: a copy of its class name, primary key and every field, unaffected by later
  * writes. Views returned by its accessors borrow from it until `driftsync_object_free`.
  */
@@ -265,8 +389,20 @@ typedef struct driftsync_owned_value_t driftsync_owned_value_t;
  * An open realm, or a frozen snapshot of one (see `driftsync_realm_freeze`). Release it with
  * `driftsync_realm_free`. It may be used from any thread, also by several threads at once; a
  * write transaction belongs to the thread that began it.
+ *
+ * A handle the library passes to a callback (the `before` and `live` realms of the client-reset
+ * hooks) is lent for the duration of the call: it is closed when the callback returns (later
+ * calls give `DRIFTSYNC_STATUS_CLOSED`), and freeing it only closes it.
  */
 typedef struct driftsync_realm_t driftsync_realm_t;
+
+/**
+ * What a client reset did (or, from `driftsync_realm_preview_reset`, would do): cause, mode,
+ * decision, the objects the reset inserted, erased and modified, every local change recovery
+ * dropped or discard threw away, hook errors, the backup path and phase timings. An owned copy;
+ * strings it returns borrow from it until `driftsync_reset_report_free`.
+ */
+typedef struct driftsync_reset_report_t driftsync_reset_report_t;
 
 /**
  * A schema under construction. Create with `driftsync_schema_builder_new`; consumed by
@@ -281,8 +417,17 @@ typedef struct driftsync_schema_builder_t driftsync_schema_builder_t;
 typedef struct driftsync_schema_t driftsync_schema_t;
 
 /**
- * Keeps an observer registered. After `driftsync_token_free` returns the callback is not called
- * again (a call already running on another thread finishes).
+ * A sync error: from the server (with its code, action and, for a reset demand, the cause), or
+ * from the connection (code `DRIFTSYNC_SERVER_ERROR_NONE`, action `RETRY`). The error callback
+ * receives a borrowed one (valid during the call); `driftsync_sync_error_clone` makes an owned
+ * copy, freed with `driftsync_sync_error_free`.
+ */
+typedef struct driftsync_sync_error_t driftsync_sync_error_t;
+
+/**
+ * Keeps a registration (an observer, a sync state or sync error callback) in force. After
+ * `driftsync_token_free` returns the callback is not called again (a call already running on
+ * another thread finishes).
  */
 typedef struct driftsync_token_t driftsync_token_t;
 
@@ -295,6 +440,61 @@ typedef struct driftsync_string_t {
   const char *data;
   size_t len;
 } driftsync_string_t;
+
+/**
+ * The before-reset hook: receives a frozen, read-only snapshot of the realm as it was before
+ * the reset. Return true to go on; false aborts the automatic reset, which falls back to the
+ * manual handler (the report's before-hook error says so).
+ *
+ * Thread: the realm's sync thread (a library thread), with no library lock held. `before` is
+ * lent for the call: read it (objects, cursors, observers are fine) but do not keep it; it is
+ * closed when the hook returns.
+ */
+typedef bool (*driftsync_before_reset_fn)(void *user_data,
+                                          const struct driftsync_realm_t *before);
+
+/**
+ * Releases the `user_data` of a registration, exactly once, when the last holder lets go.
+ * Thread: for observers and sync callbacks, the thread that freed the token (or, when a callback
+ * was still running on another thread at that moment, the thread of that callback, once it
+ * returns). For the config builder's callbacks see `driftsync_config_builder_set_before_reset`.
+ */
+typedef void (*driftsync_user_data_free_fn)(void *user_data);
+
+/**
+ * The after-reset hook: receives the frozen before-snapshot, the live realm after the reset and
+ * whether unsynced changes were recovered. It may read both and write to `live` (begin, write
+ * and commit on this thread; the commit is uploaded like any other). Returning false is
+ * recorded in the report's after-hook error (the reset itself has already happened).
+ *
+ * Thread: the realm's sync thread, with no library lock held. Both handles are lent for the
+ * call and closed when it returns (a write transaction left open on `live` is rolled back).
+ */
+typedef bool (*driftsync_after_reset_fn)(void *user_data,
+                                         const struct driftsync_realm_t *before,
+                                         struct driftsync_realm_t *live,
+                                         bool did_recover);
+
+/**
+ * The manual reset handler: receives the reset (cause, message, original and backup paths, the
+ * report, and the action `driftsync_manual_reset_perform`). `reset` is borrowed for the call;
+ * keep it with `driftsync_manual_reset_clone`. The realm's sync session stays paused. If the
+ * application never performs the reset, it runs at the next open of the realm.
+ *
+ * Thread: the realm's sync thread, with no library lock held.
+ */
+typedef void (*driftsync_manual_reset_fn)(void *user_data,
+                                          const struct driftsync_manual_reset_t *reset);
+
+/**
+ * Download progress of the fresh copy of a client reset (and of the first download of a new
+ * file), in objects: `received` of `total`.
+ *
+ * Thread: the realm's sync thread (or the thread calling `driftsync_realm_preview_reset`).
+ */
+typedef void (*driftsync_download_progress_fn)(void *user_data,
+                                               uint64_t received,
+                                               uint64_t total);
 
 /**
  * Borrowed bytes: `data` points at `len` bytes. As an input, `data` may be NULL only when `len`
@@ -350,19 +550,48 @@ typedef void (*driftsync_observer_fn)(void *user_data,
                                       const struct driftsync_changes_t *changes);
 
 /**
- * Releases the `user_data` of a registration, exactly once. Thread: the thread that freed the
- * token (or, when a callback was still running on another thread at that moment, the thread
- * of that callback, once it returns).
- */
-typedef void (*driftsync_user_data_free_fn)(void *user_data);
-
-/**
  * A named value, as given to `driftsync_realm_create` and `driftsync_realm_upsert`.
  */
 typedef struct driftsync_field_t {
   struct driftsync_string_t name;
   struct driftsync_value_t value;
 } driftsync_field_t;
+
+/**
+ * One local instruction a reset did not apply as recorded. The strings borrow from the report.
+ */
+typedef struct driftsync_dropped_change_t {
+  /**
+   * The local version of the changeset it came from.
+   */
+  uint64_t local_version;
+  /**
+   * The instruction, in a readable form.
+   */
+  struct driftsync_string_t instruction;
+  /**
+   * Why it was not applied.
+   */
+  struct driftsync_string_t reason;
+  /**
+   * True if it applied in part (e.g. a link left null) and is still uploaded.
+   */
+  bool partially;
+} driftsync_dropped_change_t;
+
+/**
+ * The time a reset spent in each phase, in milliseconds, and when it completed.
+ */
+typedef struct driftsync_reset_timings_t {
+  uint64_t download_ms;
+  uint64_t diff_ms;
+  uint64_t replay_ms;
+  uint64_t commit_ms;
+  /**
+   * Milliseconds since the Unix epoch (0 for a preview).
+   */
+  int64_t completed_at_ms;
+} driftsync_reset_timings_t;
 
 /**
  * One property for `driftsync_schema_builder_add_property`.
@@ -389,6 +618,48 @@ typedef struct driftsync_property_t {
    */
   struct driftsync_string_t target;
 } driftsync_property_t;
+
+/**
+ * Upload and download progress of a sync session, in versions.
+ */
+typedef struct driftsync_sync_progress_t {
+  /**
+   * The newest local version the server acknowledged.
+   */
+  uint64_t uploaded;
+  /**
+   * The newest local version (everything up to it is to be uploaded).
+   */
+  uint64_t uploadable;
+  /**
+   * The newest server version integrated locally.
+   */
+  uint64_t downloaded;
+  /**
+   * The newest server version known to exist.
+   */
+  uint64_t downloadable;
+} driftsync_sync_progress_t;
+
+/**
+ * Called on every connection state change of a sync session.
+ *
+ * Thread: the session's sync thread (a library thread), with no library lock held: the callback
+ * may call into the library (read, write, pause, resume, free tokens), but must not wait for
+ * upload or download.
+ */
+typedef void (*driftsync_sync_state_fn)(void *user_data,
+                                        enum driftsync_connection_state_t old_state,
+                                        enum driftsync_connection_state_t new_state);
+
+/**
+ * Called with every sync error, reset demands included (before the reset runs). `error` is
+ * borrowed for the call (`driftsync_sync_error_clone` keeps a copy).
+ *
+ * Thread: the session's sync thread, as `driftsync_sync_state_fn`.
+ */
+typedef void (*driftsync_sync_error_fn)(void *user_data,
+                                        const struct driftsync_sync_error_t *error);
 
 #ifdef __cplusplus
 extern "C" {
@@ -499,9 +770,76 @@ enum driftsync_status_t driftsync_config_builder_set_backup_dir(struct driftsync
                                                                 struct driftsync_error_t **out_error);
 
 /**
+ * Makes the sync session start paused: it does not connect until `driftsync_realm_sync_resume`.
+ * Needs sync settings by the time the builder is built.
+ */
+enum driftsync_status_t driftsync_config_builder_set_start_paused(struct driftsync_config_builder_t *builder,
+                                                                  bool start_paused,
+                                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Keeps a copy of the realm as it was before each automatic client reset, in the backup
+ * directory; its path is in the reset report. Needs sync settings by the time the builder is
+ * built.
+ */
+enum driftsync_status_t driftsync_config_builder_set_keep_backup(struct driftsync_config_builder_t *builder,
+                                                                 bool keep_backup,
+                                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Sets the before-reset hook (see `driftsync_before_reset_fn`); NULL `callback` removes it.
+ * The library owns `user_data` from this call on: `user_data_free` (optional) runs exactly once,
+ * when nothing holds the hook any more: the builder (if it is freed, fails to build, or the hook
+ * is replaced), else the config and every realm opened from it (after `driftsync_config_free`
+ * and the close of the file's last realm handle, which stops its sync thread). It may then run
+ * on the sync thread. If this call fails it runs before the call returns. The same holds for
+ * the other callback setters of the builder. Needs sync settings by the time the builder is
+ * built.
+ */
+enum driftsync_status_t driftsync_config_builder_set_before_reset(struct driftsync_config_builder_t *builder,
+                                                                  driftsync_before_reset_fn callback,
+                                                                  void *user_data,
+                                                                  driftsync_user_data_free_fn user_data_free,
+                                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Sets the after-reset hook (see `driftsync_after_reset_fn`); NULL `callback` removes it.
+ * `user_data` as `driftsync_config_builder_set_before_reset`.
+ */
+enum driftsync_status_t driftsync_config_builder_set_after_reset(struct driftsync_config_builder_t *builder,
+                                                                 driftsync_after_reset_fn callback,
+                                                                 void *user_data,
+                                                                 driftsync_user_data_free_fn user_data_free,
+                                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Sets the manual reset handler (see `driftsync_manual_reset_fn`): called for a reset in
+ * `MANUAL` mode, and as the fallback of the automatic modes (a reset that cannot be recovered, a
+ * breaking schema change, a failed before hook). NULL `callback` removes it. `user_data` as
+ * `driftsync_config_builder_set_before_reset`.
+ */
+enum driftsync_status_t driftsync_config_builder_set_manual_reset_handler(struct driftsync_config_builder_t *builder,
+                                                                          driftsync_manual_reset_fn callback,
+                                                                          void *user_data,
+                                                                          driftsync_user_data_free_fn user_data_free,
+                                                                          struct driftsync_error_t **out_error);
+
+/**
+ * Sets the download-progress callback of client-reset fresh copies (see
+ * `driftsync_download_progress_fn`); NULL `callback` removes it. `user_data` as
+ * `driftsync_config_builder_set_before_reset`.
+ */
+enum driftsync_status_t driftsync_config_builder_set_download_progress(struct driftsync_config_builder_t *builder,
+                                                                       driftsync_download_progress_fn callback,
+                                                                       void *user_data,
+                                                                       driftsync_user_data_free_fn user_data_free,
+                                                                       struct driftsync_error_t **out_error);
+
+/**
  * Checks the settings and makes a config. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` when the path
- * or the schema is missing, or a client-reset setting was given without sync settings.
- * Consumes the builder whatever the outcome: do not use or free it after.
+ * or the schema is missing, or a client-reset or start-paused setting was given without sync
+ * settings. Consumes the builder whatever the outcome: do not use or free it after (on failure
+ * the hooks' `user_data_free` run before this returns).
  */
 enum driftsync_status_t driftsync_config_builder_build(struct driftsync_config_builder_t *builder,
                                                        struct driftsync_config_t **out_config,
@@ -995,6 +1333,206 @@ enum driftsync_status_t driftsync_realm_list_get(const struct driftsync_realm_t 
                                                  struct driftsync_error_t **out_error);
 
 /**
+ * The report of the last client reset of the realm's file, as an owned copy (free it with
+ * `driftsync_reset_report_free`), or NULL in `*out_report` (with `DRIFTSYNC_STATUS_OK`) when the
+ * file was never reset. A manual reset writes its report too (decision `MANUAL`).
+ */
+enum driftsync_status_t driftsync_realm_last_reset_report(const struct driftsync_realm_t *realm,
+                                                          struct driftsync_reset_report_t **out_report,
+                                                          struct driftsync_error_t **out_error);
+
+/**
+ * Computes what a client reset with `decision` (a `driftsync_reset_decision_t`: `RECOVER` or
+ * `DISCARD`) would do, without applying it: the server's state is downloaded (the download
+ * progress callback runs on the calling thread) and the transform runs in a transaction that is
+ * rolled back. Writes an owned report. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` for `MANUAL`, an
+ * unknown number, or a realm without sync; sync and reset statuses when the server cannot be
+ * reached or refuses.
+ */
+enum driftsync_status_t driftsync_realm_preview_reset(const struct driftsync_realm_t *realm,
+                                                      int32_t decision,
+                                                      struct driftsync_reset_report_t **out_report,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * The reset cause (`DRIFTSYNC_RESET_CAUSE_NONE` for a preview).
+ */
+enum driftsync_status_t driftsync_reset_report_cause(const struct driftsync_reset_report_t *report,
+                                                     enum driftsync_reset_cause_t *out_cause,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * The action of the server's reset demand (`CLIENT_RESET` or `CLIENT_RESET_NO_RECOVERY`).
+ */
+enum driftsync_status_t driftsync_reset_report_action(const struct driftsync_reset_report_t *report,
+                                                      enum driftsync_error_action_t *out_action,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * The server's message with the reset demand (UTF-8, borrowed from the report).
+ */
+enum driftsync_status_t driftsync_reset_report_server_message(const struct driftsync_reset_report_t *report,
+                                                              struct driftsync_string_t *out_message,
+                                                              struct driftsync_error_t **out_error);
+
+/**
+ * The client reset mode the realm was configured with.
+ */
+enum driftsync_status_t driftsync_reset_report_mode(const struct driftsync_reset_report_t *report,
+                                                    enum driftsync_client_reset_mode_t *out_mode,
+                                                    struct driftsync_error_t **out_error);
+
+/**
+ * What the reset did (or would do).
+ */
+enum driftsync_status_t driftsync_reset_report_decision(const struct driftsync_reset_report_t *report,
+                                                        enum driftsync_reset_decision_t *out_decision,
+                                                        struct driftsync_error_t **out_error);
+
+/**
+ * The net effect of the reset on the local objects (diff and replay together): how many objects
+ * it inserted, erased and modified.
+ */
+enum driftsync_status_t driftsync_reset_report_objects(const struct driftsync_reset_report_t *report,
+                                                       uint64_t *out_inserted,
+                                                       uint64_t *out_erased,
+                                                       uint64_t *out_modified,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * How many unsynced changesets, and instructions in them, recovery replayed.
+ */
+enum driftsync_status_t driftsync_reset_report_recovered(const struct driftsync_reset_report_t *report,
+                                                         uint64_t *out_changesets,
+                                                         uint64_t *out_instructions,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * How many local instructions recovery could not apply (or applied only in part).
+ */
+enum driftsync_status_t driftsync_reset_report_dropped_count(const struct driftsync_reset_report_t *report,
+                                                             size_t *out_count,
+                                                             struct driftsync_error_t **out_error);
+
+/**
+ * How many local instructions a discard threw away.
+ */
+enum driftsync_status_t driftsync_reset_report_discarded_count(const struct driftsync_reset_report_t *report,
+                                                               size_t *out_count,
+                                                               struct driftsync_error_t **out_error);
+
+/**
+ * The `index`-th instruction recovery dropped (`DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE` past the
+ * end); its strings borrow from the report.
+ */
+enum driftsync_status_t driftsync_reset_report_dropped(const struct driftsync_reset_report_t *report,
+                                                       size_t index,
+                                                       struct driftsync_dropped_change_t *out_change,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * The `index`-th instruction a discard threw away (as `driftsync_reset_report_dropped`).
+ */
+enum driftsync_status_t driftsync_reset_report_discarded(const struct driftsync_reset_report_t *report,
+                                                         size_t index,
+                                                         struct driftsync_dropped_change_t *out_change,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * Why the before-reset hook failed (empty when it did not run or succeeded).
+ */
+enum driftsync_status_t driftsync_reset_report_before_hook_error(const struct driftsync_reset_report_t *report,
+                                                                 struct driftsync_string_t *out_message,
+                                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Why the after-reset hook failed (empty when it did not run or succeeded).
+ */
+enum driftsync_status_t driftsync_reset_report_after_hook_error(const struct driftsync_reset_report_t *report,
+                                                                struct driftsync_string_t *out_message,
+                                                                struct driftsync_error_t **out_error);
+
+/**
+ * The path of the manual-reset backup, or of the copy kept before an automatic reset
+ * (`driftsync_config_builder_set_keep_backup`); empty when there is none.
+ */
+enum driftsync_status_t driftsync_reset_report_backup_path(const struct driftsync_reset_report_t *report,
+                                                           struct driftsync_string_t *out_path,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * The time the reset spent in each phase.
+ */
+enum driftsync_status_t driftsync_reset_report_timings(const struct driftsync_reset_report_t *report,
+                                                       struct driftsync_reset_timings_t *out_timings,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * Frees a report. NULL is a no-op.
+ */
+void driftsync_reset_report_free(struct driftsync_reset_report_t *report);
+
+/**
+ * Why the server demanded the reset.
+ */
+enum driftsync_status_t driftsync_manual_reset_cause(const struct driftsync_manual_reset_t *manual_reset,
+                                                     enum driftsync_reset_cause_t *out_cause,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * The server's message (UTF-8, borrowed from the manual reset).
+ */
+enum driftsync_status_t driftsync_manual_reset_message(const struct driftsync_manual_reset_t *manual_reset,
+                                                       struct driftsync_string_t *out_message,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * The path of the realm file to be reset (borrowed from the manual reset).
+ */
+enum driftsync_status_t driftsync_manual_reset_original_path(const struct driftsync_manual_reset_t *manual_reset,
+                                                             struct driftsync_string_t *out_path,
+                                                             struct driftsync_error_t **out_error);
+
+/**
+ * The path of the backup: a complete realm as it was, unsynced changes included (open it with
+ * a config without sync settings). Borrowed from the manual reset.
+ */
+enum driftsync_status_t driftsync_manual_reset_backup_path(const struct driftsync_manual_reset_t *manual_reset,
+                                                           struct driftsync_string_t *out_path,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * The reset's report (decision `MANUAL`), as an owned copy: free it with
+ * `driftsync_reset_report_free`.
+ */
+enum driftsync_status_t driftsync_manual_reset_report(const struct driftsync_manual_reset_t *manual_reset,
+                                                      struct driftsync_reset_report_t **out_report,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * An owned copy of a manual reset, to keep past the handler (for example to perform the reset
+ * once the application has closed the realm). Free it with `driftsync_manual_reset_free`.
+ */
+enum driftsync_status_t driftsync_manual_reset_clone(const struct driftsync_manual_reset_t *manual_reset,
+                                                     struct driftsync_manual_reset_t **out_clone,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Performs the reset now: the realm file is deleted (the backup keeps its data) and the next
+ * open starts from the server's state. Every handle of the realm in this process must be closed
+ * (or freed) first: otherwise `DRIFTSYNC_STATUS_BUSY`, with a message that says so. May be
+ * called from the handler, from any thread, and more than once (deleting a deleted file is fine).
+ */
+enum driftsync_status_t driftsync_manual_reset_perform(const struct driftsync_manual_reset_t *manual_reset,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * Frees a manual reset made by `driftsync_manual_reset_clone`. NULL, and the handler's borrowed
+ * one, are no-ops.
+ */
+void driftsync_manual_reset_free(struct driftsync_manual_reset_t *manual_reset);
+
+/**
  * A new, empty schema builder. Returns NULL only if the library failed internally.
  */
 struct driftsync_schema_builder_t *driftsync_schema_builder_new(void);
@@ -1054,6 +1592,152 @@ size_t driftsync_schema_class_count(const struct driftsync_schema_t *schema);
  * Frees a schema. NULL is a no-op.
  */
 void driftsync_schema_free(struct driftsync_schema_t *schema);
+
+/**
+ * The name of a reset cause as the server spells it (e.g. "server_restored"; "none" for
+ * `DRIFTSYNC_RESET_CAUSE_NONE`): a static NUL-terminated string. `cause` is a
+ * `driftsync_reset_cause_t` value; an unknown number gives "unknown".
+ */
+const char *driftsync_reset_cause_name(int32_t cause);
+
+/**
+ * The connection state of the realm's sync session. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` for a
+ * realm without sync settings (as for every `driftsync_realm_sync_*` call).
+ */
+enum driftsync_status_t driftsync_realm_sync_state(const struct driftsync_realm_t *realm,
+                                                   enum driftsync_connection_state_t *out_state,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * The upload and download progress of the realm's sync session.
+ */
+enum driftsync_status_t driftsync_realm_sync_progress(const struct driftsync_realm_t *realm,
+                                                      struct driftsync_sync_progress_t *out_progress,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * Whether the realm's sync session is paused (by `driftsync_realm_sync_pause`, by
+ * `driftsync_config_builder_set_start_paused`, after a fatal error or a manual reset).
+ */
+enum driftsync_status_t driftsync_realm_sync_is_paused(const struct driftsync_realm_t *realm,
+                                                       bool *out_paused,
+                                                       struct driftsync_error_t **out_error);
+
+/**
+ * Pauses the realm's sync session: it disconnects and stays disconnected until
+ * `driftsync_realm_sync_resume`. Local writes go on and are uploaded after resuming.
+ */
+enum driftsync_status_t driftsync_realm_sync_pause(const struct driftsync_realm_t *realm,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Resumes a paused sync session (it connects again).
+ */
+enum driftsync_status_t driftsync_realm_sync_resume(const struct driftsync_realm_t *realm,
+                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Blocks until every local change committed before this call is acknowledged by the server, or
+ * `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`). `DRIFTSYNC_STATUS_CLOSED`
+ * when the session stops meanwhile. Do not call it from a sync callback (it would wait for the
+ * thread it blocks).
+ */
+enum driftsync_status_t driftsync_realm_sync_wait_for_upload(const struct driftsync_realm_t *realm,
+                                                             uint64_t timeout_ms,
+                                                             struct driftsync_error_t **out_error);
+
+/**
+ * Blocks until everything the server had when this call was made is integrated locally, or
+ * `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`). As
+ * `driftsync_realm_sync_wait_for_upload` otherwise.
+ */
+enum driftsync_status_t driftsync_realm_sync_wait_for_download(const struct driftsync_realm_t *realm,
+                                                               uint64_t timeout_ms,
+                                                               struct driftsync_error_t **out_error);
+
+/**
+ * Calls `callback` on every connection state change of the realm's sync session (see
+ * `driftsync_sync_state_fn` for its thread). Returns a token: `driftsync_token_free`
+ * unregisters the callback. The library owns `user_data` from this call on: `user_data_free`
+ * (optional) runs exactly once, after the token is freed and the callback can no longer run
+ * (or, if the registration fails, before this function returns). Closing the realm handle
+ * unregisters the callback too (the token must still be freed).
+ */
+enum driftsync_status_t driftsync_realm_sync_on_state_change(const struct driftsync_realm_t *realm,
+                                                             driftsync_sync_state_fn callback,
+                                                             void *user_data,
+                                                             driftsync_user_data_free_fn user_data_free,
+                                                             struct driftsync_token_t **out_token,
+                                                             struct driftsync_error_t **out_error);
+
+/**
+ * Calls `callback` with every sync error of the realm's sync session (see
+ * `driftsync_sync_error_fn`). Token and `user_data` as `driftsync_realm_sync_on_state_change`.
+ */
+enum driftsync_status_t driftsync_realm_sync_on_error(const struct driftsync_realm_t *realm,
+                                                      driftsync_sync_error_fn callback,
+                                                      void *user_data,
+                                                      driftsync_user_data_free_fn user_data_free,
+                                                      struct driftsync_token_t **out_token,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * The last sync error of the realm's session, as an owned copy (free it with
+ * `driftsync_sync_error_free`), or NULL in `*out_sync_error` when there was none.
+ */
+enum driftsync_status_t driftsync_realm_sync_last_error(const struct driftsync_realm_t *realm,
+                                                        struct driftsync_sync_error_t **out_sync_error,
+                                                        struct driftsync_error_t **out_error);
+
+/**
+ * The server's error code (`DRIFTSYNC_SERVER_ERROR_NONE` for a connection error).
+ */
+enum driftsync_status_t driftsync_sync_error_server_code(const struct driftsync_sync_error_t *sync_error,
+                                                         enum driftsync_server_error_code_t *out_code,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * What the client does about the error.
+ */
+enum driftsync_status_t driftsync_sync_error_action(const struct driftsync_sync_error_t *sync_error,
+                                                    enum driftsync_error_action_t *out_action,
+                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Why the server demands a client reset (`DRIFTSYNC_RESET_CAUSE_NONE` for other errors).
+ */
+enum driftsync_status_t driftsync_sync_error_reset_cause(const struct driftsync_sync_error_t *sync_error,
+                                                         enum driftsync_reset_cause_t *out_cause,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * The error's message (UTF-8, not NUL-terminated), valid until the sync error is freed (or,
+ * for the one the callback receives, until the callback returns).
+ */
+enum driftsync_status_t driftsync_sync_error_message(const struct driftsync_sync_error_t *sync_error,
+                                                     struct driftsync_string_t *out_message,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Whether the session retries by itself.
+ */
+enum driftsync_status_t driftsync_sync_error_is_retryable(const struct driftsync_sync_error_t *sync_error,
+                                                          bool *out_retryable,
+                                                          struct driftsync_error_t **out_error);
+
+/**
+ * An owned copy of a sync error (for example of the borrowed one an error callback receives).
+ * Free it with `driftsync_sync_error_free`.
+ */
+enum driftsync_status_t driftsync_sync_error_clone(const struct driftsync_sync_error_t *sync_error,
+                                                   struct driftsync_sync_error_t **out_clone,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Frees a sync error made by `driftsync_sync_error_clone` or `driftsync_realm_sync_last_error`
+ * NULL, and the borrowed one an error callback receives, are no-ops.
+ */
+void driftsync_sync_error_free(struct driftsync_sync_error_t *sync_error);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,15 +1,20 @@
-//! The realm configuration builder. Room is left for the sync and client-reset settings still to
-//! come (before/after hooks, manual handler, download progress): each will be one more setter,
-//! so nothing here changes when they arrive.
+//! The realm configuration builder: path, schema, write timeout, sync settings, and the
+//! client-reset settings (mode, hooks, manual handler, backups, download progress).
 
+use super::observe::driftsync_user_data_free_fn;
+use super::reset::{
+    after_hook, before_hook, driftsync_after_reset_fn, driftsync_before_reset_fn, driftsync_download_progress_fn,
+    driftsync_manual_reset_fn, manual_handler, mode_of, progress_fn,
+};
 use super::schema::driftsync_schema_t;
 use super::types::*;
 use crate::config::{RealmConfig, SyncConfig};
-use crate::reset::ClientResetMode;
+use crate::reset::{AfterHook, BeforeHook, ClientResetMode, ManualHandler, ProgressFn};
 use crate::schema::Schema;
 use parking_lot::Mutex;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to do with unsynced changes when the server demands a client reset.
@@ -34,6 +39,25 @@ struct Draft {
     sync: Option<SyncConfig>,
     reset_mode: Option<ClientResetMode>,
     backup_dir: Option<PathBuf>,
+    start_paused: Option<bool>,
+    keep_backup: Option<bool>,
+    before: Option<BeforeHook>,
+    after: Option<AfterHook>,
+    manual: Option<ManualHandler>,
+    progress: Option<ProgressFn>,
+}
+
+impl Draft {
+    fn has_reset_settings(&self) -> bool {
+        self.reset_mode.is_some()
+            || self.backup_dir.is_some()
+            || self.start_paused.is_some()
+            || self.keep_backup.is_some()
+            || self.before.is_some()
+            || self.after.is_some()
+            || self.manual.is_some()
+            || self.progress.is_some()
+    }
 }
 
 /// A realm configuration under construction. Create with `driftsync_config_builder_new`;
@@ -186,9 +210,129 @@ pub unsafe extern "C" fn driftsync_config_builder_set_backup_dir(
     })
 }
 
+/// Makes the sync session start paused: it does not connect until `driftsync_realm_sync_resume`.
+/// Needs sync settings by the time the builder is built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_start_paused(
+    builder: *mut driftsync_config_builder_t,
+    start_paused: bool,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        with_builder(builder, |d| {
+            d.start_paused = Some(start_paused);
+            Ok(())
+        })
+    })
+}
+
+/// Keeps a copy of the realm as it was before each automatic client reset, in the backup
+/// directory; its path is in the reset report. Needs sync settings by the time the builder is
+/// built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_keep_backup(
+    builder: *mut driftsync_config_builder_t,
+    keep_backup: bool,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        with_builder(builder, |d| {
+            d.keep_backup = Some(keep_backup);
+            Ok(())
+        })
+    })
+}
+
+/// Installs one callback setting. `user` is made before anything is checked, so that it is
+/// dropped (and `user_data_free` runs) on every failure path.
+fn set_callback(
+    builder: *mut driftsync_config_builder_t,
+    user: UserData,
+    out_error: *mut *mut driftsync_error_t,
+    set: impl FnOnce(&mut Draft, Arc<UserData>),
+) -> driftsync_status_t {
+    let user = Arc::new(user);
+    guard(out_error, move || {
+        with_builder(builder, |d| {
+            set(d, user);
+            Ok(())
+        })
+    })
+}
+
+/// Sets the before-reset hook (see `driftsync_before_reset_fn`); NULL `callback` removes it.
+/// The library owns `user_data` from this call on: `user_data_free` (optional) runs exactly once,
+/// when nothing holds the hook any more: the builder (if it is freed, fails to build, or the hook
+/// is replaced), else the config and every realm opened from it (after `driftsync_config_free`
+/// and the close of the file's last realm handle, which stops its sync thread). It may then run
+/// on the sync thread. If this call fails it runs before the call returns. The same holds for
+/// the other callback setters of the builder. Needs sync settings by the time the builder is
+/// built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_before_reset(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_before_reset_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.before = callback.map(|cb| before_hook(cb, user));
+    })
+}
+
+/// Sets the after-reset hook (see `driftsync_after_reset_fn`); NULL `callback` removes it.
+/// `user_data` as `driftsync_config_builder_set_before_reset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_after_reset(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_after_reset_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.after = callback.map(|cb| after_hook(cb, user));
+    })
+}
+
+/// Sets the manual reset handler (see `driftsync_manual_reset_fn`): called for a reset in
+/// `MANUAL` mode, and as the fallback of the automatic modes (a reset that cannot be recovered, a
+/// breaking schema change, a failed before hook). NULL `callback` removes it. `user_data` as
+/// `driftsync_config_builder_set_before_reset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_manual_reset_handler(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_manual_reset_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.manual = callback.map(|cb| manual_handler(cb, user));
+    })
+}
+
+/// Sets the download-progress callback of client-reset fresh copies (see
+/// `driftsync_download_progress_fn`); NULL `callback` removes it. `user_data` as
+/// `driftsync_config_builder_set_before_reset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_download_progress(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_download_progress_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.progress = callback.map(|cb| progress_fn(cb, user));
+    })
+}
+
 /// Checks the settings and makes a config. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` when the path
-/// or the schema is missing, or a client-reset setting was given without sync settings.
-/// Consumes the builder whatever the outcome: do not use or free it after.
+/// or the schema is missing, or a client-reset or start-paused setting was given without sync
+/// settings. Consumes the builder whatever the outcome: do not use or free it after (on failure
+/// the hooks' `user_data_free` run before this returns).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_config_builder_build(
     builder: *mut driftsync_config_builder_t,
@@ -203,6 +347,7 @@ pub unsafe extern "C" fn driftsync_config_builder_build(
         let b = unsafe { Box::from_raw(builder) };
         check_out(out_config, "out_config")?;
         let d = b.draft.into_inner();
+        let has_reset_settings = d.has_reset_settings();
         let path = d.path.ok_or_else(|| Failure::invalid("the config has no path"))?;
         let schema = d.schema.ok_or_else(|| Failure::invalid("the config has no schema"))?;
         let mut config = RealmConfig::new(path, schema);
@@ -217,10 +362,20 @@ pub unsafe extern "C" fn driftsync_config_builder_build(
                 if d.backup_dir.is_some() {
                     sync.client_reset.backup_dir = d.backup_dir;
                 }
+                if let Some(p) = d.start_paused {
+                    sync.start_paused = p;
+                }
+                if let Some(k) = d.keep_backup {
+                    sync.client_reset.keep_backup = k;
+                }
+                sync.client_reset.before = d.before;
+                sync.client_reset.after = d.after;
+                sync.client_reset.manual = d.manual;
+                sync.client_reset.on_download_progress = d.progress;
                 config.sync = Some(sync);
             }
-            None if d.reset_mode.is_some() || d.backup_dir.is_some() => {
-                return Err(Failure::invalid("client reset settings need sync settings (driftsync_config_builder_set_sync)"));
+            None if has_reset_settings => {
+                return Err(Failure::invalid("sync and client reset settings need sync settings (driftsync_config_builder_set_sync)"));
             }
             None => {}
         }
@@ -258,16 +413,7 @@ pub unsafe extern "C" fn driftsync_config_client_reset_mode(
         let c = unsafe { config.as_ref() }.ok_or_else(|| Failure::null("config"))?;
         check_out(out_mode, "out_mode")?;
         let sync = c.config.sync.as_ref().ok_or_else(|| Failure::invalid("the config has no sync settings"))?;
-        use driftsync_client_reset_mode_t as M;
-        write_out(
-            out_mode,
-            match sync.client_reset.mode {
-                ClientResetMode::Manual => M::DRIFTSYNC_CLIENT_RESET_MANUAL,
-                ClientResetMode::DiscardUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES,
-                ClientResetMode::RecoverUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_RECOVER_UNSYNCED_CHANGES,
-                ClientResetMode::RecoverOrDiscardUnsyncedChanges => M::DRIFTSYNC_CLIENT_RESET_RECOVER_OR_DISCARD_UNSYNCED_CHANGES,
-            },
-        );
+        write_out(out_mode, mode_of(sync.client_reset.mode));
         Ok(())
     })
 }

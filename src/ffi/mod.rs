@@ -11,7 +11,9 @@ pub mod config;
 pub mod object;
 pub mod observe;
 pub mod realm;
+pub mod reset;
 pub mod schema;
+pub mod sync;
 pub mod types;
 
 #[cfg(test)]

@@ -1,13 +1,12 @@
 //! Objects as read (owned copies), owned values, and cursors over a class.
 
-use super::realm::{driftsync_realm_t, realm_arg};
+use super::realm::{RealmSource, driftsync_realm_t};
 use super::types::*;
-use crate::realm::{FieldValue, Object, Realm};
+use crate::realm::{FieldValue, Object};
 use crate::value::{PrimaryKey, Value};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::ffi::c_char;
-use std::sync::Arc;
 
 /// An object as read: a copy of its class name, primary key and every field, unaffected by later
 /// writes. Views returned by its accessors borrow from it until `driftsync_object_free`.
@@ -210,7 +209,8 @@ const DEFAULT_BATCH: usize = 64;
 const MAX_BATCH: usize = 4096;
 
 struct CursorState {
-    realm: Arc<Realm>,
+    /// Resolved on each batch: a cursor over a lent realm reports `CLOSED` once it is taken back.
+    realm: RealmSource,
     class: String,
     batch: usize,
     after: Option<PrimaryKey>,
@@ -239,14 +239,17 @@ pub unsafe extern "C" fn driftsync_realm_cursor_new(
 ) -> driftsync_status_t {
     guard(out_error, || {
         // SAFETY: the caller passes valid pointers and lengths.
-        let (r, class) = unsafe { (realm_arg(realm)?, str_arg(class_name, class_name_len, "class_name")?) };
+        let (h, class) =
+            unsafe { (realm.as_ref().ok_or_else(|| Failure::null("realm"))?, str_arg(class_name, class_name_len, "class_name")?) };
         check_out(out_cursor, "out_cursor")?;
+        let r = h.source.get()?;
         if r.is_closed() {
             return Err(crate::Error::Closed.into());
         }
         r.schema().class(class)?;
         let batch = if batch_size == 0 { DEFAULT_BATCH } else { batch_size.min(MAX_BATCH) };
-        let state = CursorState { realm: r, class: class.to_string(), batch, after: None, buffer: VecDeque::new(), done: false };
+        let state =
+            CursorState { realm: h.source.clone(), class: class.to_string(), batch, after: None, buffer: VecDeque::new(), done: false };
         write_out(out_cursor, Box::into_raw(Box::new(driftsync_cursor_t { state: Mutex::new(state) })));
         Ok(())
     })
@@ -266,7 +269,7 @@ pub unsafe extern "C" fn driftsync_cursor_next(
         check_out(out_object, "out_object")?;
         let mut st = c.state.lock();
         if st.buffer.is_empty() && !st.done {
-            let page = st.realm.objects_page(&st.class, st.after.as_ref(), st.batch)?;
+            let page = st.realm.get()?.objects_page(&st.class, st.after.as_ref(), st.batch)?;
             if page.len() < st.batch {
                 st.done = true;
             }

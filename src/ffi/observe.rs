@@ -19,21 +19,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// realm handle whose commit it is called from while that call is still running.
 pub type driftsync_observer_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, changes: *const driftsync_changes_t)>;
 
-/// Releases the `user_data` of a registration, exactly once. Thread: the thread that freed the
-/// token (or, when a callback was still running on another thread at that moment, the thread
-/// of that callback, once it returns).
+/// Releases the `user_data` of a registration, exactly once, when the last holder lets go.
+/// Thread: for observers and sync callbacks, the thread that freed the token (or, when a callback
+/// was still running on another thread at that moment, the thread of that callback, once it
+/// returns). For the config builder's callbacks see `driftsync_config_builder_set_before_reset`.
 pub type driftsync_user_data_free_fn = Option<unsafe extern "C" fn(user_data: *mut c_void)>;
 
-/// Keeps an observer registered. After `driftsync_token_free` returns the callback is not called
-/// again (a call already running on another thread finishes).
+/// Keeps a registration (an observer, a sync state or sync error callback) in force. After
+/// `driftsync_token_free` returns the callback is not called again (a call already running on
+/// another thread finishes).
 pub struct driftsync_token_t {
     registration: Arc<Registration>,
 }
 
-/// One registration: the core token (taken when unregistered) and the token's share of the
-/// user data (the observer closure holds the other share).
+/// One registration: what unregisters it when dropped (taken when unregistered) and the token's
+/// share of the user data (the registered closure holds the other share).
 pub(crate) struct Registration {
-    token: Mutex<Option<NotificationToken>>,
+    token: Mutex<Option<Box<dyn Send>>>,
     /// Cleared on unregistration: a notification pass already under way skips the callback.
     active: Arc<AtomicBool>,
     _user: Arc<UserData>,
@@ -118,16 +120,27 @@ unsafe fn observe(
         check_out(out_token, "out_token")?;
         let scope = scope()?;
         let active = Arc::new(AtomicBool::new(true));
-        let token = handle.realm.observe(scope, make_observer(cb, user.clone(), active.clone()))?;
-        let registration = Arc::new(Registration { token: Mutex::new(Some(token)), active, _user: user });
-        {
-            let mut regs = handle.registrations.lock();
-            regs.retain(|w| w.strong_count() > 0);
-            regs.push(Arc::downgrade(&registration));
-        }
-        write_out(out_token, Box::into_raw(Box::new(driftsync_token_t { registration })));
+        let token: NotificationToken = handle.source.get()?.observe(scope, make_observer(cb, user.clone(), active.clone()))?;
+        write_out(out_token, register(handle, Box::new(token), active, user));
         Ok(())
     })
+}
+
+/// Records a registration made through `handle` (unregistered when the handle closes) and makes
+/// its token. `unregister` undoes the registration when dropped; `active` is cleared first.
+pub(crate) fn register(
+    handle: &driftsync_realm_t,
+    unregister: Box<dyn Send>,
+    active: Arc<AtomicBool>,
+    user: Arc<UserData>,
+) -> *mut driftsync_token_t {
+    let registration = Arc::new(Registration { token: Mutex::new(Some(unregister)), active, _user: user });
+    {
+        let mut regs = handle.registrations.lock();
+        regs.retain(|w| w.strong_count() > 0);
+        regs.push(Arc::downgrade(&registration));
+    }
+    Box::into_raw(Box::new(driftsync_token_t { registration }))
 }
 
 /// Observes every change to the realm's file. `callback` runs after each commit that changed

@@ -6,43 +6,173 @@ use super::observe::Registration;
 use super::types::*;
 use crate::realm::Realm;
 use crate::value::{PrimaryKey, Value};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use std::ffi::c_char;
+use std::ops::Deref;
 use std::sync::{Arc, Weak};
 
 /// An open realm, or a frozen snapshot of one (see `driftsync_realm_freeze`). Release it with
 /// `driftsync_realm_free`. It may be used from any thread, also by several threads at once; a
 /// write transaction belongs to the thread that began it.
+///
+/// A handle the library passes to a callback (the `before` and `live` realms of the client-reset
+/// hooks) is lent for the duration of the call: it is closed when the callback returns (later
+/// calls give `DRIFTSYNC_STATUS_CLOSED`), and freeing it only closes it.
 pub struct driftsync_realm_t {
-    pub(crate) realm: Arc<Realm>,
+    pub(crate) source: RealmSource,
     /// The observers registered through this handle: unregistered when it closes.
     pub(crate) registrations: Mutex<Vec<Weak<Registration>>>,
 }
 
+/// Where a handle's realm comes from: owned by the handle, or lent by the library to a callback.
+#[derive(Clone)]
+pub(crate) enum RealmSource {
+    Owned(Arc<Realm>),
+    Lent(Arc<Lent>),
+}
+
+/// A realm the library lends to a callback: valid while `open`; the lender waits until no call is
+/// using it before taking it back.
+pub(crate) struct Lent {
+    realm: *const Realm,
+    state: Mutex<LentState>,
+    idle: Condvar,
+}
+
+struct LentState {
+    open: bool,
+    users: usize,
+}
+
+// SAFETY: `realm` points at a `Realm` (Send + Sync) that the lender keeps alive until `users` is 0
+// and `open` is false; it is only dereferenced through a `RealmRef` counted in `users`.
+unsafe impl Send for Lent {}
+unsafe impl Sync for Lent {}
+
+/// A realm in use by one call: keeps it alive (owned) or counted as in use (lent).
+pub(crate) enum RealmRef {
+    Owned(Arc<Realm>),
+    Lent(Arc<Lent>),
+}
+
+impl Deref for RealmRef {
+    type Target = Realm;
+    fn deref(&self) -> &Realm {
+        match self {
+            RealmRef::Owned(r) => r,
+            // SAFETY: counted in `users`, so the lender has not taken the realm back.
+            RealmRef::Lent(l) => unsafe { &*l.realm },
+        }
+    }
+}
+
+impl Drop for RealmRef {
+    fn drop(&mut self) {
+        if let RealmRef::Lent(l) = self {
+            let mut st = l.state.lock();
+            st.users -= 1;
+            if st.users == 0 {
+                l.idle.notify_all();
+            }
+        }
+    }
+}
+
+impl RealmSource {
+    /// The realm for one call; `DRIFTSYNC_STATUS_CLOSED` for a lent realm taken back.
+    pub(crate) fn get(&self) -> FfiResult<RealmRef> {
+        match self {
+            RealmSource::Owned(r) => Ok(RealmRef::Owned(r.clone())),
+            RealmSource::Lent(l) => {
+                let mut st = l.state.lock();
+                if !st.open {
+                    return Err(crate::Error::Closed.into());
+                }
+                st.users += 1;
+                Ok(RealmRef::Lent(l.clone()))
+            }
+        }
+    }
+
+    /// Runs `f` on the realm, or gives `None` when a lent realm was taken back.
+    fn query(&self, f: impl FnOnce(&Realm) -> bool) -> Option<bool> {
+        self.get().ok().map(|r| f(&r))
+    }
+}
+
 impl driftsync_realm_t {
     fn new(realm: Realm) -> *mut driftsync_realm_t {
-        Box::into_raw(Box::new(driftsync_realm_t { realm: Arc::new(realm), registrations: Mutex::new(Vec::new()) }))
+        Self::with_source(RealmSource::Owned(Arc::new(realm)))
+    }
+
+    fn with_source(source: RealmSource) -> *mut driftsync_realm_t {
+        Box::into_raw(Box::new(driftsync_realm_t { source, registrations: Mutex::new(Vec::new()) }))
     }
 
     /// Closes the realm and unregisters the observers registered through this handle. No lock
     /// is held while the observers' closures are dropped.
     fn shut(&self) {
-        self.realm.close();
+        match &self.source {
+            RealmSource::Owned(r) => r.close(),
+            RealmSource::Lent(l) => l.state.lock().open = false,
+        }
         let regs = std::mem::take(&mut *self.registrations.lock());
         for r in regs.iter().filter_map(Weak::upgrade) {
             r.unregister();
         }
     }
+
+    fn is_lent(&self) -> bool {
+        matches!(self.source, RealmSource::Lent(_))
+    }
 }
 
-/// The realm behind a handle argument. A clone of the `Arc` is returned so that the realm lives
-/// through the call even if a callback frees the handle.
+/// Lends `realm` to a callback as a handle, runs `f` with it, then takes it back: the handle is
+/// closed, its observers unregistered, and the call waits until no other thread is still using it.
+pub(crate) fn lend<T>(realm: &Realm, f: impl FnOnce(*mut driftsync_realm_t) -> T) -> T {
+    let lent = Arc::new(Lent { realm, state: Mutex::new(LentState { open: true, users: 0 }), idle: Condvar::new() });
+    let handle = driftsync_realm_t::with_source(RealmSource::Lent(lent.clone()));
+    struct TakeBack(*mut driftsync_realm_t, Arc<Lent>);
+    impl Drop for TakeBack {
+        fn drop(&mut self) {
+            // SAFETY: the handle made above; callbacks cannot free it (free only closes lent ones).
+            let h = unsafe { Box::from_raw(self.0) };
+            h.shut();
+            let mut st = self.1.state.lock();
+            while st.users > 0 {
+                self.1.idle.wait(&mut st);
+            }
+        }
+    }
+    let _back = TakeBack(handle, lent);
+    f(handle)
+}
+
+/// Lends a realm handle for the library's own handle of a live realm: a separate, uncounted
+/// handle of the same file, closed (its transaction, if left open, rolled back) when `f` returns.
+pub(crate) fn lend_live<T>(realm: &Realm, f: impl FnOnce(*mut driftsync_realm_t) -> T) -> T {
+    let own = Arc::new(realm.internal_handle());
+    let handle = driftsync_realm_t::with_source(RealmSource::Owned(own));
+    struct Close(*mut driftsync_realm_t);
+    impl Drop for Close {
+        fn drop(&mut self) {
+            // SAFETY: the handle made above, freed once here.
+            let h = unsafe { Box::from_raw(self.0) };
+            h.shut();
+        }
+    }
+    let _close = Close(handle);
+    f(handle)
+}
+
+/// The realm behind a handle argument, held for the call (so that it lives through the call even
+/// if a callback frees the handle).
 ///
 /// # Safety
 /// `p` must be NULL or a live realm handle.
-pub(crate) unsafe fn realm_arg(p: *const driftsync_realm_t) -> FfiResult<Arc<Realm>> {
+pub(crate) unsafe fn realm_arg(p: *const driftsync_realm_t) -> FfiResult<RealmRef> {
     // SAFETY: forwarded from the caller.
-    unsafe { p.as_ref() }.map(|r| r.realm.clone()).ok_or_else(|| Failure::null("realm"))
+    unsafe { p.as_ref() }.ok_or_else(|| Failure::null("realm"))?.source.get()
 }
 
 /// Opens (or creates) the realm a config describes. Another open of the same file in this
@@ -87,6 +217,13 @@ pub unsafe extern "C" fn driftsync_realm_close(
 pub unsafe extern "C" fn driftsync_realm_free(realm: *mut driftsync_realm_t) {
     if !realm.is_null() {
         guard_value((), || {
+            // SAFETY: a live realm handle.
+            if unsafe { (*realm).is_lent() } {
+                // Lent to a callback: the library frees it; freeing it here only closes it.
+                // SAFETY: as above.
+                unsafe { (*realm).shut() };
+                return;
+            }
             // SAFETY: a live realm handle, freed once.
             let r = unsafe { Box::from_raw(realm) };
             r.shut();
@@ -98,21 +235,21 @@ pub unsafe extern "C" fn driftsync_realm_free(realm: *mut driftsync_realm_t) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_is_closed(realm: *const driftsync_realm_t) -> bool {
     // SAFETY: NULL or a live realm handle.
-    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.realm.is_closed()))
+    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.source.query(Realm::is_closed).unwrap_or(true)))
 }
 
 /// Whether the handle is a frozen snapshot (false for NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_is_frozen(realm: *const driftsync_realm_t) -> bool {
     // SAFETY: NULL or a live realm handle.
-    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.realm.is_frozen()))
+    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.source.query(Realm::is_frozen).unwrap_or(false)))
 }
 
 /// Whether the calling thread has a write transaction open on this realm (false for NULL).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_is_in_write_transaction(realm: *const driftsync_realm_t) -> bool {
     // SAFETY: NULL or a live realm handle.
-    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.realm.is_in_write_transaction()))
+    guard_value(false, || unsafe { realm.as_ref() }.is_some_and(|r| r.source.query(Realm::is_in_write_transaction).unwrap_or(false)))
 }
 
 /// Begins a write transaction owned by the calling thread (commit or cancel it on the same
@@ -171,7 +308,7 @@ pub unsafe extern "C" fn driftsync_realm_freeze(
 
 /// The class name, primary key and, optionally, property name arguments of an object call.
 struct Target<'a> {
-    realm: Arc<Realm>,
+    realm: RealmRef,
     class: &'a str,
     pk: PrimaryKey,
 }

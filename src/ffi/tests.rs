@@ -93,4 +93,7 @@ fn handles_are_thread_safe() {
     check::<super::schema::driftsync_schema_builder_t>();
     check::<super::config::driftsync_config_builder_t>();
     check::<super::observe::driftsync_token_t>();
+    check::<super::reset::driftsync_reset_report_t>();
+    check::<super::reset::driftsync_manual_reset_t>();
+    check::<super::sync::driftsync_sync_error_t>();
 }
