@@ -24,6 +24,19 @@ from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .realm import Changes, ClassChanges, List, Object, Realm, Token, WriteTransaction, close_all_realms
 from .schema import ClassSchema, Property, Schema
+from .reset import (
+    ConnectionState,
+    DroppedChange,
+    ErrorAction,
+    ManualReset,
+    ResetCause,
+    ResetDecision,
+    ResetReport,
+    ResetTimings,
+    ServerErrorCode,
+    SyncErrorInfo,
+    SyncProgress,
+)
 from .sync import SyncSession
 from .values import ObjectId
 
@@ -70,6 +83,17 @@ __all__ = [
     "ClassChanges",
     "WriteTransaction",
     "SyncSession",
+    "ConnectionState",
+    "DroppedChange",
+    "ErrorAction",
+    "ManualReset",
+    "ResetCause",
+    "ResetDecision",
+    "ResetReport",
+    "ResetTimings",
+    "ServerErrorCode",
+    "SyncErrorInfo",
+    "SyncProgress",
     "ObjectId",
     "set_callback_error_handler",
     *_errors_all,

@@ -14,7 +14,7 @@ from .values import text_args
 
 if TYPE_CHECKING:  # pragma: no cover
     from .realm import Realm
-    from .reset import ManualReset, Progress
+    from .reset import ManualReset
 
 __all__ = ["ClientResetMode", "SyncConfig", "Config", "open"]
 
@@ -54,8 +54,20 @@ class SyncConfig:
     after_reset: Optional[Callable[["Realm", "Realm", bool], Any]] = None
     manual_reset: Optional[Callable[["ManualReset"], Any]] = None
     backup_dir: Optional[Union[str, os.PathLike]] = None
-    on_download_progress: Optional[Callable[["Progress"], Any]] = None
+    #: ``on_download_progress(received, total)``: progress of a reset's fresh-copy download (in
+    #: objects), on the sync thread (or the thread calling `Realm.preview_reset`)
+    on_download_progress: Optional[Callable[[int, int], Any]] = None
+    #: do not connect until `realm.sync_session.resume()`
     start_paused: bool = False
+    #: keep a copy of the realm as it was before each automatic reset (path in the report)
+    keep_backup: bool = False
+    _hook_state: Any = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        from .sync import HookState
+
+        self.client_reset_mode = ClientResetMode(self.client_reset_mode)
+        self._hook_state = HookState()
 
 
 @dataclass
@@ -89,7 +101,7 @@ class Config:
             if self.sync is not None:
                 from .sync import apply_sync_config
 
-                apply_sync_config(b, self.sync, keep)
+                apply_sync_config(b, self.sync, keep, self.schema, str(self.path))  # type: ignore[arg-type]
         except BaseException:
             lib.driftsync_config_builder_free(b)
             raise

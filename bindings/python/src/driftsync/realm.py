@@ -25,6 +25,7 @@ from .values import LINK, Arena, PrimaryKey, new_pk, new_value, read_pk, read_va
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
+    from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
 __all__ = ["Realm", "Object", "List", "Token", "Changes", "ClassChanges", "WriteTransaction"]
@@ -516,6 +517,20 @@ class Realm:
 
             self._session = session_of(self)
         return self._session
+
+    def last_reset_report(self) -> Optional["ResetReport"]:
+        """The report of the last client reset of this realm's file (None if never reset). When
+        this process ran a hook that raised, the exception is on the report."""
+        from .sync import last_reset_report
+
+        return last_reset_report(self)
+
+    def preview_reset(self, decision: "ResetDecision") -> "ResetReport":
+        """What a reset with `decision` (RECOVER or DISCARD) would do, without applying it: the
+        server's state is downloaded and the transform runs in a transaction that is rolled back."""
+        from .sync import preview_reset
+
+        return preview_reset(self, decision)
 
 
 _MISSING: Any = object()

@@ -1,21 +1,164 @@
-"""The sync session and the client-reset settings (filled in as the C ABI provides them)."""
+"""The sync session of a realm, and the sync / client-reset settings handed to the C config."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
+from ._handles import Owned, Registration, report_callback_exception, user_data_free
 from ._native import ffi, lib
-from .errors import call
+from .errors import InvalidArgumentError, call
+from .reset import (
+    ConnectionState,
+    ManualReset,
+    ResetDecision,
+    ResetReport,
+    SyncErrorInfo,
+    SyncProgress,
+    _enum,
+    read_sync_error,
+    take_report,
+)
 from .values import text_args
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import SyncConfig
+    from .realm import Realm, Token
+    from .schema import Schema
+
+__all__ = ["SyncSession", "HookState"]
+
+_FOREVER_MS = 2**63 - 1
+
+
+class HookState:
+    """What the client-reset hooks of one config raised (shared by every realm opened from it)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: (hook name, exception) in the order they happened
+        self.exceptions: List[Tuple[str, BaseException]] = []
+        self.last_before: Optional[BaseException] = None
+        self.last_after: Optional[BaseException] = None
+        self.manual_resets: List[ManualReset] = []
+
+    def record(self, where: str, exc: BaseException) -> None:
+        with self.lock:
+            self.exceptions.append((where, exc))
+            if where == "before_reset":
+                self.last_before = exc
+            elif where == "after_reset":
+                self.last_after = exc
+        report_callback_exception(where, exc)
+
+
+def _lent_realm(ptr: Any, schema: "Schema", path: str) -> "Realm":
     from .realm import Realm
 
-__all__ = ["SyncSession"]
+    return Realm(ptr, schema, path, None, owned=False)
 
 
-def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any]) -> None:
+@ffi.callback("driftsync_before_reset_fn")
+def _before_trampoline(user_data: Any, before: Any) -> bool:
+    try:
+        reg = ffi.from_handle(user_data)
+        schema, path, state = reg.extra
+    except BaseException:  # pragma: no cover
+        return False
+    r = None
+    try:
+        r = _lent_realm(before, schema, path)
+        reg.fn(r)
+        return True
+    except BaseException as e:
+        state.record("before_reset", e)
+        return False
+    finally:
+        if r is not None:
+            r._h.release()
+
+
+@ffi.callback("driftsync_after_reset_fn")
+def _after_trampoline(user_data: Any, before: Any, live: Any, did_recover: bool) -> bool:
+    try:
+        reg = ffi.from_handle(user_data)
+        schema, path, state = reg.extra
+    except BaseException:  # pragma: no cover
+        return False
+    rb = rl = None
+    try:
+        rb = _lent_realm(before, schema, path)
+        rl = _lent_realm(live, schema, path)
+        reg.fn(rb, rl, bool(did_recover))
+        return True
+    except BaseException as e:
+        state.record("after_reset", e)
+        try:  # a transaction left open by the failing hook is rolled back by the core too
+            if rl is not None and rl.in_write_transaction:
+                rl.cancel_write()
+        except BaseException:
+            pass
+        return False
+    finally:
+        for r in (rb, rl):
+            if r is not None:
+                r._h.release()
+
+
+@ffi.callback("driftsync_manual_reset_fn")
+def _manual_trampoline(user_data: Any, reset: Any) -> None:
+    try:
+        reg = ffi.from_handle(user_data)
+        _, _, state = reg.extra
+    except BaseException:  # pragma: no cover
+        return
+    try:
+        m = ManualReset._from_borrowed(reset)
+        with state.lock:
+            state.manual_resets.append(m)
+        reg.fn(m)
+    except BaseException as e:
+        state.record("manual_reset", e)
+
+
+@ffi.callback("driftsync_download_progress_fn")
+def _progress_trampoline(user_data: Any, received: int, total: int) -> None:
+    try:
+        reg = ffi.from_handle(user_data)
+    except BaseException:  # pragma: no cover
+        return
+    try:
+        reg.fn(int(received), int(total))
+    except BaseException as e:
+        reg.record(e)
+
+
+@ffi.callback("driftsync_sync_state_fn")
+def _state_trampoline(user_data: Any, old: int, new: int) -> None:
+    try:
+        reg = ffi.from_handle(user_data)
+    except BaseException:  # pragma: no cover
+        return
+    try:
+        reg.fn(_enum(ConnectionState, int(old)), _enum(ConnectionState, int(new)))
+    except BaseException as e:
+        reg.record(e)
+
+
+@ffi.callback("driftsync_sync_error_fn")
+def _error_trampoline(user_data: Any, error: Any) -> None:
+    try:
+        reg = ffi.from_handle(user_data)
+    except BaseException:  # pragma: no cover
+        return
+    try:
+        reg.fn(read_sync_error(error))
+    except BaseException as e:
+        reg.record(e)
+
+
+def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any], schema: "Schema", path: str) -> HookState:
+    """Hands the sync settings to a config builder; returns the hooks' shared state."""
     u, ul = text_args(sync.url)
     t, tl = text_args(sync.user_token)
     r, rl = text_args(sync.realm_name)
@@ -24,14 +167,175 @@ def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any]) -> None
     if sync.backup_dir is not None:
         b, bl = text_args(str(sync.backup_dir))
         call(lib.driftsync_config_builder_set_backup_dir, builder, b, bl)
+    if sync.start_paused:
+        call(lib.driftsync_config_builder_set_start_paused, builder, True)
+    if sync.keep_backup:
+        call(lib.driftsync_config_builder_set_keep_backup, builder, True)
+    state = sync._hook_state
+    extra = (schema, path, state)
+    hooks = [
+        (sync.before_reset, "before_reset", lib.driftsync_config_builder_set_before_reset, _before_trampoline),
+        (sync.after_reset, "after_reset", lib.driftsync_config_builder_set_after_reset, _after_trampoline),
+        (sync.manual_reset, "manual_reset", lib.driftsync_config_builder_set_manual_reset_handler, _manual_trampoline),
+        (sync.on_download_progress, "download_progress", lib.driftsync_config_builder_set_download_progress, _progress_trampoline),
+    ]
+    for fn, where, setter, tramp in hooks:
+        if fn is None:
+            continue
+        if not callable(fn):
+            raise TypeError(f"{where} must be callable")
+        reg = Registration(fn, where, extra)
+        keep.append(reg)
+        call(setter, builder, tramp, reg.handle, user_data_free)
+    return state
 
 
 class SyncSession:
-    """The sync session of a synced realm."""
+    """The sync session of a synced realm (`realm.sync_session`). Methods raise `ClosedError`
+    once the realm is closed."""
 
     def __init__(self, realm: "Realm") -> None:
         self._realm = realm
 
+    def _call(self, fn: Any, *args: Any) -> None:
+        with self._realm._h as p:
+            call(fn, p, *args)
+
+    @property
+    def state(self) -> ConnectionState:
+        out = ffi.new("driftsync_connection_state_t *")
+        self._call(lib.driftsync_realm_sync_state, out)
+        return _enum(ConnectionState, int(out[0]))
+
+    @property
+    def progress(self) -> SyncProgress:
+        out = ffi.new("driftsync_sync_progress_t *")
+        self._call(lib.driftsync_realm_sync_progress, out)
+        return SyncProgress(int(out.uploaded), int(out.uploadable), int(out.downloaded), int(out.downloadable))
+
+    @property
+    def is_paused(self) -> bool:
+        out = ffi.new("bool *")
+        self._call(lib.driftsync_realm_sync_is_paused, out)
+        return bool(out[0])
+
+    def pause(self) -> None:
+        """Disconnects and stays disconnected until `resume()`; local writes go on."""
+        self._call(lib.driftsync_realm_sync_pause)
+
+    def resume(self) -> None:
+        """Connects again after `pause()` (or a start-paused config, or a manual reset)."""
+        self._call(lib.driftsync_realm_sync_resume)
+
+    def wait_for_upload(self, timeout: Optional[float] = None) -> None:
+        """Blocks until every change committed before this call is acknowledged by the server.
+        `timeout` in seconds (None: no limit) → `driftsync.TimeoutError`. Not from a callback."""
+        self._call(lib.driftsync_realm_sync_wait_for_upload, _ms(timeout))
+
+    def wait_for_download(self, timeout: Optional[float] = None) -> None:
+        """Blocks until everything the server had at this call is integrated locally (as
+        `wait_for_upload`)."""
+        self._call(lib.driftsync_realm_sync_wait_for_download, _ms(timeout))
+
+    @property
+    def last_error(self) -> Optional[SyncErrorInfo]:
+        """The session's last sync error, or None."""
+        out = ffi.new("driftsync_sync_error_t **")
+        self._call(lib.driftsync_realm_sync_last_error, out)
+        if out[0] == ffi.NULL:
+            return None
+        try:
+            return read_sync_error(out[0])
+        finally:
+            lib.driftsync_sync_error_free(out[0])
+
+    def on_state_change(self, callback: Callable[[ConnectionState, ConnectionState], Any]) -> "Token":
+        """Calls ``callback(old, new)`` on every connection state change, on the sync thread.
+        Keep the token (closing it unregisters the callback)."""
+        return self._register(lib.driftsync_realm_sync_on_state_change, _state_trampoline, callback, "sync state")
+
+    def on_error(self, callback: Callable[[SyncErrorInfo], Any]) -> "Token":
+        """Calls ``callback(error)`` with every sync error (reset demands included, before the
+        reset runs), on the sync thread. Keep the token."""
+        return self._register(lib.driftsync_realm_sync_on_error, _error_trampoline, callback, "sync error")
+
+    def _register(self, fn: Any, tramp: Any, callback: Any, where: str) -> "Token":
+        from .realm import Token
+
+        if not callable(callback):
+            raise TypeError("the callback must be callable")
+        reg = Registration(callback, where)
+        out = ffi.new("driftsync_token_t **")
+        self._call(fn, tramp, reg.handle, user_data_free, out)
+        return Token(out[0], self._realm, reg)
+
+    @property
+    def hook_exceptions(self) -> List[Tuple[str, BaseException]]:
+        """(hook name, exception) for every exception a client-reset hook or the manual handler
+        of this realm's config raised (each one aborted what the hook was for and was reported)."""
+        st = self._state()
+        if st is None:
+            return []
+        with st.lock:
+            return list(st.exceptions)
+
+    @property
+    def manual_resets(self) -> List[ManualReset]:
+        """Every manual reset handed to this config's manual handler (newest last)."""
+        st = self._state()
+        if st is None:
+            return []
+        with st.lock:
+            return list(st.manual_resets)
+
+    def _state(self) -> Optional[HookState]:
+        cfg = self._realm.config
+        if cfg is None or cfg.sync is None:
+            return None
+        return cfg.sync._hook_state
+
+
+def _ms(timeout: Optional[float]) -> int:
+    if timeout is None:
+        return _FOREVER_MS
+    if timeout < 0:
+        raise InvalidArgumentError("timeout must be >= 0")
+    return int(timeout * 1000)
+
 
 def session_of(realm: "Realm") -> Optional[SyncSession]:
-    return None
+    cfg = realm.config
+    if cfg is not None and cfg.sync is None:
+        return None
+    out = ffi.new("driftsync_connection_state_t *")
+    errp = ffi.new("driftsync_error_t **")
+    with realm._h as p:
+        st = lib.driftsync_realm_sync_state(p, out, errp)
+    if st != 0:
+        lib.driftsync_error_free(errp[0])
+        return None
+    return SyncSession(realm)
+
+
+def last_reset_report(realm: "Realm") -> Optional[ResetReport]:
+    out = ffi.new("driftsync_reset_report_t **")
+    with realm._h as p:
+        call(lib.driftsync_realm_last_reset_report, p, out)
+    rep = take_report(out[0])
+    if rep is not None and realm.config is not None and realm.config.sync is not None:
+        st = realm.config.sync._hook_state
+        with st.lock:
+            if rep.before_hook_error:
+                rep.before_hook_exception = st.last_before
+            if rep.after_hook_error:
+                rep.after_hook_exception = st.last_after
+    return rep
+
+
+def preview_reset(realm: "Realm", decision: ResetDecision) -> ResetReport:
+    out = ffi.new("driftsync_reset_report_t **")
+    with realm._h as p:
+        call(lib.driftsync_realm_preview_reset, p, int(decision), out)
+    rep = take_report(out[0])
+    assert rep is not None
+    return rep
