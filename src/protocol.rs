@@ -7,9 +7,10 @@
 //! and resumable from the last key received. Then `StartDownload { after }` starts the stream of
 //! `Download` messages; the client sends `Upload`s, answered by `UploadAck`s.
 
-use crate::changeset::{Changeset, ElemId};
+use crate::changeset::Changeset;
 use crate::error::{Error, Result};
-use crate::value::{PrimaryKey, Value};
+use crate::schema::Property;
+use crate::value::PrimaryKey;
 use serde::{Deserialize, Serialize};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -66,26 +67,15 @@ pub enum ClientMessage {
     },
 }
 
-/// One list element of an object's state, tombstones included (so later inserts anchored on an
-/// erased element find their place on every replica).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WireElem {
-    pub id: ElemId,
-    pub value: Value,
-    pub erased: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum WireField {
-    Value(Value),
-    List(Vec<WireElem>),
-}
-
-/// The full state of one object; fields follow the chunk's `properties`.
+/// One object of the server state: its primary key and its stored record, exactly as the realm
+/// file encodes it (`store::encode_object`: fields in the order of the chunk's `properties`,
+/// list elements with their ids and tombstones). Sending the stored bytes means neither side
+/// re-encodes objects, and a client whose layout matches compares records byte for byte.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObjectState {
     pub pk: PrimaryKey,
-    pub fields: Vec<WireField>,
+    #[serde(with = "serde_bytes")]
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,7 +178,8 @@ pub enum ServerMessage {
         server_version: u64,
         salt: u64,
         class: String,
-        properties: Vec<String>,
+        /// The server's properties of `class`, in record order.
+        properties: Vec<Property>,
         objects: Vec<ObjectState>,
         /// The last key of this chunk, to resume from; None when `done`.
         last: Option<(String, PrimaryKey)>,

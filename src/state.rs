@@ -1,54 +1,36 @@
-//! Object state as it travels in `StateChunk`s, and writing a given state over a local object
-//! so that only what differs is written (bootstrap of a new client and the reset transform).
+//! Object state as it travels in `StateChunk`s (the stored record bytes), and writing a given
+//! state over a local object so that only what differs is written (bootstrap of a new client and
+//! the reset transform).
 
 use crate::error::{Error, Result};
-use crate::list::{Elem, RgaList};
-use crate::protocol::{ObjectState, WireElem, WireField};
 use crate::rules::Tx;
 use crate::schema::ClassSchema;
 use crate::store::{self, Field, ObjectData};
 use crate::value::{PrimaryKey, Value};
 
-/// The wire form of a stored object (fields in the class's property order).
-pub fn object_to_state(pk: PrimaryKey, data: &ObjectData) -> ObjectState {
-    let fields = data
-        .fields
-        .iter()
-        .map(|f| match f {
-            Field::Value(v) => WireField::Value(v.clone()),
-            Field::List(l) => {
-                WireField::List(l.elems.iter().map(|e| WireElem { id: e.id, value: e.value.clone(), erased: e.erased }).collect())
-            }
-        })
-        .collect();
-    ObjectState { pk, fields }
+/// Whether records of `server` can be used as records of `local` unchanged.
+pub fn same_layout(local: &ClassSchema, server: &ClassSchema) -> bool {
+    local.properties == server.properties
 }
 
-/// Converts a wire state (fields named by `properties`) into stored data of `class`.
-/// Properties the local class lacks are ignored; local properties missing from the state keep
-/// their defaults.
-pub fn state_to_object(class: &ClassSchema, properties: &[String], state: &ObjectState) -> Result<ObjectData> {
-    let mut data = ObjectData::new_default(class);
-    if state.fields.len() != properties.len() {
-        return Err(Error::Protocol(format!(
-            "object of '{}' has {} fields for {} properties",
-            class.name,
-            state.fields.len(),
-            properties.len()
-        )));
+/// Decodes a server record (in the server's property layout) into the local class's layout.
+/// Properties the local class lacks are ignored; local properties the server lacks keep their
+/// defaults; a property whose type differs is an error (a breaking difference).
+pub fn remap(local: &ClassSchema, server: &ClassSchema, data: &[u8]) -> Result<ObjectData> {
+    let decoded = store::decode_object(data, server)?;
+    if same_layout(local, server) {
+        return Ok(decoded);
     }
-    for (name, f) in properties.iter().zip(&state.fields) {
-        let Some(pi) = class.property_index(name) else { continue };
-        let p = &class.properties[pi];
-        data.fields[pi] = match (f, p.list) {
-            (WireField::Value(v), false) if p.accepts(v) || pi == class.primary_key_index() => Field::Value(v.clone()),
-            (WireField::List(elems), true) => {
-                Field::List(RgaList { elems: elems.iter().map(|e| Elem { id: e.id, value: e.value.clone(), erased: e.erased }).collect() })
-            }
-            _ => return Err(Error::Protocol(format!("field '{}.{}' has the wrong shape or type", class.name, name))),
-        };
+    let mut out = ObjectData::new_default(local);
+    for (si, sp) in server.properties.iter().enumerate() {
+        let Some(li) = local.property_index(&sp.name) else { continue };
+        let lp = &local.properties[li];
+        if lp.kind != sp.kind || lp.list != sp.list || lp.target != sp.target {
+            return Err(Error::Protocol(format!("property '{}.{}' has another type on the server", local.name, sp.name)));
+        }
+        out.fields[li] = decoded.fields[si].clone();
     }
-    Ok(data)
+    Ok(out)
 }
 
 /// Makes the local object `(class, pk)` equal to `wanted` (None: erased), writing only what

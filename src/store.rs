@@ -402,6 +402,21 @@ pub fn scan_objects(
     Ok(())
 }
 
+/// Streams raw records (key bytes, record bytes) of a class in primary-key order after `after`
+/// (key bytes; empty: from the start), without decoding them.
+pub fn scan_raw(conn: &Connection, class_idx: usize, after: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk")?;
+    let mut rows = stmt.query(params![class_idx as i64, after])?;
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
+        let data = row.get_ref(1)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?;
+        if !f(key, data)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
 pub fn add_backlink(conn: &Connection, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
     conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?.execute(params![
         tclass as i64,

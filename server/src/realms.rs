@@ -394,14 +394,16 @@ fn chunk_in_snapshot(
         let mut objects: Vec<ObjectState> = Vec::new();
         let mut bytes = 0usize;
         let mut more_in_class = false;
-        store::scan_objects(conn, ci, class, after_pk.as_ref(), |pk, data| {
+        let after_key = after_pk.as_ref().map(PrimaryKey::to_key_bytes).unwrap_or_default();
+        // The stored records travel as they are: nothing is decoded or re-encoded.
+        store::scan_raw(conn, ci, &after_key, |key, data| {
             if objects.len() >= max || bytes >= MAX_CHUNK_BYTES {
                 more_in_class = true;
                 return Ok(false);
             }
-            let st = driftsync::state::object_to_state(pk, &data);
-            bytes += rmp_serde::to_vec(&st).map(|v| v.len()).unwrap_or(64);
-            objects.push(st);
+            let pk = PrimaryKey::from_key_bytes(key).ok_or_else(|| driftsync::Error::FileCorrupt("undecodable primary key".into()))?;
+            bytes += key.len() + data.len();
+            objects.push(ObjectState { pk, data: data.to_vec() });
             Ok(true)
         })
         .map_err(internal)?;
@@ -424,7 +426,7 @@ fn chunk_in_snapshot(
             server_version: head.version,
             salt: head.salt,
             class: class.name.clone(),
-            properties: class.properties.iter().map(|p| p.name.clone()).collect(),
+            properties: class.properties.clone(),
             objects,
             last,
             done: !more,

@@ -159,7 +159,7 @@ fn state_chunks_come_in_class_then_key_order_and_resume_from_last() {
         assert_eq!(server_version, 1);
         assert_eq!(total_objects, 32);
         if class == "Task" {
-            assert_eq!(properties, vec!["id", "title", "done", "tags"]);
+            assert_eq!(properties.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["id", "title", "done", "tags"]);
         }
         chunks.push((class.clone(), objects.len()));
         if done {

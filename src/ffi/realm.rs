@@ -16,8 +16,10 @@ use std::sync::{Arc, Weak};
 /// write transaction belongs to the thread that began it.
 ///
 /// A handle the library passes to a callback (the `before` and `live` realms of the client-reset
-/// hooks) is lent for the duration of the call: it is closed when the callback returns (later
-/// calls give `DRIFTSYNC_STATUS_CLOSED`), and freeing it only closes it.
+/// hooks) is lent for the duration of the call: do not keep the pointer past the callback. When
+/// the callback returns the library closes it (observers registered through it are unregistered;
+/// cursors made from it report `DRIFTSYNC_STATUS_CLOSED`) and frees it; freeing or closing it
+/// inside the callback only closes it.
 pub struct driftsync_realm_t {
     pub(crate) source: RealmSource,
     /// The observers registered through this handle: unregistered when it closes.

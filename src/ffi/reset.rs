@@ -50,8 +50,8 @@ pub(crate) fn mode_of(m: ClientResetMode) -> driftsync_client_reset_mode_t {
 /// manual handler (the report's before-hook error says so).
 ///
 /// Thread: the realm's sync thread (a library thread), with no library lock held. `before` is
-/// lent for the call: read it (objects, cursors, observers are fine) but do not keep it; it is
-/// closed when the hook returns.
+/// lent for the call (see `driftsync_realm_t`): read it, but do not keep the pointer; it is closed
+/// and freed when the hook returns.
 pub type driftsync_before_reset_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, before: *const driftsync_realm_t) -> bool>;
 
 /// The after-reset hook: receives the frozen before-snapshot, the live realm after the reset and
@@ -60,7 +60,9 @@ pub type driftsync_before_reset_fn = Option<unsafe extern "C" fn(user_data: *mut
 /// recorded in the report's after-hook error (the reset itself has already happened).
 ///
 /// Thread: the realm's sync thread, with no library lock held. Both handles are lent for the
-/// call and closed when it returns (a write transaction left open on `live` is rolled back).
+/// call (see `driftsync_realm_t`) and closed and freed when it returns (a write transaction left
+/// open on `live` is rolled back). `live` is a separate handle of the same file: snapshots
+/// frozen from it stay valid after the call.
 pub type driftsync_after_reset_fn = Option<
     unsafe extern "C" fn(user_data: *mut c_void, before: *const driftsync_realm_t, live: *mut driftsync_realm_t, did_recover: bool) -> bool,
 >;

@@ -4,7 +4,8 @@
 //! replaced. The transform reads it back in the same order, so memory stays bounded.
 
 use crate::error::{Error, Result};
-use crate::protocol::{ClientMessage, ObjectState, ServerMessage};
+use crate::protocol::{ClientMessage, ServerMessage};
+use crate::schema::{ClassSchema, Property};
 use crate::sync::WsConn;
 use crate::value::PrimaryKey;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const CHUNK_OBJECTS: u32 = 5_000;
+/// Layout of the fresh-copy file; a file of another layout is replaced.
+const FRESH_FORMAT: i64 = 2;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn fresh_path(realm_path: &Path) -> PathBuf {
@@ -45,13 +48,18 @@ fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
-             CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props BLOB NOT NULL);
-             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, state BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
         )?;
         let stored: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='epoch'", [], |r| r.get(0)).optional()?;
         if stored.is_some_and(|e| e as u64 != epoch) {
             return Err(Error::FileCorrupt("fresh copy of another epoch".into()));
         }
+        let format: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='format'", [], |r| r.get(0)).optional()?;
+        if format.is_some_and(|f| f != FRESH_FORMAT) {
+            return Err(Error::FileCorrupt("fresh copy of another format".into()));
+        }
+        conn.execute("INSERT OR REPLACE INTO fresh_meta(key, value) VALUES('format', ?1)", [FRESH_FORMAT])?;
         conn.execute("INSERT OR REPLACE INTO fresh_meta(key, value) VALUES('epoch', ?1)", [epoch as i64])?;
         Ok(conn)
     };
@@ -102,14 +110,12 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
                 set_meta(&db, "salt", salt as i64)?;
             }
             if !objects.is_empty() {
-                db.execute(
-                    "INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)",
-                    params![class, rmp_serde::to_vec(&properties).unwrap_or_default()],
-                )?;
+                let props = serde_json::to_string(&properties).unwrap_or_default();
+                db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![class, props])?;
             }
-            let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, state) VALUES(?1, ?2, ?3)")?;
+            let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, data) VALUES(?1, ?2, ?3)")?;
             for o in &objects {
-                ins.execute(params![class, o.pk.to_key_bytes(), rmp_serde::to_vec(o).unwrap_or_default()])?;
+                ins.execute(params![class, o.pk.to_key_bytes(), o.data])?;
             }
             if let Some(l) = &last {
                 set_meta(&db, "last", rmp_serde::to_vec(l).unwrap_or_default())?;
@@ -147,22 +153,18 @@ fn finish(conn: Connection) -> Result<FreshCopy> {
     Ok(FreshCopy { conn, server_version, salt, objects: objects as u64 })
 }
 
-/// The property names the server sent for a class.
-pub fn properties(conn: &Connection, class: &str) -> Result<Option<Vec<String>>> {
-    let b: Option<Vec<u8>> = conn.query_row("SELECT props FROM fresh_props WHERE class = ?1", [class], |r| r.get(0)).optional()?;
-    b.map(|b| rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy properties: {e}")))).transpose()
+/// The server's layout of a class, as sent with its objects (None: the server sent none).
+pub fn server_class(conn: &Connection, local: &ClassSchema) -> Result<Option<ClassSchema>> {
+    let json: Option<String> = conn.query_row("SELECT props FROM fresh_props WHERE class = ?1", [&local.name], |r| r.get(0)).optional()?;
+    let Some(json) = json else { return Ok(None) };
+    let props: Vec<Property> = serde_json::from_str(&json).map_err(|e| Error::FileCorrupt(format!("fresh copy properties: {e}")))?;
+    Ok(Some(ClassSchema::new(&local.name, &local.primary_key, props)))
 }
 
-/// Up to `limit` object states of `class` after `after` (key bytes), in primary-key order.
-pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, ObjectState)>> {
-    let mut stmt = conn.prepare_cached("SELECT pk, state FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
-    let mut rows = stmt.query(params![class, after, limit as i64])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let key: Vec<u8> = r.get(0)?;
-        let b = r.get_ref(1)?.as_blob().map_err(|_| Error::FileCorrupt("fresh state is not a blob".into()))?;
-        let st: ObjectState = rmp_serde::from_slice(b).map_err(|e| Error::FileCorrupt(format!("fresh object: {e}")))?;
-        out.push((key, st));
-    }
-    Ok(out)
+/// Up to `limit` raw records (key bytes, record bytes) of `class` after `after` (key bytes), in
+/// primary-key order.
+pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached("SELECT pk, data FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
+    let rows = stmt.query_map(params![class, after, limit as i64], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
 }

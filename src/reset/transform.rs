@@ -7,6 +7,7 @@
 use super::DroppedChange;
 use super::fresh::{self, FreshCopy};
 use crate::changeset::{Changeset, Instruction};
+use crate::error::Error;
 use crate::error::Result;
 use crate::rules::{self, Mode, Outcome, Tx};
 use crate::state;
@@ -23,53 +24,47 @@ pub struct Replayed {
 }
 
 /// Makes the local objects equal to the fresh copy. With `erase_local_only` false (bootstrap of a
-/// new client file), local objects the server lacks are kept.
+/// new client file), local objects the server lacks are kept. Both sides are walked in pages in
+/// primary-key order; records that are byte-for-byte equal are not even decoded.
 pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool) -> Result<()> {
     let schema = tx.schema.clone();
     for (ci, class) in schema.classes.iter().enumerate() {
-        let props = fresh::properties(&fresh.conn, &class.name)?;
-        let mut local_after: Vec<u8> = Vec::new();
-        let mut fresh_after: Vec<u8> = Vec::new();
-        let mut local_page = local_keys(tx, ci, &local_after)?;
-        let mut fresh_page = match &props {
-            Some(_) => fresh::page(&fresh.conn, &class.name, &fresh_after, PAGE)?,
-            None => Vec::new(),
-        };
-        let (mut li, mut fi) = (0, 0);
+        let server_class = fresh::server_class(&fresh.conn, class)?;
+        let same = server_class.as_ref().is_some_and(|s| state::same_layout(class, s));
+        let mut local = Pager::new(|after| local_page(tx.conn, ci, after));
+        let mut remote = Pager::new(|after| match &server_class {
+            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE),
+            None => Ok(Vec::new()),
+        });
         loop {
-            if li == local_page.len() && local_page.len() == PAGE {
-                local_after = local_page[li - 1].clone();
-                local_page = local_keys(tx, ci, &local_after)?;
-                li = 0;
-            }
-            if fi == fresh_page.len() && fresh_page.len() == PAGE {
-                fresh_after = fresh_page[fi - 1].0.clone();
-                fresh_page = fresh::page(&fresh.conn, &class.name, &fresh_after, PAGE)?;
-                fi = 0;
-            }
-            let l = local_page.get(li);
-            let f = fresh_page.get(fi);
-            match (l, f) {
+            let order = match (local.peek()?, remote.peek()?) {
                 (None, None) => break,
-                (Some(lk), Some((fk, _))) if lk == fk => {
-                    let (_, st) = &fresh_page[fi];
-                    let data = state::state_to_object(class, props.as_deref().unwrap_or(&[]), st)?;
-                    state::write_state(tx, ci, &st.pk, Some(data))?;
-                    li += 1;
-                    fi += 1;
+                (Some((lk, _)), Some((fk, _))) => lk.cmp(fk),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+            };
+            match order {
+                std::cmp::Ordering::Less => {
+                    let (key, _) = local.take();
+                    if erase_local_only {
+                        let pk = decode_key(&key)?;
+                        state::write_state(tx, ci, &pk, None)?;
+                    }
                 }
-                (Some(lk), Some((fk, _))) if lk < fk => {
-                    erase_local(tx, ci, lk, erase_local_only)?;
-                    li += 1;
+                std::cmp::Ordering::Equal => {
+                    let (key, local_data) = local.take();
+                    let (_, server_data) = remote.take();
+                    if !(same && local_data == server_data) {
+                        let sc = server_class.as_ref().ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
+                        let data = state::remap(class, sc, &server_data)?;
+                        state::write_state(tx, ci, &decode_key(&key)?, Some(data))?;
+                    }
                 }
-                (Some(lk), None) => {
-                    erase_local(tx, ci, lk, erase_local_only)?;
-                    li += 1;
-                }
-                (_, Some((_, st))) => {
-                    let data = state::state_to_object(class, props.as_deref().unwrap_or(&[]), st)?;
-                    state::write_state(tx, ci, &st.pk, Some(data))?;
-                    fi += 1;
+                std::cmp::Ordering::Greater => {
+                    let (key, server_data) = remote.take();
+                    let sc = server_class.as_ref().ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
+                    let data = state::remap(class, sc, &server_data)?;
+                    state::write_state(tx, ci, &decode_key(&key)?, Some(data))?;
                 }
             }
         }
@@ -77,20 +72,49 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool) -> Res
     Ok(())
 }
 
-fn erase_local(tx: &mut Tx, ci: usize, key: &[u8], erase: bool) -> Result<()> {
-    if !erase {
-        return Ok(());
-    }
-    let Some(pk) = PrimaryKey::from_key_bytes(key) else {
-        return Err(crate::error::Error::FileCorrupt("undecodable primary key".into()));
-    };
-    state::write_state(tx, ci, &pk, None)
+fn decode_key(key: &[u8]) -> Result<PrimaryKey> {
+    PrimaryKey::from_key_bytes(key).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))
 }
 
-fn local_keys(tx: &Tx, ci: usize, after: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let mut stmt = tx.conn.prepare_cached("SELECT pk FROM ds_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
-    let rows = stmt.query_map(rusqlite::params![ci as i64, after, PAGE as i64], |r| r.get::<_, Vec<u8>>(0))?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+type Record = (Vec<u8>, Vec<u8>);
+
+/// Walks (key, record) pages in key order, fetching the next page after the last key taken.
+struct Pager<F: FnMut(&[u8]) -> Result<Vec<Record>>> {
+    fetch: F,
+    page: std::collections::VecDeque<Record>,
+    last_key: Vec<u8>,
+    exhausted: bool,
+}
+
+impl<F: FnMut(&[u8]) -> Result<Vec<Record>>> Pager<F> {
+    fn new(fetch: F) -> Self {
+        Pager { fetch, page: Default::default(), last_key: Vec::new(), exhausted: false }
+    }
+
+    fn peek(&mut self) -> Result<Option<&Record>> {
+        if self.page.is_empty() && !self.exhausted {
+            let next = (self.fetch)(&self.last_key)?;
+            self.exhausted = next.len() < PAGE;
+            self.page.extend(next);
+        }
+        Ok(self.page.front())
+    }
+
+    /// Takes the record `peek` returned.
+    fn take(&mut self) -> Record {
+        let r = self.page.pop_front().unwrap_or_default();
+        self.last_key.clone_from(&r.0);
+        r
+    }
+}
+
+fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8]) -> Result<Vec<Record>> {
+    let mut out = Vec::with_capacity(PAGE);
+    crate::store::scan_raw(conn, ci, after, |k, d| {
+        out.push((k.to_vec(), d.to_vec()));
+        Ok(out.len() < PAGE)
+    })?;
+    Ok(out)
 }
 
 /// Replays changesets with the rulebook. Nothing is lost silently: an instruction is either kept

@@ -1,0 +1,386 @@
+//! Sync and client-reset benchmarks against the reference server running as a CHILD PROCESS on
+//! loopback (so this process's memory is the client's alone).
+//!
+//!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick]
+//!
+//! Prints one line per measurement; benches/RESULTS.md records them. `quick` skips the
+//! 1,000,000-object runs.
+
+use driftsync::protocol::AdminCommand;
+use driftsync::reset::ResetReport;
+use driftsync::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+// ---- memory: a counting allocator ----------------------------------------------------------
+
+struct Counting;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = CURRENT.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        CURRENT.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Resets the peak to the current level; returns that level (the baseline).
+fn mem_baseline() -> usize {
+    let now = CURRENT.load(Ordering::Relaxed);
+    PEAK.store(now, Ordering::Relaxed);
+    now
+}
+
+fn mib(b: usize) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+// ---- the server as a child process -----------------------------------------------------------
+
+const ADMIN: &str = "bench-admin";
+const T: Duration = Duration::from_secs(600);
+
+struct ServerProc {
+    child: Child,
+    url: String,
+}
+
+impl Drop for ServerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench binary");
+    // target/release/deps/sync_reset-… → target/release/driftsync-server
+    let bin = exe.parent().and_then(Path::parent).map(|d| d.join("driftsync-server")).expect("target dir");
+    assert!(bin.exists(), "build the server first: cargo build --release -p driftsync-server ({} missing)", bin.display());
+    bin
+}
+
+fn start_server(dir: &Path, schema: &Schema) -> ServerProc {
+    std::fs::create_dir_all(dir).expect("dir");
+    let toml = format!(
+        "admin_token = \"{ADMIN}\"\nschema_json = '''{}'''\n[users.a]\ntoken = \"a-token\"\nrole = \"rw\"\n[users.b]\ntoken = \"b-token\"\nrole = \"rw\"\n[roles.rw]\nrealms = [\"*\"]\nread = [\"*\"]\nwrite = [\"*\"]\n",
+        schema.to_json()
+    );
+    let cfg = dir.join("app.toml");
+    std::fs::write(&cfg, toml).expect("write config");
+    let mut child = Command::new(server_binary())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .arg("--data")
+        .arg(dir.join("data"))
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server prints its address");
+    let url = line.trim().strip_prefix("listening on ").expect("listening line").to_string();
+    ServerProc { child, url }
+}
+
+fn admin(s: &ServerProc, cmd: AdminCommand) {
+    driftsync_server::admin_request(&s.url, ADMIN, cmd).expect("admin command");
+}
+
+fn open(s: &ServerProc, path: &Path, user: &str, schema: &Schema, mode: ClientResetMode, paused: bool) -> Realm {
+    let mut sync = SyncConfig::new(&s.url, &format!("{user}-token"), "bench");
+    sync.client_reset = ClientResetConfig::new(mode);
+    sync.start_paused = paused;
+    Realm::open(RealmConfig::new(path, schema.clone()).with_sync(sync)).expect("open")
+}
+
+fn session(r: &Realm) -> std::sync::Arc<sync::SyncSession> {
+    r.sync_session().expect("session")
+}
+
+fn synced(r: &Realm) {
+    session(r).wait_for_upload(T).expect("upload");
+    session(r).wait_for_download(T).expect("download");
+}
+
+fn pause(r: &Realm) {
+    let s = session(r);
+    s.pause();
+    while s.state() != sync::ConnectionState::Disconnected {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+// ---- data shapes -----------------------------------------------------------------------------
+
+/// realm-core's client-reset benchmark shape: int pk + int, double, double, bool, string,
+/// optional string, string, bool, and a list of 3 values (10 fields).
+fn shape_a(name: &str) -> ClassSchema {
+    ClassSchema::new(
+        name,
+        "id",
+        vec![
+            Property::new("id", ScalarType::Int),
+            Property::new("i", ScalarType::Int),
+            Property::new("d1", ScalarType::Double),
+            Property::new("d2", ScalarType::Double),
+            Property::new("b1", ScalarType::Bool),
+            Property::new("s1", ScalarType::String),
+            Property::new("s2", ScalarType::String).optional(),
+            Property::new("s3", ScalarType::String),
+            Property::new("b2", ScalarType::Bool),
+            Property::new("vals", ScalarType::Int).list(),
+        ],
+    )
+}
+
+fn schema_a() -> Schema {
+    Schema::new(vec![shape_a("A")]).expect("schema")
+}
+
+fn schema_ab() -> Schema {
+    Schema::new(vec![
+        shape_a("A"),
+        ClassSchema::new(
+            "B",
+            "id",
+            vec![
+                Property::new("id", ScalarType::Int),
+                Property::link("link", "A"),
+                Property::link_list("links", "A"),
+                Property::new("vals", ScalarType::Int).list(),
+            ],
+        ),
+    ])
+    .expect("schema")
+}
+
+fn fields(i: i64) -> Vec<(&'static str, Value)> {
+    vec![
+        ("i", Value::Int(i * 7)),
+        ("d1", Value::Double(i as f64 * 0.5)),
+        ("d2", Value::Double(i as f64 * 1.5)),
+        ("b1", Value::Bool(i % 2 == 0)),
+        ("s1", Value::String(format!("name {i}"))),
+        ("s2", if i % 3 == 0 { Value::Null } else { Value::String(format!("opt {i}")) }),
+        ("s3", Value::String("constant text".into())),
+        ("b2", Value::Bool(i % 5 == 0)),
+    ]
+}
+
+fn fill_a(r: &Realm, range: std::ops::Range<i64>, with_lists: bool) {
+    for chunk in range.collect::<Vec<_>>().chunks(10_000) {
+        r.write(|r| {
+            for &i in chunk {
+                r.create("A", i, &fields(i))?;
+                if with_lists {
+                    for k in 0..3 {
+                        r.list_push("A", &i.into(), "vals", Value::Int(i + k))?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .expect("fill");
+    }
+}
+
+fn line(what: &str, secs: f64, extra: &str) {
+    println!("{what:<72} {:>9.3} s  {extra}", secs);
+}
+
+fn phases(r: &ResetReport) -> String {
+    let total = (r.download_ms + r.diff_ms + r.replay_ms + r.commit_ms).max(1) as f64;
+    format!(
+        "download {} ms ({:.0}%), diff {} ms ({:.0}%), replay {} ms ({:.0}%), commit {} ms ({:.0}%)",
+        r.download_ms,
+        100.0 * r.download_ms as f64 / total,
+        r.diff_ms,
+        100.0 * r.diff_ms as f64 / total,
+        r.replay_ms,
+        100.0 * r.replay_ms as f64 / total,
+        r.commit_ms,
+        100.0 * r.commit_ms as f64 / total
+    )
+}
+
+/// Waits for a reset report newer than `after_ms`.
+fn wait_report(r: &Realm, after_ms: i64) -> ResetReport {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(rep) = r.last_reset_report().expect("report").filter(|rep| rep.completed_at_ms >= after_ms) {
+            return rep;
+        }
+        assert!(Instant::now() < deadline, "no reset report");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+// ---- benchmarks -----------------------------------------------------------------------------
+
+fn bench_changesets_reach_second_client(dir: &Path) {
+    let schema = schema_a();
+    let s = start_server(&dir.join("s1"), &schema);
+    let a = open(&s, &dir.join("s1-a.realm"), "a", &schema, ClientResetMode::default(), true);
+    let b = open(&s, &dir.join("s1-b.realm"), "b", &schema, ClientResetMode::default(), false);
+    synced(&b);
+    for i in 0..10_000 {
+        a.write(|r| r.create("A", i, &[("i", Value::Int(i))])).expect("commit");
+    }
+    let start = Instant::now();
+    session(&a).resume();
+    while b.count("A").expect("count") < 10_000 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    line("10,000 small changesets from client A reach client B (end to end)", start.elapsed().as_secs_f64(), "target < 2 s");
+}
+
+fn bench_bootstrap(dir: &Path, n: i64) {
+    let schema = schema_a();
+    let s = start_server(&dir.join(format!("boot{n}")), &schema);
+    {
+        let seed = open(&s, &dir.join(format!("boot{n}-seed.realm")), "a", &schema, ClientResetMode::default(), false);
+        fill_a(&seed, 0..n, true);
+        synced(&seed);
+    }
+    let base = mem_baseline();
+    let start = Instant::now();
+    let c = open(&s, &dir.join(format!("boot{n}-new.realm")), "b", &schema, ClientResetMode::default(), false);
+    synced(&c);
+    let secs = start.elapsed().as_secs_f64();
+    assert_eq!(c.count("A").expect("count"), n as u64);
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    line(&format!("bootstrap of a new client onto a server with {n} objects"), secs, &format!("peak client heap +{:.1} MiB", mib(peak)));
+}
+
+/// A client with `n` synced objects; the server changes `n/100` of them; the client has
+/// `unsynced` local changesets (1 set each); then sync is terminated and re-enabled.
+fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 {
+    let schema = schema_a();
+    let tag = format!("reset{n}-{unsynced}-{mode:?}");
+    let s = start_server(&dir.join(&tag), &schema);
+    let client_path = dir.join(format!("{tag}-client.realm"));
+    let client = open(&s, &client_path, "a", &schema, mode, false);
+    fill_a(&client, 0..n, true);
+    synced(&client);
+    let other = open(&s, &dir.join(format!("{tag}-other.realm")), "b", &schema, ClientResetMode::default(), false);
+    synced(&other);
+    pause(&client);
+    other
+        .write(|r| (0..n).step_by(100).try_for_each(|i| r.set("A", &i.into(), "s1", Value::String("changed on the server".into()))))
+        .expect("server-side change");
+    synced(&other);
+    for i in 0..unsynced {
+        client.write(|r| r.set("A", &(i * 7 % n).into(), "i", Value::Int(-i))).expect("local change");
+    }
+    admin(&s, AdminCommand::Terminate);
+    admin(&s, AdminCommand::Enable);
+    drop(other);
+    let base = mem_baseline();
+    let t0 = now_ms();
+    let start = Instant::now();
+    session(&client).resume();
+    let rep = wait_report(&client, t0);
+    let secs = start.elapsed().as_secs_f64();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    line(
+        &format!("{mode:?} reset, {n} objects, 1% differ, {unsynced} unsynced changesets (download included)"),
+        secs,
+        &format!("peak client heap +{:.1} MiB; {}; {:?}", mib(peak), phases(&rep), rep.decision),
+    );
+    secs
+}
+
+/// realm-core's client-reset benchmark shapes: transform time (diff + replay + commit, without
+/// the download) for discard and recover.
+fn bench_realm_core_shapes(dir: &Path) {
+    for shape in ["a", "b"] {
+        for variant in ["nothing differs", "server erased every other", "client erased every other"] {
+            for mode in [ClientResetMode::DiscardUnsyncedChanges, ClientResetMode::RecoverUnsyncedChanges] {
+                let schema = if shape == "a" { schema_a() } else { schema_ab() };
+                let tag = format!("rc-{shape}-{}-{mode:?}", variant.replace(' ', "_"));
+                let s = start_server(&dir.join(&tag), &schema);
+                let client = open(&s, &dir.join(format!("{tag}.realm")), "a", &schema, mode, false);
+                let n_a = if shape == "a" { 10_000 } else { 5_000 };
+                fill_a(&client, 0..n_a, true);
+                if shape == "b" {
+                    client
+                        .write(|r| {
+                            for i in 0..5_000i64 {
+                                r.create("B", i, &[("link", Value::Link(i.into()))])?;
+                                for k in 0..3 {
+                                    r.list_push("B", &i.into(), "links", Value::Link(((i + k) % 5_000).into()))?;
+                                    r.list_push("B", &i.into(), "vals", Value::Int(k))?;
+                                }
+                            }
+                            Ok(())
+                        })
+                        .expect("fill B");
+                }
+                synced(&client);
+                let other = open(&s, &dir.join(format!("{tag}-o.realm")), "b", &schema, ClientResetMode::default(), false);
+                synced(&other);
+                pause(&client);
+                let erase_every_other = |r: &Realm| {
+                    r.write(|r| (0..n_a).step_by(2).try_for_each(|i| r.erase("A", &i.into()))).expect("erase");
+                };
+                match variant {
+                    "server erased every other" => {
+                        erase_every_other(&other);
+                        synced(&other);
+                    }
+                    "client erased every other" => erase_every_other(&client),
+                    _ => {}
+                }
+                admin(&s, AdminCommand::Terminate);
+                admin(&s, AdminCommand::Enable);
+                drop(other);
+                let t0 = now_ms();
+                session(&client).resume();
+                let rep = wait_report(&client, t0);
+                let transform = (rep.diff_ms + rep.replay_ms + rep.commit_ms) as f64 / 1000.0;
+                line(
+                    &format!("realm-core shape ({shape}), {variant}, {mode:?}: transform"),
+                    transform,
+                    &format!("diff {} ms, replay {} ms, commit {} ms", rep.diff_ms, rep.replay_ms, rep.commit_ms),
+                );
+            }
+        }
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let dir = tempfile::tempdir().expect("tempdir");
+    println!("driftsync sync/reset benchmarks (server: child process on loopback; release build)");
+    bench_changesets_reach_second_client(dir.path());
+    bench_bootstrap(dir.path(), 100_000);
+    let t100k = bench_reset(dir.path(), 100_000, 0, ClientResetMode::DiscardUnsyncedChanges);
+    bench_reset(dir.path(), 100_000, 10_000, ClientResetMode::RecoverUnsyncedChanges);
+    if !quick {
+        let t1m = bench_reset(dir.path(), 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges);
+        println!("1,000,000 vs 100,000 objects: {:.1}x the time (target at most 12x)", t1m / t100k);
+    }
+    bench_realm_core_shapes(dir.path());
+}
