@@ -391,8 +391,10 @@ typedef struct driftsync_owned_value_t driftsync_owned_value_t;
  * write transaction belongs to the thread that began it.
  *
  * A handle the library passes to a callback (the `before` and `live` realms of the client-reset
- * hooks) is lent for the duration of the call: it is closed when the callback returns (later
- * calls give `DRIFTSYNC_STATUS_CLOSED`), and freeing it only closes it.
+ * hooks) is lent for the duration of the call: do not keep the pointer past the callback. When
+ * the callback returns the library closes it (observers registered through it are unregistered;
+ * cursors made from it report `DRIFTSYNC_STATUS_CLOSED`) and frees it; freeing or closing it
+ * inside the callback only closes it.
  */
 typedef struct driftsync_realm_t driftsync_realm_t;
 
@@ -447,8 +449,8 @@ typedef struct driftsync_string_t {
  * manual handler (the report's before-hook error says so).
  *
  * Thread: the realm's sync thread (a library thread), with no library lock held. `before` is
- * lent for the call: read it (objects, cursors, observers are fine) but do not keep it; it is
- * closed when the hook returns.
+ * lent for the call (see `driftsync_realm_t`): read it, but do not keep the pointer; it is closed
+ * and freed when the hook returns.
  */
 typedef bool (*driftsync_before_reset_fn)(void *user_data,
                                           const struct driftsync_realm_t *before);
@@ -468,7 +470,9 @@ typedef void (*driftsync_user_data_free_fn)(void *user_data);
  * recorded in the report's after-hook error (the reset itself has already happened).
  *
  * Thread: the realm's sync thread, with no library lock held. Both handles are lent for the
- * call and closed when it returns (a write transaction left open on `live` is rolled back).
+ * call (see `driftsync_realm_t`) and closed and freed when it returns (a write transaction left
+ * open on `live` is rolled back). `live` is a separate handle of the same file: snapshots
+ * frozen from it stay valid after the call.
  */
 typedef bool (*driftsync_after_reset_fn)(void *user_data,
                                          const struct driftsync_realm_t *before,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The C ABI checks: the committed header matches what cbindgen generates from src/ffi/, the header
 # compiles as C (included twice) and C++, and every C harness program under tests/c/ passes, both
-# plainly and under valgrind (no errors, no definite leaks). Exits non-zero on any failure.
+# plainly and under valgrind (no errors, no definite leaks). test_sync_reset starts the reference
+# server (target/debug/driftsync-server, built here) as its child process; valgrind checks only
+# the C program, not the server. Exits non-zero on any failure.
 #   scripts/test-c.sh            run everything
 #   scripts/test-c.sh --regen    rewrite include/driftsync.h, then run everything
 set -euo pipefail
@@ -40,10 +42,13 @@ if ! diff -u include/driftsync.h "$work/driftsync.h"; then
     exit 1
 fi
 
-echo "== library"
+echo "== library and reference server"
 cargo build --lib
+cargo build -p driftsync-server
 LIB_DIR="$TARGET_DIR/debug"
 test -f "$LIB_DIR/libdriftsync.so"
+export DRIFTSYNC_SERVER="$TARGET_DIR/debug/driftsync-server"
+test -x "$DRIFTSYNC_SERVER"
 
 echo "== compile-only: the header included twice, as C and as C++"
 gcc "${CFLAGS[@]}" -Iinclude -fsyntax-only tests/c/compile_twice.c
@@ -57,10 +62,12 @@ for src in tests/c/test_*.c; do
     gcc "${CFLAGS[@]}" -Iinclude "$src" -o "$exe" -L"$LIB_DIR" -l:libdriftsync.so -Wl,-rpath,"$LIB_DIR" -pthread
     for mode in plain valgrind; do
         scratch=$(mktemp -d "$work/$name-$mode.XXXX")
+        # A harness that hangs is killed (SIGTERM: it kills its server child first); valgrind
+        # runs the C program only (no --trace-children), with a longer limit.
         if [ $mode = plain ]; then
-            runner=()
+            runner=(timeout -k 10 600)
         else
-            runner=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
+            runner=(timeout -k 10 1800 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
         fi
         set +e
         "${runner[@]}" "$exe" "$scratch" >"$work/out" 2>"$work/err"
