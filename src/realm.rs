@@ -216,7 +216,10 @@ impl Realm {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let history_enabled = config.sync.is_some();
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
+        // for, or block, a writer in another process).
+        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty());
+        conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.
             match store::check_file(&conn, path)? {
