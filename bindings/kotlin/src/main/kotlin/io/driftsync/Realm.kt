@@ -28,12 +28,12 @@ abstract class BaseRealm internal constructor() {
     /** The configuration the realm was opened with. */
     abstract val configuration: RealmConfiguration
 
-    internal abstract fun <T> use(block: (Pointer) -> T): T
+    internal abstract fun <T> withHandle(block: (Pointer) -> T): T
 
     internal val lib get() = Driftsync.lib
 
     /** The object, or null if there is none with this key. */
-    fun get(className: String, primaryKey: Any): RealmObject? = use { p ->
+    fun get(className: String, primaryKey: Any): RealmObject? = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val out = PointerByReference()
@@ -47,7 +47,7 @@ abstract class BaseRealm internal constructor() {
     }
 
     /** The object; [ObjectNotFoundException] if there is none. */
-    fun getOrThrow(className: String, primaryKey: Any): RealmObject = use { p ->
+    fun getOrThrow(className: String, primaryKey: Any): RealmObject = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val out = PointerByReference()
@@ -55,7 +55,7 @@ abstract class BaseRealm internal constructor() {
         try { RealmObject.read(out.value) } finally { lib.driftsync_object_free(out.value) }
     }
 
-    fun exists(className: String, primaryKey: Any): Boolean = use { p ->
+    fun exists(className: String, primaryKey: Any): Boolean = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val out = ByteByReference()
@@ -64,7 +64,7 @@ abstract class BaseRealm internal constructor() {
     }
 
     /** The number of objects of a class. */
-    fun count(className: String): Long = use { p ->
+    fun count(className: String): Long = withHandle { p ->
         val c = utf8(className)
         val out = LongByReference()
         check { lib.driftsync_realm_count(p, c, SizeT(c.size.toLong()), out, it) }
@@ -72,7 +72,7 @@ abstract class BaseRealm internal constructor() {
     }
 
     /** One (non-list) field of an object. */
-    fun getValue(className: String, primaryKey: Any, property: String): Any? = use { p ->
+    fun getValue(className: String, primaryKey: Any, property: String): Any? = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pr = utf8(property)
@@ -81,7 +81,7 @@ abstract class BaseRealm internal constructor() {
         readOwned(out.value)
     }
 
-    fun listSize(className: String, primaryKey: Any, property: String): Int = use { p ->
+    fun listSize(className: String, primaryKey: Any, property: String): Int = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pr = utf8(property)
@@ -90,7 +90,7 @@ abstract class BaseRealm internal constructor() {
         out.value.toInt()
     }
 
-    fun listGet(className: String, primaryKey: Any, property: String, index: Int): Any? = use { p ->
+    fun listGet(className: String, primaryKey: Any, property: String, index: Int): Any? = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pr = utf8(property)
@@ -109,7 +109,7 @@ abstract class BaseRealm internal constructor() {
      * A cursor over the objects of a class in primary-key order, read [batchSize] at a time
      * (0: the library's default). Close it (or use `use { }`).
      */
-    fun cursor(className: String, batchSize: Int = 0): ObjectCursor = use { p ->
+    fun cursor(className: String, batchSize: Int = 0): ObjectCursor = withHandle { p ->
         val c = utf8(className)
         val out = PointerByReference()
         check { lib.driftsync_realm_cursor_new(p, c, SizeT(c.size.toLong()), SizeT(batchSize.toLong()), out, it) }
@@ -171,26 +171,26 @@ class Realm internal constructor(
         }
     }
 
-    override fun <T> use(block: (Pointer) -> T): T = handle.use(block)
+    override fun <T> withHandle(block: (Pointer) -> T): T = handle.use(block)
 
     /** The path of the realm file. */
     val path: String get() = configuration.path
 
     /** Whether this Kotlin handle was closed (or its native handle reports closed). */
     val isClosed: Boolean
-        get() = handle.isClosed || try { use { lib.driftsync_realm_is_closed(it).toInt() != 0 } } catch (_: RealmClosedException) { true }
+        get() = handle.isClosed || try { withHandle { lib.driftsync_realm_is_closed(it).toInt() != 0 } } catch (_: RealmClosedException) { true }
 
-    val isFrozen: Boolean get() = use { lib.driftsync_realm_is_frozen(it).toInt() != 0 }
+    val isFrozen: Boolean get() = withHandle { lib.driftsync_realm_is_frozen(it).toInt() != 0 }
 
     /** Whether the calling thread is inside a write transaction on this realm. */
-    val isInTransaction: Boolean get() = use { lib.driftsync_realm_is_in_write_transaction(it).toInt() != 0 }
+    val isInTransaction: Boolean get() = withHandle { lib.driftsync_realm_is_in_write_transaction(it).toInt() != 0 }
 
     /**
      * Runs [block] in a write transaction owned by the calling thread and commits it; if the
      * block throws, the transaction is rolled back and the exception rethrown. Observers run on
      * this thread during the commit, before `write` returns.
      */
-    fun <R> write(block: MutableRealm.() -> R): R = use { p ->
+    fun <R> write(block: MutableRealm.() -> R): R = withHandle { p ->
         check { lib.driftsync_realm_begin_write(p, it) }
         val m = MutableRealm(this)
         val result = try {
@@ -210,7 +210,7 @@ class Realm internal constructor(
     }
 
     /** A frozen, read-only snapshot of the latest committed state (close it too). */
-    fun freeze(): Realm = use { p ->
+    fun freeze(): Realm = withHandle { p ->
         val out = PointerByReference()
         check { lib.driftsync_realm_freeze(p, out, it) }
         Realm(out.value, configuration, owned = true)
@@ -250,7 +250,7 @@ class Realm internal constructor(
     internal fun registerToken(
         target: Any,
         call: (Pointer, Pointer, PointerByReference, PointerByReference) -> Int,
-    ): ObserverToken = use { p ->
+    ): ObserverToken = withHandle { p ->
         val ud = Callbacks.register(target)
         val out = PointerByReference()
         val err = PointerByReference()
@@ -269,7 +269,7 @@ class Realm internal constructor(
      * The report of the last client reset of this realm's file, or null if it was never reset.
      * A manual reset writes one too (decision [ResetDecision.MANUAL]).
      */
-    fun lastResetReport(): ResetReport? = use { p ->
+    fun lastResetReport(): ResetReport? = withHandle { p ->
         val out = PointerByReference()
         check { Driftsync.sync.driftsync_realm_last_reset_report(p, out, it) }
         ResetReport.take(out.value)?.let { HookFailures.augment(path, it) }
@@ -280,7 +280,7 @@ class Realm internal constructor(
      * without applying it: downloads the server's state (progress callback on this thread) and
      * rolls the transform back. [InvalidArgumentException] for MANUAL or a realm without sync.
      */
-    fun previewReset(decision: ResetDecision): ResetReport = use { p ->
+    fun previewReset(decision: ResetDecision): ResetReport = withHandle { p ->
         val out = PointerByReference()
         check { Driftsync.sync.driftsync_realm_preview_reset(p, decision.native, out, it) }
         ResetReport.take(out.value)!!
@@ -325,7 +325,7 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
     @Volatile
     internal var done = false
     override val configuration: RealmConfiguration get() = realm.configuration
-    override fun <T> use(block: (Pointer) -> T): T = realm.use(block)
+    override fun <T> withHandle(block: (Pointer) -> T): T = realm.withHandle(block)
 
     /** Creates an object ([DuplicatePrimaryKeyException] if it exists); unset fields get defaults. */
     fun create(className: String, primaryKey: Any, vararg fields: Pair<String, Any?>) =
@@ -338,7 +338,7 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
     fun upsert(className: String, primaryKey: Any, vararg fields: Pair<String, Any?>) =
         createOrUpsert(className, primaryKey, fields, upsert = true)
 
-    private fun createOrUpsert(className: String, primaryKey: Any, fields: Array<out Pair<String, Any?>>, upsert: Boolean) = use { p ->
+    private fun createOrUpsert(className: String, primaryKey: Any, fields: Array<out Pair<String, Any?>>, upsert: Boolean) = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pk = pkOf(primaryKey, a)
@@ -360,14 +360,14 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
     }
 
     /** Erases an object ([ObjectNotFoundException] if there is none). */
-    fun erase(className: String, primaryKey: Any) = use { p ->
+    fun erase(className: String, primaryKey: Any) = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         check { lib.driftsync_realm_erase(p, c, SizeT(c.size.toLong()), pkOf(primaryKey, a), it) }
     }
 
     /** Sets one (non-list) field. */
-    fun set(className: String, primaryKey: Any, property: String, value: Any?) = use { p ->
+    fun set(className: String, primaryKey: Any, property: String, value: Any?) = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pr = utf8(property)
@@ -421,7 +421,7 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
     private inline fun listOp(
         className: String, primaryKey: Any, property: String,
         crossinline f: (Pointer, ByteArray, io.driftsync.internal.DsPk, ByteArray) -> Unit,
-    ) = use { p ->
+    ) = withHandle { p ->
         val a = Arena()
         val pk = io.driftsync.internal.DsPk()
         fillPk(pk, primaryKey, a)

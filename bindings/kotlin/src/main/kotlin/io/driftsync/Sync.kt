@@ -269,22 +269,22 @@ class SyncSession internal constructor(private val realm: Realm) {
     private val s get() = Driftsync.sync
 
     val state: ConnectionState
-        get() = realm.use { p -> ConnectionState.of(IntByReference().also { o -> check { s.driftsync_realm_sync_state(p, o, it) } }.value) }
+        get() = realm.withHandle { p -> ConnectionState.of(IntByReference().also { o -> check { s.driftsync_realm_sync_state(p, o, it) } }.value) }
 
     val progress: SyncProgress
-        get() = realm.use { p ->
+        get() = realm.withHandle { p ->
             val o = DsSyncProgress()
             check { s.driftsync_realm_sync_progress(p, o, it) }
             SyncProgress(o.uploaded, o.uploadable, o.downloaded, o.downloadable)
         }
 
     val isPaused: Boolean
-        get() = realm.use { p -> ByteByReference().also { o -> check { s.driftsync_realm_sync_is_paused(p, o, it) } }.value.toInt() != 0 }
+        get() = realm.withHandle { p -> ByteByReference().also { o -> check { s.driftsync_realm_sync_is_paused(p, o, it) } }.value.toInt() != 0 }
 
     /** Disconnects until [resume]; local writes go on and are uploaded after resuming. */
-    fun pause() = realm.use { p -> check { s.driftsync_realm_sync_pause(p, it) } }
+    fun pause() = realm.withHandle { p -> check { s.driftsync_realm_sync_pause(p, it) } }
 
-    fun resume() = realm.use { p -> check { s.driftsync_realm_sync_resume(p, it) } }
+    fun resume() = realm.withHandle { p -> check { s.driftsync_realm_sync_resume(p, it) } }
 
     /**
      * Blocks until every local change committed before the call is acknowledged by the server;
@@ -292,15 +292,15 @@ class SyncSession internal constructor(private val realm: Realm) {
      * Not from a sync callback.
      */
     fun waitForUpload(timeout: Duration = 30.seconds) =
-        realm.use { p -> check { s.driftsync_realm_sync_wait_for_upload(p, timeout.inWholeMilliseconds, it) } }
+        realm.withHandle { p -> check { s.driftsync_realm_sync_wait_for_upload(p, timeout.inWholeMilliseconds, it) } }
 
     /** Blocks until everything the server had at the call is integrated locally; as [waitForUpload]. */
     fun waitForDownload(timeout: Duration = 30.seconds) =
-        realm.use { p -> check { s.driftsync_realm_sync_wait_for_download(p, timeout.inWholeMilliseconds, it) } }
+        realm.withHandle { p -> check { s.driftsync_realm_sync_wait_for_download(p, timeout.inWholeMilliseconds, it) } }
 
     /** The last sync error of the session, or null. */
     val lastError: SyncError?
-        get() = realm.use { p ->
+        get() = realm.withHandle { p ->
             val out = PointerByReference()
             check { s.driftsync_realm_sync_last_error(p, out, it) }
             out.value?.let { e -> try { SyncError.read(e) } finally { s.driftsync_sync_error_free(e) } }

@@ -33,10 +33,22 @@ class ObjectId(bytes: ByteArray) : Comparable<ObjectId> {
  * Reading a link property gives a [Link]; writing one accepts a [Link] (and, for realms whose
  * schema was declared in Kotlin, the bare primary key too).
  */
-data class Link(val primaryKey: Any) {
+class Link(primaryKey: Any) {
+    /** The target's primary key ([Long], [String], [ObjectId] or [UUID]; Int etc. are widened to Long). */
+    val primaryKey: Any = when (primaryKey) {
+        is Int -> primaryKey.toLong()
+        is Short -> primaryKey.toLong()
+        is Byte -> primaryKey.toLong()
+        else -> primaryKey
+    }
+
     init {
         checkPrimaryKey(primaryKey)
     }
+
+    override fun equals(other: Any?): Boolean = other is Link && other.primaryKey == primaryKey
+    override fun hashCode(): Int = primaryKey.hashCode()
+    override fun toString(): String = "Link($primaryKey)"
 }
 
 /**

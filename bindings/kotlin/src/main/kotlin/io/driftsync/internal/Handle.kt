@@ -16,8 +16,8 @@ internal val cleaner: Cleaner = Cleaner.create()
  * call on this handle (e.g. from an observer callback) is deferred until that thread's outermost
  * call returns. If the owner is collected without being closed, a [Cleaner] frees the handle.
  *
- * [interrupt] (optional) runs before the write lock is taken, without it: a thread-safe native
- * "close" that makes calls in flight return early (e.g. driftsync_realm_close).
+ * [interrupt] (optional) is a thread-safe native "close" (e.g. driftsync_realm_close), used when
+ * the close is deferred so that later calls of the closing thread fail at once.
  */
 internal class Handle(
     owner: Any,
@@ -66,16 +66,14 @@ internal class Handle(
         if (!closed.compareAndSet(false, true)) return
         this.beforeFree = beforeFree
         if (lock.readHoldCount > 0) {
-            // Inside one of our own calls on this thread: interrupt now, free when it returns.
+            // Inside one of our own calls on this thread (a callback, a write block): close the
+            // native handle now (a write of this thread is rolled back), free it once the
+            // outermost call returns.
             interrupt?.invoke(state.ptr)
             deferred = true
             return
         }
-        interrupt?.let { i ->
-            val rl = lock.readLock()
-            rl.lock()
-            try { i(state.ptr) } finally { rl.unlock() }
-        }
+        // Calls in flight on other threads finish first (the write lock waits for them).
         finishClose()
     }
 
