@@ -265,10 +265,8 @@ fn cycle_guard_downgrades_a_reset_before_the_previous_one_completed() {
     // The first reset is cut off right after its commit: the app pauses sync from the after hook,
     // so neither its upload nor its download completes.
     cfg.after = Some(Arc::new(move |_: &Realm, live: &Realm, _| {
-        if i2.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            if let Some(s) = live.sync_session() {
-                s.pause();
-            }
+        if let Some(s) = live.sync_session().filter(|_| i2.swap(false, std::sync::atomic::Ordering::SeqCst)) {
+            s.pause();
         }
         Ok(())
     }));
@@ -281,7 +279,8 @@ fn cycle_guard_downgrades_a_reset_before_the_previous_one_completed() {
     session(&a).resume();
     eventually("first reset", || a.last_reset_report().unwrap().is_some());
     assert_eq!(a.last_reset_report().unwrap().unwrap().decision, ResetDecision::Recover);
-    eventually("paused by the hook", || session(&a).state() == sync::ConnectionState::Disconnected);
+    eventually("paused by the hook", || !interrupt.load(std::sync::atomic::Ordering::SeqCst) && session(&a).is_paused());
+    eventually("disconnected", || session(&a).state() == sync::ConnectionState::Disconnected);
     let pending = reset::pending_reset(&a).unwrap().expect("the first reset has not completed");
     assert_eq!(pending.decision, ResetDecision::Recover);
     item(&a, 2, "second offline");

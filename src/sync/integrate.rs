@@ -127,60 +127,56 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
     Ok(())
 }
 
-/// Replaces the transaction's change summary by the exact net change: each object it names is
-/// compared with its committed state (read through a pooled reader, which does not see the open
-/// transaction).
+/// Replaces the transaction's change summary by the exact net change: each object it names as
+/// erased or modified is compared with its committed state (read through a separate connection,
+/// which does not see the open transaction). Objects that only appeared are insertions as they
+/// stand. Streams: nothing but the summary itself is held.
 pub fn refine_changes(realm: &Realm) -> Result<()> {
-    let (summary, schema) = realm.with_txn(|tx, _| Ok((tx.changes.clone(), tx.schema.clone())))?;
-    if summary.is_empty() {
-        return Ok(());
-    }
-    let before = committed_states(realm, &summary, &schema)?;
+    let path = realm.path().to_path_buf();
     realm.with_txn(|tx, _| {
+        let summary = std::mem::take(&mut tx.changes);
+        if summary.is_empty() {
+            return Ok(());
+        }
+        let committed = store::connect(&path, std::time::Duration::from_secs(10))?;
+        committed.execute_batch("BEGIN DEFERRED")?;
+        let committed_classes = committed_class_count(&committed)?;
         let mut exact = ChangeSummary::default();
-        for ((class, pk), old) in before {
-            let (ci, c) = schema.class(&class)?;
-            let new = store::load_object(tx.conn, ci, c, &pk)?;
-            match (old, new) {
-                (None, Some(_)) => exact.record_insert(&class, &pk),
-                (Some(_), None) => exact.record_erase(&class, &pk),
-                (Some(o), Some(n)) => {
-                    for (i, p) in c.properties.iter().enumerate() {
-                        let same = match (o.fields.get(i), n.fields.get(i)) {
-                            (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
-                            (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
-                            (a, b) => a == b,
-                        };
-                        if !same {
-                            exact.record_modify(&class, &pk, &p.name);
+        for (class, c) in summary.classes {
+            let (ci, cs) = tx.schema.class(&class)?;
+            let before = |pk: &crate::value::PrimaryKey| -> Result<Option<crate::store::ObjectData>> {
+                // A class added in this transaction has no committed objects.
+                if ci < committed_classes { store::load_object(&committed, ci, cs, pk) } else { Ok(None) }
+            };
+            for pk in c.erased.iter().chain(c.modified.keys()).chain(c.inserted.iter().filter(|pk| c.erased.contains(*pk))) {
+                let old = before(pk)?;
+                let new = store::load_object(tx.conn, ci, cs, pk)?;
+                match (old, new) {
+                    (None, Some(_)) => exact.record_insert(&class, pk),
+                    (Some(_), None) => exact.record_erase(&class, pk),
+                    (Some(o), Some(n)) => {
+                        for (i, p) in cs.properties.iter().enumerate() {
+                            let same = match (o.fields.get(i), n.fields.get(i)) {
+                                (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
+                                (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
+                                (a, b) => a == b,
+                            };
+                            if !same {
+                                exact.record_modify(&class, pk, &p.name);
+                            }
                         }
                     }
+                    (None, None) => {}
                 }
-                (None, None) => {}
+            }
+            for pk in c.inserted.into_iter().filter(|pk| !c.erased.contains(pk)) {
+                exact.record_insert(&class, &pk);
             }
         }
+        let _ = committed.execute_batch("COMMIT");
         tx.changes = exact;
         Ok(())
     })
-}
-
-type Before = Vec<((String, crate::value::PrimaryKey), Option<crate::store::ObjectData>)>;
-
-fn committed_states(realm: &Realm, summary: &ChangeSummary, schema: &Schema) -> Result<Before> {
-    let path = realm.path().to_path_buf();
-    let conn = store::connect(&path, std::time::Duration::from_secs(10))?;
-    let committed = committed_class_count(&conn)?;
-    let mut out = Vec::new();
-    for (class, c) in &summary.classes {
-        let (ci, cs) = schema.class(class)?;
-        let pks = c.inserted.iter().chain(c.erased.iter()).chain(c.modified.keys());
-        for pk in pks {
-            // A class added in this transaction has no committed objects.
-            let old = if ci < committed { store::load_object(&conn, ci, cs, pk)? } else { None };
-            out.push(((class.clone(), pk.clone()), old));
-        }
-    }
-    Ok(out)
 }
 
 fn committed_class_count(conn: &Connection) -> Result<usize> {
