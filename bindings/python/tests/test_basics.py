@@ -609,3 +609,29 @@ def test_close_while_other_threads_use_the_realm(tmp_path: Path, local_schema: d
     for t in ts:
         t.join()
     assert not bad
+
+
+def test_misc_public_calls(tmp_path: Path, local_schema: dict) -> None:
+    cs = driftsync.ClassSchema("X", "id", (driftsync.Property("id", "int"), driftsync.Property("t", "timestamp", optional=True)))
+    s = driftsync.Schema.of([cs, {"name": "Y", "primaryKey": "k", "properties": [{"name": "k", "type": "string"}]}])
+    assert [c.name for c in s] == ["X", "Y"] and s.get("Z") is None
+    with driftsync.Config(tmp_path / "m.realm", s).open() as r:
+        naive = dt.datetime(2001, 2, 3, 4, 5, 6)
+        with r.write():
+            x = r.create("X", {"id": 1, "t": naive})
+            r.create("Y", "a")
+        assert x.t == naive.replace(tzinfo=dt.timezone.utc)
+        with r.write():
+            r.delete("Y", "a")
+        assert r.count("Y") == 0
+        tok = r.observe(lambda c: None)
+        tok.cancel()
+        assert not tok.active
+        with r.write():
+            x.t = 1_000_000_000  # plain nanoseconds work too
+        assert x.t == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=dt.timezone.utc)
+        assert "X[1]" in repr(x) and "Realm" in repr(r)
+    a, b = driftsync.ObjectId("00" * 12), driftsync.ObjectId("01" + "00" * 11)
+    assert a < b and a != b and hash(a) == hash(driftsync.ObjectId(bytes(12))) and bytes(a) == bytes(12)
+    p = driftsync.SyncProgress(1, 2, 3, 3)
+    assert not p.upload_complete and p.download_complete

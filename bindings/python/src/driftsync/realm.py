@@ -7,7 +7,8 @@ import threading
 import weakref
 from collections.abc import Mapping, MutableSequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Tuple, Union, overload
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Union, overload
+from typing import List as _List
 
 from ._handles import Owned, Registration, user_data_free
 from ._native import ffi, lib
@@ -49,10 +50,10 @@ def _free_realm(ptr: Any) -> None:
 class ClassChanges:
     """What one commit changed in one class (primary keys in key order)."""
 
-    inserted: List[PrimaryKey] = field(default_factory=list)
-    erased: List[PrimaryKey] = field(default_factory=list)
+    inserted: _List[PrimaryKey] = field(default_factory=list)
+    erased: _List[PrimaryKey] = field(default_factory=list)
     #: primary key → names of the properties that changed
-    modified: Dict[PrimaryKey, List[str]] = field(default_factory=dict)
+    modified: Dict[PrimaryKey, _List[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,7 +125,7 @@ class Token:
         weakref.finalize(self, self._h.release)
 
     @property
-    def exceptions(self) -> List[BaseException]:
+    def exceptions(self) -> _List[BaseException]:
         """Exceptions the callback raised (they were reported, never propagated into C)."""
         return list(self._reg.exceptions)
 
@@ -175,7 +176,7 @@ class Realm:
         self._path = path
         self._config = config
         self._session: Optional["SyncSession"] = None
-        self._keep: List[Any] = []  # registrations whose lifetime is this realm's (sync hooks)
+        self._keep: _List[Any] = []  # registrations whose lifetime is this realm's (sync hooks)
         if owned:
             weakref.finalize(self, self._h.release)
             _open_realms.add(self)
@@ -406,7 +407,7 @@ class Realm:
         cursor = Owned(out[0], lib.driftsync_cursor_free, "cursor")
         return _CursorIter(self, cursor)
 
-    def dump(self, cls: ClassRef) -> List[Dict[str, Any]]:
+    def dump(self, cls: ClassRef) -> _List[Dict[str, Any]]:
         """Every object of a class as a dict (links as primary keys), in primary-key order."""
         return [o.to_dict() for o in self.objects(cls)]
 
@@ -602,7 +603,11 @@ class _CursorIter:
 class Object(Mapping):
     """A live view of one object: read fields as attributes (``dog.name``) or items
     (``dog["name"]``); assign them inside a write transaction. List properties are `List`s,
-    links are `Object`s (or None). `to_dict()` copies every field at once."""
+    links are `Object`s (or None). `to_dict()` copies every field at once.
+
+    An Object is a read-only `Mapping` of property names: a property named like a Mapping
+    method (``items``, ``keys``, ``values``, ``get``) or like one of the attributes below is
+    read with ``obj["items"]``."""
 
     __slots__ = ("_realm", "_class", "_pk")
 
@@ -738,7 +743,7 @@ class List(MutableSequence):
     def __getitem__(self, i: int) -> Any: ...
 
     @overload
-    def __getitem__(self, i: slice) -> List[Any]: ...
+    def __getitem__(self, i: slice) -> _List[Any]: ...
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):

@@ -110,10 +110,10 @@ def _parse_type(spec: str) -> Dict[str, Any]:
 
 
 def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
+    props: List[Property] = []
     if "properties" in d:
         props_in = d["properties"]
         pk = d.get("primaryKey", d.get("primary_key"))
-        props: List[Property] = []
         if isinstance(props_in, Mapping):
             for pname, spec in props_in.items():
                 props.append(_prop_from_spec(pname, spec))
@@ -170,10 +170,10 @@ def _prop_from_annotation(pname: str, ann: Any, names: Mapping[str, Any]) -> Pro
         origin = typing.get_origin(ann)
     if origin in (list, List, typing.Sequence) or ann in (list, List):
         is_list = True
-        args = typing.get_args(ann)
-        if len(args) != 1:
+        largs = typing.get_args(ann)
+        if len(largs) != 1:
             raise InvalidSchemaError(f"property {pname!r}: a list needs its element type (list[int])")
-        elem = args[0]
+        elem = largs[0]
         if typing.get_origin(elem) is Union or (sys.version_info >= (3, 10) and _is_union_type(elem)):
             inner = [a for a in typing.get_args(elem) if a is not type(None)]
             elem = inner[0]
