@@ -131,6 +131,9 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let tablet = open(&server, &dir.path().join("tablet.realm"), "laptop", discard)?;
     synced(&tablet)?;
     server.admin(AdminCommand::Backup { name: "again".into() })?;
+    laptop.write(|r| r.create("Task", 5, &[("title", "written after the backup".into())]))?;
+    synced(&laptop)?;
+    synced(&tablet)?;
     offline(&tablet);
     tablet.write(|r| r.create("Task", 4, &[("title", "tablet-only idea".into())]))?;
     server.admin(AdminCommand::Restore { name: "again".into() })?;
