@@ -162,12 +162,13 @@ class Realm internal constructor(
                 lib.driftsync_realm_free(p)
             }, interrupt = { p -> lib.driftsync_realm_close(p, null) })
         } else {
-            // Lent by the library to a callback: closing the wrapper frees its tokens; freeing a
-            // lent handle only closes it, and the library takes it back when the callback returns.
-            Handle(this, ptr, "realm (lent to a callback, valid only during the call)", free = { p ->
+            // Lent by the library to a callback: the library closes and frees it when the callback
+            // returns, so the wrapper never frees (nor closes) the native handle; it only stops
+            // being usable and frees the tokens registered through it. (Freeing the `live` handle
+            // of the after hook would be a double free in the library: it is not marked lent.)
+            Handle(this, ptr, "realm (lent to a callback, valid only during the call)", free = {
                 for (t in tokens.toList()) t.freeNative()
-                lib.driftsync_realm_free(p)
-            }, interrupt = { p -> lib.driftsync_realm_close(p, null) })
+            })
         }
     }
 
