@@ -153,18 +153,12 @@ pub(crate) fn lend<T>(realm: &Realm, f: impl FnOnce(*mut driftsync_realm_t) -> T
 /// Lends a realm handle for the library's own handle of a live realm: a separate, uncounted
 /// handle of the same file, closed (its transaction, if left open, rolled back) when `f` returns.
 pub(crate) fn lend_live<T>(realm: &Realm, f: impl FnOnce(*mut driftsync_realm_t) -> T) -> T {
-    let own = Arc::new(realm.internal_handle());
-    let handle = driftsync_realm_t::with_source(RealmSource::Owned(own));
-    struct Close(*mut driftsync_realm_t);
-    impl Drop for Close {
-        fn drop(&mut self) {
-            // SAFETY: the handle made above, freed once here.
-            let h = unsafe { Box::from_raw(self.0) };
-            h.shut();
-        }
-    }
-    let _close = Close(handle);
-    f(handle)
+    // A lent handle (freeing it from C only closes it) over a handle of our own, which is
+    // closed afterwards so that a transaction the callback left open is rolled back.
+    let own = realm.internal_handle();
+    let r = lend(&own, f);
+    own.close();
+    r
 }
 
 /// The realm behind a handle argument, held for the call (so that it lives through the call even

@@ -481,7 +481,7 @@ static size_t discarded_count(const driftsync_reset_report_t *rep) {
 
 /* What the hooks saw (written on the sync thread before their call counter is bumped). */
 static char before_saw[64], after_before_saw[64];
-static atomic_int before_was_frozen, after_live_frozen, after_did_recover, after_write_status;
+static atomic_int before_was_frozen, after_live_frozen, after_did_recover, after_write_status, after_live_closed;
 static driftsync_cursor_t *stale_cursor; /* made from the lent `before` inside the after hook */
 
 static bool before_hook(void *user_data, const driftsync_realm_t *before) {
@@ -512,6 +512,9 @@ static bool after_hook(void *user_data, const driftsync_realm_t *before, driftsy
     if (s == DRIFTSYNC_STATUS_OK) s = driftsync_realm_commit(live, NULL);
     atomic_store(&after_write_status, (int)s);
     if (stale_cursor == NULL) driftsync_realm_cursor_new(before, S("Item"), 0, &stale_cursor, NULL);
+    /* Freeing a lent handle only closes it: the library still frees it once, after the hook. */
+    driftsync_realm_free(live);
+    atomic_store(&after_live_closed, driftsync_realm_is_closed(live));
     atomic_fetch_add(&reg->calls, 1);
     return reg->result;
 }
@@ -1038,6 +1041,7 @@ static void test_recover(void) {
     CHECK(strcmp(before_saw, "offline") == 0 && strcmp(after_before_saw, "offline") == 0);
     CHECK(atomic_load(&after_did_recover) == 1);
     CHECK(atomic_load(&after_write_status) == DRIFTSYNC_STATUS_OK);
+    CHECK(atomic_load(&after_live_closed) == 1);
     CHECK(calls(rp) >= 2 && atomic_load(&progress_total) >= 1);
     /* the cursor made from the lent `before` outlived the hook: it reports CLOSED */
     CHECK(stale_cursor != NULL);
