@@ -12,3 +12,6 @@ cargo test --workspace
 
 echo "== C ABI: header freshness, C11/C++ compile checks, harness plain and under valgrind"
 ./scripts/test-c.sh
+
+echo "== Kotlin binding (JUnit 5 via Maven)"
+./scripts/test-kotlin.sh
