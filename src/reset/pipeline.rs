@@ -231,10 +231,10 @@ fn transform_in_place(
             report.objects_erased += c.erased.len() as u64;
             report.objects_modified += c.modified.len() as u64;
         }
-        report.completed_at_ms = now_ms();
         if !apply {
             return Ok(());
         }
+        report.completed_at_ms = now_ms();
         let record_report = report.clone();
         let (server_version, salt, mode, cause) = (fresh.server_version, fresh.salt, report.mode, report.cause);
         let peer = realm.peer_id();
