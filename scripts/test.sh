@@ -13,5 +13,8 @@ cargo test --workspace
 echo "== C ABI: header freshness, C11/C++ compile checks, harness plain and under valgrind"
 ./scripts/test-c.sh
 
+echo "== Python binding (pytest in a fresh virtual environment)"
+./scripts/test-python.sh
+
 echo "== Kotlin binding (JUnit 5 via Maven)"
 ./scripts/test-kotlin.sh
