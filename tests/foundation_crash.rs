@@ -97,7 +97,7 @@ fn commit_duration_us() -> u64 {
 fn kill_and_check(path: &Path, base_version: u64, at: KillPoint) -> u64 {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_helper_child", "--nocapture", "--test-threads=1"])
-        .env("DS_CRASH_HELPER", &path)
+        .env("DS_CRASH_HELPER", path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -23,6 +23,8 @@ fn schema() -> Schema {
     .unwrap()
 }
 
+type WrongCall = Box<dyn Fn(&Realm) -> Result<()>>;
+
 fn open(path: &Path) -> Realm {
     let mut cfg = RealmConfig::new(path, schema());
     cfg.write_timeout = Duration::from_millis(200);
@@ -181,7 +183,7 @@ fn error_already_in_write_transaction() {
 fn error_write_outside_a_transaction() {
     let (_d, realm) = setup();
     let before = dump(&realm);
-    let calls: Vec<Box<dyn Fn(&Realm) -> Result<()>>> = vec![
+    let calls: Vec<WrongCall> = vec![
         Box::new(|r| r.create("Dog", 2, &[])),
         Box::new(|r| r.upsert("Dog", 1, &[("name", "x".into())])),
         Box::new(|r| r.set("Dog", &1.into(), "name", "x".into())),
