@@ -322,3 +322,94 @@ fn failed_write_closure_rolls_back_everything() {
     assert_eq!(dump(&realm), before);
     assert!(!realm.is_in_write_transaction());
 }
+
+// ---- no panic on any input; a failing call changes nothing --------------------------------
+
+mod random_calls {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-3i64..3).prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Double),
+            "[a-c]{0,2}".prop_map(Value::String),
+            proptest::collection::vec(any::<u8>(), 0..3).prop_map(Value::Binary),
+            Just(Value::Link("ann".into())),
+            Just(Value::Link("bob".into())),
+            (-2i64..3).prop_map(|i| Value::Link(i.into())),
+        ]
+    }
+
+    fn pk() -> impl Strategy<Value = PrimaryKey> {
+        prop_oneof![(-2i64..4).prop_map(PrimaryKey::Int), prop_oneof![Just("ann"), Just("bob"), Just("")].prop_map(PrimaryKey::from)]
+    }
+
+    #[derive(Debug, Clone)]
+    enum Call {
+        Create(&'static str, PrimaryKey, &'static str, Value),
+        Upsert(&'static str, PrimaryKey, &'static str, Value),
+        Set(&'static str, PrimaryKey, &'static str, Value),
+        Erase(&'static str, PrimaryKey),
+        Insert(&'static str, PrimaryKey, &'static str, usize, Value),
+        ListSet(&'static str, PrimaryKey, &'static str, usize, Value),
+        ListErase(&'static str, PrimaryKey, &'static str, usize),
+        Move(&'static str, PrimaryKey, &'static str, usize, usize),
+        Clear(&'static str, PrimaryKey, &'static str),
+        Read(&'static str, PrimaryKey, &'static str),
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        let class = prop_oneof![Just("Dog"), Just("Person"), Just("Cat")];
+        let prop = prop_oneof![Just("id"), Just("name"), Just("age"), Just("owner"), Just("tags"), Just("nope")];
+        prop_oneof![
+            (class.clone(), pk(), prop.clone(), value()).prop_map(|(c, k, p, v)| Call::Create(c, k, p, v)),
+            (class.clone(), pk(), prop.clone(), value()).prop_map(|(c, k, p, v)| Call::Upsert(c, k, p, v)),
+            (class.clone(), pk(), prop.clone(), value()).prop_map(|(c, k, p, v)| Call::Set(c, k, p, v)),
+            (class.clone(), pk()).prop_map(|(c, k)| Call::Erase(c, k)),
+            (class.clone(), pk(), prop.clone(), 0usize..4, value()).prop_map(|(c, k, p, i, v)| Call::Insert(c, k, p, i, v)),
+            (class.clone(), pk(), prop.clone(), 0usize..4, value()).prop_map(|(c, k, p, i, v)| Call::ListSet(c, k, p, i, v)),
+            (class.clone(), pk(), prop.clone(), 0usize..4).prop_map(|(c, k, p, i)| Call::ListErase(c, k, p, i)),
+            (class.clone(), pk(), prop.clone(), 0usize..4, 0usize..4).prop_map(|(c, k, p, a, b)| Call::Move(c, k, p, a, b)),
+            (class.clone(), pk(), prop.clone()).prop_map(|(c, k, p)| Call::Clear(c, k, p)),
+            (class, pk(), prop).prop_map(|(c, k, p)| Call::Read(c, k, p)),
+        ]
+    }
+
+    fn run(r: &Realm, c: &Call) -> Result<()> {
+        match c.clone() {
+            Call::Create(cl, k, p, v) => r.create(cl, k, &[(p, v)]),
+            Call::Upsert(cl, k, p, v) => r.upsert(cl, k, &[(p, v)]),
+            Call::Set(cl, k, p, v) => r.set(cl, &k, p, v),
+            Call::Erase(cl, k) => r.erase(cl, &k),
+            Call::Insert(cl, k, p, i, v) => r.list_insert(cl, &k, p, i, v),
+            Call::ListSet(cl, k, p, i, v) => r.list_set(cl, &k, p, i, v),
+            Call::ListErase(cl, k, p, i) => r.list_erase(cl, &k, p, i),
+            Call::Move(cl, k, p, a, b) => r.list_move(cl, &k, p, a, b),
+            Call::Clear(cl, k, p) => r.list_clear(cl, &k, p),
+            Call::Read(cl, k, p) => r.get_value(cl, &k, p).and_then(|_| r.get_list(cl, &k, p)).map(|_| ()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Random calls, mostly wrong: none panics, and every one that fails leaves the realm
+        /// (as seen inside the open transaction) exactly as it was.
+        #[test]
+        fn random_calls_never_panic_and_failures_change_nothing(calls in proptest::collection::vec(call(), 1..40)) {
+            let (_d, realm) = setup();
+            realm.begin_write().unwrap();
+            for c in &calls {
+                let before = dump(&realm);
+                if let Err(e) = run(&realm, c) {
+                    prop_assert_eq!(dump(&realm), before, "{:?} failed with {} but changed the realm", c, e);
+                }
+            }
+            let inside = dump(&realm);
+            realm.commit().unwrap();
+            prop_assert_eq!(dump(&realm), inside);
+        }
+    }
+}
