@@ -184,7 +184,8 @@ pub enum ServerMessage {
         /// The last key of this chunk, to resume from; None when `done`.
         last: Option<(String, PrimaryKey)>,
         done: bool,
-        /// Objects in the whole server state (for progress).
+        /// Objects in the whole server state (for progress), sent with the first chunk of a
+        /// download (`after: None`); 0 in later chunks.
         total_objects: u64,
     },
     Download {

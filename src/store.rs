@@ -375,6 +375,15 @@ pub fn count_objects(conn: &Connection, class_idx: usize) -> Result<u64> {
     Ok(n as u64)
 }
 
+/// Whether a class has at least one object (without counting them all).
+pub fn class_has_objects(conn: &Connection, class_idx: usize) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 LIMIT 1")?
+        .query_row([class_idx as i64], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Streams the objects of a class in primary-key order, starting after `after`. The callback
 /// returns false to stop. Memory does not grow with the number of objects.
 pub fn scan_objects(

@@ -367,9 +367,13 @@ fn chunk_in_snapshot(
     use driftsync::store;
     let head = read_head(conn).map_err(internal)?;
     let readable: Vec<usize> = (0..schema.classes.len()).filter(|&i| role.may_read(&schema.classes[i].name)).collect();
+    // Counting is a scan of the whole state: done for the first chunk only (a resumed download
+    // keeps the total it got first; later chunks say 0).
     let mut total = 0u64;
-    for &ci in &readable {
-        total += store::count_objects(conn, ci).map_err(internal)?;
+    if after.is_none() {
+        for &ci in &readable {
+            total += store::count_objects(conn, ci).map_err(internal)?;
+        }
     }
     let (start, mut after_pk) = match after {
         None => (0, None),
@@ -415,7 +419,7 @@ fn chunk_in_snapshot(
         let mut more = more_in_class;
         if !more {
             for &later in readable.iter().filter(|&&i| i > ci) {
-                if store::count_objects(conn, later).map_err(internal)? > 0 {
+                if store::class_has_objects(conn, later).map_err(internal)? {
                     more = true;
                     break;
                 }

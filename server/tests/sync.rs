@@ -157,7 +157,8 @@ fn state_chunks_come_in_class_then_key_order_and_resume_from_last() {
             panic!()
         };
         assert_eq!(server_version, 1);
-        assert_eq!(total_objects, 32);
+        // The total comes with the first chunk only.
+        assert_eq!(total_objects, if after.is_none() { 32 } else { 0 });
         if class == "Task" {
             assert_eq!(properties.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), vec!["id", "title", "done", "tags"]);
         }

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const CHUNK_OBJECTS: u32 = 5_000;
+const CHUNK_OBJECTS: u32 = 10_000;
 /// Layout of the fresh-copy file; a file of another layout is replaced.
 const FRESH_FORMAT: i64 = 2;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -89,13 +89,15 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
     if meta_i64(&db, "done")? == Some(1) {
         return finish(db);
     }
-    let mut after: Option<(String, PrimaryKey)> =
+    let after: Option<(String, PrimaryKey)> =
         match db.query_row("SELECT value FROM fresh_meta WHERE key='last'", [], |r| r.get::<_, Vec<u8>>(0)).optional()? {
             Some(b) => Some(rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy cursor: {e}")))?),
             None => None,
         };
+    // The next chunk is requested before this one is stored, so the server prepares it while
+    // this side writes.
+    conn.send(&ClientMessage::StateRequest { after: after.clone(), max_objects: CHUNK_OBJECTS })?;
     loop {
-        conn.send(&ClientMessage::StateRequest { after: after.clone(), max_objects: CHUNK_OBJECTS })?;
         let msg = conn.recv_required(ANSWER_TIMEOUT)?;
         let ServerMessage::StateChunk { server_version, salt, class, properties, objects, last, done, total_objects } = msg else {
             return Err(match msg {
@@ -103,8 +105,14 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
                 other => Error::Protocol(format!("expected a state chunk, got {other:?}")),
             });
         };
+        if !done {
+            let Some(next) = &last else {
+                return Err(Error::Protocol("a state chunk that is not the last one has no resume key".into()));
+            };
+            conn.send(&ClientMessage::StateRequest { after: Some(next.clone()), max_objects: CHUNK_OBJECTS })?;
+        }
         db.execute_batch("BEGIN")?;
-        let stored = (|| -> Result<()> {
+        let stored = (|| -> Result<(u64, u64)> {
             if meta_i64(&db, "server_version")?.is_none() {
                 set_meta(&db, "server_version", server_version as i64)?;
                 set_meta(&db, "salt", salt as i64)?;
@@ -121,36 +129,37 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
                 set_meta(&db, "last", rmp_serde::to_vec(l).unwrap_or_default())?;
             }
             set_meta(&db, "done", done as i64)?;
-            set_meta(&db, "total", total_objects as i64)?;
-            Ok(())
+            // Only the first chunk of a download carries the total.
+            if total_objects > 0 {
+                set_meta(&db, "total", total_objects as i64)?;
+            }
+            let received = meta_i64(&db, "received")?.unwrap_or(0) as u64 + objects.len() as u64;
+            set_meta(&db, "received", received as i64)?;
+            Ok((received, meta_i64(&db, "total")?.unwrap_or(0) as u64))
         })();
-        match stored {
-            Ok(()) => db.execute_batch("COMMIT")?,
+        let (received, total) = match stored {
+            Ok(counts) => {
+                db.execute_batch("COMMIT")?;
+                counts
+            }
             Err(e) => {
                 let _ = db.execute_batch("ROLLBACK");
                 return Err(e);
             }
-        }
-        let received: i64 = db.query_row("SELECT count(*) FROM fresh_objects", [], |r| r.get(0))?;
-        progress(received as u64, total_objects);
-        if !done {
-            super::crash_point("fresh_download");
-        }
+        };
+        progress(received, total.max(received));
         if done {
             return finish(db);
         }
-        if last.is_none() {
-            return Err(Error::Protocol("a state chunk that is not the last one has no resume key".into()));
-        }
-        after = last;
+        super::crash_point("fresh_download");
     }
 }
 
 fn finish(conn: Connection) -> Result<FreshCopy> {
     let server_version = meta_i64(&conn, "server_version")?.unwrap_or(0) as u64;
     let salt = meta_i64(&conn, "salt")?.unwrap_or(0) as u64;
-    let objects: i64 = conn.query_row("SELECT count(*) FROM fresh_objects", [], |r| r.get(0))?;
-    Ok(FreshCopy { conn, server_version, salt, objects: objects as u64 })
+    let objects = meta_i64(&conn, "received")?.unwrap_or(0) as u64;
+    Ok(FreshCopy { conn, server_version, salt, objects })
 }
 
 /// The server's layout of a class, as sent with its objects (None: the server sent none).
