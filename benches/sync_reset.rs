@@ -47,6 +47,18 @@ fn mem_baseline() -> usize {
     now
 }
 
+/// Resets the kernel's peak RSS (VmHWM) to the current RSS; returns the current RSS in KiB.
+/// RSS counts SQLite's own allocations too, which the counting allocator does not see.
+fn rss_baseline() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    proc_status_kib("VmRSS:")
+}
+
+fn proc_status_kib(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
 fn mib(b: usize) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
@@ -265,13 +277,19 @@ fn bench_bootstrap(dir: &Path, n: i64) {
         synced(&seed);
     }
     let base = mem_baseline();
+    let rss = rss_baseline();
     let start = Instant::now();
     let c = open(&s, &dir.join(format!("boot{n}-new.realm")), "b", &schema, ClientResetMode::default(), false);
     synced(&c);
     let secs = start.elapsed().as_secs_f64();
     assert_eq!(c.count("A").expect("count"), n as u64);
     let peak = PEAK.load(Ordering::Relaxed) - base;
-    line(&format!("bootstrap of a new client onto a server with {n} objects"), secs, &format!("peak client heap +{:.1} MiB", mib(peak)));
+    let rss_peak = proc_status_kib("VmHWM:").saturating_sub(rss);
+    line(
+        &format!("bootstrap of a new client onto a server with {n} objects"),
+        secs,
+        &format!("peak client heap +{:.1} MiB, peak RSS +{:.1} MiB", mib(peak), rss_peak as f64 / 1024.0),
+    );
 }
 
 /// A client with `n` synced objects; the server changes `n/100` of them; the client has
@@ -298,16 +316,24 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     admin(&s, AdminCommand::Enable);
     drop(other);
     let base = mem_baseline();
+    let rss = rss_baseline();
     let t0 = now_ms();
     let start = Instant::now();
     session(&client).resume();
     let rep = wait_report(&client, t0);
     let secs = start.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - base;
+    let rss_peak = proc_status_kib("VmHWM:").saturating_sub(rss);
     line(
         &format!("{mode:?} reset, {n} objects, 1% differ, {unsynced} unsynced changesets (download included)"),
         secs,
-        &format!("peak client heap +{:.1} MiB; {}; {:?}", mib(peak), phases(&rep), rep.decision),
+        &format!(
+            "peak client heap +{:.1} MiB, peak RSS +{:.1} MiB; {}; {:?}",
+            mib(peak),
+            rss_peak as f64 / 1024.0,
+            phases(&rep),
+            rep.decision
+        ),
     );
     secs
 }
