@@ -314,3 +314,33 @@ fn lost_changes_are_recovered_even_when_others_wrote_after_the_restore() {
     sync_all(&other);
     assert_eq!(dump(&a), dump(&other));
 }
+
+#[test]
+fn manual_reset_refuses_while_open_and_otherwise_runs_at_the_next_open() {
+    let ts = TestServer::start();
+    let seen: Arc<Mutex<Option<reset::ManualReset>>> = Arc::new(Mutex::new(None));
+    let s2 = seen.clone();
+    let mut cfg = ClientResetConfig::new(ClientResetMode::Manual);
+    cfg.manual = Some(Arc::new(move |m: &reset::ManualReset| *s2.lock().unwrap() = Some(m.clone())));
+    let path = ts.path("m.realm");
+    let r = open_client(&path, &ts.url(), "alice", cfg.clone());
+    item(&r, 1, "synced");
+    sync_all(&r);
+    offline(&r);
+    item(&r, 2, "unsynced");
+    let rep = reset_and_wait(&ts, &r);
+    assert_eq!(rep.decision, ResetDecision::Manual);
+    eventually("manual handler", || seen.lock().unwrap().is_some());
+    let manual = seen.lock().unwrap().clone().unwrap();
+    let err = manual.perform().expect_err("handles are open");
+    assert_eq!(err.code(), ErrorCode::Busy);
+    assert!(err.to_string().contains("close every handle"), "{err}");
+    // The app never performs it: it closes the realm, and the next open starts from the server.
+    drop(r);
+    let again = open_client(&path, &ts.url(), "alice", cfg);
+    sync_all(&again);
+    assert_eq!(name_of(&again, 1).as_deref(), Some("synced"));
+    assert_eq!(name_of(&again, 2), None, "the unsynced change is only in the backup");
+    let backup = Realm::open(RealmConfig::new(&manual.backup_path, schema())).unwrap();
+    assert_eq!(name_of(&backup, 2).as_deref(), Some("unsynced"));
+}

@@ -57,14 +57,24 @@ mod tests {
 
     #[test]
     fn cycle_guard_matrix() {
+        // Every previous automatic decision × every mode, with recovery allowed.
         let a = ErrorAction::ClientReset;
-        assert_eq!(decide(RecoverOrDiscardUnsyncedChanges, a, None, Some(&prev(D::Recover))), D::Discard);
-        assert_eq!(decide(RecoverUnsyncedChanges, a, None, Some(&prev(D::Recover))), D::Manual);
-        assert_eq!(decide(DiscardUnsyncedChanges, a, None, Some(&prev(D::Recover))), D::Manual);
-        for m in [DiscardUnsyncedChanges, RecoverUnsyncedChanges, RecoverOrDiscardUnsyncedChanges] {
-            assert_eq!(decide(m, a, None, Some(&prev(D::Discard))), D::Manual, "{m:?} after a discard");
+        let table = [
+            (D::Recover, Manual, D::Manual),
+            (D::Recover, DiscardUnsyncedChanges, D::Manual),
+            (D::Recover, RecoverUnsyncedChanges, D::Manual),
+            (D::Recover, RecoverOrDiscardUnsyncedChanges, D::Discard),
+            (D::Discard, Manual, D::Manual),
+            (D::Discard, DiscardUnsyncedChanges, D::Manual),
+            (D::Discard, RecoverUnsyncedChanges, D::Manual),
+            (D::Discard, RecoverOrDiscardUnsyncedChanges, D::Manual),
+        ];
+        for (previous, mode, want) in table {
+            assert_eq!(decide(mode, a, None, Some(&prev(previous))), want, "previous {previous:?}, mode {mode:?}");
         }
-        assert_eq!(decide(Manual, a, None, Some(&prev(D::Recover))), D::Manual);
+        // Without a pending record nothing is downgraded.
         assert_eq!(decide(RecoverUnsyncedChanges, a, None, None), D::Recover);
+        assert_eq!(decide(RecoverOrDiscardUnsyncedChanges, a, None, None), D::Recover);
+        assert_eq!(decide(DiscardUnsyncedChanges, a, None, None), D::Discard);
     }
 }
