@@ -121,3 +121,58 @@ fn client_killed_mid_download_reopens_intact_and_completes() {
     assert_eq!(dump(&a), dump(&b));
     sigkill(&mut server);
 }
+
+/// A fake server that accepts WebSocket connections, reads the client's first message and
+/// answers with `reply`; it counts connections.
+fn fake_server(reply: tungstenite::Message) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c2 = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(20) {
+            let Ok(stream) = stream else { continue };
+            c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reply = reply.clone();
+            std::thread::spawn(move || {
+                let Ok(mut ws) = tungstenite::accept(stream) else { return };
+                let _ = ws.read();
+                let _ = ws.send(reply);
+                let _ = ws.read();
+            });
+        }
+    });
+    (url, count)
+}
+
+fn client_sees_bad_server_input(reply: tungstenite::Message, expect: &str) {
+    let (url, connections) = fake_server(reply);
+    let dir = tempfile::tempdir().unwrap();
+    let r = open_client(&dir.path().join("c.realm"), &url, "alice", ClientResetConfig::default());
+    item(&r, 1, "local");
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let e2 = errors.clone();
+    session(&r).on_error(move |e| e2.lock().unwrap().push(e.clone()));
+    eventually("the client reconnects after bad input", || connections.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    eventually("the error is reported", || errors.lock().unwrap().iter().any(|e| e.message.contains(expect)));
+    let e = errors.lock().unwrap().iter().find(|e| e.message.contains(expect)).cloned().unwrap();
+    assert_eq!(e.action, protocol::ErrorAction::Retry, "{e:?}");
+    assert_eq!(name_of(&r, 1).as_deref(), Some("local"), "nothing stored changed");
+    assert_eq!(r.count("Item").unwrap(), 1);
+}
+
+#[test]
+fn client_survives_an_undecodable_server_message() {
+    client_sees_bad_server_input(tungstenite::Message::Binary(vec![0xc1, 0xff, 0x00].into()), "undecodable");
+}
+
+#[test]
+fn client_survives_a_text_frame_from_the_server() {
+    client_sees_bad_server_input(tungstenite::Message::Text("hello".into()), "text frame");
+}
+
+#[test]
+fn client_survives_an_unexpected_server_message() {
+    let msg = protocol::encode(&protocol::ServerMessage::Pong { nonce: 1, latest_server_version: 0 });
+    client_sees_bad_server_input(tungstenite::Message::Binary(msg.into()), "expected BindOk");
+}
