@@ -27,4 +27,13 @@ test -x "$TARGET_DIR/debug/driftsync-server"
 echo "== Kotlin binding (mvn test)"
 cd bindings/kotlin
 mvn -q -B test -Ddriftsync.cargo.target="$TARGET_DIR" "$@"
-echo "Kotlin binding: all tests passed"
+# Maven runs quietly; the count comes from Surefire's reports.
+python3 - <<'PY'
+import glob, xml.etree.ElementTree as ET
+t = f = s = 0
+for path in glob.glob("target/surefire-reports/TEST-*.xml"):
+    r = ET.parse(path).getroot()
+    t += int(r.get("tests", 0)); s += int(r.get("skipped", 0))
+    f += int(r.get("failures", 0)) + int(r.get("errors", 0))
+print(f"Kotlin: {t - f - s} passed, {f} failed, {s} skipped")
+PY
