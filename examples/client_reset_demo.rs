@@ -125,6 +125,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     synced(&laptop)?;
     println!("  phone:  {:?}", tasks(&phone)?);
     println!("  laptop: {:?}", tasks(&laptop)?);
+    println!("  (task 2 was synced after the backup, so the restore lost it on the server: the phone");
+    println!("   recovered it together with its offline edit and new task, and the laptop got them all)");
 
     // 3. Same cause, but a device that discards its unsynced changes.
     let discard = ClientResetConfig::new(ClientResetMode::DiscardUnsyncedChanges);
@@ -143,6 +145,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let rep = wait_for_report(&tablet, t0)?;
     print_report(&rep);
     println!("  tablet: {:?}", tasks(&tablet)?);
+    println!("  (the tablet threw away its offline task 4, and lost task 5 with the server's restore;");
+    println!("   both are in the report, nothing went silently)");
 
     // 4. A breaking schema change on the server: no automatic reset can apply; the app's manual
     //    handler gets the cause and a backup of the realm.
