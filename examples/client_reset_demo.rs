@@ -145,8 +145,8 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let rep = wait_for_report(&tablet, t0)?;
     print_report(&rep);
     println!("  tablet: {:?}", tasks(&tablet)?);
-    println!("  (the tablet threw away its offline task 4, and lost task 5 with the server's restore;");
-    println!("   both are in the report, nothing went silently)");
+    println!("  (the tablet threw away its offline task 4, listed as discarded; task 5 went with the");
+    println!("   server's restore; the report counts both objects the reset erased)");
 
     // 4. A breaking schema change on the server: no automatic reset can apply; the app's manual
     //    handler gets the cause and a backup of the realm.
