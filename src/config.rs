@@ -27,6 +27,9 @@ impl RealmConfig {
     }
 }
 
+/// Default of `SyncConfig::retain_acknowledged`.
+pub const DEFAULT_RETAIN_ACKNOWLEDGED: u64 = 10_000;
+
 /// Where and as whom a realm syncs.
 #[derive(Clone)]
 pub struct SyncConfig {
@@ -37,6 +40,10 @@ pub struct SyncConfig {
     pub client_reset: ClientResetConfig,
     /// Start without connecting (tests and apps that connect later call `resume`).
     pub start_paused: bool,
+    /// How many acknowledged changesets to keep after they are no longer needed for sync, so
+    /// that changes a server restored from a backup lost can still be recovered. Older ones are
+    /// deleted, which bounds the history.
+    pub retain_acknowledged: u64,
 }
 
 impl SyncConfig {
@@ -47,6 +54,7 @@ impl SyncConfig {
             realm_name: realm_name.to_string(),
             client_reset: ClientResetConfig::default(),
             start_paused: false,
+            retain_acknowledged: DEFAULT_RETAIN_ACKNOWLEDGED,
         }
     }
 }

@@ -267,3 +267,31 @@ fn unknown_token_is_a_fatal_error_reported_to_the_app() {
     assert_eq!(e.server_code, Some(protocol::ServerErrorCode::BadToken));
     assert_eq!(e.action, protocol::ErrorAction::Fatal);
 }
+
+#[test]
+fn acknowledged_history_is_trimmed_to_the_retention_and_unsynced_changes_stay() {
+    let ts = TestServer::start();
+    let mut cfg = sync_config(&ts.url(), "alice", ClientResetConfig::default());
+    cfg.retain_acknowledged = 3;
+    let a = Realm::open(RealmConfig::new(ts.path("a.realm"), schema()).with_sync(cfg)).unwrap();
+    for i in 0..20 {
+        item(&a, i, "x");
+        sync_all(&a);
+    }
+    // One more round trip so the trim after the last download has run.
+    item(&a, 100, "last");
+    sync_all(&a);
+    let kept = a.history_since(0).unwrap();
+    assert!(kept.len() <= 4, "kept {} changesets", kept.len());
+    assert_eq!(kept.last().map(|c| c.local_version), Some(a.last_local_version().unwrap()));
+    offline(&a);
+    for i in 200..205 {
+        item(&a, i, "unsynced");
+    }
+    let unsynced = a.history_since(a.last_local_version().unwrap() - 5).unwrap();
+    assert_eq!(unsynced.len(), 5, "unsynced changes are never trimmed");
+    online(&a);
+    let b = open_client(&ts.path("b.realm"), &ts.url(), "bob", ClientResetConfig::default());
+    sync_all(&b);
+    assert_eq!(b.count("Item").unwrap(), 26);
+}

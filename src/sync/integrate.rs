@@ -84,6 +84,7 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
         }
         Ok(())
     });
+    let retain = retention(realm);
     let result = body.and_then(|_| {
         realm.on_commit(move |conn, _| {
             let mut c = load_cursor(conn)?;
@@ -91,7 +92,8 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
                 c.server_version = latest;
                 c.salt = latest_salt;
             }
-            save_cursor(conn, &c)
+            save_cursor(conn, &c)?;
+            trim_history(conn, &c, retain)
         })?;
         refine_changes(realm)?;
         realm.commit()
@@ -186,11 +188,29 @@ fn committed_class_count(conn: &Connection) -> Result<usize> {
 
 /// Records the server's acknowledgement of local changesets up to `local_version`.
 pub fn apply_ack(realm: &Realm, local_version: u64, server_version: u64) -> Result<()> {
+    let retain = retention(realm);
     write_meta(realm, move |conn| {
         conn.prepare_cached("UPDATE ds_history SET server_version = ?2 WHERE version <= ?1 AND server_version IS NULL")?
             .execute(rusqlite::params![local_version as i64, server_version as i64])?;
         let mut c = load_cursor(conn)?;
         c.acked = c.acked.max(local_version);
-        save_cursor(conn, &c)
+        save_cursor(conn, &c)?;
+        trim_history(conn, &c, retain)
     })
+}
+
+fn retention(realm: &Realm) -> u64 {
+    realm.shared.sync_config.as_ref().map_or(crate::config::DEFAULT_RETAIN_ACKNOWLEDGED, |c| c.retain_acknowledged)
+}
+
+/// Deletes acknowledged changesets that sync no longer needs (the server's version of them is
+/// downloaded, so no rebase can involve them), keeping the newest `retain` of them for the
+/// recovery of changes a restored server lost.
+pub fn trim_history(conn: &Connection, cursor: &Cursor, retain: u64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM ds_history WHERE server_version IS NOT NULL AND server_version <= ?1 AND version <=
+           (SELECT version FROM ds_history WHERE server_version IS NOT NULL ORDER BY version DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(rusqlite::params![cursor.server_version as i64, retain.min(i64::MAX as u64) as i64])?;
+    Ok(())
 }
