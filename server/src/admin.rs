@@ -252,8 +252,14 @@ fn advance_clock(inner: &Inner, seconds: u64) -> Result<String> {
     let max_offline = i64::try_from(inner.max_offline_days.saturating_mul(86_400)).unwrap_or(i64::MAX);
     let cutoff = db.now().saturating_sub(max_offline);
     let expired = db.expire_clients(cutoff, &connected)?;
+    drop(db);
+    // History older than the offline limit is needed by no client that may still sync.
+    let mut forgotten = 0;
+    for realm in inner.realm_names()? {
+        forgotten += inner.realm(&realm)?.compact_before(cutoff)?;
+    }
     Ok(format!(
-        "clock advanced by {seconds}s (offset now {offset}s); {expired} client file(s) expired (offline longer than {} days)",
+        "clock advanced by {seconds}s (offset now {offset}s); {expired} client file(s) expired (offline longer than {} days); {forgotten} server version(s) compacted",
         inner.max_offline_days
     ))
 }

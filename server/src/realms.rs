@@ -22,6 +22,10 @@ CREATE TABLE IF NOT EXISTS srv_history(
 CREATE INDEX IF NOT EXISTS srv_history_by_origin ON srv_history(origin_file, origin_version);
 CREATE TABLE IF NOT EXISTS srv_base(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL, salt INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS srv_restore(id INTEGER PRIMARY KEY CHECK (id = 0), version INTEGER NOT NULL);
+-- When each server version was made (server clock, seconds), for compaction.
+CREATE TABLE IF NOT EXISTS srv_times(server_version INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+-- Per client file, its newest changeset among the history compacted away.
+CREATE TABLE IF NOT EXISTS srv_compacted(origin_file INTEGER PRIMARY KEY, origin_version INTEGER NOT NULL);
 ";
 
 /// Most objects in one `StateChunk`, and roughly most bytes.
@@ -180,8 +184,43 @@ impl RealmSlot {
                 params![ident as i64, upto.min(i64::MAX as u64) as i64],
                 |r| r.get(0),
             )?;
-            Ok(v.unwrap_or(0) as u64)
+            // Changesets compacted away all came before every version still in the history.
+            let compacted: Option<i64> = conn
+                .query_row("SELECT origin_version FROM srv_compacted WHERE origin_file = ?1", [ident as i64], |r| r.get(0))
+                .optional()?;
+            Ok(v.unwrap_or(0).max(compacted.unwrap_or(0)) as u64)
         })?)
+    }
+
+    /// Compaction: forgets the history made before `cutoff` (server clock). Clients whose last
+    /// server version falls into what was forgotten get `ClientTooOld` at their next bind.
+    /// Returns how many server versions were forgotten.
+    pub fn compact_before(&self, cutoff: i64) -> Result<u64> {
+        self.write(|conn| {
+            let top: Option<(i64, i64)> = conn
+                .query_row(
+                    "SELECT h.server_version, h.salt FROM srv_history h JOIN srv_times t ON t.server_version = h.server_version
+                     WHERE t.at < ?1 ORDER BY h.server_version DESC LIMIT 1",
+                    [cutoff],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(internal)?;
+            let Some((version, salt)) = top else { return Ok(0) };
+            conn.execute(
+                "INSERT INTO srv_compacted(origin_file, origin_version)
+                   SELECT origin_file, max(origin_version) FROM srv_history WHERE server_version <= ?1 GROUP BY origin_file
+                   ON CONFLICT(origin_file) DO UPDATE SET origin_version = max(origin_version, excluded.origin_version)",
+                [version],
+            )
+            .map_err(internal)?;
+            let forgotten = conn.execute("DELETE FROM srv_history WHERE server_version <= ?1", [version]).map_err(internal)?;
+            conn.execute("DELETE FROM srv_times WHERE server_version <= ?1", [version]).map_err(internal)?;
+            conn.execute("INSERT OR REPLACE INTO srv_base(id, version, salt) VALUES(0, ?1, ?2)", params![version, salt])
+                .map_err(internal)?;
+            Ok(forgotten as u64)
+        })
+        .map_err(|e| ServerError(format!("{}: {e:?}", self.name)))
     }
 
     /// The server version that integrated `ident`'s changeset `local_version`, if stored.
@@ -227,7 +266,7 @@ impl RealmSlot {
 
     /// Applies changesets of client `ident` with the rulebook, each as one server version, all
     /// in one transaction with their history rows. Nothing is stored unless all apply.
-    pub fn apply_upload(&self, ident: u64, pending: Vec<Pending>) -> std::result::Result<Vec<Applied>, UploadError> {
+    pub fn apply_upload(&self, ident: u64, pending: Vec<Pending>, now: i64) -> std::result::Result<Vec<Applied>, UploadError> {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -265,6 +304,10 @@ impl RealmSlot {
                         .and_then(|mut s| {
                             s.execute(params![version as i64, salt as i64, ident as i64, cs.local_version as i64, cs.encode()])
                         })
+                        .map_err(internal)?;
+                    tx.conn
+                        .prepare_cached("INSERT OR REPLACE INTO srv_times(server_version, at) VALUES(?1, ?2)")
+                        .and_then(|mut s| s.execute(params![version as i64, now]))
                         .map_err(internal)?;
                     head = Head { version, salt };
                     out.push(Applied { local_version: cs.local_version, server_version: version, dropped });

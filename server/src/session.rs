@@ -674,7 +674,8 @@ impl Session {
         let changes_schema = pending
             .iter()
             .any(|p| p.changeset.instructions.iter().any(|i| matches!(i, Instruction::AddClass { .. } | Instruction::AddProperty { .. })));
-        let applied = match slot.apply_upload(ident, pending) {
+        let now = self.inner.db.lock().now();
+        let applied = match slot.apply_upload(ident, pending, now) {
             Ok(a) => a,
             Err(UploadError::Bad(m)) => return self.fail(fatal(ServerErrorCode::BadChangeset, m)),
             Err(UploadError::Internal(m)) => return self.fail(internal(m)),

@@ -208,3 +208,43 @@ fn restore_keeps_the_server_configuration() {
     bob.raw.send(&ClientMessage::Upload { changesets: vec![changeset(1, vec![create_task(1, "x")])] });
     assert!(matches!(bob.raw.recv(), ServerMessage::Error(e) if e.action == ErrorAction::Warning));
 }
+
+#[test]
+fn clock_advance_compacts_history_and_a_client_behind_it_is_too_old() {
+    let s = start();
+    let mut a = new_client(&s.url(), ALICE, "main");
+    let acks = upload(&mut a, (1..=3).map(|i| changeset(i, vec![create_task(i as i64, "early")])).collect());
+    assert_eq!(acks.len(), 3);
+    // Bob downloads the three versions, then stays connected (so he does not expire) while the
+    // clock jumps past the offline limit and the history is compacted.
+    let mut b = new_client(&s.url(), BOB, "main");
+    b.raw.send(&ClientMessage::StartDownload { after: 0 });
+    let mut salts = std::collections::BTreeMap::new();
+    b.raw.recv_until(|m| match m {
+        ServerMessage::Download { changesets, .. } => {
+            salts.extend(changesets.iter().map(|c| (c.server_version, c.salt)));
+            (salts.len() == 3).then_some(())
+        }
+        _ => None,
+    });
+    let out = s.server.advance_clock(Duration::from_secs(31 * 86_400)).unwrap();
+    assert!(out.contains("3 server version(s) compacted"), "{out}");
+    let (a_ident, b_ident) = (a.ident, b.ident);
+    drop(a);
+    drop(b);
+    wait_no_connections(&s);
+    // Bob's last version (1) was forgotten: he is too old, whatever his last-seen time says.
+    let e = bind_err(&s.url(), bind_msg(BOB, "main", Some(b_ident), 1, salts[&1]));
+    assert_reset(&e, ResetCause::ClientTooOld, ErrorAction::ClientResetNoRecovery);
+    // Alice is at the compaction point (3): she goes on, and the running "integrated" count of
+    // her changesets survives the compaction.
+    let mut other = new_client(&s.url(), ALICE, "main");
+    upload(&mut other, vec![changeset(1, vec![create_task(10, "after")])]);
+    let mut a = bind_ok(&s.url(), bind_msg(ALICE, "main", Some(a_ident), 3, salts[&3]));
+    a.raw.send(&ClientMessage::StartDownload { after: 3 });
+    let got = a.raw.recv_until(|m| match m {
+        ServerMessage::Download { changesets, .. } => changesets.into_iter().find(|c| c.server_version == 4),
+        _ => None,
+    });
+    assert_eq!(got.last_integrated_client_version, 3);
+}
