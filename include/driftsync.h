@@ -365,6 +365,14 @@ typedef struct driftsync_cursor_t driftsync_cursor_t;
 typedef struct driftsync_error_t driftsync_error_t;
 
 /**
+ * The outcome of one call of a v2 reset hook (`driftsync_before_reset_v2_fn`,
+ * `driftsync_after_reset_v2_fn`): an opaque handle the library lends to the hook for the
+ * duration of the call. The hook fails with a message of its own through
+ * `driftsync_hook_result_fail`; do not keep the pointer past the call.
+ */
+typedef struct driftsync_hook_result_t driftsync_hook_result_t;
+
+/**
  * A client reset handed to the application (`driftsync_manual_reset_fn`): its cause, the
  * server's message, the realm's path, the backup's path (a complete realm with the unsynced
  * changes in it, openable without sync), the report, and the action that performs the reset.
@@ -478,6 +486,38 @@ typedef bool (*driftsync_after_reset_fn)(void *user_data,
                                          const struct driftsync_realm_t *before,
                                          struct driftsync_realm_t *live,
                                          bool did_recover);
+
+/**
+ * The before-reset hook, version 2: as `driftsync_before_reset_fn`, plus `result`, lent for the
+ * call, through which the hook gives the reason it fails (`driftsync_hook_result_fail`).
+ *
+ * The rule: the hook fails when it returns false or when it called `driftsync_hook_result_fail`
+ * successfully (even if it then returns true). The report's before-hook error is the message of
+ * the last successful `driftsync_hook_result_fail` call; when the hook returned false without
+ * one, it is the same generic message as for `driftsync_before_reset_fn`. A failing hook aborts
+ * the automatic reset, which falls back to the manual handler.
+ *
+ * Thread: the realm's sync thread (a library thread), with no library lock held. `before` and
+ * `result` are lent for the call: do not keep either pointer.
+ */
+typedef bool (*driftsync_before_reset_v2_fn)(void *user_data,
+                                             const struct driftsync_realm_t *before,
+                                             struct driftsync_hook_result_t *result);
+
+/**
+ * The after-reset hook, version 2: as `driftsync_after_reset_fn`, plus `result`, lent for the
+ * call, through which the hook gives the reason it fails (`driftsync_hook_result_fail`). The
+ * failure rule is that of `driftsync_before_reset_v2_fn`; the message goes to the report's
+ * after-hook error (the reset itself has already happened).
+ *
+ * Thread: the realm's sync thread, with no library lock held. `before`, `live` and `result` are
+ * lent for the call (see `driftsync_after_reset_fn`).
+ */
+typedef bool (*driftsync_after_reset_v2_fn)(void *user_data,
+                                            const struct driftsync_realm_t *before,
+                                            struct driftsync_realm_t *live,
+                                            bool did_recover,
+                                            struct driftsync_hook_result_t *result);
 
 /**
  * The manual reset handler: receives the reset (cause, message, original and backup paths, the
@@ -815,6 +855,32 @@ enum driftsync_status_t driftsync_config_builder_set_after_reset(struct driftsyn
                                                                  void *user_data,
                                                                  driftsync_user_data_free_fn user_data_free,
                                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Sets the before-reset hook in its version 2 form (see `driftsync_before_reset_v2_fn`): the
+ * hook can fail with a message of its own (`driftsync_hook_result_fail`), which becomes the
+ * report's before-hook error. It replaces a hook set by `driftsync_config_builder_set_before_reset`
+ * and the other way round (the last call wins); NULL `callback` removes it. `user_data` as
+ * `driftsync_config_builder_set_before_reset` (the hook runs on the sync thread).
+ */
+enum driftsync_status_t driftsync_config_builder_set_before_reset_v2(struct driftsync_config_builder_t *builder,
+                                                                     driftsync_before_reset_v2_fn callback,
+                                                                     void *user_data,
+                                                                     driftsync_user_data_free_fn user_data_free,
+                                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Sets the after-reset hook in its version 2 form (see `driftsync_after_reset_v2_fn`): the hook
+ * can fail with a message of its own (`driftsync_hook_result_fail`), which becomes the report's
+ * after-hook error. It replaces a hook set by `driftsync_config_builder_set_after_reset` and the
+ * other way round (the last call wins); NULL `callback` removes it. `user_data` as
+ * `driftsync_config_builder_set_before_reset` (the hook runs on the sync thread).
+ */
+enum driftsync_status_t driftsync_config_builder_set_after_reset_v2(struct driftsync_config_builder_t *builder,
+                                                                    driftsync_after_reset_v2_fn callback,
+                                                                    void *user_data,
+                                                                    driftsync_user_data_free_fn user_data_free,
+                                                                    struct driftsync_error_t **out_error);
 
 /**
  * Sets the manual reset handler (see `driftsync_manual_reset_fn`): called for a reset in
@@ -1335,6 +1401,20 @@ enum driftsync_status_t driftsync_realm_list_get(const struct driftsync_realm_t 
                                                  size_t index,
                                                  struct driftsync_owned_value_t **out_value,
                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Makes the running v2 hook fail with `message` (UTF-8, `message_len` bytes, not empty), which
+ * becomes the report's before- or after-hook error. The hook fails even if it returns true
+ * afterwards; calling this again replaces the message. `result` is the handle the library passed
+ * to the hook, valid only during that call (from the hook's thread, or from a thread the hook
+ * waits for). On any failure nothing is recorded: `DRIFTSYNC_STATUS_NULL_ARGUMENT` for a NULL
+ * `result` or `message`, `DRIFTSYNC_STATUS_INVALID_UTF8`, `DRIFTSYNC_STATUS_INVALID_ARGUMENT`
+ * for an empty message.
+ */
+enum driftsync_status_t driftsync_hook_result_fail(struct driftsync_hook_result_t *result,
+                                                   const char *message,
+                                                   size_t message_len,
+                                                   struct driftsync_error_t **out_error);
 
 /**
  * The report of the last client reset of the realm's file, as an owned copy (free it with

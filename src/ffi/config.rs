@@ -3,8 +3,9 @@
 
 use super::observe::driftsync_user_data_free_fn;
 use super::reset::{
-    after_hook, before_hook, driftsync_after_reset_fn, driftsync_before_reset_fn, driftsync_download_progress_fn,
-    driftsync_manual_reset_fn, manual_handler, mode_of, progress_fn,
+    after_hook, after_hook_v2, before_hook, before_hook_v2, driftsync_after_reset_fn, driftsync_after_reset_v2_fn,
+    driftsync_before_reset_fn, driftsync_before_reset_v2_fn, driftsync_download_progress_fn, driftsync_manual_reset_fn, manual_handler,
+    mode_of, progress_fn,
 };
 use super::schema::driftsync_schema_t;
 use super::types::*;
@@ -293,6 +294,42 @@ pub unsafe extern "C" fn driftsync_config_builder_set_after_reset(
 ) -> driftsync_status_t {
     set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
         d.after = callback.map(|cb| after_hook(cb, user));
+    })
+}
+
+/// Sets the before-reset hook in its version 2 form (see `driftsync_before_reset_v2_fn`): the
+/// hook can fail with a message of its own (`driftsync_hook_result_fail`), which becomes the
+/// report's before-hook error. It replaces a hook set by `driftsync_config_builder_set_before_reset`
+/// and the other way round (the last call wins); NULL `callback` removes it. `user_data` as
+/// `driftsync_config_builder_set_before_reset` (the hook runs on the sync thread).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_before_reset_v2(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_before_reset_v2_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.before = callback.map(|cb| before_hook_v2(cb, user));
+    })
+}
+
+/// Sets the after-reset hook in its version 2 form (see `driftsync_after_reset_v2_fn`): the hook
+/// can fail with a message of its own (`driftsync_hook_result_fail`), which becomes the report's
+/// after-hook error. It replaces a hook set by `driftsync_config_builder_set_after_reset` and the
+/// other way round (the last call wins); NULL `callback` removes it. `user_data` as
+/// `driftsync_config_builder_set_before_reset` (the hook runs on the sync thread).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_after_reset_v2(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_after_reset_v2_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.after = callback.map(|cb| after_hook_v2(cb, user));
     })
 }
 

@@ -9,7 +9,8 @@ use crate::realm::Realm;
 use crate::reset::{
     AfterHook, BeforeHook, ClientResetMode, DroppedChange, ManualHandler, ManualReset, ProgressFn, ResetDecision, ResetReport,
 };
-use std::ffi::c_void;
+use parking_lot::Mutex;
+use std::ffi::{c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
@@ -66,6 +67,121 @@ pub type driftsync_before_reset_fn = Option<unsafe extern "C" fn(user_data: *mut
 pub type driftsync_after_reset_fn = Option<
     unsafe extern "C" fn(user_data: *mut c_void, before: *const driftsync_realm_t, live: *mut driftsync_realm_t, did_recover: bool) -> bool,
 >;
+
+/// The outcome of one call of a v2 reset hook (`driftsync_before_reset_v2_fn`,
+/// `driftsync_after_reset_v2_fn`): an opaque handle the library lends to the hook for the
+/// duration of the call. The hook fails with a message of its own through
+/// `driftsync_hook_result_fail`; do not keep the pointer past the call.
+pub struct driftsync_hook_result_t {
+    message: Mutex<Option<String>>,
+}
+
+/// The before-reset hook, version 2: as `driftsync_before_reset_fn`, plus `result`, lent for the
+/// call, through which the hook gives the reason it fails (`driftsync_hook_result_fail`).
+///
+/// The rule: the hook fails when it returns false or when it called `driftsync_hook_result_fail`
+/// successfully (even if it then returns true). The report's before-hook error is the message of
+/// the last successful `driftsync_hook_result_fail` call; when the hook returned false without
+/// one, it is the same generic message as for `driftsync_before_reset_fn`. A failing hook aborts
+/// the automatic reset, which falls back to the manual handler.
+///
+/// Thread: the realm's sync thread (a library thread), with no library lock held. `before` and
+/// `result` are lent for the call: do not keep either pointer.
+pub type driftsync_before_reset_v2_fn =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, before: *const driftsync_realm_t, result: *mut driftsync_hook_result_t) -> bool>;
+
+/// The after-reset hook, version 2: as `driftsync_after_reset_fn`, plus `result`, lent for the
+/// call, through which the hook gives the reason it fails (`driftsync_hook_result_fail`). The
+/// failure rule is that of `driftsync_before_reset_v2_fn`; the message goes to the report's
+/// after-hook error (the reset itself has already happened).
+///
+/// Thread: the realm's sync thread, with no library lock held. `before`, `live` and `result` are
+/// lent for the call (see `driftsync_after_reset_fn`).
+pub type driftsync_after_reset_v2_fn = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        before: *const driftsync_realm_t,
+        live: *mut driftsync_realm_t,
+        did_recover: bool,
+        result: *mut driftsync_hook_result_t,
+    ) -> bool,
+>;
+
+/// Makes the running v2 hook fail with `message` (UTF-8, `message_len` bytes, not empty), which
+/// becomes the report's before- or after-hook error. The hook fails even if it returns true
+/// afterwards; calling this again replaces the message. `result` is the handle the library passed
+/// to the hook, valid only during that call (from the hook's thread, or from a thread the hook
+/// waits for). On any failure nothing is recorded: `DRIFTSYNC_STATUS_NULL_ARGUMENT` for a NULL
+/// `result` or `message`, `DRIFTSYNC_STATUS_INVALID_UTF8`, `DRIFTSYNC_STATUS_INVALID_ARGUMENT`
+/// for an empty message.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_hook_result_fail(
+    result: *mut driftsync_hook_result_t,
+    message: *const c_char,
+    message_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or the handle lent to the running hook (only ever read through `&`).
+        let r = unsafe { result.as_ref() }.ok_or_else(|| Failure::null("result"))?;
+        // SAFETY: the caller passes a readable string.
+        let message = unsafe { str_arg(message, message_len, "message")? };
+        if message.is_empty() {
+            return Err(Failure::invalid("the hook's failure message is empty"));
+        }
+        *r.message.lock() = Some(message.to_string());
+        Ok(())
+    })
+}
+
+/// What a v2 hook's call amounts to: the message it gave wins; else its return value decides.
+pub(crate) fn hook_outcome(ran: std::thread::Result<bool>, result: driftsync_hook_result_t, which: &str) -> Result<(), String> {
+    match (ran, result.message.into_inner()) {
+        (Err(_), _) => Err(format!("the {which}-reset hook panicked")),
+        (Ok(_), Some(message)) => Err(message),
+        (Ok(true), None) => Ok(()),
+        (Ok(false), None) => Err(format!("the {which}-reset hook returned false")),
+    }
+}
+
+pub(crate) fn new_hook_result() -> driftsync_hook_result_t {
+    driftsync_hook_result_t { message: Mutex::new(None) }
+}
+
+pub(crate) fn before_hook_v2(
+    cb: unsafe extern "C" fn(*mut c_void, *const driftsync_realm_t, *mut driftsync_hook_result_t) -> bool,
+    user: Arc<UserData>,
+) -> BeforeHook {
+    Arc::new(move |before: &Realm| {
+        let result = new_hook_result();
+        // Only ever read through a shared reference (the message is behind a mutex).
+        let rp = std::ptr::from_ref(&result).cast_mut();
+        // SAFETY: the application registered `cb` for `user.data`; the handles are lent for the call.
+        let ran = catch_unwind(AssertUnwindSafe(|| lend(before, |h| unsafe { cb(user.data, h, rp) })));
+        hook_outcome(ran, result, "before")
+    })
+}
+
+pub(crate) fn after_hook_v2(
+    cb: unsafe extern "C" fn(*mut c_void, *const driftsync_realm_t, *mut driftsync_realm_t, bool, *mut driftsync_hook_result_t) -> bool,
+    user: Arc<UserData>,
+) -> AfterHook {
+    Arc::new(move |before: &Realm, live: &Realm, did_recover: bool| {
+        let result = new_hook_result();
+        // Only ever read through a shared reference (the message is behind a mutex).
+        let rp = std::ptr::from_ref(&result).cast_mut();
+        let run = || {
+            lend(before, |b| {
+                lend_live(live, |l| {
+                    // SAFETY: the application registered `cb` for `user.data`; the handles are lent.
+                    unsafe { cb(user.data, b, l, did_recover, rp) }
+                })
+            })
+        };
+        let ran = catch_unwind(AssertUnwindSafe(run));
+        hook_outcome(ran, result, "after")
+    })
+}
 
 /// The manual reset handler: receives the reset (cause, message, original and backup paths, the
 /// report, and the action `driftsync_manual_reset_perform`). `reset` is borrowed for the call;

@@ -97,3 +97,38 @@ fn handles_are_thread_safe() {
     check::<super::reset::driftsync_manual_reset_t>();
     check::<super::sync::driftsync_sync_error_t>();
 }
+
+#[test]
+fn hook_result_fail_checks_its_arguments_and_decides_the_outcome() {
+    use super::reset::{driftsync_hook_result_fail, hook_outcome, new_hook_result};
+    use driftsync_status_t as S;
+    let msg = "no thanks";
+    // SAFETY: NULL handles and readable strings.
+    unsafe {
+        assert_eq!(
+            driftsync_hook_result_fail(std::ptr::null_mut(), msg.as_ptr().cast(), msg.len(), std::ptr::null_mut()),
+            S::DRIFTSYNC_STATUS_NULL_ARGUMENT
+        );
+    }
+    let result = new_hook_result();
+    let rp = std::ptr::from_ref(&result).cast_mut();
+    let bad = [0xffu8, 0xfe];
+    // SAFETY: `rp` points at a live hook result; the strings are readable.
+    unsafe {
+        assert_eq!(driftsync_hook_result_fail(rp, std::ptr::null(), 0, std::ptr::null_mut()), S::DRIFTSYNC_STATUS_NULL_ARGUMENT);
+        assert_eq!(driftsync_hook_result_fail(rp, bad.as_ptr().cast(), bad.len(), std::ptr::null_mut()), S::DRIFTSYNC_STATUS_INVALID_UTF8);
+        assert_eq!(driftsync_hook_result_fail(rp, msg.as_ptr().cast(), 0, std::ptr::null_mut()), S::DRIFTSYNC_STATUS_INVALID_ARGUMENT);
+    }
+    // nothing was recorded: the return value decides
+    assert_eq!(hook_outcome(Ok(true), result, "before"), Ok(()));
+    assert_eq!(hook_outcome(Ok(false), new_hook_result(), "after"), Err("the after-reset hook returned false".to_string()));
+    let result = new_hook_result();
+    let rp = std::ptr::from_ref(&result).cast_mut();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(driftsync_hook_result_fail(rp, "first".as_ptr().cast(), 5, std::ptr::null_mut()), S::DRIFTSYNC_STATUS_OK);
+        assert_eq!(driftsync_hook_result_fail(rp, msg.as_ptr().cast(), msg.len(), std::ptr::null_mut()), S::DRIFTSYNC_STATUS_OK);
+    }
+    // a message makes the hook fail even when it returns true; the last message wins
+    assert_eq!(hook_outcome(Ok(true), result, "before"), Err(msg.to_string()));
+}
