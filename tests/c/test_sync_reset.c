@@ -130,7 +130,8 @@ typedef struct {
     const char *name;
     atomic_int calls;
     atomic_int freed;
-    bool result; /* what a hook returns */
+    bool result;         /* what a hook returns */
+    const char *message; /* what a v2 hook fails with (driftsync_hook_result_fail), if not NULL */
 } reg_t;
 
 #define MAX_REGS 128
@@ -464,6 +465,37 @@ static bool after_hook(void *user_data, const driftsync_realm_t *before, driftsy
     return reg->result;
 }
 
+/* The v2 hooks: fail with the registration's message (if any), then return its result. The before
+ * hook also tries the invalid arguments of driftsync_hook_result_fail on the lent handle. */
+static atomic_int v2_null_message, v2_bad_utf8, v2_empty, v2_fail_status;
+static bool before_hook_v2(void *user_data, const driftsync_realm_t *before, driftsync_hook_result_t *result) {
+    reg_t *reg = user_data;
+    driftsync_error_t *e = NULL;
+    atomic_store(&before_was_frozen, driftsync_realm_is_frozen(before));
+    atomic_store(&v2_null_message, (int)driftsync_hook_result_fail(result, NULL, 3, NULL));
+    atomic_store(&v2_bad_utf8, (int)driftsync_hook_result_fail(result, "\xff\xfe", 2, &e));
+    if (e == NULL || driftsync_error_code(e) != DRIFTSYNC_STATUS_INVALID_UTF8) atomic_store(&v2_bad_utf8, -1);
+    driftsync_error_free(e);
+    atomic_store(&v2_empty, (int)driftsync_hook_result_fail(result, "", 0, NULL));
+    if (reg->message) atomic_store(&v2_fail_status, (int)driftsync_hook_result_fail(result, S(reg->message), NULL));
+    atomic_fetch_add(&reg->calls, 1);
+    return reg->result;
+}
+
+static bool after_hook_v2(void *user_data, const driftsync_realm_t *before, driftsync_realm_t *live, bool did_recover,
+                          driftsync_hook_result_t *result) {
+    reg_t *reg = user_data;
+    atomic_store(&after_did_recover, did_recover);
+    atomic_store(&after_live_frozen, driftsync_realm_is_frozen(live) || !driftsync_realm_is_frozen(before));
+    if (reg->message) {
+        /* the last message wins */
+        driftsync_hook_result_fail(result, S("replaced by the next call"), NULL);
+        atomic_store(&v2_fail_status, (int)driftsync_hook_result_fail(result, S(reg->message), NULL));
+    }
+    atomic_fetch_add(&reg->calls, 1);
+    return reg->result;
+}
+
 static atomic_ullong progress_total;
 static void progress_cb(void *user_data, uint64_t received, uint64_t total) {
     reg_t *reg = user_data;
@@ -580,6 +612,9 @@ static void test_builder(void) {
     reg_t *ns1 = new_reg("no-sync-before"), *ns2 = new_reg("no-sync-after"), *ns3 = new_reg("no-sync-manual"),
           *ns4 = new_reg("no-sync-progress");
     reg_t *fr = new_reg("builder-freed");
+    reg_t *v1 = new_reg("v2-null-before"), *v2 = new_reg("v2-null-after"), *v3 = new_reg("v1-replaced-by-v2"),
+          *v4 = new_reg("v2-replaced-by-v1"), *v5 = new_reg("v1-after-v2"), *v6 = new_reg("v2-after-replaced"),
+          *v7 = new_reg("v2-after-removed"), *v8 = new_reg("v2-after-build-fails");
     driftsync_client_reset_mode_t mode;
 
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_config_builder_set_start_paused(NULL, true, ERR));
@@ -592,6 +627,25 @@ static void test_builder(void) {
           atomic_load(&r4->freed) == 1);
     /* without user_data_free */
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_config_builder_set_before_reset(NULL, before_hook, NULL, NULL, ERR));
+    /* the v2 setters: the same rules */
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_config_builder_set_before_reset_v2(NULL, before_hook_v2, v1, ud_free, ERR));
+    EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_config_builder_set_after_reset_v2(NULL, after_hook_v2, v2, ud_free, NULL));
+    CHECK(atomic_load(&v1->freed) == 1 && atomic_load(&v2->freed) == 1);
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_config_builder_set_after_reset_v2(NULL, NULL, NULL, NULL, ERR));
+    /* a v2 hook replaces a v1 hook and the other way round; NULL removes it */
+    b = builder_for("builder.realm");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset(b, before_hook, v3, ud_free, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset_v2(b, before_hook_v2, v4, ud_free, ERR));
+    CHECK(atomic_load(&v3->freed) == 1 && atomic_load(&v4->freed) == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset(b, before_hook, v5, ud_free, ERR));
+    CHECK(atomic_load(&v4->freed) == 1 && atomic_load(&v5->freed) == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, after_hook_v2, v6, ud_free, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, NULL, v7, ud_free, ERR));
+    CHECK(atomic_load(&v6->freed) == 1 && atomic_load(&v7->freed) == 1);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, after_hook_v2, v8, ud_free, ERR));
+    /* without sync settings the build fails and releases both */
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_config_builder_build(b, &c, ERR));
+    CHECK(c == NULL && atomic_load(&v5->freed) == 1 && atomic_load(&v8->freed) == 1);
 
     /* replacing a hook releases the first user_data; a NULL callback removes the setting */
     b = builder_for("builder.realm");
@@ -696,6 +750,8 @@ static void test_nulls(void) {
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_backup_path(NULL, &s, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings(NULL, &t, ERR));
     driftsync_reset_report_free(NULL);
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, S("message"), ERR));
+    EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, NULL, 0, NULL));
 
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_manual_reset_cause(NULL, &cause, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_manual_reset_message(NULL, &s, ERR));
@@ -1135,19 +1191,83 @@ static void test_recover_or_discard(void) {
     CHECK(atomic_load(&ra->freed) == 1);
 }
 
+/* The v2 hooks in Discard mode: a before hook that neither fails nor returns false lets the reset
+ * run (no before-hook error); an after hook that fails with a message (and returns false) has that
+ * message, the last one it gave, in the report's after-hook error. */
+static const char *AFTER_V2_MESSAGE = "IllegalStateException: after hook failed on purpose";
+
+static void test_v2_hooks(void) {
+    driftsync_config_builder_t *b = builder_for("v2.realm");
+    driftsync_realm_t *r;
+    driftsync_reset_report_t *rep = NULL;
+    driftsync_string_t s;
+    reg_t *rb = new_reg("v2-before-ok"), *ra = new_reg("v2-after-fails");
+    long long deadline;
+
+    ra->message = AFTER_V2_MESSAGE;
+    ra->result = false;
+    atomic_store(&v2_fail_status, -1);
+    set_sync(b, "alice-token", "v2hooks");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_client_reset_mode(b, DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset_v2(b, before_hook_v2, rb, ud_free, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, after_hook_v2, ra, ud_free, ERR));
+    r = open_with(b);
+    put_item(r, 1, "one");
+    sync_all(r);
+    go_offline(r);
+    put_item(r, 2, "offline");
+    CHECK(admin("terminate", NULL, NULL));
+    CHECK(admin("enable", NULL, NULL));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
+    wait_calls(ra, 1);
+    CHECK(calls(rb) == 1 && calls(ra) == 1);
+    CHECK(atomic_load(&v2_fail_status) == DRIFTSYNC_STATUS_OK);
+    CHECK(atomic_load(&after_did_recover) == 0 && atomic_load(&after_live_frozen) == 0);
+    /* the after-hook error is added to the report when the hook has returned */
+    deadline = now_ms() + WAIT_MS;
+    for (;;) {
+        rep = NULL;
+        if (driftsync_realm_last_reset_report(r, &rep, NULL) == DRIFTSYNC_STATUS_OK && rep &&
+            driftsync_reset_report_after_hook_error(rep, &s, NULL) == DRIFTSYNC_STATUS_OK && s.len > 0)
+            break;
+        driftsync_reset_report_free(rep);
+        rep = NULL;
+        if (now_ms() >= deadline) break;
+        sleep_ms(20);
+    }
+    CHECK(rep != NULL);
+    if (rep) {
+        CHECK(decision_of(rep) == DRIFTSYNC_RESET_DECISION_DISCARD);
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_after_hook_error(rep, &s, ERR));
+        CHECK(str_eq(s, AFTER_V2_MESSAGE));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_before_hook_error(rep, &s, ERR));
+        CHECK(s.len == 0);
+        read_whole_report(rep);
+        driftsync_reset_report_free(rep);
+    }
+    /* the reset itself happened */
+    sync_all(r);
+    CHECK(has_item(r, 1, "one") && !has_item(r, 2, NULL));
+    CHECK(atomic_load(&rb->freed) == 0 && atomic_load(&ra->freed) == 0);
+    driftsync_realm_free(r);
+    CHECK(atomic_load(&rb->freed) == 1 && atomic_load(&ra->freed) == 1);
+}
+
 /* Manual mode: the handler gets everything, perform is BUSY while handles are open, the backup
  * is opened from C and holds the unsynced change; after perform the realm starts from the server.
  * Also: a before hook that returns false turns an automatic reset into a manual one. */
+static const char *BEFORE_V2_MESSAGE = "RuntimeError: the app says no \xc3\xa9";
+
 static void manual_case(int fallback) {
-    const char *file = fallback ? "fallback.realm" : "manual.realm";
-    const char *name = fallback ? "fallback" : "manual";
+    const char *file = fallback == 2 ? "fallback-v2.realm" : fallback ? "fallback.realm" : "manual.realm";
+    const char *name = fallback == 2 ? "fallback-v2" : fallback ? "fallback" : "manual";
     driftsync_config_builder_t *b = builder_for(file);
     driftsync_realm_t *r, *backup;
     driftsync_reset_report_t *rep, *mrep = NULL;
     driftsync_reset_cause_t cause = DRIFTSYNC_RESET_CAUSE_NONE;
     driftsync_string_t s;
     reg_t *rm = new_reg(fallback ? "fallback-manual" : "manual-handler");
-    reg_t *rb = fallback ? new_reg("fallback-before") : NULL;
+    reg_t *rb = fallback == 2 ? new_reg("fallback-before-v2") : fallback ? new_reg("fallback-before") : NULL;
     char *backups = path_in_dir("backups");
     bool paused = false;
 
@@ -1156,7 +1276,13 @@ static void manual_case(int fallback) {
                                     b, fallback ? DRIFTSYNC_CLIENT_RESET_RECOVER_OR_DISCARD_UNSYNCED_CHANGES : DRIFTSYNC_CLIENT_RESET_MANUAL, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_manual_reset_handler(b, manual_cb, rm, ud_free, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_backup_dir(b, S(backups), ERR));
-    if (rb) {
+    if (rb && fallback == 2) {
+        /* fails with a message and returns true: still a failure */
+        rb->message = BEFORE_V2_MESSAGE;
+        rb->result = true;
+        atomic_store(&v2_fail_status, -1);
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset_v2(b, before_hook_v2, rb, ud_free, ERR));
+    } else if (rb) {
         rb->result = false;
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset(b, before_hook, rb, ud_free, ERR));
     }
@@ -1175,12 +1301,21 @@ static void manual_case(int fallback) {
     CHECK(atomic_load(&manual_perform_status) == DRIFTSYNC_STATUS_BUSY);
     note(DRIFTSYNC_STATUS_BUSY);
     if (rb) CHECK(calls(rb) == 1);
+    if (fallback == 2) {
+        CHECK(atomic_load(&v2_fail_status) == DRIFTSYNC_STATUS_OK);
+        CHECK(atomic_load(&v2_null_message) == DRIFTSYNC_STATUS_NULL_ARGUMENT);
+        CHECK(atomic_load(&v2_bad_utf8) == DRIFTSYNC_STATUS_INVALID_UTF8);
+        CHECK(atomic_load(&v2_empty) == DRIFTSYNC_STATUS_INVALID_ARGUMENT);
+        CHECK(atomic_load(&before_was_frozen) == 1);
+    }
     rep = wait_report(r);
     CHECK(rep != NULL);
     if (rep) {
         CHECK(decision_of(rep) == DRIFTSYNC_RESET_DECISION_MANUAL);
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_before_hook_error(rep, &s, ERR));
         CHECK(fallback ? s.len > 0 : s.len == 0);
+        if (fallback == 1) CHECK(str_has(s, "returned false"));
+        if (fallback == 2) CHECK(str_eq(s, BEFORE_V2_MESSAGE));
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_backup_path(rep, &s, ERR));
         CHECK(str_eq(s, manual_backup));
         read_whole_report(rep);
@@ -1282,6 +1417,8 @@ int main(int argc, char **argv) {
         test_recover_or_discard();
         manual_case(0);
         manual_case(1);
+        manual_case(2);
+        test_v2_hooks();
     } else {
         failed++;
     }
