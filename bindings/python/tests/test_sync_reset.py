@@ -332,7 +332,7 @@ def test_exception_in_before_hook_aborts_and_is_reported(server: ServerProcess, 
         report = eventually("report", r.last_reset_report, timeout=T)
         # The automatic reset was aborted: it fell back to the manual handler.
         assert report.decision == ResetDecision.MANUAL
-        assert report.before_hook_error
+        assert report.before_hook_error == "HookFailure: not today"
         assert isinstance(report.before_hook_exception, HookFailure)
         eventually("manual handler", lambda: seen.manual)
         hx = r.sync_session.hook_exceptions
@@ -357,6 +357,7 @@ def test_exception_in_after_hook_is_reported(server: ServerProcess, tmp_path: Pa
         # The after hook runs once the reset is committed; its error joins the report then.
         report = eventually("after hook error in the report", lambda: (lambda p: p if p and p.after_hook_error else None)(r.last_reset_report()), timeout=T)
         assert report.decision == ResetDecision.RECOVER
+        assert report.after_hook_error == "KeyError: 'after failed'"
         assert isinstance(report.after_hook_exception, KeyError)
         sync_all(r)
         assert name_of(r, 2) == "offline"

@@ -39,9 +39,11 @@ class SyncConfig:
     Hooks run on the library's sync thread:
       * ``before_reset(before: Realm)`` gets a frozen snapshot of the realm as it was. Raising
         aborts the automatic reset (it falls back to the manual handler); the exception is kept on
-        `Realm.sync_session.hook_exceptions` and reported in the reset report's `before_hook_error`.
+        `Realm.sync_session.hook_exceptions` and its ``type: message`` text (e.g.
+        ``"ValueError: bad data"``) is the reset report's `before_hook_error`.
       * ``after_reset(before: Realm, after: Realm, did_recover: bool)`` gets the frozen
-        before-snapshot and the live realm.
+        before-snapshot and the live realm. An exception's ``type: message`` text is the reset
+        report's `after_hook_error` (the reset itself has already happened).
       * ``manual_reset(reset: ManualReset)`` gets the cause, paths and an action that resets now.
     The realms handed to hooks are valid only during the call.
     """

@@ -58,8 +58,27 @@ def _lent_realm(ptr: Any, schema: "Schema", path: str) -> "Realm":
     return Realm(ptr, schema, path, None, owned=False)
 
 
-@ffi.callback("driftsync_before_reset_fn")
-def _before_trampoline(user_data: Any, before: Any) -> bool:
+def _exception_text(exc: BaseException) -> str:
+    """``type: message`` of an exception (just ``type`` when its message is empty)."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException:  # pragma: no cover - a broken __str__
+        text = ""
+    return f"{name}: {text}" if text else name
+
+
+def _fail_hook(result: Any, exc: BaseException) -> None:
+    """Hands a hook's exception text to the library (the report's before/after-hook error)."""
+    try:
+        b = _exception_text(exc).encode("utf-8", errors="replace")
+        lib.driftsync_hook_result_fail(result, ffi.new("char[]", b), len(b), ffi.NULL)
+    except BaseException:  # pragma: no cover - the hook still fails through its return value
+        pass
+
+
+@ffi.callback("driftsync_before_reset_v2_fn")
+def _before_trampoline(user_data: Any, before: Any, result: Any) -> bool:
     try:
         reg = ffi.from_handle(user_data)
         schema, path, state = reg.extra
@@ -72,14 +91,15 @@ def _before_trampoline(user_data: Any, before: Any) -> bool:
         return True
     except BaseException as e:
         state.record("before_reset", e)
+        _fail_hook(result, e)
         return False
     finally:
         if r is not None:
             r._h.release()
 
 
-@ffi.callback("driftsync_after_reset_fn")
-def _after_trampoline(user_data: Any, before: Any, live: Any, did_recover: bool) -> bool:
+@ffi.callback("driftsync_after_reset_v2_fn")
+def _after_trampoline(user_data: Any, before: Any, live: Any, did_recover: bool, result: Any) -> bool:
     try:
         reg = ffi.from_handle(user_data)
         schema, path, state = reg.extra
@@ -93,6 +113,7 @@ def _after_trampoline(user_data: Any, before: Any, live: Any, did_recover: bool)
         return True
     except BaseException as e:
         state.record("after_reset", e)
+        _fail_hook(result, e)
         try:  # a transaction left open by the failing hook is rolled back by the core too
             if rl is not None and rl.in_write_transaction:
                 rl.cancel_write()
@@ -174,8 +195,8 @@ def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any], schema:
     state = sync._hook_state
     extra = (schema, path, state)
     hooks = [
-        (sync.before_reset, "before_reset", lib.driftsync_config_builder_set_before_reset, _before_trampoline),
-        (sync.after_reset, "after_reset", lib.driftsync_config_builder_set_after_reset, _after_trampoline),
+        (sync.before_reset, "before_reset", lib.driftsync_config_builder_set_before_reset_v2, _before_trampoline),
+        (sync.after_reset, "after_reset", lib.driftsync_config_builder_set_after_reset_v2, _after_trampoline),
         (sync.manual_reset, "manual_reset", lib.driftsync_config_builder_set_manual_reset_handler, _manual_trampoline),
         (sync.on_download_progress, "download_progress", lib.driftsync_config_builder_set_download_progress, _progress_trampoline),
     ]
