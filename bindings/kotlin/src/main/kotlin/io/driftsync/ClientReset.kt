@@ -61,7 +61,7 @@ enum class ErrorAction(internal val native: Int) {
 /**
  * Runs before an automatic reset with a frozen, read-only snapshot of the realm as it was.
  * Throwing aborts the automatic reset: it falls back to the manual handler, and the report's
- * [ResetReport.beforeHookError] says so (with the exception's message). [before] is valid only
+ * [ResetReport.beforeHookError] is the exception's text (`Throwable.toString()`: `type: message`). [before] is valid only
  * during the call.
  */
 fun interface BeforeResetHook {
@@ -71,7 +71,8 @@ fun interface BeforeResetHook {
 /**
  * Runs after an automatic reset with the frozen before-snapshot, the live realm and whether the
  * unsynced changes were recovered. It may read both and write to [after] (`after.write { }`).
- * Throwing is recorded in [ResetReport.afterHookError] (the reset has already happened). Both
+ * Throwing is recorded in [ResetReport.afterHookError] as the exception's text (`type: message`; the
+ * reset has already happened). Both
  * realms are valid only during the call.
  */
 fun interface AfterResetHook {

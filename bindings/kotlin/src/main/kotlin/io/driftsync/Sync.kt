@@ -4,8 +4,8 @@ import com.sun.jna.Pointer
 import com.sun.jna.ptr.ByteByReference
 import com.sun.jna.ptr.IntByReference
 import com.sun.jna.ptr.PointerByReference
-import io.driftsync.internal.AfterResetFn
-import io.driftsync.internal.BeforeResetFn
+import io.driftsync.internal.AfterResetV2Fn
+import io.driftsync.internal.BeforeResetV2Fn
 import io.driftsync.internal.Callbacks
 import io.driftsync.internal.DownloadProgressFn
 import io.driftsync.internal.DsString
@@ -82,11 +82,11 @@ class SyncConfiguration private constructor(
         val mode = clientResetMode
         mode.onBeforeReset?.let { h ->
             val ud = Callbacks.register(HookTarget(realmConfig, h))
-            check { s.driftsync_config_builder_set_before_reset(b, SyncCallbacks.before, ud, Callbacks.free, it) }
+            check { s.driftsync_config_builder_set_before_reset_v2(b, SyncCallbacks.before, ud, Callbacks.free, it) }
         }
         mode.onAfterReset?.let { h ->
             val ud = Callbacks.register(HookTarget(realmConfig, h))
-            check { s.driftsync_config_builder_set_after_reset(b, SyncCallbacks.after, ud, Callbacks.free, it) }
+            check { s.driftsync_config_builder_set_after_reset_v2(b, SyncCallbacks.after, ud, Callbacks.free, it) }
         }
         mode.onManualResetFallback?.let { h ->
             val ud = Callbacks.register(HookTarget(realmConfig, h))
@@ -103,7 +103,10 @@ class SyncConfiguration private constructor(
 
 internal class HookTarget(val config: RealmConfiguration, val hook: Any)
 
-/** Kotlin exceptions thrown by reset hooks, by realm file, for the report. */
+/**
+ * Kotlin exceptions thrown by reset hooks, by realm file, attached to the report (the report's
+ * hook-error text itself comes from the library: the hooks hand it the exception's text).
+ */
 internal object HookFailures {
     class Failure(val before: Throwable?, val after: Throwable?)
 
@@ -118,10 +121,10 @@ internal object HookFailures {
 
     fun augment(path: String, r: ResetReport): ResetReport {
         val f = byPath[key(path)] ?: return r
-        return r.copy(
-            beforeHookError = r.beforeHookError?.let { msg -> f.before?.let { "$msg: $it" } ?: msg },
-            afterHookError = r.afterHookError?.let { msg -> f.after?.let { "$msg: $it" } ?: msg },
-        ).also { it.beforeHookException = if (r.beforeHookError != null) f.before else null; it.afterHookException = if (r.afterHookError != null) f.after else null }
+        return r.also {
+            it.beforeHookException = if (r.beforeHookError != null) f.before else null
+            it.afterHookException = if (r.afterHookError != null) f.after else null
+        }
     }
 }
 
@@ -136,29 +139,45 @@ internal object SyncCallbacks {
         }
     }
 
+    /** The `type: message` text of a hook's exception (`Throwable.toString()`). */
+    private fun textOf(t: Throwable): String =
+        (try { t.toString() } catch (_: Throwable) { "" }).ifEmpty { t.javaClass.name }
+
+    /** Makes the running v2 hook fail with [t]'s text (the report's before/after-hook error). */
+    private fun fail(result: Pointer?, t: Throwable) {
+        try {
+            val m = utf8(textOf(t))
+            Driftsync.sync.driftsync_hook_result_fail(result, m, SizeT(m.size.toLong()), null)
+        } catch (_: Throwable) {
+            // the hook still fails through its return value
+        }
+    }
+
     @JvmField
-    val before: BeforeResetFn = BeforeResetFn { ud, before ->
-        val target = Callbacks.lookup(ud) as HookTarget? ?: return@BeforeResetFn 1
+    val before: BeforeResetV2Fn = BeforeResetV2Fn { ud, before, result ->
+        val target = Callbacks.lookup(ud) as HookTarget? ?: return@BeforeResetV2Fn 1
         try {
             HookFailures.clear(target.config.path)
             lent(target, before!!) { (target.hook as BeforeResetHook).onBeforeReset(it) }
             1
         } catch (t: Throwable) {
             HookFailures.before(target.config.path, t)
+            fail(result, t)
             Callbacks.report(t)
             0
         }
     }
 
     @JvmField
-    val after: AfterResetFn = AfterResetFn { ud, before, live, didRecover ->
-        val target = Callbacks.lookup(ud) as HookTarget? ?: return@AfterResetFn 1
+    val after: AfterResetV2Fn = AfterResetV2Fn { ud, before, live, didRecover, result ->
+        val target = Callbacks.lookup(ud) as HookTarget? ?: return@AfterResetV2Fn 1
         try {
             HookFailures.clearAfter(target.config.path)
             lent(target, before!!) { b -> lent(target, live!!) { l -> (target.hook as AfterResetHook).onAfterReset(b, l, didRecover.toInt() != 0) } }
             1
         } catch (t: Throwable) {
             HookFailures.after(target.config.path, t)
+            fail(result, t)
             Callbacks.report(t)
             0
         }

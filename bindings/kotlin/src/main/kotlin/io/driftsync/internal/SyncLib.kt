@@ -18,6 +18,16 @@ fun interface AfterResetFn : Callback {
     fun invoke(userData: Pointer?, before: Pointer?, live: Pointer?, didRecover: Byte): Byte
 }
 
+/** `driftsync_before_reset_v2_fn` (returns C bool); `result` is a `driftsync_hook_result_t *`. */
+fun interface BeforeResetV2Fn : Callback {
+    fun invoke(userData: Pointer?, before: Pointer?, result: Pointer?): Byte
+}
+
+/** `driftsync_after_reset_v2_fn` (returns C bool); `result` is a `driftsync_hook_result_t *`. */
+fun interface AfterResetV2Fn : Callback {
+    fun invoke(userData: Pointer?, before: Pointer?, live: Pointer?, didRecover: Byte, result: Pointer?): Byte
+}
+
 /** `driftsync_manual_reset_fn`. */
 fun interface ManualResetFn : Callback {
     fun invoke(userData: Pointer?, reset: Pointer?)
@@ -77,6 +87,9 @@ interface SyncLib : com.sun.jna.Library {
     fun driftsync_config_builder_set_keep_backup(b: Pointer?, v: Byte, err: PointerByReference?): Int
     fun driftsync_config_builder_set_before_reset(b: Pointer?, cb: BeforeResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
     fun driftsync_config_builder_set_after_reset(b: Pointer?, cb: AfterResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+    fun driftsync_config_builder_set_before_reset_v2(b: Pointer?, cb: BeforeResetV2Fn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+    fun driftsync_config_builder_set_after_reset_v2(b: Pointer?, cb: AfterResetV2Fn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+    fun driftsync_hook_result_fail(result: Pointer?, message: ByteArray?, len: SizeT, err: PointerByReference?): Int
     fun driftsync_config_builder_set_manual_reset_handler(b: Pointer?, cb: ManualResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
     fun driftsync_config_builder_set_download_progress(b: Pointer?, cb: DownloadProgressFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
 
