@@ -78,6 +78,18 @@ pub struct ObjectState {
     pub data: Vec<u8>,
 }
 
+/// The server's state of one object a client tried to change without permission.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompensatedObject {
+    pub class: String,
+    pub pk: PrimaryKey,
+    /// The server's properties of `class`, in record order.
+    pub properties: Vec<Property>,
+    /// The stored record; None: the object does not exist on the server (or may not be read).
+    #[serde(with = "serde_bytes")]
+    pub data: Option<Vec<u8>>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DownloadChangeset {
     pub server_version: u64,
@@ -211,6 +223,14 @@ pub enum ServerMessage {
     AdminResult {
         ok: bool,
         output: String,
+    },
+    /// Undoes writes of changeset `local_version` that the client's role did not allow (they
+    /// were not applied on the server): the client sets these objects back to the server's state
+    /// and re-applies its later changes to them. Sent after the `PermissionDenied` warning and
+    /// before that changeset's `UploadAck`.
+    Compensate {
+        local_version: u64,
+        objects: Vec<CompensatedObject>,
     },
 }
 

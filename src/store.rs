@@ -332,6 +332,14 @@ pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk:
     bytes.map(|b| decode_object(&b, class)).transpose()
 }
 
+/// The stored record of an object, undecoded.
+pub fn load_raw(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?
+        .query_row(params![class_idx as i64, pk.to_key_bytes()], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn object_exists(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?

@@ -295,3 +295,45 @@ fn acknowledged_history_is_trimmed_to_the_retention_and_unsynced_changes_stay() 
     sync_all(&b);
     assert_eq!(b.count("Item").unwrap(), 26);
 }
+
+#[test]
+fn write_the_role_may_not_make_is_undone_by_a_compensating_write() {
+    let ts = TestServer::start();
+    let a = open_client(&ts.path("a.realm"), &ts.url(), "alice", ClientResetConfig::default());
+    a.write(|r| {
+        r.create("Item", 1, &[("name", "one".into())])?;
+        r.create("Person", "q", &[("age", Value::Int(30))])
+    })
+    .unwrap();
+    sync_all(&a);
+    // Carol may write items but not persons.
+    let c = open_client(&ts.path("c.realm"), &ts.url(), "carol", ClientResetConfig::default());
+    sync_all(&c);
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let e2 = errors.clone();
+    session(&c).on_error(move |e| e2.lock().unwrap().push(e.clone()));
+    offline(&c);
+    c.write(|r| {
+        r.set("Item", &1.into(), "name", "carol's edit".into())?;
+        r.create("Person", "p", &[])?;
+        r.set("Person", &"q".into(), "age", Value::Int(99))
+    })
+    .unwrap();
+    c.write(|r| r.set("Item", &1.into(), "count", Value::Int(5))).unwrap();
+    // From here on, what observers see is the compensation (and the downloads).
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(ChangeSummary::default()));
+    let s2 = seen.clone();
+    let _token = c.observe(ObserverScope::Class("Person".into()), move |ch| s2.lock().unwrap().merge(ch)).unwrap();
+    online(&c);
+    eventually("the warning", || errors.lock().unwrap().iter().any(|e| e.server_code == Some(protocol::ServerErrorCode::PermissionDenied)));
+    sync_all(&c);
+    assert_eq!(name_of(&c, 1).as_deref(), Some("carol's edit"), "the allowed write stays");
+    assert_eq!(c.get_value("Item", &1.into(), "count").unwrap(), Value::Int(5));
+    assert!(!c.exists("Person", &"p".into()).unwrap(), "the denied create is undone");
+    assert_eq!(c.get_value("Person", &"q".into(), "age").unwrap(), Value::Int(30), "the denied set is undone");
+    let persons = seen.lock().unwrap().classes.get("Person").cloned().unwrap_or_default();
+    assert!(persons.erased.contains(&PrimaryKey::from("p")), "observers see the undo: {persons:?}");
+    assert!(persons.modified.get(&PrimaryKey::from("q")).is_some_and(|p| p.contains("age")), "{persons:?}");
+    sync_all(&a);
+    assert_eq!(dump(&a), dump(&c), "carol converges with the server");
+}

@@ -5,7 +5,7 @@
 use crate::config::RoleDef;
 use crate::{Result, ServerError};
 use driftsync::changeset::{CHANGESET_FORMAT, Changeset, Instruction};
-use driftsync::protocol::{ObjectState, ServerMessage};
+use driftsync::protocol::{CompensatedObject, ObjectState, ServerMessage};
 use driftsync::rules::{self, Mode, Outcome};
 use driftsync::{PrimaryKey, Realm, RealmConfig, Schema};
 use parking_lot::Mutex;
@@ -127,6 +127,27 @@ impl RealmSlot {
         let head = slot.realm.read(|conn, _| Ok(read_head(conn)?))?;
         *slot.head.lock() = head;
         Ok(slot)
+    }
+
+    /// The server's current state of the objects that `denied` instructions tried to change,
+    /// for a `Compensate` message: the stored record, or None where the object does not exist or
+    /// the role may not read its class.
+    pub fn compensation(&self, role: &RoleDef, denied: &[Instruction]) -> Result<Vec<CompensatedObject>> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        self.realm.read(|conn, schema| {
+            for ins in denied {
+                let Some((class, pk)) = ins.object() else { continue };
+                if !seen.insert((class.to_string(), pk.clone())) {
+                    continue;
+                }
+                let Ok((ci, c)) = schema.class(class) else { continue };
+                let data = if role.may_read(class) { driftsync::store::load_raw(conn, ci, pk)? } else { None };
+                out.push(CompensatedObject { class: class.to_string(), pk: pk.clone(), properties: c.properties.clone(), data });
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     pub fn head(&self) -> Head {
@@ -495,7 +516,7 @@ fn chunk_in_snapshot(
 /// Drops what a role may not write from a changeset. Schema instructions that change nothing
 /// (the class or property already exists as given) are always allowed; real schema changes need
 /// `write = ["*"]`. Returns the kept changeset and a description of each denied instruction.
-pub fn filter_writes(role: &RoleDef, schema: &Schema, cs: Changeset) -> (Changeset, Vec<String>) {
+pub fn filter_writes(role: &RoleDef, schema: &Schema, cs: Changeset) -> (Changeset, Vec<Instruction>) {
     let mut denied = Vec::new();
     let mut kept = Vec::with_capacity(cs.instructions.len());
     for ins in cs.instructions {
@@ -516,7 +537,7 @@ pub fn filter_writes(role: &RoleDef, schema: &Schema, cs: Changeset) -> (Changes
         if ok {
             kept.push(ins);
         } else {
-            denied.push(ins.describe());
+            denied.push(ins);
         }
     }
     (Changeset { instructions: kept, ..cs }, denied)

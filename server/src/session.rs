@@ -700,12 +700,21 @@ impl Session {
         }
         for a in applied {
             if let Some((_, denied)) = denied_by_version.iter().find(|(v, _)| *v == a.local_version) {
+                let described: Vec<String> = denied.iter().map(Instruction::describe).collect();
                 let msg = ServerMessage::Error(error(
                     ServerErrorCode::PermissionDenied,
                     ErrorAction::Warning,
-                    format!("changeset {}: the role may not write, so these were not applied: {}", a.local_version, denied.join("; ")),
+                    format!("changeset {}: the role may not write, so these were not applied: {}", a.local_version, described.join("; ")),
                 ));
                 if !self.send(&msg) {
+                    return Flow::Close;
+                }
+                // Compensating write: the client undoes what the server did not apply.
+                let objects = match slot.compensation(&role, denied) {
+                    Ok(o) => o,
+                    Err(e) => return self.fail(internal(e)),
+                };
+                if !objects.is_empty() && !self.send(&ServerMessage::Compensate { local_version: a.local_version, objects }) {
                     return Flow::Close;
                 }
             }

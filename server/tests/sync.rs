@@ -206,6 +206,14 @@ fn write_not_permitted_is_rejected_with_a_warning_and_not_applied() {
         }
         other => panic!("{other:?}"),
     }
+    // The compensating write: the note does not exist on the server.
+    match dave.raw.recv() {
+        ServerMessage::Compensate { local_version: 1, objects } => {
+            assert_eq!(objects.len(), 1);
+            assert_eq!((objects[0].class.as_str(), &objects[0].pk, &objects[0].data), ("Note", &PrimaryKey::String("n".into()), &None));
+        }
+        other => panic!("expected Compensate, got {other:?}"),
+    }
     assert!(matches!(dave.raw.recv(), ServerMessage::UploadAck { local_version: 1, .. }));
     // The session goes on.
     dave.raw.send(&ClientMessage::Ping { nonce: 1 });
@@ -216,6 +224,7 @@ fn write_not_permitted_is_rejected_with_a_warning_and_not_applied() {
     assert!(
         matches!(carol.raw.recv(), ServerMessage::Error(e) if e.code == ServerErrorCode::PermissionDenied && e.action == ErrorAction::Warning)
     );
+    assert!(matches!(carol.raw.recv(), ServerMessage::Compensate { local_version: 1, .. }));
     assert!(matches!(carol.raw.recv(), ServerMessage::UploadAck { local_version: 1, .. }));
 
     let mut alice = new_client(&s.url(), ALICE, "main");

@@ -104,6 +104,46 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
     result
 }
 
+/// Applies a compensating write: the objects the server refused to change (for the client's
+/// role) are set back to the server's state, then this client's later changes to them are applied
+/// again on top, in one transaction that records nothing. Observers see the exact change.
+pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::protocol::CompensatedObject]) -> Result<ChangeSummary> {
+    realm.begin_write_mode(false)?;
+    let body = realm.with_txn(|tx, _| {
+        let schema = tx.schema.clone();
+        let mut named = Vec::new();
+        for o in objects {
+            // A class this client does not have holds nothing to undo.
+            let Ok((ci, local)) = schema.class(&o.class) else { continue };
+            let wanted = match &o.data {
+                Some(bytes) => {
+                    let server = crate::schema::ClassSchema::new(&o.class, &local.primary_key, o.properties.clone());
+                    Some(crate::state::remap(local, &server, bytes)?)
+                }
+                None => None,
+            };
+            crate::state::write_state(tx, ci, &o.pk, wanted)?;
+            named.push((o.class.clone(), o.pk.clone()));
+        }
+        for lc in local_changesets(tx.conn, local_version, usize::MAX)? {
+            for ins in &lc.instructions {
+                if ins.object().is_some_and(|(c, pk)| named.iter().any(|(nc, npk)| nc == c && npk == pk)) {
+                    rules::apply(tx, ins, Mode::Merge)?;
+                }
+            }
+        }
+        Ok(())
+    });
+    let result = body.and_then(|_| {
+        refine_changes(realm)?;
+        realm.commit()
+    });
+    if result.is_err() && realm.is_in_write_transaction() {
+        let _ = realm.cancel();
+    }
+    result
+}
+
 /// One server changeset, then the concurrent local instructions on the objects it touched.
 fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64) -> Result<()> {
     let before = std::mem::take(&mut tx.changes);

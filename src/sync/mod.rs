@@ -495,6 +495,9 @@ impl SyncSession {
                     drop(c);
                     self.changed.notify_all();
                 }
+                ServerMessage::Compensate { local_version, objects } => {
+                    integrate::apply_compensation(&self.realm, local_version, &objects)?;
+                }
                 ServerMessage::Error(e) if e.action == ErrorAction::Warning => self.report_error(&SyncError::from_protocol(e)),
                 ServerMessage::Error(e) => return Err(classify(e)),
                 other => {

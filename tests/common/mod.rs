@@ -67,8 +67,10 @@ impl TestServer {
             .with_role("editor", RoleDef::full_access())
             .with_role("reader", RoleDef { realms: vec!["*".into()], read: vec!["*".into()], write: vec![] })
             .with_role("editor2", RoleDef::full_access())
+            .with_role("items-only", RoleDef { realms: vec!["*".into()], read: vec!["*".into()], write: vec!["Item".into()] })
             .with_user("alice", "alice-token", "editor")
-            .with_user("bob", "bob-token", "editor");
+            .with_user("bob", "bob-token", "editor")
+            .with_user("carol", "carol-token", "items-only");
         let server = Server::start(ServerOptions::new(f(config), dir.path().join("server"))).expect("server starts");
         TestServer { server, dir }
     }
