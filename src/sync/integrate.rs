@@ -245,12 +245,11 @@ fn retention(realm: &Realm) -> u64 {
 
 /// Deletes acknowledged changesets that sync no longer needs (the server's version of them is
 /// downloaded, so no rebase can involve them), keeping the newest `retain` of them for the
-/// recovery of changes a restored server lost.
+/// recovery of changes a restored server lost. Acknowledgements come in order, so the
+/// acknowledged changesets are exactly the local versions up to `cursor.acked`.
 pub fn trim_history(conn: &Connection, cursor: &Cursor, retain: u64) -> Result<()> {
-    conn.prepare_cached(
-        "DELETE FROM ds_history WHERE server_version IS NOT NULL AND server_version <= ?1 AND version <=
-           (SELECT version FROM ds_history WHERE server_version IS NOT NULL ORDER BY version DESC LIMIT 1 OFFSET ?2)",
-    )?
-    .execute(rusqlite::params![cursor.server_version as i64, retain.min(i64::MAX as u64) as i64])?;
+    let Some(keep_from) = cursor.acked.checked_sub(retain) else { return Ok(()) };
+    conn.prepare_cached("DELETE FROM ds_history WHERE version <= ?1 AND server_version IS NOT NULL AND server_version <= ?2")?
+        .execute(rusqlite::params![keep_from as i64, cursor.server_version as i64])?;
     Ok(())
 }
