@@ -379,23 +379,18 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
     };
     let path = fresh::fresh_path(realm.path());
     let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report)?;
-    realm.begin_write_mode(false)?;
     let ident = bound.ident;
-    let result = (|| -> Result<()> {
+    let result = integrate::unrecorded_write(realm, || {
         realm.with_txn(|tx, _| {
             let local = integrate::local_changesets(tx.conn, 0, usize::MAX)?;
             transform::apply_diff(tx, &fresh, false)?;
             transform::replay(tx, &local)?;
             Ok(())
         })?;
-        integrate::refine_changes(realm)?;
         let (server_version, salt) = (fresh.server_version, fresh.salt);
-        realm.on_commit(move |conn, _| integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))?;
-        realm.commit().map(|_| ())
-    })();
-    if result.is_err() && realm.is_in_write_transaction() {
-        let _ = realm.cancel();
-    }
+        realm.on_commit(move |conn, _| integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))
+    })
+    .map(|_| ());
     drop(fresh);
     fresh::remove(&path);
     result

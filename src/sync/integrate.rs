@@ -47,15 +47,21 @@ pub fn cursor(realm: &Realm) -> Result<Cursor> {
     realm.read(|conn, _| load_cursor(conn))
 }
 
+/// Runs `body` in a write transaction that records no local changeset (sync and reset work),
+/// then makes the change summary exact and commits; rolls back if anything fails.
+pub fn unrecorded_write(realm: &Realm, body: impl FnOnce() -> Result<()>) -> Result<ChangeSummary> {
+    realm.begin_write_mode(false)?;
+    let result = body().and_then(|_| refine_changes(realm)).and_then(|_| realm.commit());
+    if result.is_err() && realm.is_in_write_transaction() {
+        let _ = realm.cancel();
+    }
+    result
+}
+
 /// Runs `f` on the connection inside a write transaction that records nothing and changes no
 /// objects (sync bookkeeping).
 pub fn write_meta(realm: &Realm, f: impl FnOnce(&Connection) -> Result<()> + Send + 'static) -> Result<()> {
-    realm.begin_write_mode(false)?;
-    let r = realm.on_commit(move |conn, _| f(conn)).and_then(|_| realm.commit().map(|_| ()));
-    if r.is_err() && realm.is_in_write_transaction() {
-        let _ = realm.cancel();
-    }
-    r
+    unrecorded_write(realm, || realm.on_commit(move |conn, _| f(conn))).map(|_| ())
 }
 
 /// Local changesets after `after`, at most `limit`, oldest first.
@@ -75,17 +81,16 @@ pub fn local_changesets(conn: &Connection, after: u64, limit: usize) -> Result<V
 /// what it changed), so the local change comes later, as it will on the server. Observers get the
 /// exact net change.
 pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], latest: u64, latest_salt: u64) -> Result<ChangeSummary> {
-    realm.begin_write_mode(false)?;
-    let body = realm.with_txn(|tx, _| {
-        let oldest_base = changesets.iter().map(|c| c.last_integrated_client_version).min().unwrap_or(u64::MAX);
-        let local = if changesets.is_empty() { Vec::new() } else { local_changesets(tx.conn, oldest_base, usize::MAX)? };
-        for dc in changesets {
-            apply_rebased(tx, &dc.changeset, &local, dc.last_integrated_client_version)?;
-        }
-        Ok(())
-    });
     let retain = retention(realm);
-    let result = body.and_then(|_| {
+    unrecorded_write(realm, || {
+        realm.with_txn(|tx, _| {
+            let oldest_base = changesets.iter().map(|c| c.last_integrated_client_version).min().unwrap_or(u64::MAX);
+            let local = if changesets.is_empty() { Vec::new() } else { local_changesets(tx.conn, oldest_base, usize::MAX)? };
+            for dc in changesets {
+                apply_rebased(tx, &dc.changeset, &local, dc.last_integrated_client_version)?;
+            }
+            Ok(())
+        })?;
         realm.on_commit(move |conn, _| {
             let mut c = load_cursor(conn)?;
             if latest >= c.server_version {
@@ -94,54 +99,41 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
             }
             save_cursor(conn, &c)?;
             trim_history(conn, &c, retain)
-        })?;
-        refine_changes(realm)?;
-        realm.commit()
-    });
-    if result.is_err() && realm.is_in_write_transaction() {
-        let _ = realm.cancel();
-    }
-    result
+        })
+    })
 }
 
 /// Applies a compensating write: the objects the server refused to change (for the client's
 /// role) are set back to the server's state, then this client's later changes to them are applied
 /// again on top, in one transaction that records nothing. Observers see the exact change.
 pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::protocol::CompensatedObject]) -> Result<ChangeSummary> {
-    realm.begin_write_mode(false)?;
-    let body = realm.with_txn(|tx, _| {
-        let schema = tx.schema.clone();
-        let mut named = Vec::new();
-        for o in objects {
-            // A class this client does not have holds nothing to undo.
-            let Ok((ci, local)) = schema.class(&o.class) else { continue };
-            let wanted = match &o.data {
-                Some(bytes) => {
-                    let server = crate::schema::ClassSchema::new(&o.class, &local.primary_key, o.properties.clone());
-                    Some(crate::state::remap(local, &server, bytes)?)
-                }
-                None => None,
-            };
-            crate::state::write_state(tx, ci, &o.pk, wanted)?;
-            named.push((o.class.clone(), o.pk.clone()));
-        }
-        for lc in local_changesets(tx.conn, local_version, usize::MAX)? {
-            for ins in &lc.instructions {
-                if ins.object().is_some_and(|(c, pk)| named.iter().any(|(nc, npk)| nc == c && npk == pk)) {
-                    rules::apply(tx, ins, Mode::Merge)?;
+    unrecorded_write(realm, || {
+        realm.with_txn(|tx, _| {
+            let schema = tx.schema.clone();
+            let mut named = Vec::new();
+            for o in objects {
+                // A class this client does not have holds nothing to undo.
+                let Ok((ci, local)) = schema.class(&o.class) else { continue };
+                let wanted = match &o.data {
+                    Some(bytes) => {
+                        let server = crate::schema::ClassSchema::new(&o.class, &local.primary_key, o.properties.clone());
+                        Some(crate::state::remap(local, &server, bytes)?)
+                    }
+                    None => None,
+                };
+                crate::state::write_state(tx, ci, &o.pk, wanted)?;
+                named.push((o.class.clone(), o.pk.clone()));
+            }
+            for lc in local_changesets(tx.conn, local_version, usize::MAX)? {
+                for ins in &lc.instructions {
+                    if ins.object().is_some_and(|(c, pk)| named.iter().any(|(nc, npk)| nc == c && npk == pk)) {
+                        rules::apply(tx, ins, Mode::Merge)?;
+                    }
                 }
             }
-        }
-        Ok(())
-    });
-    let result = body.and_then(|_| {
-        refine_changes(realm)?;
-        realm.commit()
-    });
-    if result.is_err() && realm.is_in_write_transaction() {
-        let _ = realm.cancel();
-    }
-    result
+            Ok(())
+        })
+    })
 }
 
 /// One server changeset, then the concurrent local instructions on the objects it touched.
