@@ -11,13 +11,18 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 CBINDGEN_VERSION=0.29
+# A cbindgen 0.29 on PATH (the vendored one, or the user's) comes first; otherwise one is
+# installed under target/tools (needs a crate registry).
 CBINDGEN="$TARGET_DIR/tools/bin/cbindgen"
+if command -v cbindgen >/dev/null && cbindgen --version 2>/dev/null | grep -q "^cbindgen $CBINDGEN_VERSION\."; then
+    CBINDGEN=$(command -v cbindgen)
+fi
 CFLAGS=(-std=c11 -Wall -Wextra -Wpedantic -Werror)
 export RUST_BACKTRACE=0
 
 if ! "$CBINDGEN" --version 2>/dev/null | grep -q "^cbindgen $CBINDGEN_VERSION\."; then
     echo "== installing cbindgen $CBINDGEN_VERSION"
-    cargo install --locked cbindgen --version "^$CBINDGEN_VERSION" --root "$TARGET_DIR/tools"
+    cargo install cbindgen --version "^$CBINDGEN_VERSION" --root "$TARGET_DIR/tools"
 fi
 if ! command -v valgrind >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
