@@ -151,16 +151,22 @@ fn visible_failed_automatic_reset_ends_the_waits() {
     assert_eq!(name_of(&r, 1).as_deref(), Some("unsynced"), "nothing was lost");
 }
 
-#[test]
-fn visible_retryable_error_leaves_waits_waiting() {
-    // A server that is down: every connection fails with a retryable error.
+/// A realm whose server is down (every connection fails with a retryable error), with an error
+/// handler on its config; returns the server (for its directory), the realm and what the handler saw.
+fn open_with_server_down(file: &str) -> (TestServer, Realm, Arc<Mutex<Vec<SyncError>>>) {
     let mut ts = TestServer::start();
     let url = ts.url();
     ts.server.stop();
     let errors = Arc::new(Mutex::new(Vec::<SyncError>::new()));
     let e2 = errors.clone();
     let sync = SyncConfig::new(&url, "alice-token", "main").with_error_handler(move |e| e2.lock().unwrap().push(e.clone()));
-    let r = open_with(&ts.path("down.realm"), sync);
+    let r = open_with(&ts.path(file), sync);
+    (ts, r, errors)
+}
+
+#[test]
+fn visible_retryable_error_leaves_waits_waiting() {
+    let (_ts, r, errors) = open_with_server_down("down.realm");
     item(&r, 1, "pending");
     let started = Instant::now();
     let e = session(&r).wait_for_upload(Duration::from_millis(1500)).expect_err("cannot upload");
@@ -215,13 +221,7 @@ fn visible_error_handler_on_the_config_sees_the_first_connection_with_a_bad_toke
 
 #[test]
 fn visible_error_handler_on_the_config_sees_a_server_that_is_down() {
-    let mut ts = TestServer::start();
-    let url = ts.url();
-    ts.server.stop();
-    let errors = Arc::new(Mutex::new(Vec::<SyncError>::new()));
-    let e2 = errors.clone();
-    let sync = SyncConfig::new(&url, "alice-token", "main").with_error_handler(move |e| e2.lock().unwrap().push(e.clone()));
-    let _r = open_with(&ts.path("h2.realm"), sync);
+    let (_ts, _r, errors) = open_with_server_down("h2.realm");
     eventually("the first connection's error", || !errors.lock().unwrap().is_empty());
     let first = errors.lock().unwrap()[0].clone();
     assert_eq!(first.server_code, None);

@@ -348,6 +348,17 @@ static void go_offline(const driftsync_realm_t *r) {
 }
 
 /* Waits for the realm's first reset report (owned; NULL on timeout). */
+/* Item 1 synced, item 2 written offline, then the server demands a reset of every client file
+ * (terminate + enable); the session stays paused until the caller resumes it. */
+static void offline_change_then_reset_demand(const driftsync_realm_t *r) {
+    put_item(r, 1, "one");
+    sync_all(r);
+    go_offline(r);
+    put_item(r, 2, "offline");
+    CHECK(admin("terminate", NULL, NULL));
+    CHECK(admin("enable", NULL, NULL));
+}
+
 static driftsync_reset_report_t *wait_report(const driftsync_realm_t *r) {
     long long deadline = now_ms() + WAIT_MS;
     driftsync_reset_report_t *rep = NULL;
@@ -1287,12 +1298,7 @@ static void manual_case(int fallback) {
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset(b, before_hook, rb, ud_free, ERR));
     }
     r = open_with(b);
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     manual_clone = NULL;
     atomic_store(&manual_bad, 0);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
@@ -1443,12 +1449,7 @@ static void test_session_errors(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_client_reset_mode(b, DRIFTSYNC_CLIENT_RESET_MANUAL, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_manual_reset_handler(b, manual_cb, rm, ud_free, ERR));
     r = open_with(b);
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     manual_clone = NULL;
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
     st = driftsync_realm_sync_wait_for_download(r, UINT64_MAX, ERR);
