@@ -996,8 +996,8 @@ enum driftsync_status_t driftsync_config_client_reset_mode(const struct driftsyn
 void driftsync_config_free(struct driftsync_config_t *config);
 
 /**
- * Registers the process-wide log callback: lines at `level` or more severe are passed to
- * `callback`. A new registration replaces the previous one; `DRIFTSYNC_LOG_OFF` or a NULL
+ * Registers the process-wide log callback: lines at `level` (a `driftsync_log_level_t` value)
+ * or more severe are passed to `callback`; another number is `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. A new registration replaces the previous one; `DRIFTSYNC_LOG_OFF` or a NULL
  * `callback` unregisters. The library owns `user_data` from this call on: `user_data_free`
  * (optional) runs exactly once, when the registration is replaced or removed and no call of the
  * callback is in flight any more (possibly on a library thread), or before this function returns
@@ -1006,7 +1006,7 @@ void driftsync_config_free(struct driftsync_config_t *config);
  * If the process already has another `log` logger (a Rust application's own), the callback is
  * not installed and `DRIFTSYNC_STATUS_INVALID_ARGUMENT` is returned.
  */
-enum driftsync_status_t driftsync_set_log_callback(enum driftsync_log_level_t level,
+enum driftsync_status_t driftsync_set_log_callback(int32_t level,
                                                    driftsync_log_fn callback,
                                                    void *user_data,
                                                    driftsync_user_data_free_fn user_data_free,

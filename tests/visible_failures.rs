@@ -444,3 +444,21 @@ fn visible_cycle_guard_row_b_a_demand_with_another_action_starts_the_guard_over(
     sync_all(&r);
     assert_eq!(name_of(&r, 2).as_deref(), Some("second offline"), "recovered");
 }
+
+#[test]
+fn visible_session_ending_errors_are_typed_by_server_code() {
+    use driftsync::protocol::{ErrorAction, ResetCause, ServerErrorCode as C};
+    let err = |code: Option<C>, action: ErrorAction, cause: Option<ResetCause>| {
+        SyncError { server_code: code, action, cause, message: "m".into(), retryable: false, restored_at: None }.to_error()
+    };
+    let fatal = ErrorAction::Fatal;
+    assert_eq!(err(Some(C::BadToken), fatal, None), Error::Authentication("m".into()));
+    assert_eq!(err(Some(C::PermissionDenied), fatal, None), Error::PermissionDenied("m".into()));
+    for c in [C::UnsupportedProtocolVersion, C::BadMessage, C::BadChangeset] {
+        assert_eq!(err(Some(c), fatal, None), Error::Protocol("m".into()), "{c:?}");
+    }
+    assert_eq!(err(Some(C::UnknownRealm), fatal, None), Error::Sync("m".into()));
+    assert_eq!(err(None, fatal, None), Error::Sync("m".into()));
+    let reset = err(Some(C::ClientResetRequired), ErrorAction::ClientResetNoRecovery, Some(ResetCause::ClientTooOld));
+    assert_eq!(reset, Error::ClientReset { cause: "client_too_old".into(), message: "m".into() });
+}

@@ -92,8 +92,8 @@ impl log::Log for Bridge {
     fn flush(&self) {}
 }
 
-/// Registers the process-wide log callback: lines at `level` or more severe are passed to
-/// `callback`. A new registration replaces the previous one; `DRIFTSYNC_LOG_OFF` or a NULL
+/// Registers the process-wide log callback: lines at `level` (a `driftsync_log_level_t` value)
+/// or more severe are passed to `callback`; another number is `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. A new registration replaces the previous one; `DRIFTSYNC_LOG_OFF` or a NULL
 /// `callback` unregisters. The library owns `user_data` from this call on: `user_data_free`
 /// (optional) runs exactly once, when the registration is replaced or removed and no call of the
 /// callback is in flight any more (possibly on a library thread), or before this function returns
@@ -103,17 +103,15 @@ impl log::Log for Bridge {
 /// not installed and `DRIFTSYNC_STATUS_INVALID_ARGUMENT` is returned.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_set_log_callback(
-    level: driftsync_log_level_t,
+    level: i32,
     callback: driftsync_log_fn,
     user_data: *mut c_void,
     user_data_free: driftsync_user_data_free_fn,
     out_error: *mut *mut driftsync_error_t,
 ) -> driftsync_status_t {
     let user = UserData { data: user_data, free: user_data_free };
-    // SAFETY: `level` may be any integer C wrote; read it as one.
-    let raw = unsafe { enum_raw(&level) };
     guard(out_error, move || {
-        let level = match raw {
+        let level = match level {
             0 => driftsync_log_level_t::DRIFTSYNC_LOG_OFF,
             1 => driftsync_log_level_t::DRIFTSYNC_LOG_ERROR,
             2 => driftsync_log_level_t::DRIFTSYNC_LOG_WARN,
@@ -144,4 +142,60 @@ fn install_bridge() -> FfiResult<()> {
     static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let ok = *INSTALLED.get_or_init(|| log::set_logger(&BRIDGE).is_ok());
     if ok { Ok(()) } else { Err(Failure::invalid("the process already has a log logger; driftsync logs through it")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static LINES: Mutex<Vec<(driftsync_log_level_t, String, String)>> = Mutex::new(Vec::new());
+    static FREED: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn record(_: *mut c_void, level: driftsync_log_level_t, category: driftsync_string_t, message: driftsync_string_t) {
+        // SAFETY: the library passes valid UTF-8 views for the call.
+        let text =
+            |s: driftsync_string_t| unsafe { String::from_utf8_lossy(std::slice::from_raw_parts(s.data.cast::<u8>(), s.len)).into_owned() };
+        LINES.lock().unwrap().push((level, text(category), text(message)));
+    }
+
+    unsafe extern "C" fn freed(_: *mut c_void) {
+        FREED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Registers `cb` (with `freed` as its user_data_free when there is a callback).
+    fn set(level: driftsync_log_level_t, cb: driftsync_log_fn) -> driftsync_status_t {
+        set_raw(level as i32, cb)
+    }
+
+    fn set_raw(level: i32, cb: driftsync_log_fn) -> driftsync_status_t {
+        let free: driftsync_user_data_free_fn = if cb.is_some() { Some(freed) } else { None };
+        // SAFETY: plain values; no out_error.
+        unsafe { driftsync_set_log_callback(level, cb, std::ptr::null_mut(), free, std::ptr::null_mut()) }
+    }
+
+    #[test]
+    fn visible_log_callback_gets_driftsync_lines_at_its_level_and_frees_user_data_once() {
+        use driftsync_log_level_t as L;
+        assert_eq!(set(L::DRIFTSYNC_LOG_WARN, Some(record)), driftsync_status_t::DRIFTSYNC_STATUS_OK);
+        log::info!(target: "driftsync::sync", "below the level");
+        log::warn!(target: "driftsync::reset", "a warning");
+        log::error!(target: "tungstenite::protocol", "not the library's");
+        assert_eq!(*LINES.lock().unwrap(), vec![(L::DRIFTSYNC_LOG_WARN, "reset".to_string(), "a warning".to_string())]);
+        // Replaced: the first registration's user_data_free runs once.
+        assert_eq!(set(L::DRIFTSYNC_LOG_DEBUG, Some(record)), driftsync_status_t::DRIFTSYNC_STATUS_OK);
+        assert_eq!(FREED.load(Ordering::SeqCst), 1);
+        log::debug!(target: "driftsync::storage", "now debug");
+        assert_eq!(LINES.lock().unwrap().last().map(|l| l.1.clone()), Some("storage".to_string()));
+        // Removed: the second one's runs once; no more lines.
+        assert_eq!(set(L::DRIFTSYNC_LOG_OFF, None), driftsync_status_t::DRIFTSYNC_STATUS_OK);
+        assert_eq!(FREED.load(Ordering::SeqCst), 2);
+        let n = LINES.lock().unwrap().len();
+        log::error!(target: "driftsync::sync", "nobody listens");
+        assert_eq!(LINES.lock().unwrap().len(), n);
+        // An invalid level fails and frees at once.
+        assert_eq!(set_raw(9, Some(record)), driftsync_status_t::DRIFTSYNC_STATUS_INVALID_ARGUMENT);
+        assert_eq!(FREED.load(Ordering::SeqCst), 3);
+    }
 }

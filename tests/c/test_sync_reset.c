@@ -1413,7 +1413,7 @@ static void test_session_errors(void) {
 
     {
         reg_t *invalid = new_reg("log-callback-invalid-level");
-        EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_set_log_callback((driftsync_log_level_t)9, log_cb, invalid, ud_free, ERR));
+        EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_set_log_callback(9, log_cb, invalid, ud_free, ERR));
         CHECK(atomic_load(&invalid->freed) == 1); /* a failed registration frees at once */
     }
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_set_log_callback(DRIFTSYNC_LOG_INFO, log_cb, lg1, ud_free, ERR));
