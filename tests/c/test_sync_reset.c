@@ -1108,12 +1108,7 @@ static void test_discard(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_client_reset_mode(b, DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES, ERR));
     r = open_with(b);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_on_error(r, error_cb, re, ud_free, &er_tok, ERR));
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     other = open_plain("discard-other.realm", "discard", false);
     put_item(other, 3, "from the other client");
     sync_all(other);
@@ -1223,12 +1218,7 @@ static void test_v2_hooks(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset_v2(b, before_hook_v2, rb, ud_free, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, after_hook_v2, ra, ud_free, ERR));
     r = open_with(b);
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
     wait_calls(ra, 1);
     CHECK(calls(rb) == 1 && calls(ra) == 1);
