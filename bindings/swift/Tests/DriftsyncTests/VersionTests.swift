@@ -1,8 +1,0 @@
-import XCTest
-@testable import Driftsync
-
-final class VersionTests: XCTestCase {
-    func testVersionMatchesHeader() {
-        XCTAssertEqual(driftsyncVersion, "0.1.0")
-    }
-}
