@@ -93,6 +93,21 @@ final class RealmHandle {
         (try? with(body)) ?? fallback
     }
 
+    /// Closes the native handle. When no call is in flight it is also freed at once (so the file
+    /// and its sync session are released now, not when the last Swift reference goes away);
+    /// when one is (a close from inside an observer), it is only closed, and freed later.
+    func close() {
+        if pthread_rwlock_trywrlock(lock) == 0 {
+            if let h = handle {
+                if owned { driftsync_realm_free(h) } else { _ = driftsync_realm_close(h, nil) }
+            }
+            handle = nil
+            pthread_rwlock_unlock(lock)
+        } else {
+            _ = try? with { h in driftsync_realm_close(h, nil) }
+        }
+    }
+
     func detach() {
         pthread_rwlock_wrlock(lock)
         handle = nil

@@ -55,10 +55,9 @@ public final class Realm {
     // MARK: lifecycle
 
     /// Closes the realm: a write transaction this thread has open is rolled back, its observers
-    /// stop, and every later call throws `.closed`. Closing twice is fine.
-    public func close() {
-        _ = try? with { h in try check { driftsync_realm_close(h, $0) } }
-    }
+    /// stop, and every later call throws `.closed`. The file (and, with the last realm of the
+    /// file, its sync session) is released now. Closing twice is fine.
+    public func close() { handle.close() }
 
     public var isClosed: Bool { handle.query(true) { driftsync_realm_is_closed($0) } }
     public var isFrozen: Bool { handle.query(false) { driftsync_realm_is_frozen($0) } }
