@@ -81,9 +81,9 @@ public enum PrimaryKey: Hashable, Sendable, ExpressibleByIntegerLiteral, Express
 
 /// A field value. `.list` is a whole list property (as read from an object, or given to
 /// `create` / `set`); `.link` names the target object by its primary key (its class comes from
-/// the schema). Literals work: `nil`, `true`, `3`, `2.5`, `"text"`, `["a", "b"]`.
+/// the schema). Literals work: `nil`, `true`, `3`, `2.5`, `"text"` (also interpolated), `["a", "b"]`.
 public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByStringInterpolation, ExpressibleByArrayLiteral
 {
     case null
     case bool(Bool)
