@@ -48,7 +48,11 @@ func withArena<R>(_ body: (CArena) throws -> R) rethrows -> R {
 class CallbackContext {
     private static let lock = NSLock()
     private static var count = 0
+    private static var releaseCount = 0
     static var live: Int { lock.lock(); defer { lock.unlock() }; return count }
+    /// How many times the library's `user_data_free` ran (for the lifecycle tests).
+    static var releases: Int { lock.lock(); defer { lock.unlock() }; return releaseCount }
+    static func noteRelease() { lock.lock(); releaseCount += 1; lock.unlock() }
 
     init() { Self.lock.lock(); Self.count += 1; Self.lock.unlock() }
     deinit { Self.lock.lock(); Self.count -= 1; Self.lock.unlock() }
@@ -64,6 +68,7 @@ class CallbackContext {
 /// The `user_data_free` of every registration: drops the reference `retainedPointer` gave.
 let releaseCallbackContext: driftsync_user_data_free_fn = { p in
     guard let p else { return }
+    CallbackContext.noteRelease()
     Unmanaged<CallbackContext>.fromOpaque(p).release()
 }
 
