@@ -125,3 +125,11 @@ final class RealmHandle {
         lock.deallocate()
     }
 }
+
+/// The native library's ABI version, and the one of the header this package was compiled with;
+/// they are equal when library and header match.
+public var driftsyncABIVersion: UInt32 { driftsync_abi_version() }
+public let driftsyncHeaderABIVersion = UInt32(DRIFTSYNC_ABI_VERSION)
+
+/// For the tests: a panic inside the library must come back as a `.panic` error.
+func debugPanic() throws { try check { driftsync_debug_panic($0) } }

@@ -32,6 +32,16 @@ final class RealmTests: XCTestCase {
 
     func testVersionMatchesHeader() {
         XCTAssertEqual(driftsyncVersion, "0.1.0")
+        XCTAssertEqual(driftsyncABIVersion, driftsyncHeaderABIVersion)
+    }
+
+    func testPanicInsideTheLibraryIsATypedError() {
+        XCTAssertThrowsError(try debugPanic()) {
+            let e = $0 as? DriftsyncError
+            XCTAssertEqual(e?.code, .panic)
+            XCTAssertEqual(e?.status, 1002)
+            XCTAssertFalse(e?.message.isEmpty ?? true)
+        }
     }
 
     func testCreateGetSetDeleteEveryType() throws {
