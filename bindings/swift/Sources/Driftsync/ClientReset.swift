@@ -227,34 +227,19 @@ func fail(_ result: OpaquePointer?, with error: Error) {
     _ = driftsync_hook_result_fail(result, text, text.utf8.count, nil)
 }
 
-final class BeforeHookContext: CallbackContext {
-    let hook: BeforeResetHook
-    init(_ hook: @escaping BeforeResetHook) { self.hook = hook }
-}
-
-final class AfterHookContext: CallbackContext {
-    let hook: AfterResetHook
-    init(_ hook: @escaping AfterResetHook) { self.hook = hook }
-}
-
-final class ManualContext: CallbackContext {
-    let handler: ManualResetHandler
-    init(_ handler: @escaping ManualResetHandler) { self.handler = handler }
-}
-
-final class ProgressContext: CallbackContext {
-    let block: (UInt64, UInt64) -> Void
-    init(_ block: @escaping (UInt64, UInt64) -> Void) { self.block = block }
-}
+typealias BeforeHookContext = ClosureContext<BeforeResetHook>
+typealias AfterHookContext = ClosureContext<AfterResetHook>
+typealias ManualContext = ClosureContext<ManualResetHandler>
+typealias ProgressContext = ClosureContext<(UInt64, UInt64) -> Void>
 
 // The lent realms are detached when the hook returns: the library closes and frees them then.
 let beforeHookTrampoline: driftsync_before_reset_v2_fn = { userData, before, result in
-    let ctx = CallbackContext.from(userData, as: BeforeHookContext.self)
+    let hook = BeforeHookContext.closure(userData)
     guard let before else { return false }
     let realm = Realm.lent(before)
     defer { realm.handle.detach() }
     do {
-        try ctx.hook(realm)
+        try hook(realm)
         return true
     } catch {
         fail(result, with: error)
@@ -263,7 +248,7 @@ let beforeHookTrampoline: driftsync_before_reset_v2_fn = { userData, before, res
 }
 
 let afterHookTrampoline: driftsync_after_reset_v2_fn = { userData, before, live, didRecover, result in
-    let ctx = CallbackContext.from(userData, as: AfterHookContext.self)
+    let hook = AfterHookContext.closure(userData)
     guard let before, let live else { return false }
     let beforeRealm = Realm.lent(before), liveRealm = Realm.lent(live)
     defer {
@@ -271,7 +256,7 @@ let afterHookTrampoline: driftsync_after_reset_v2_fn = { userData, before, live,
         liveRealm.handle.detach()
     }
     do {
-        try ctx.hook(beforeRealm, liveRealm, didRecover)
+        try hook(beforeRealm, liveRealm, didRecover)
         return true
     } catch {
         fail(result, with: error)
@@ -280,13 +265,12 @@ let afterHookTrampoline: driftsync_after_reset_v2_fn = { userData, before, live,
 }
 
 let manualTrampoline: driftsync_manual_reset_fn = { userData, reset in
-    let ctx = CallbackContext.from(userData, as: ManualContext.self)
     guard let reset, let manual = try? ManualReset(borrowed: reset) else { return }
-    ctx.handler(manual)
+    ManualContext.closure(userData)(manual)
 }
 
 let progressTrampoline: driftsync_download_progress_fn = { userData, received, total in
-    CallbackContext.from(userData, as: ProgressContext.self).block(received, total)
+    ProgressContext.closure(userData)(received, total)
 }
 
 extension Realm.Configuration {

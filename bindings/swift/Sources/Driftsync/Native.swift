@@ -65,6 +65,15 @@ class CallbackContext {
     }
 }
 
+/// The context of one closure (`F` is the closure's type).
+final class ClosureContext<F>: CallbackContext {
+    let call: F
+    init(_ call: F) { self.call = call }
+
+    /// The closure behind a `user_data` pointer made by `retainedPointer`.
+    static func closure(_ p: UnsafeMutableRawPointer?) -> F { from(p, as: ClosureContext<F>.self).call }
+}
+
 /// The `user_data_free` of every registration: drops the reference `retainedPointer` gave.
 let releaseCallbackContext: driftsync_user_data_free_fn = { p in
     guard let p else { return }

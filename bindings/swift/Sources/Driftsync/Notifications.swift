@@ -72,13 +72,9 @@ public struct RealmChanges: Equatable, Sendable {
     }
 }
 
-final class ObserverContext: CallbackContext {
-    let block: (RealmChanges) -> Void
-    init(_ block: @escaping (RealmChanges) -> Void) { self.block = block }
-}
+typealias ObserverContext = ClosureContext<(RealmChanges) -> Void>
 
 let observerTrampoline: driftsync_observer_fn = { userData, changes in
-    let ctx = CallbackContext.from(userData, as: ObserverContext.self)
     guard let changes, let copy = try? RealmChanges(native: changes) else { return }
-    ctx.block(copy)
+    ObserverContext.closure(userData)(copy)
 }

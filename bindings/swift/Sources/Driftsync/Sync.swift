@@ -192,24 +192,16 @@ public final class SyncSession {
     }
 }
 
-final class StateContext: CallbackContext {
-    let block: (ConnectionState, ConnectionState) -> Void
-    init(_ block: @escaping (ConnectionState, ConnectionState) -> Void) { self.block = block }
-}
+typealias StateContext = ClosureContext<(ConnectionState, ConnectionState) -> Void>
 
 let stateTrampoline: driftsync_sync_state_fn = { userData, old, new in
-    let ctx = CallbackContext.from(userData, as: StateContext.self)
-    ctx.block(ConnectionState(rawValue: Int32(bitPattern: old.rawValue)) ?? .disconnected,
+    StateContext.closure(userData)(ConnectionState(rawValue: Int32(bitPattern: old.rawValue)) ?? .disconnected,
               ConnectionState(rawValue: Int32(bitPattern: new.rawValue)) ?? .disconnected)
 }
 
-final class SyncErrorContext: CallbackContext {
-    let block: (SyncErrorInfo) -> Void
-    init(_ block: @escaping (SyncErrorInfo) -> Void) { self.block = block }
-}
+typealias SyncErrorContext = ClosureContext<(SyncErrorInfo) -> Void>
 
 let syncErrorTrampoline: driftsync_sync_error_fn = { userData, error in
-    let ctx = CallbackContext.from(userData, as: SyncErrorContext.self)
     guard let error, let info = try? SyncErrorInfo(native: error) else { return }
-    ctx.block(info)
+    SyncErrorContext.closure(userData)(info)
 }

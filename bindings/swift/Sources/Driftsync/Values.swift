@@ -1,6 +1,18 @@
 import CDriftsync
 import Foundation
 
+/// Copies `bytes` into a C fixed-size array (imported as a tuple of UInt8).
+func store<Tuple>(_ bytes: [UInt8], into tuple: inout Tuple) {
+    withUnsafeMutableBytes(of: &tuple) { $0.copyBytes(from: bytes) }
+}
+
+/// The bytes of a C fixed-size array.
+func load<Tuple>(_ tuple: Tuple) -> [UInt8] {
+    withUnsafeBytes(of: tuple) { Array($0) }
+}
+
+func uuidBytes(_ u: UUID) -> [UInt8] { load(u.uuid) }
+
 /// A 12-byte ObjectId.
 public struct ObjectId: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
@@ -56,10 +68,10 @@ public enum PrimaryKey: Hashable, Sendable, ExpressibleByIntegerLiteral, Express
             pk.string = arena.string(s)
         case .objectId(let o):
             pk.kind = DRIFTSYNC_PK_OBJECT_ID
-            withUnsafeMutableBytes(of: &pk.object_id) { $0.copyBytes(from: o.bytes) }
+            store(o.bytes, into: &pk.object_id)
         case .uuid(let u):
             pk.kind = DRIFTSYNC_PK_UUID
-            withUnsafeBytes(of: u.uuid) { src in withUnsafeMutableBytes(of: &pk.uuid) { $0.copyMemory(from: src) } }
+            store(uuidBytes(u), into: &pk.uuid)
         }
         return pk
     }
@@ -69,8 +81,7 @@ public enum PrimaryKey: Hashable, Sendable, ExpressibleByIntegerLiteral, Express
         case DRIFTSYNC_PK_INT: self = .int(pk.int_value)
         case DRIFTSYNC_PK_STRING: self = .string(swiftString(pk.string))
         case DRIFTSYNC_PK_OBJECT_ID:
-            var o = pk.object_id
-            self = .objectId(ObjectId(bytes: withUnsafeBytes(of: &o) { Array($0) })!)
+            self = .objectId(ObjectId(bytes: load(pk.object_id))!)
         case DRIFTSYNC_PK_UUID:
             self = .uuid(UUID(uuid: pk.uuid))
         default:
@@ -127,12 +138,8 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
         case .string(let s): v.kind = DRIFTSYNC_VALUE_STRING; v.string = arena.string(s)
         case .binary(let b): v.kind = DRIFTSYNC_VALUE_BINARY; v.binary = arena.bytes(b)
         case .timestamp(let ns): v.kind = DRIFTSYNC_VALUE_TIMESTAMP; v.timestamp_ns = ns
-        case .objectId(let o):
-            v.kind = DRIFTSYNC_VALUE_OBJECT_ID
-            withUnsafeMutableBytes(of: &v.object_id) { $0.copyBytes(from: o.bytes) }
-        case .uuid(let u):
-            v.kind = DRIFTSYNC_VALUE_UUID
-            withUnsafeBytes(of: u.uuid) { src in withUnsafeMutableBytes(of: &v.uuid) { $0.copyMemory(from: src) } }
+        case .objectId(let o): v.kind = DRIFTSYNC_VALUE_OBJECT_ID; store(o.bytes, into: &v.object_id)
+        case .uuid(let u): v.kind = DRIFTSYNC_VALUE_UUID; store(uuidBytes(u), into: &v.uuid)
         case .link(let k): v.kind = DRIFTSYNC_VALUE_LINK; v.link = k.native(arena)
         case .list:
             throw DriftsyncError(code: .typeMismatch, message: "a list is not a single value (use the list operations)")
@@ -151,9 +158,7 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
         case DRIFTSYNC_VALUE_BINARY:
             self = .binary(v.binary.data.map { Array(UnsafeBufferPointer(start: $0, count: v.binary.len)) } ?? [])
         case DRIFTSYNC_VALUE_TIMESTAMP: self = .timestamp(nanoseconds: v.timestamp_ns)
-        case DRIFTSYNC_VALUE_OBJECT_ID:
-            var o = v.object_id
-            self = .objectId(ObjectId(bytes: withUnsafeBytes(of: &o) { Array($0) })!)
+        case DRIFTSYNC_VALUE_OBJECT_ID: self = .objectId(ObjectId(bytes: load(v.object_id))!)
         case DRIFTSYNC_VALUE_UUID: self = .uuid(UUID(uuid: v.uuid))
         case DRIFTSYNC_VALUE_LINK: self = .link(try PrimaryKey(native: v.link))
         default: throw DriftsyncError(code: .internal, message: "unknown value type \(v.kind.rawValue)")

@@ -4,20 +4,7 @@ import XCTest
 
 /// Hooks, the manual handler, preview, progress, the report and repeated resets, against the
 /// reference server; and the sync session's own surface.
-final class ResetHookTests: XCTestCase {
-    var server: ServerProcess!
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        server = try ServerProcess()
-        dir = makeTempDir()
-    }
-
-    override func tearDown() {
-        server?.stop()
-        try? FileManager.default.removeItem(at: dir)
-    }
-
+final class ResetHookTests: ServerTestCase {
     /// A client with unsynced changes and a server restored from a backup taken before them.
     func restoredClient(_ kind: ModeKind, _ seen: Seen, keepBackup: Bool = false,
                         before: BeforeResetHook? = nil, after: AfterResetHook? = nil) async throws -> Realm {

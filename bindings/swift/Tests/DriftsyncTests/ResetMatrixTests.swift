@@ -5,7 +5,7 @@ import XCTest
 /// Every reset cause × every mode against the reference server (a child process): the decision
 /// DESIGN's table gives, the hooks, the manual handler (its backup opened from Swift) and
 /// `performReset()`, observers and the report.
-final class ResetMatrixTests: XCTestCase {
+final class ResetMatrixTests: ServerTestCase {
     enum Cause: String {
         case serverRestored, syncReenabled, clientSchemaAhead, clientTooOld, breakingSchemaChange, roleChanged, recoveryDisabled
     }
@@ -15,19 +15,6 @@ final class ResetMatrixTests: XCTestCase {
         .clientSchemaAhead: .clientSchemaAhead, .clientTooOld: .clientTooOld,
         .breakingSchemaChange: .breakingSchemaChange, .roleChanged: .roleChanged,
     ]
-
-    var server: ServerProcess!
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        server = try ServerProcess()
-        dir = makeTempDir()
-    }
-
-    override func tearDown() {
-        server?.stop()
-        try? FileManager.default.removeItem(at: dir)
-    }
 
     func cause(_ c: Cause) throws {
         switch c {

@@ -4,6 +4,22 @@ import XCTest
 
 let T: TimeInterval = 30
 
+/// A test case with a fresh reference server (a child process) and a temporary directory.
+class ServerTestCase: XCTestCase {
+    var server: ServerProcess!
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        server = try ServerProcess()
+        dir = makeTempDir()
+    }
+
+    override func tearDown() {
+        server?.stop()
+        try? FileManager.default.removeItem(at: dir)
+    }
+}
+
 /// What the callbacks of one client saw (they run on the sync thread).
 final class Seen {
     /// (Item count, frozen) of the before hook's realm.
