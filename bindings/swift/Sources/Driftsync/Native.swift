@@ -88,6 +88,8 @@ final class RealmHandle {
     private let lock = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
     private var handle: OpaquePointer?
     private let owned: Bool
+    private let closeLock = NSLock()
+    private var closeActions: [() -> Void] = []
 
     init(_ handle: OpaquePointer, owned: Bool) {
         self.handle = handle
@@ -111,6 +113,7 @@ final class RealmHandle {
     /// and its sync session are released now, not when the last Swift reference goes away);
     /// when one is (a close from inside an observer), it is only closed, and freed later.
     func close() {
+        defer { runCloseActions() }
         if pthread_rwlock_trywrlock(lock) == 0 {
             if let h = handle {
                 if owned { driftsync_realm_free(h) } else { _ = driftsync_realm_close(h, nil) }
@@ -126,6 +129,23 @@ final class RealmHandle {
         pthread_rwlock_wrlock(lock)
         handle = nil
         pthread_rwlock_unlock(lock)
+        runCloseActions()
+    }
+
+    /// Runs `action` once, when the handle is closed or detached (for ending change streams,
+    /// whose observer the library unregisters then).
+    func onClose(_ action: @escaping () -> Void) {
+        closeLock.lock()
+        closeActions.append(action)
+        closeLock.unlock()
+    }
+
+    private func runCloseActions() {
+        closeLock.lock()
+        let actions = closeActions
+        closeActions = []
+        closeLock.unlock()
+        actions.forEach { $0() }
     }
 
     deinit {

@@ -249,12 +249,13 @@ public final class Realm {
         }
     }
 
-    /// The changes of every later commit as an `AsyncStream`; the observer is removed when the
-    /// stream's consumer stops (the stream terminates) or the realm is closed.
+    /// The changes of every later commit as an `AsyncStream`. The observer is removed when the
+    /// stream terminates (its consumer stops); the stream finishes when the realm is closed.
     public func changes(className: String? = nil) throws -> AsyncStream<RealmChanges> {
         let (stream, continuation) = AsyncStream.makeStream(of: RealmChanges.self)
         let token = try observe(className: className) { continuation.yield($0) }
         continuation.onTermination = { _ in token.invalidate() }
+        handle.onClose { continuation.finish() }
         return stream
     }
 

@@ -255,6 +255,37 @@ final class RealmTests: XCTestCase {
         XCTAssertEqual(got[1]["Dog"]?.modified.first?.properties, ["name"])
     }
 
+    func testAsyncStreamFinishesWhenTheRealmCloses() async throws {
+        let r = try openLocal()
+        let stream = try r.changes()
+        try r.write { try r.create("Dog", primaryKey: 1) }
+        let consumer = Task { () -> Int in
+            var n = 0
+            for await _ in stream { n += 1 }
+            return n
+        }
+        try await Task.sleep(nanoseconds: 100_000_000)
+        r.close()
+        let n = await consumer.value  // returns: the stream finished
+        XCTAssertEqual(n, 1)
+    }
+
+    func testRealmIsUsableFromSeveralThreadsAtOnce() throws {
+        let r = try openLocal()
+        defer { r.close() }
+        let errors = Recorder<Error>()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            do {
+                for i in 0..<25 {
+                    try r.write { try r.create("Dog", primaryKey: .int(Int64(t * 100 + i))) }
+                    _ = try r.count("Dog")
+                }
+            } catch { errors.append(error) }
+        }
+        XCTAssertTrue(errors.isEmpty, "\(errors.all)")
+        XCTAssertEqual(try r.count("Dog"), 100)
+    }
+
     func testSchemaFromJSONAndAdditiveMigration() throws {
         let r1 = try Realm(configuration: .init(fileURL: dir.appendingPathComponent("s.realm"), schema: syncSchema))
         try r1.write { try r1.create("Item", primaryKey: 1, ["name": "kept"]) }
