@@ -328,5 +328,13 @@ extension SyncConfiguration {
             let ctx = ProgressContext(progress)
             try check { driftsync_config_builder_set_download_progress(b, progressTrampoline, ctx.retainedPointer(), releaseCallbackContext, $0) }
         }
+        if let handler = syncErrorHandler {
+            let ctx = SyncErrorContext(handler)
+            try check { driftsync_config_builder_set_sync_error_handler(b, syncErrorTrampoline, ctx.retainedPointer(), releaseCallbackContext, $0) }
+        }
+        if let handler = connectionStateHandler {
+            let ctx = StateContext(handler)
+            try check { driftsync_config_builder_set_connection_state_handler(b, stateTrampoline, ctx.retainedPointer(), releaseCallbackContext, $0) }
+        }
     }
 }

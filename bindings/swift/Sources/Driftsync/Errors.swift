@@ -28,6 +28,8 @@ public enum ErrorCode: Int32, Sendable {
     case permissionDenied = 23
     case callbackFailed = 24
     case `internal` = 25
+    /// The server refused the user's token (it ends the session; waits throw it at once).
+    case authentication = 26
     case nullArgument = 1000
     case invalidUTF8 = 1001
     case panic = 1002

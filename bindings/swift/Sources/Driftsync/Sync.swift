@@ -25,12 +25,20 @@ public struct SyncConfiguration {
     public var keepBackup: Bool
     /// The session does not connect until `SyncSession.resume()`.
     public var startPaused: Bool
+    /// Called with every sync error of the session from the first connection on (a refused
+    /// token, a server that cannot be reached, reset demands); unlike
+    /// `SyncSession.observeErrors` it is in place before `Realm(configuration:)` returns.
+    public var syncErrorHandler: ((SyncErrorInfo) -> Void)?
+    /// Called with every connection state change (old, new) from the first connection on.
+    public var connectionStateHandler: ((ConnectionState, ConnectionState) -> Void)?
 
     public init(url: String, token: String, realm: String,
                 clientResetMode: ClientResetMode = .recoverOrDiscardUnsyncedChanges(),
                 manualResetFallback: ManualResetHandler? = nil,
                 downloadProgress: ((UInt64, UInt64) -> Void)? = nil,
-                backupDirectory: String? = nil, keepBackup: Bool = false, startPaused: Bool = false) {
+                backupDirectory: String? = nil, keepBackup: Bool = false, startPaused: Bool = false,
+                syncErrorHandler: ((SyncErrorInfo) -> Void)? = nil,
+                connectionStateHandler: ((ConnectionState, ConnectionState) -> Void)? = nil) {
         self.url = url
         self.token = token
         self.realm = realm
@@ -40,6 +48,8 @@ public struct SyncConfiguration {
         self.backupDirectory = backupDirectory
         self.keepBackup = keepBackup
         self.startPaused = startPaused
+        self.syncErrorHandler = syncErrorHandler
+        self.connectionStateHandler = connectionStateHandler
     }
 }
 
@@ -147,19 +157,26 @@ public final class SyncSession {
     public func resume() throws { try realm.with { h in try check { driftsync_realm_sync_resume(h, $0) } } }
 
     /// Waits (on a background thread) until every change committed before the call is
-    /// acknowledged by the server. Throws `.timeout`, or `.closed` when the session stops.
-    public func waitForUpload(timeout: TimeInterval) async throws {
+    /// acknowledged by the server. Throws `.timeout`, `.closed` when the session stops, and at
+    /// once the error that ends the session: `.authentication` (token refused),
+    /// `.permissionDenied`, `.protocolError`, `.sync` (another fatal server error), `.clientReset`
+    /// (a reset handed to the manual handler, or an automatic reset that failed; `cause` names
+    /// the reset cause). A retryable error (server down) leaves it waiting.
+    /// `timeout` in seconds; `.infinity` (the default) waits without limit.
+    public func waitForUpload(timeout: TimeInterval = .infinity) async throws {
         try await wait(timeout) { h, ms, e in driftsync_realm_sync_wait_for_upload(h, ms, e) }
     }
 
     /// Waits (on a background thread) until everything the server had at the call is
-    /// integrated locally. Throws `.timeout`, or `.closed` when the session stops.
-    public func waitForDownload(timeout: TimeInterval) async throws {
+    /// integrated locally. Throws as `waitForUpload`.
+    public func waitForDownload(timeout: TimeInterval = .infinity) async throws {
         try await wait(timeout) { h, ms, e in driftsync_realm_sync_wait_for_download(h, ms, e) }
     }
 
     private func wait(_ timeout: TimeInterval, _ call: @escaping (OpaquePointer, UInt64, ErrorOut) -> driftsync_status_t) async throws {
-        let ms = UInt64(max(0, timeout) * 1000)
+        // UINT64_MAX is the C ABI's "no limit"; a timeout too long for milliseconds is no limit too.
+        let millis = max(0, timeout) * 1000
+        let ms = millis < Double(UInt64.max) ? UInt64(millis) : UInt64.max
         let realm = self.realm
         try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, Error>) in
             // The C call blocks: it gets a thread of its own, not one of Swift's cooperative pool.
