@@ -230,6 +230,28 @@ final class FailuresTests: ServerTestCase {
         XCTAssertEqual(CallbackContext.releases - releasesBefore, 4, "user_data_free ran once per handler")
         XCTAssertEqual(counter.count, 4, "each captured object was released once")
     }
+
+    /// A realm closed from inside its own observer is closed but not yet freed (a call is in
+    /// flight); reopening the file then must use the new configuration, not the first one's.
+    func testVisibleReopenAfterACloseInsideAnObserverUsesTheNewConfiguration() throws {
+        let firstErrors = Recorder<SyncErrorInfo>()
+        let first = try open("re.realm") { $0.syncErrorHandler = { firstErrors.append($0) } }
+        let token = try first.observe { _ in first.close() }
+        try item(first, 1, "closes the realm")
+        XCTAssertTrue(first.isClosed)
+        let secondErrors = Recorder<SyncErrorInfo>()
+        let second = try open("re.realm", token: "wrong-token") { $0.syncErrorHandler = { secondErrors.append($0) } }
+        defer { second.close() }
+        eventually("the new handler sees the refused token") { !secondErrors.isEmpty }
+        XCTAssertEqual(secondErrors.first?.serverCode, .badToken)
+        XCTAssertTrue(firstErrors.isEmpty, "the first configuration's handler is not used: \(firstErrors.all)")
+        // While `second` is open, an open with other sync settings is refused, not ignored.
+        XCTAssertThrowsError(try open("re.realm")) { e in
+            XCTAssertEqual((e as? DriftsyncError)?.code, .invalidArgument, "\(e)")
+            XCTAssertTrue((e as? DriftsyncError)?.message.contains("user token") ?? false, "\(e)")
+        }
+        token.invalidate()
+    }
 }
 
 /// An async call running on a task; `wait(within:)` gives its outcome (the error, or nil, and
@@ -243,11 +265,15 @@ final class PendingCall: @unchecked Sendable {
         Task.detached { [self] in
             var failure: Error?
             do { try await body() } catch { failure = error }
-            lock.lock()
-            outcome = (failure, Date())
-            lock.unlock()
-            done.signal()
+            finish(failure)
         }
+    }
+
+    private func finish(_ failure: Error?) {
+        lock.lock()
+        outcome = (failure, Date())
+        lock.unlock()
+        done.signal()
     }
 
     func wait(within seconds: TimeInterval) -> (error: Error?, at: Date)? {
