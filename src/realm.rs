@@ -383,9 +383,15 @@ impl Realm {
             if self.owns_txn() {
                 let _ = self.rollback_inner();
             }
-            if self.counted && self.shared.live_handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if self.counted {
+                // Counted down under the session slot's lock, so an open that starts a session
+                // meanwhile (`ensure_started`) cannot have it taken away here.
+                let mut slot = self.shared.sync.lock();
+                let last = self.shared.live_handles.fetch_sub(1, Ordering::SeqCst) == 1;
                 // The last app handle is gone: stop syncing so the file can close.
-                if let Some(session) = self.shared.sync.lock().take() {
+                let session = if last { slot.take() } else { None };
+                drop(slot);
+                if let Some(session) = session {
                     session.stop();
                 }
             }
