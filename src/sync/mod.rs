@@ -383,7 +383,7 @@ impl SyncSession {
     /// Opens a connection and sends `Bind`; returns the connection and the server's `BindOk`
     /// fields (ident, server version, salt, new_file), or how it ended.
     pub(crate) fn bind(&self, completing_reset: bool, fresh_ident: bool) -> std::result::Result<Bound, End> {
-        let cursor = integrate::cursor(&self.realm)?;
+        let cursor = crate::sync_meta::cursor(&self.realm)?;
         let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT)?;
         let (ident, sv, salt) = if fresh_ident { (None, 0, 0) } else { (cursor.ident, cursor.server_version, cursor.salt) };
         conn.send(&ClientMessage::Bind(Bind {
@@ -426,7 +426,7 @@ impl SyncSession {
             self.ctl.lock().ping_wanted += 1;
         }
         self.set_state(ConnectionState::Connected);
-        let cursor = integrate::cursor(&self.realm)?;
+        let cursor = crate::sync_meta::cursor(&self.realm)?;
         self.update_progress(|p| {
             p.downloaded = cursor.server_version;
             p.downloadable = p.downloadable.max(latest);
@@ -444,10 +444,10 @@ impl SyncSession {
             let last_local = self.realm.last_local_version()?;
             self.update_progress(|p| p.uploadable = last_local);
             if last_local > sent_through {
-                let batch = self.realm.read(|c, _| integrate::local_changesets(c, sent_through, UPLOAD_BATCH))?;
+                let batch = self.realm.read(|c, _| crate::sync_meta::local_changesets(c, sent_through, UPLOAD_BATCH))?;
                 if let Some(last) = batch.last() {
                     sent_through = last.local_version;
-                    let base = integrate::cursor(&self.realm)?.server_version;
+                    let base = crate::sync_meta::cursor(&self.realm)?.server_version;
                     let changesets = batch.into_iter().map(|changeset| UploadChangeset { base_server_version: base, changeset }).collect();
                     conn.send(&ClientMessage::Upload { changesets })?;
                     if pending_reset.is_some() {
