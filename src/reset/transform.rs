@@ -25,6 +25,12 @@ use std::collections::HashSet;
 
 const PAGE: usize = 1_000;
 
+/// The transform reads the whole realm once and writes what differs: a page cache that holds
+/// its working set (bounded, whatever the realm's size) and reads through mmap instead of a copy
+/// per page. Set back to SQLite's defaults when the transform ends.
+const SIZED_FOR_TRANSFORM: &str = "PRAGMA cache_size = -16384; PRAGMA mmap_size = 268435456;";
+const SIZED_AS_USUAL: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
+
 /// What the replay kept and dropped.
 #[derive(Default)]
 pub struct Replayed {
@@ -48,6 +54,7 @@ pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
         }
         pinned.insert(key);
     }
+    tx.conn.execute_batch(SIZED_FOR_TRANSFORM)?;
     let mut ov = Overlay::new(tx.conn, pinned)?;
     for source in ov.sources_linking_to(&erased)? {
         ov.pin(source);
@@ -60,6 +67,7 @@ pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
 pub fn finish(tx: &mut Tx, diff_changes: crate::notify::ChangeSummary) -> Result<()> {
     let ov = tx.overlay.take().ok_or_else(|| Error::Internal("transform finished twice".into()))?;
     let held = ov.finish(&tx.schema)?;
+    tx.conn.execute_batch(SIZED_AS_USUAL)?;
     // The rules recorded the replay as it went; the held objects' summary replaces that.
     tx.changes = diff_changes;
     tx.changes.merge(&held);
@@ -76,32 +84,36 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
     for (ci, class) in schema.classes.iter().enumerate() {
         let server_class = fresh::server_class(&fresh.conn, class)?;
         let same = server_class.as_ref().is_some_and(|s| state::same_layout(class, s));
-        let mut local = Pager::new(|after| local_page(conn, ci, after));
-        let mut remote = Pager::new(|after| match &server_class {
-            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE),
-            None => Ok(Vec::new()),
+        let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
+        let mut remote = Pager::new(|after, page: &mut Page| match &server_class {
+            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)),
+            None => Ok(()),
         });
         loop {
             let order = match (local.peek()?, remote.peek()?) {
                 (None, None) => break,
+                // Byte-identical records of the same layout: nothing to do, nothing copied.
+                (Some(l), Some(f)) if same && l == f => {
+                    local.skip();
+                    remote.skip();
+                    continue;
+                }
                 (Some((lk, _)), Some((fk, _))) => lk.cmp(fk),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
             };
             let (key, local_data, server_data) = match order {
+                std::cmp::Ordering::Less if !erase_local_only => {
+                    local.skip();
+                    continue;
+                }
                 std::cmp::Ordering::Less => {
                     let (key, local_data) = local.take();
-                    if !erase_local_only {
-                        continue;
-                    }
                     (key, Some(local_data), None)
                 }
                 std::cmp::Ordering::Equal => {
                     let (key, local_data) = local.take();
                     let (_, server_data) = remote.take();
-                    if same && local_data == server_data {
-                        continue;
-                    }
                     (key, Some(local_data), Some(server_data))
                 }
                 std::cmp::Ordering::Greater => {
@@ -185,45 +197,76 @@ fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
 }
 
 
-type Record = (Vec<u8>, Vec<u8>);
+/// One page of (key, record) pairs in one reused buffer: walking a class allocates nothing per
+/// object.
+#[derive(Default)]
+struct Page {
+    bytes: Vec<u8>,
+    /// Per record: where its key starts, where its data starts, where it ends.
+    spans: Vec<[usize; 3]>,
+}
 
-/// Walks (key, record) pages in key order, fetching the next page after the last key taken.
-struct Pager<F: FnMut(&[u8]) -> Result<Vec<Record>>> {
+impl Page {
+    fn push(&mut self, key: &[u8], data: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(data);
+        self.spans.push([start, start + key.len(), self.bytes.len()]);
+    }
+
+    fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.spans.get(i).map(|&[k, d, e]| (&self.bytes[k..d], &self.bytes[d..e]))
+    }
+}
+
+/// Walks (key, record) pages in key order, fetching the next page after the last key of the
+/// previous one.
+struct Pager<F: FnMut(&[u8], &mut Page) -> Result<()>> {
     fetch: F,
-    page: std::collections::VecDeque<Record>,
+    page: Page,
+    pos: usize,
     last_key: Vec<u8>,
     exhausted: bool,
 }
 
-impl<F: FnMut(&[u8]) -> Result<Vec<Record>>> Pager<F> {
+impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
     fn new(fetch: F) -> Self {
-        Pager { fetch, page: Default::default(), last_key: Vec::new(), exhausted: false }
+        Pager { fetch, page: Page::default(), pos: 0, last_key: Vec::new(), exhausted: false }
     }
 
-    fn peek(&mut self) -> Result<Option<&Record>> {
-        if self.page.is_empty() && !self.exhausted {
-            let next = (self.fetch)(&self.last_key)?;
-            self.exhausted = next.len() < PAGE;
-            self.page.extend(next);
+    /// The next record, fetching a page when this one is used up.
+    fn peek(&mut self) -> Result<Option<(&[u8], &[u8])>> {
+        if self.pos == self.page.spans.len() && !self.exhausted {
+            if let Some((k, _)) = self.page.get(self.pos.wrapping_sub(1)) {
+                self.last_key = k.to_vec();
+            }
+            self.page.bytes.clear();
+            self.page.spans.clear();
+            self.pos = 0;
+            (self.fetch)(&self.last_key, &mut self.page)?;
+            self.exhausted = self.page.spans.len() < PAGE;
         }
-        Ok(self.page.front())
+        Ok(self.page.get(self.pos))
     }
 
-    /// Takes the record `peek` returned.
-    fn take(&mut self) -> Record {
-        let r = self.page.pop_front().unwrap_or_default();
-        self.last_key.clone_from(&r.0);
+    /// Takes the record `peek` returned, as owned bytes (only differing records are taken so).
+    fn take(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let r = self.page.get(self.pos).map(|(k, d)| (k.to_vec(), d.to_vec())).unwrap_or_default();
+        self.skip();
         r
+    }
+
+    /// Moves past the record `peek` returned.
+    fn skip(&mut self) {
+        self.pos += 1;
     }
 }
 
-fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8]) -> Result<Vec<Record>> {
-    let mut out = Vec::with_capacity(PAGE);
-    crate::store::scan_raw(conn, ci, after, |k, d| {
-        out.push((k.to_vec(), d.to_vec()));
-        Ok(out.len() < PAGE)
-    })?;
-    Ok(out)
+fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut Page) -> Result<()> {
+    store::scan_raw(conn, ci, after, |k, d| {
+        page.push(k, d);
+        Ok(page.spans.len() < PAGE)
+    })
 }
 
 /// Replays changesets with the rulebook. Nothing is lost silently: an instruction is either kept
