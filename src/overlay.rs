@@ -156,15 +156,18 @@ impl<'c> Overlay<'c> {
         Ok(out)
     }
 
-    /// Writes one object now (the diff's objects recovery does not touch).
-    pub fn write_now(&mut self, key: &Key, record: Option<&[u8]>) -> Result<()> {
+    /// Writes one object of `class` now (the diff's objects recovery does not touch).
+    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
         match record {
             Some(r) => {
                 self.put.execute(params![key.0 as i64, key.1, r])?;
             }
             None => {
                 self.delete.execute(params![key.0 as i64, key.1])?;
-                self.delete_links_from.execute(params![key.0 as i64, key.1])?;
+                // Only an object with link properties can be the source of a backlink.
+                if class.properties.iter().any(|p| p.target.is_some()) {
+                    self.delete_links_from.execute(params![key.0 as i64, key.1])?;
+                }
             }
         }
         Ok(())
@@ -180,6 +183,7 @@ impl<'c> Overlay<'c> {
     pub fn finish(mut self, schema: &Schema) -> Result<ChangeSummary> {
         let mut summary = ChangeSummary::default();
         let held = std::mem::take(&mut self.held);
+        let mut erased = HashSet::new();
         for (key, h) in held {
             let class = &schema.classes[key.0];
             let record = h.current.as_ref().map(store::encode_object);
@@ -198,11 +202,14 @@ impl<'c> Overlay<'c> {
                 }
                 (None, None) => {}
             }
-            self.write_now(&key, record.as_deref())?;
+            self.write_now(class, &key, record.as_deref())?;
+            if record.is_none() {
+                erased.insert(key);
+            }
         }
         for (target, sources) in std::mem::take(&mut self.new_backlinks) {
-            for source in sources {
-                self.add_backlink(&target, &source)?;
+            for source in sources.iter().filter(|s| !erased.contains(*s)) {
+                self.add_backlink(&target, source)?;
             }
         }
         Ok(summary)

@@ -160,7 +160,7 @@ fn write_differing(
     }
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
     let Some(wanted) = wanted else {
-        ov.write_now(&key, None)?;
+        ov.write_now(class, &key, None)?;
         tx.changes.record_erase(&class.name, &pk);
         return Ok(());
     };
@@ -173,7 +173,7 @@ fn write_differing(
         }
         None => (Vec::new(), None),
     };
-    ov.write_now(&key, Some(&record))?;
+    ov.write_now(class, &key, Some(&record))?;
     for t in new_links.iter().filter(|t| !old_links.contains(t)) {
         ov.add_backlink(t, &key)?;
     }
