@@ -78,6 +78,18 @@ fn seed(r: &Realm) {
     .unwrap();
 }
 
+/// Client a (watched, offline once seeded and synced) and client b (online), both with `seed`.
+fn seeded_pair(ts: &TestServer, w: &Watched) -> (std::path::PathBuf, Realm, Realm) {
+    let path = ts.path("a.realm");
+    let a = open_client(&path, &ts.url(), "alice", w.config.clone());
+    seed(&a);
+    sync_all(&a);
+    let b = open_client(&ts.path("b.realm"), &ts.url(), "bob", ClientResetConfig::default());
+    sync_all(&b);
+    offline(&a);
+    (path, a, b)
+}
+
 /// Logs every row written to `ds_objects` in the realm file (a REPLACE logs once: SQLite runs
 /// no delete trigger for the row it replaces).
 fn log_object_writes(path: &std::path::Path) {
@@ -105,13 +117,7 @@ fn object_writes(path: &std::path::Path) -> BTreeMap<(i64, Vec<u8>), u64> {
 fn recover_writes_each_object_at_most_once_and_converges() {
     let ts = TestServer::start();
     let w = watched(ClientResetMode::RecoverUnsyncedChanges);
-    let path = ts.path("a.realm");
-    let a = open_client(&path, &ts.url(), "alice", w.config.clone());
-    seed(&a);
-    sync_all(&a);
-    let b = open_client(&ts.path("b.realm"), &ts.url(), "bob", ClientResetConfig::default());
-    sync_all(&b);
-    offline(&a);
+    let (path, a, b) = seeded_pair(&ts, &w);
     b.write(|r| {
         for i in 0..20i64 {
             r.set("Item", &i.into(), "name", format!("server {i}").into())?;
@@ -162,13 +168,7 @@ fn recover_writes_each_object_at_most_once_and_converges() {
 fn discard_writes_each_object_at_most_once() {
     let ts = TestServer::start();
     let w = watched(ClientResetMode::DiscardUnsyncedChanges);
-    let path = ts.path("a.realm");
-    let a = open_client(&path, &ts.url(), "alice", w.config.clone());
-    seed(&a);
-    sync_all(&a);
-    let b = open_client(&ts.path("b.realm"), &ts.url(), "bob", ClientResetConfig::default());
-    sync_all(&b);
-    offline(&a);
+    let (path, a, b) = seeded_pair(&ts, &w);
     b.write(|r| (0..40i64).step_by(2).try_for_each(|i| r.erase("Item", &i.into()))).unwrap();
     sync_all(&b);
     a.write(|r| (0..10i64).try_for_each(|i| r.set("Item", &i.into(), "count", Value::Int(-i)))).unwrap();
@@ -194,12 +194,7 @@ fn erase_notifications_are_exact() {
     ] {
         let ts = TestServer::start();
         let w = watched(mode);
-        let a = open_client(&ts.path("a.realm"), &ts.url(), "alice", w.config.clone());
-        seed(&a);
-        sync_all(&a);
-        let b = open_client(&ts.path("b.realm"), &ts.url(), "bob", ClientResetConfig::default());
-        sync_all(&b);
-        offline(&a);
+        let (_, a, b) = seeded_pair(&ts, &w);
         let erase_evens = |r: &Realm| r.write(|r| (0..40i64).step_by(2).try_for_each(|i| r.erase("Item", &i.into()))).unwrap();
         if server_erases {
             erase_evens(&b);
