@@ -114,7 +114,8 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         ),
         _ => log::info!(target: LOG, "replay: none (discard), {} unsynced instructions discarded", report.discarded.len()),
     }
-    log::info!(target: LOG, "summary: {} ms; commit: {} ms; the reset completes once upload and download complete", report.summary_ms, report.commit_ms);
+    log::info!(target: LOG, "summary: {} ms (the transform's own change summary, counted for the report)", report.summary_ms);
+    log::info!(target: LOG, "commit: {} ms; the reset completes once upload and download complete", report.commit_ms);
 
     super::crash_point("after_commit");
 
