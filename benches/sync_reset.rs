@@ -257,7 +257,6 @@ fn wait_report(r: &Realm, done: &std::sync::mpsc::Receiver<()>) -> ResetReport {
     r.last_reset_report().expect("report").expect("a reset report")
 }
 
-
 // ---- benchmarks -----------------------------------------------------------------------------
 
 fn bench_changesets_reach_second_client(dir: &Path) {
@@ -354,7 +353,8 @@ fn bench_realm_core_shapes(dir: &Path, rounds: usize) {
     for shape in ["a", "b"] {
         for variant in ["nothing differs", "server erased every other", "client erased every other"] {
             for mode in [ClientResetMode::DiscardUnsyncedChanges, ClientResetMode::RecoverUnsyncedChanges] {
-                let mut runs: Vec<ResetReport> = (0..rounds).map(|round| realm_core_shape_reset(dir, shape, variant, mode, round)).collect();
+                let mut runs: Vec<ResetReport> =
+                    (0..rounds).map(|round| realm_core_shape_reset(dir, shape, variant, mode, round)).collect();
                 runs.sort_by_key(|r| r.timings.transform_us());
                 let t = runs[runs.len() / 2].timings;
                 let ms = |us: u64| us as f64 / 1000.0;

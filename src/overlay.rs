@@ -54,8 +54,7 @@ impl<'c> Overlay<'c> {
             put: conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?,
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
-            add_link: conn
-                .prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
+            add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
             select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
             delete_links_to: conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
         })
@@ -103,8 +102,7 @@ impl<'c> Overlay<'c> {
     /// The object as the transform has it now (held, else the file's record).
     pub fn load(&mut self, class: &ClassSchema, key: &Key) -> Result<Option<ObjectData>> {
         if !self.held.contains_key(key) {
-            let original: Option<Vec<u8>> =
-                self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?;
+            let original: Option<Vec<u8>> = self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?;
             let current = original.as_deref().map(|b| store::decode_object(b, class)).transpose()?;
             self.held.insert(key.clone(), Held { original, current });
         }

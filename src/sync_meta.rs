@@ -73,4 +73,3 @@ pub fn local_changesets(conn: &Connection, after: u64, limit: usize) -> Result<V
     }
     Ok(out)
 }
-

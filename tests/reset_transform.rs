@@ -255,7 +255,9 @@ fn report_phases_add_up_to_the_total_and_include_the_commit() {
     let t = rep.timings;
     assert_eq!(t.total_us(), t.download_us + t.diff_us + t.replay_us + t.summary_us + t.commit_us);
     assert_eq!(rep.download_ms + rep.diff_ms + rep.replay_ms + rep.summary_ms + rep.commit_ms, t.total_us() / 1000);
-    for (phase, us) in [("download", t.download_us), ("diff", t.diff_us), ("replay", t.replay_us), ("summary", t.summary_us), ("commit", t.commit_us)] {
+    for (phase, us) in
+        [("download", t.download_us), ("diff", t.diff_us), ("replay", t.replay_us), ("summary", t.summary_us), ("commit", t.commit_us)]
+    {
         assert!(us > 0, "{phase} was not timed: {t:?}");
     }
     assert!(t.total_us() <= wall_us, "the phases ({t:?}) cannot take longer than the reset ({wall_us} µs)");

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 use crate::protocol::ResetCause;
 use crate::realm::Realm;
 use crate::store;
-use crate::sync_meta::{self, Cursor};
 use crate::sync::{Bound, End, SyncError, SyncSession};
+use crate::sync_meta::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -196,7 +196,6 @@ fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
     }
 }
 
-
 /// One page of (key, record) pairs in one reused buffer: walking a class allocates nothing per
 /// object.
 #[derive(Default)]
