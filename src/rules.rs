@@ -363,6 +363,9 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
     }
     tx.delete_object(ci, c, pk)?;
     tx.changes.record_erase(class, pk);
+    if !schema.is_link_target(class) {
+        return Ok(Outcome::Applied);
+    }
     let target = Value::Link(pk.clone());
     for (si, spk) in tx.take_backlinks(ci, pk)? {
         let Some(sc) = schema.classes.get(si) else { continue };

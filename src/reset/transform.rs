@@ -40,7 +40,8 @@ pub struct Replayed {
 }
 
 /// Starts the transform: puts the overlay on `tx` and pins what replaying `changesets` will
-/// touch. Returns the objects recovery erases (the diff holds objects that link to them too).
+/// touch. Returns the objects recovery erases that links can point to (the diff holds objects
+/// that link to them too).
 pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
     let mut pinned = HashSet::new();
     let mut erased = HashSet::new();
@@ -49,7 +50,7 @@ pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
         // A class the realm does not have yet holds no objects to pin.
         let Some(ci) = tx.schema.class_index(class) else { continue };
         let key = (ci, pk.to_key_bytes());
-        if matches!(ins, Instruction::EraseObject { .. }) {
+        if matches!(ins, Instruction::EraseObject { .. }) && tx.schema.is_link_target(class) {
             erased.insert(key.clone());
         }
         pinned.insert(key);
