@@ -205,6 +205,7 @@ pub enum AfterReset {
 
 const PENDING_KEY: &str = "reset.pending";
 const REPORT_KEY: &str = "reset.last_report";
+const TIMINGS_KEY: &str = "reset.last_report_timings";
 const MANUAL_KEY: &str = "reset.manual_pending";
 
 fn now_ms() -> i64 {
@@ -223,7 +224,33 @@ pub fn pending_reset(realm: &Realm) -> Result<Option<PendingReset>> {
 
 /// The report of the last reset of this realm file.
 pub fn last_report(realm: &Realm) -> Result<Option<ResetReport>> {
-    realm.read(|conn, _| read_json(conn, REPORT_KEY))
+    realm.read(|conn, _| {
+        let mut report: Option<ResetReport> = read_json(conn, REPORT_KEY)?;
+        let timings: Option<FinalTimings> = read_json(conn, TIMINGS_KEY)?;
+        if let (Some(r), Some(t)) = (&mut report, timings)
+            && t.completed_at_ms == r.completed_at_ms
+        {
+            r.timings = t.timings;
+            r.derive_ms();
+        }
+        Ok(report)
+    })
+}
+
+/// The timings of the last reset, commit included: the report written in the transform's commit
+/// cannot know the commit's own time, and rewriting the whole report (one entry per discarded
+/// instruction) for it would cost as much as the change summary.
+#[derive(Serialize, Deserialize)]
+struct FinalTimings {
+    /// The report they belong to.
+    completed_at_ms: i64,
+    timings: PhaseTimings,
+}
+
+/// Stores the final timings of the report last written (see `FinalTimings`).
+pub(crate) fn store_final_timings(realm: &Realm, report: &ResetReport) -> Result<()> {
+    let json = serde_json::to_string(&FinalTimings { completed_at_ms: report.completed_at_ms, timings: report.timings }).unwrap_or_default();
+    crate::sync_meta::write_meta(realm, move |conn| store::set_meta(conn, TIMINGS_KEY, json))
 }
 
 /// Called as sync makes progress after a reset: clears the pending record once upload and

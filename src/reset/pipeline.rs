@@ -330,8 +330,8 @@ fn transform_in_place(
             realm.commit()?;
             report.timings.commit_us = clock.lap();
             report.derive_ms();
-            // The report in the commit could not know the commit's own time: store it again.
-            store_report(realm, report)
+            // The report in the commit could not know the commit's own time.
+            super::store_final_timings(realm, report)
         }
         Ok(()) => realm.cancel(),
         Err(e) => {
