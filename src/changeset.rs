@@ -82,6 +82,16 @@ pub enum Instruction {
         prop: String,
         ids: Vec<ElemId>,
     },
+    // New variants are appended: rmp-serde names a variant by its index, so changesets written
+    // before a variant existed decode unchanged (CHANGESET_FORMAT stays).
+    /// Adds `delta` to a counter (wrapping). Its own instruction, so concurrent adds merge
+    /// additively instead of the later set winning.
+    CounterAdd {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        delta: i64,
+    },
 }
 
 impl Instruction {
@@ -97,7 +107,8 @@ impl Instruction {
             | ListSet { class, pk, .. }
             | ListErase { class, pk, .. }
             | ListMove { class, pk, .. }
-            | ListClear { class, pk, .. } => Some((class, pk)),
+            | ListClear { class, pk, .. }
+            | CounterAdd { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -115,6 +126,7 @@ impl Instruction {
             ListErase { class, pk, prop, .. } => format!("erase an element of {class}[{pk}].{prop}"),
             ListMove { class, pk, prop, .. } => format!("move an element of {class}[{pk}].{prop}"),
             ListClear { class, pk, prop, ids } => format!("clear {} elements of {class}[{pk}].{prop}", ids.len()),
+            CounterAdd { class, pk, prop, delta } => format!("add {delta} to counter {class}[{pk}].{prop}"),
         }
     }
 }

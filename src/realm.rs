@@ -787,6 +787,12 @@ impl Realm {
         self.local(Instruction::Set { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
     }
 
+    /// Adds `delta` to a counter property (wrapping on overflow). Concurrent adds on other
+    /// clients merge additively; `set` replaces the value (the later in server order wins).
+    pub fn counter_add(&self, class: &str, pk: &PrimaryKey, prop: &str, delta: i64) -> Result<()> {
+        self.local(Instruction::CounterAdd { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), delta })
+    }
+
     /// Erases an object; fails with `ObjectNotFound` if it does not exist. Links to it become
     /// null and it leaves every list of links (rule 6).
     pub fn erase(&self, class: &str, pk: &PrimaryKey) -> Result<()> {

@@ -202,6 +202,7 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
             }
             Ok(if any { Outcome::Applied } else { Outcome::NoOp })
         }),
+        CounterAdd { class, pk, prop, delta } => counter_add(tx, class, pk, prop, *delta, mode),
     }
 }
 
@@ -448,6 +449,39 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
     Ok(outcome)
 }
 
+/// Counters: an add is applied to whatever value the counter has when it arrives, so concurrent
+/// adds sum up; a set is an ordinary `Set` (rule 4: the later one in server order wins, and adds
+/// after it count from the value it set). A null (optional) counter counts as 0. An add on an
+/// erased object, or on a property that is not (or no longer) a counter, is dropped.
+fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+    };
+    if !p.counter {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a counter"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a counter (its type changed)"));
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let old = match data.value(pi) {
+        Value::Int(i) => *i,
+        Value::Null => 0,
+        other => return Err(Error::FileCorrupt(format!("counter '{class}.{prop}' holds {}", other.type_name()))),
+    };
+    if delta == 0 {
+        return Ok(Outcome::NoOp);
+    }
+    data.fields[pi] = Field::Value(Value::Int(old.wrapping_add(delta)));
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(Outcome::Applied)
+}
+
 /// Loads a list, checks the value (if any), runs `op`, and saves when it changed something.
 fn list_op(
     tx: &mut Tx,
@@ -504,4 +538,55 @@ fn list_op(
 /// True for a property holding links (used by callers that check targets).
 pub fn is_link(p: &Property) -> bool {
     p.kind == ScalarType::Link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changeset::Instruction;
+
+    fn tx_on(conn: &Connection, schema: Schema) -> Tx<'_> {
+        store::create_tables(conn, &schema, 1).unwrap();
+        Tx::new(conn, Arc::new(schema), 0)
+    }
+
+    fn item_schema(hits: Property) -> Schema {
+        Schema::new(vec![ClassSchema::new("Item", "id", vec![Property::new("id", ScalarType::Int), hits])]).unwrap()
+    }
+
+    fn add(delta: i64) -> Instruction {
+        Instruction::CounterAdd { class: "Item".into(), pk: 1.into(), prop: "hits".into(), delta }
+    }
+
+    #[test]
+    fn counter_add_on_a_property_whose_type_changed_is_dropped_and_reported() {
+        let conn = Connection::open_in_memory().unwrap();
+        // On this side `hits` is a plain int (the server changed its type): the add cannot merge.
+        let mut tx = tx_on(&conn, item_schema(Property::new("hits", ScalarType::Int)));
+        let create = Instruction::CreateObject { class: "Item".into(), pk: 1.into(), fields: vec![("hits".into(), Value::Int(5))] };
+        apply(&mut tx, &create, Mode::Merge).unwrap();
+        match apply(&mut tx, &add(3), Mode::Merge).unwrap() {
+            Outcome::Dropped(why) => assert!(why.contains("not a counter"), "{why}"),
+            other => panic!("expected a drop, got {other:?}"),
+        }
+        assert!(matches!(apply(&mut tx, &add(3), Mode::Local), Err(Error::TypeMismatch(_))));
+        let data = store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap();
+        assert_eq!(data.value(1), &Value::Int(5), "nothing changed");
+    }
+
+    #[test]
+    fn counter_adds_in_either_order_give_the_same_sum() {
+        let run = |order: [i64; 3]| {
+            let conn = Connection::open_in_memory().unwrap();
+            let mut tx = tx_on(&conn, item_schema(Property::counter("hits")));
+            apply(&mut tx, &Instruction::CreateObject { class: "Item".into(), pk: 1.into(), fields: vec![] }, Mode::Merge).unwrap();
+            for d in order {
+                assert_eq!(apply(&mut tx, &add(d), Mode::Merge).unwrap(), Outcome::Applied);
+            }
+            store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap().value(1).clone()
+        };
+        assert_eq!(run([1, 2, -7]), Value::Int(-4));
+        assert_eq!(run([-7, 2, 1]), Value::Int(-4));
+        assert_eq!(run([i64::MAX, 1, 0]), Value::Int(i64::MIN), "an add wraps instead of failing a merge");
+    }
 }

@@ -6,8 +6,9 @@ use crate::value::{PrimaryKey, ScalarType, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// One property of a class.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One property of a class. Serialized as a map by field name (see the `Serialize` impl), so
+/// fields can be appended: records written before a field existed decode with its default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Property {
     pub name: String,
@@ -22,11 +23,42 @@ pub struct Property {
     /// Target class of a link or list of links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// An int that is a counter: besides being set, it takes `add(n)`, which merges additively
+    /// (both sides' increments survive, in sync and in recovery). JSON: `"counter": true`.
+    /// Left out of the JSON when false, so schemas stored before counters read back equal.
+    #[serde(default)]
+    pub counter: bool,
+}
+
+/// By name, never by position: MessagePack (changesets, the protocol) would otherwise encode a
+/// struct as an array, where an absent `target` shifts every field after it. Fields added after
+/// `optional` are written only when set, so the JSON of schemas without them is unchanged.
+impl Serialize for Property {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter);
+        let mut m = s.serialize_map(Some(len))?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.kind)?;
+        m.serialize_entry("list", &self.list)?;
+        m.serialize_entry("optional", &self.optional)?;
+        if let Some(t) = &self.target {
+            m.serialize_entry("target", t)?;
+        }
+        if self.counter {
+            m.serialize_entry("counter", &true)?;
+        }
+        m.end()
+    }
 }
 
 impl Property {
     pub fn new(name: &str, kind: ScalarType) -> Self {
-        Property { name: name.to_string(), kind, list: false, optional: false, target: None }
+        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false }
+    }
+    /// An int counter (see `counter`).
+    pub fn counter(name: &str) -> Self {
+        Property { counter: true, ..Property::new(name, ScalarType::Int) }
     }
     pub fn optional(mut self) -> Self {
         self.optional = true;
@@ -37,10 +69,10 @@ impl Property {
         self
     }
     pub fn link(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: false, optional: true, target: Some(target.to_string()) }
+        Property { name: name.to_string(), kind: ScalarType::Link, list: false, optional: true, target: Some(target.to_string()), counter: false }
     }
     pub fn link_list(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: true, optional: false, target: Some(target.to_string()) }
+        Property { name: name.to_string(), kind: ScalarType::Link, list: true, optional: false, target: Some(target.to_string()), counter: false }
     }
 
     /// Whether `v` may be stored in this property (or as an element of this list).
@@ -52,7 +84,7 @@ impl Property {
     }
 
     fn describe(&self) -> String {
-        let mut s = self.kind.name().to_string();
+        let mut s = if self.counter { "counter".to_string() } else { self.kind.name().to_string() };
         if let Some(t) = &self.target {
             s = format!("{s}<{t}>");
         }
@@ -241,6 +273,9 @@ impl Schema {
                     }
                     _ => {}
                 }
+                if p.counter && (p.kind != ScalarType::Int || p.list) {
+                    return bad(&c.name, Some(&p.name), "only a single int can be a counter");
+                }
             }
             if c.primary_key.is_empty() {
                 return bad(&c.name, None, "a class needs a primary key");
@@ -260,6 +295,9 @@ impl Schema {
             }
             if pk.optional {
                 return bad(&c.name, Some(&pk.name), "a primary key cannot be optional");
+            }
+            if pk.counter {
+                return bad(&c.name, Some(&pk.name), "a primary key cannot be a counter");
             }
         }
         Ok(())

@@ -107,6 +107,7 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
                 list: bool_raw(addr_of!((*property).list)),
                 optional: bool_raw(addr_of!((*property).optional)),
                 target,
+                counter: false,
             }
         };
         let mut classes = b.classes.lock();
@@ -151,7 +152,8 @@ pub unsafe extern "C" fn driftsync_schema_builder_free(builder: *mut driftsync_s
 /// `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
 /// {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
 /// with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
-/// forms are accepted too) and the optional flags `list` and `optional` (false when absent).
+/// forms are accepted too) and the optional flags `list`, `optional` and `counter` (an int
+/// that takes `driftsync_object_counter_add`; false when absent).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_schema_from_json(
     json: *const c_char,
