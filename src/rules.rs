@@ -587,6 +587,6 @@ mod tests {
         };
         assert_eq!(run([1, 2, -7]), Value::Int(-4));
         assert_eq!(run([-7, 2, 1]), Value::Int(-4));
-        assert_eq!(run([i64::MAX, 1, 0]), Value::Int(i64::MIN), "an add wraps instead of failing a merge");
+        assert_eq!(run([i64::MAX, 1, 5]), Value::Int(i64::MIN + 5), "an add wraps instead of failing a merge");
     }
 }

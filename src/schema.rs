@@ -69,10 +69,24 @@ impl Property {
         self
     }
     pub fn link(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: false, optional: true, target: Some(target.to_string()), counter: false }
+        Property {
+            name: name.to_string(),
+            kind: ScalarType::Link,
+            list: false,
+            optional: true,
+            target: Some(target.to_string()),
+            counter: false,
+        }
     }
     pub fn link_list(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: true, optional: false, target: Some(target.to_string()), counter: false }
+        Property {
+            name: name.to_string(),
+            kind: ScalarType::Link,
+            list: true,
+            optional: false,
+            target: Some(target.to_string()),
+            counter: false,
+        }
     }
 
     /// Whether `v` may be stored in this property (or as an element of this list).

@@ -199,3 +199,18 @@ fn counter_adds_notify_the_property_and_the_schema_json_names_it() {
     assert_eq!(Schema::from_json(&json).unwrap(), kinds_schema());
     assert!(!schema().to_json().contains("counter"), "schemas without counters keep their JSON");
 }
+
+#[test]
+fn counter_add_made_before_the_first_sync_counts_once_after_the_bootstrap() {
+    let ts = start_kinds_server();
+    // A new file merges the server state under its local data (bootstrap) and replays its
+    // history: the add is already in the object the server lacks and must not count twice.
+    let a = open_kinds_client(&ts, "a.realm", "alice", ClientResetConfig::default());
+    a.write(|r| r.create("Item", 1, &[])).unwrap();
+    a.write(|r| r.counter_add("Item", &1.into(), "hits", -4)).unwrap();
+    sync_all(&a);
+    assert_eq!(hits(&a, 1), Value::Int(-4));
+    let b = open_kinds_client(&ts, "b.realm", "bob", ClientResetConfig::default());
+    sync_all(&b);
+    assert_eq!(hits(&b, 1), Value::Int(-4));
+}
