@@ -1371,6 +1371,21 @@ enum driftsync_status_t driftsync_realm_set_value(const struct driftsync_realm_t
                                                   struct driftsync_error_t **out_error);
 
 /**
+ * Adds `delta` to a counter property (an int declared `"counter": true`; wraps on overflow).
+ * Concurrent adds on other clients merge additively, in sync and in client-reset recovery.
+ * A property that is not a counter is `DRIFTSYNC_ERR_TYPE_MISMATCH` and changes nothing.
+ * Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_counter_add(const struct driftsync_realm_t *realm,
+                                                    const char *class_name,
+                                                    size_t class_name_len,
+                                                    const struct driftsync_pk_t *primary_key,
+                                                    const char *property,
+                                                    size_t property_len,
+                                                    int64_t delta,
+                                                    struct driftsync_error_t **out_error);
+
+/**
  * The number of objects of a class.
  */
 enum driftsync_status_t driftsync_realm_count(const struct driftsync_realm_t *realm,
@@ -1737,7 +1752,8 @@ void driftsync_schema_builder_free(struct driftsync_schema_builder_t *builder);
  * `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
  * {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
  * with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
- * forms are accepted too) and the optional flags `list` and `optional` (false when absent).
+ * forms are accepted too) and the optional flags `list`, `optional` and `counter` (an int
+ * that takes `driftsync_object_counter_add`; false when absent).
  */
 enum driftsync_status_t driftsync_schema_from_json(const char *json,
                                                    size_t json_len,

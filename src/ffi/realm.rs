@@ -483,6 +483,29 @@ pub unsafe extern "C" fn driftsync_realm_set_value(
     })
 }
 
+/// Adds `delta` to a counter property (an int declared `"counter": true`; wraps on overflow).
+/// Concurrent adds on other clients merge additively, in sync and in client-reset recovery.
+/// A property that is not a counter is `DRIFTSYNC_ERR_TYPE_MISMATCH` and changes nothing.
+/// Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_counter_add(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    delta: i64,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes valid pointers and lengths.
+        let (t, prop) = unsafe { (target(realm, class_name, class_name_len, primary_key)?, str_arg(property, property_len, "property")?) };
+        t.realm.counter_add(t.class, &t.pk, prop, delta)?;
+        Ok(())
+    })
+}
+
 /// The number of objects of a class.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_count(

@@ -709,6 +709,51 @@ static void test_lists(void) {
     driftsync_realm_free(r);
 }
 
+/* ---- counters (issue 15) ----------------------------------------------------------------------- */
+
+static const char COUNTER_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Page\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"title\",\"type\":\"string\"},"
+    "{\"name\":\"visits\",\"type\":\"int\",\"counter\":true}]}]}";
+
+static void test_counter(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_pk_t p1 = pk_int(1), p9 = pk_int(9);
+    driftsync_owned_value_t *ov = NULL;
+    driftsync_value_t v;
+
+    EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA,
+           driftsync_schema_from_json(S("{\"classes\":[{\"name\":\"A\",\"primaryKey\":\"id\",\"properties\":["
+                                        "{\"name\":\"id\",\"type\":\"int\"},"
+                                        "{\"name\":\"s\",\"type\":\"string\",\"counter\":true}]}]}"),
+                                      &s, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(COUNTER_SCHEMA_JSON), &s, ERR));
+    c = make_config("counter.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Page"), &p1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), 5, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), -2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_counter_add(r, S("Page"), &p1, S("title"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_realm_counter_add(r, S("Page"), &p1, S("nope"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_counter_add(r, S("Page"), &p9, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_counter_add(r, S("Page"), NULL, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_value(r, S("Page"), &p1, S("visits"), &ov, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_owned_value_get(ov, &v, ERR));
+    CHECK(v.kind == DRIFTSYNC_VALUE_INT && v.int_value == 3);
+    driftsync_owned_value_free(ov);
+    driftsync_realm_free(r);
+}
+
 /* ---- frozen snapshots ----------------------------------------------------------------------- */
 
 static void test_frozen(void) {
@@ -1311,6 +1356,7 @@ int main(int argc, char **argv) {
     test_open_errors();
     test_objects();
     test_lists();
+    test_counter();
     test_frozen();
     test_cursor();
     test_observers();
