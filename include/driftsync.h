@@ -1735,6 +1735,18 @@ enum driftsync_status_t driftsync_schema_builder_add_property(struct driftsync_s
                                                               struct driftsync_error_t **out_error);
 
 /**
+ * Makes a property added before an int counter (`"counter": true` in the JSON form): it takes
+ * `driftsync_realm_counter_add`. The type is checked by `driftsync_schema_builder_build`.
+ * `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+ */
+enum driftsync_status_t driftsync_schema_builder_set_counter(struct driftsync_schema_builder_t *builder,
+                                                             const char *class_name,
+                                                             size_t class_name_len,
+                                                             const char *property_name,
+                                                             size_t property_name_len,
+                                                             struct driftsync_error_t **out_error);
+
+/**
  * Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`
  * says what is wrong). Consumes the builder whatever the outcome: do not use or free it after.
  */

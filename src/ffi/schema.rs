@@ -117,6 +117,32 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
     })
 }
 
+/// Makes a property added before an int counter (`"counter": true` in the JSON form): it takes
+/// `driftsync_realm_counter_add`. The type is checked by `driftsync_schema_builder_build`.
+/// `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_counter(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live builder.
+        let b = unsafe { builder.as_ref() }.ok_or_else(|| Failure::null("builder"))?;
+        // SAFETY: the caller passes readable strings.
+        let class = unsafe { str_arg(class_name, class_name_len, "class_name")? };
+        let prop = unsafe { str_arg(property_name, property_name_len, "property_name")? };
+        let mut classes = b.classes.lock();
+        let c = classes.iter_mut().find(|c| c.0 == class).ok_or_else(|| Failure::from(crate::Error::UnknownClass(class.to_string())))?;
+        let p = c.2.iter_mut().find(|p| p.name == prop).ok_or_else(|| Failure::from(crate::Error::unknown_property(class, prop)))?;
+        p.counter = true;
+        Ok(())
+    })
+}
+
 /// Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`
 /// says what is wrong). Consumes the builder whatever the outcome: do not use or free it after.
 #[unsafe(no_mangle)]

@@ -730,6 +730,34 @@ static void test_counter(void) {
                                         "{\"name\":\"id\",\"type\":\"int\"},"
                                         "{\"name\":\"s\",\"type\":\"string\",\"counter\":true}]}]}"),
                                       &s, ERR));
+    {
+        /* the builder's form: a property added, then marked a counter */
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "n";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("n"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "hits";
+        prop.name.len = 4;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_schema_builder_set_counter(b, S("B"), S("nope"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_counter(b, S("Z"), S("hits"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_counter(b, S("B"), S("hits"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+        b = driftsync_schema_builder_new();
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("n"), ERR));
+        prop.name.data = "n";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_counter(b, S("B"), S("n"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA, driftsync_schema_builder_build(b, &s, ERR));
+    }
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(COUNTER_SCHEMA_JSON), &s, ERR));
     c = make_config("counter.realm", s, 0);
     driftsync_schema_free(s);

@@ -686,6 +686,18 @@ class Object(Mapping):
         """Erases the object (needs a write transaction)."""
         self._realm.erase(self)
 
+    def increment(self, name: str, delta: int = 1) -> None:
+        """Adds `delta` to the counter property `name` (needs a write transaction). Concurrent
+        increments on other clients add up, in sync and in client-reset recovery; assigning the
+        property replaces the value. A property that is not a counter is `TypeMismatchError`."""
+        cs = self._schema()
+        arena = Arena()
+        n, nl = arena.text(self._class)
+        pn, pl = arena.text(name)
+        key = new_pk(self._pk, arena, cs.pk_kind if cs else None)
+        with self._realm._h as p:
+            call(lib.driftsync_realm_counter_add, p, n, nl, key, pn, pl, int(delta))
+
     def observe(self, callback: Callable[[Changes], Any]) -> Token:
         """Observes this object (see `Realm.observe`)."""
         return self._realm.observe_object(self, callback)

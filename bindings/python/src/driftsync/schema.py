@@ -33,7 +33,9 @@ class Property:
     """One property of a class.
 
     `type` is one of "bool", "int", "double", "string", "binary", "timestamp", "objectId",
-    "uuid", "link"; `target` names the linked class for links and lists of links.
+    "uuid", "link"; `target` names the linked class for links and lists of links. `counter`
+    marks an int that takes `Object.increment`, which merges additively across clients (in the
+    short form: "counter" or "counter?").
     """
 
     name: str
@@ -41,6 +43,7 @@ class Property:
     optional: bool = False
     list: bool = False
     target: Optional[str] = None
+    counter: bool = False
 
     @property
     def kind(self) -> int:
@@ -54,6 +57,8 @@ class Property:
             d["optional"] = True
         if self.target is not None:
             d["target"] = self.target
+        if self.counter:
+            d["counter"] = True
         return d
 
 
@@ -100,6 +105,8 @@ def _parse_type(spec: str) -> Dict[str, Any]:
     optional = s.endswith("?")
     if optional:
         s = s[:-1]
+    if s.lower() == "counter" and not is_list:
+        return {"type": "int", "counter": True, "optional": optional}
     kind = TYPE_NAMES.get(s.lower())
     if kind is None or (kind == LINK and s.lower() in ("link", "object")):
         if kind == LINK:
@@ -126,6 +133,7 @@ def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
                         optional=bool(p.get("optional", False)),
                         list=bool(p.get("list", False)),
                         target=p.get("target"),
+                        counter=bool(p.get("counter", False)),
                     )
                 )
     else:
@@ -151,6 +159,7 @@ def _prop_from_spec(pname: str, spec: Any) -> Property:
             optional=bool(spec.get("optional", False)),
             list=bool(spec.get("list", False)),
             target=spec.get("target"),
+            counter=bool(spec.get("counter", False)),
         )
     if isinstance(spec, type):
         return _prop_from_annotation(pname, spec, {})
@@ -348,6 +357,8 @@ class Schema:
                         tn, tl = text_args(p.target)
                         prop.target.data, prop.target.len = tn, tl
                     call(lib.driftsync_schema_builder_add_property, builder, n, nl, prop)
+                    if p.counter:
+                        call(lib.driftsync_schema_builder_set_counter, builder, n, nl, pn, pl)
         except BaseException:
             lib.driftsync_schema_builder_free(builder)
             raise
