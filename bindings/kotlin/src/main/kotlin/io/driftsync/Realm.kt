@@ -380,6 +380,18 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
         }
     }
 
+    /**
+     * Adds [delta] to a counter property (wrapping on overflow). Concurrent adds on other clients
+     * add up, in sync and in client-reset recovery; [set] replaces the value. A property that is
+     * not a counter throws [TypeMismatchException] and changes nothing.
+     */
+    fun counterAdd(className: String, primaryKey: Any, property: String, delta: Long) = withHandle { p ->
+        val a = Arena()
+        val c = utf8(className)
+        val pr = utf8(property)
+        check { lib.driftsync_realm_counter_add(p, c, SizeT(c.size.toLong()), pkOf(primaryKey, a), pr, SizeT(pr.size.toLong()), delta, it) }
+    }
+
     fun listAdd(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
         val a = Arena()
         check { lib.driftsync_realm_list_push(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), valueOf(convert(className, property, value), a), it) }

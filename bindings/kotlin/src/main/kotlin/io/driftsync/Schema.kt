@@ -12,13 +12,17 @@ enum class PropertyType(internal val native: Int) {
     BOOL(1), INT(2), DOUBLE(3), STRING(4), BINARY(5), TIMESTAMP(6), OBJECT_ID(7), UUID(8), LINK(9),
 }
 
-/** One property of a class. A single link must be optional; [target] is the linked class. */
+/**
+ * One property of a class. A single link must be optional; [target] is the linked class.
+ * [counter] marks an INT that takes [Realm.counterAdd], which merges additively across clients.
+ */
 data class Property(
     val name: String,
     val type: PropertyType,
     val list: Boolean = false,
     val optional: Boolean = false,
     val target: String? = null,
+    val counter: Boolean = false,
 )
 
 /** One class: its name, the name of its primary-key property, and its properties (the key included). */
@@ -83,6 +87,10 @@ class Schema private constructor(
                     dp.optional = if (p.optional) 1 else 0
                     if (p.target != null) dp.target.setText(utf8(p.target), arena.keep)
                     check { lib.driftsync_schema_builder_add_property(builder, n, SizeT(n.size.toLong()), dp, it) }
+                    if (p.counter) {
+                        val pn = utf8(p.name)
+                        check { lib.driftsync_schema_builder_set_counter(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
                 }
             }
         } catch (e: Throwable) {
@@ -123,6 +131,9 @@ class ClassBuilder internal constructor() {
     fun property(p: Property) { properties += p }
     fun bool(name: String, optional: Boolean = false) = property(Property(name, PropertyType.BOOL, optional = optional))
     fun int(name: String, optional: Boolean = false) = property(Property(name, PropertyType.INT, optional = optional))
+
+    /** An int counter: [Realm.counterAdd] increments merge additively (both sides' survive). */
+    fun counter(name: String, optional: Boolean = false) = property(Property(name, PropertyType.INT, optional = optional, counter = true))
     fun double(name: String, optional: Boolean = false) = property(Property(name, PropertyType.DOUBLE, optional = optional))
     fun string(name: String, optional: Boolean = false) = property(Property(name, PropertyType.STRING, optional = optional))
     fun binary(name: String, optional: Boolean = false) = property(Property(name, PropertyType.BINARY, optional = optional))

@@ -1,0 +1,73 @@
+package io.driftsync
+
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.assertThrows
+import java.nio.file.Path
+import java.util.concurrent.CopyOnWriteArrayList
+
+/** Realm's data kinds beyond scalars and lists (issue 15) through the Kotlin binding. */
+class KindsTest {
+    private lateinit var dir: Path
+    private lateinit var realm: Realm
+
+    private val pageSchema = schema {
+        realmClass("Page", primaryKey = "id") {
+            int("id")
+            string("title")
+            counter("visits")
+            counter("likes", optional = true)
+        }
+    }
+
+    @BeforeEach
+    fun open() {
+        dir = tempDir("kinds")
+        realm = Realm.open(localConfig(dir.resolve("k.realm").toString(), pageSchema))
+    }
+
+    @AfterEach
+    fun close() {
+        realm.close()
+        dir.toFile().deleteTree()
+    }
+
+    @Test
+    fun `counter adds read back, notify, and a set replaces the value`() {
+        realm.write { create("Page", 1, "title" to "home") }
+        val seen = CopyOnWriteArrayList<String>()
+        val token = realm.observe { c -> seen += c.toString() }
+        realm.write {
+            counterAdd("Page", 1, "visits", 5)
+            counterAdd("Page", 1, "visits", -2)
+            counterAdd("Page", 1, "likes", 1)
+        }
+        assertEquals(3L, realm.getValue("Page", 1, "visits"))
+        assertEquals(1L, realm.getValue("Page", 1, "likes"), "a null counter counts from 0")
+        eventually("the observer saw the counters") { seen.any { it.contains("visits") && it.contains("likes") } }
+        token.close()
+        realm.write {
+            set("Page", 1, "visits", 10)
+            counterAdd("Page", 1, "visits", 1)
+        }
+        assertEquals(11L, realm.getValue("Page", 1, "visits"))
+    }
+
+    @Test
+    fun `counter bad input is a typed error and changes nothing`() {
+        realm.write { create("Page", 1, "title" to "home", "visits" to 2) }
+        realm.write {
+            assertThrows<TypeMismatchException> { counterAdd("Page", 1, "title", 1) }
+            assertThrows<TypeMismatchException> { set("Page", 1, "visits", "many") }
+            assertThrows<ObjectNotFoundException> { counterAdd("Page", 9, "visits", 1) }
+        }
+        assertEquals(2L, realm.getValue("Page", 1, "visits"))
+        val e = assertThrows<SchemaException> {
+            schema { realmClass("A", primaryKey = "id") { int("id"); property(Property("s", PropertyType.STRING, counter = true)) } }
+        }
+        assertTrue(e.message!!.contains("counter"), e.message)
+    }
+}
