@@ -149,6 +149,18 @@ public final class Realm {
         }
     }
 
+    /// Adds `delta` to a counter property (wrapping on overflow). Concurrent adds on other
+    /// clients add up, in sync and in client-reset recovery; `set` replaces the value. A property
+    /// that is not a counter is `.typeMismatch` and changes nothing. Needs a write transaction.
+    public func counterAdd(_ className: String, primaryKey: PrimaryKey, _ property: String, _ delta: Int64) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_counter_add(h, className, className.utf8.count, &pk, property, property.utf8.count, delta, $0) }
+            }
+        }
+    }
+
     /// Reads one non-list property.
     public func get(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> Value {
         try with { h in

@@ -14,13 +14,21 @@ public struct Property: Sendable {
     public var isList: Bool
     /// For links and lists of links: the target class.
     public var target: String?
+    /// An int counter: `Realm.counterAdd` increments merge additively across clients.
+    public var isCounter: Bool
 
-    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil) {
+    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil, counter: Bool = false) {
         self.name = name
         self.type = type
         self.isOptional = optional
         self.isList = list
         self.target = target
+        self.isCounter = counter
+    }
+
+    /// An int counter property.
+    public static func counter(_ name: String, optional: Bool = false) -> Property {
+        Property(name, .int, optional: optional, counter: true)
     }
 }
 
@@ -52,6 +60,7 @@ public struct Schema: Sendable {
             ["name": c.className, "primaryKey": c.primaryKey, "properties": c.properties.map { p -> [String: Any] in
                 var d: [String: Any] = ["name": p.name, "type": p.type.rawValue, "optional": p.isOptional, "list": p.isList]
                 if let t = p.target { d["target"] = t }
+                if p.isCounter { d["counter"] = true }
                 return d
             }]
         }]
