@@ -249,7 +249,8 @@ struct FinalTimings {
 
 /// Stores the final timings of the report last written (see `FinalTimings`).
 pub(crate) fn store_final_timings(realm: &Realm, report: &ResetReport) -> Result<()> {
-    let json = serde_json::to_string(&FinalTimings { completed_at_ms: report.completed_at_ms, timings: report.timings }).unwrap_or_default();
+    let json =
+        serde_json::to_string(&FinalTimings { completed_at_ms: report.completed_at_ms, timings: report.timings }).unwrap_or_default();
     crate::sync_meta::write_meta(realm, move |conn| store::set_meta(conn, TIMINGS_KEY, json))
 }
 
