@@ -163,3 +163,37 @@ impl Changeset {
         Ok(cs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::ScalarType;
+
+    /// How `Property` was encoded in MessagePack before it had a hand-written `Serialize`: a
+    /// positional array, `target` left out when absent.
+    #[derive(Serialize)]
+    struct OldProperty(String, ScalarType, bool, bool, #[serde(skip_serializing_if = "Option::is_none")] Option<String>);
+
+    #[test]
+    fn changesets_written_before_counters_still_decode() {
+        let old = vec![
+            OldProperty("n".into(), ScalarType::Int, false, true, None),
+            OldProperty("l".into(), ScalarType::Link, true, false, Some("T".into())),
+        ];
+        let bytes = rmp_serde::to_vec(&old).unwrap();
+        let props: Vec<Property> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(props[0], Property::new("n", ScalarType::Int).optional());
+        assert_eq!(props[1], Property::link_list("l", "T"));
+        // And the new form round-trips with the flag, inside a changeset.
+        let class = ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), Property::counter("hits")]);
+        let cs = Changeset::new(
+            1,
+            7,
+            vec![
+                Instruction::AddClass { class },
+                Instruction::CounterAdd { class: "C".into(), pk: 1.into(), prop: "hits".into(), delta: -3 },
+            ],
+        );
+        assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);
+    }
+}

@@ -37,6 +37,7 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::ListErase { .. } => "ListErase",
         Instruction::ListMove { .. } => "ListMove",
         Instruction::ListClear { .. } => "ListClear",
+        Instruction::CounterAdd { .. } => "CounterAdd",
     }
 }
 
