@@ -92,6 +92,21 @@ pub enum Instruction {
         prop: String,
         delta: i64,
     },
+    /// Adds `value` to a set (a no-op if it is there: concurrent adds give one element).
+    SetAdd {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: Value,
+    },
+    /// Removes `value` from a set (a no-op if it is not there). Of an add and a remove of the
+    /// same element, the later in server order wins.
+    SetRemove {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: Value,
+    },
 }
 
 impl Instruction {
@@ -108,7 +123,9 @@ impl Instruction {
             | ListErase { class, pk, .. }
             | ListMove { class, pk, .. }
             | ListClear { class, pk, .. }
-            | CounterAdd { class, pk, .. } => Some((class, pk)),
+            | CounterAdd { class, pk, .. }
+            | SetAdd { class, pk, .. }
+            | SetRemove { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -127,6 +144,8 @@ impl Instruction {
             ListMove { class, pk, prop, .. } => format!("move an element of {class}[{pk}].{prop}"),
             ListClear { class, pk, prop, ids } => format!("clear {} elements of {class}[{pk}].{prop}", ids.len()),
             CounterAdd { class, pk, prop, delta } => format!("add {delta} to counter {class}[{pk}].{prop}"),
+            SetAdd { class, pk, prop, value } => format!("add {value} to set {class}[{pk}].{prop}"),
+            SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
         }
     }
 }

@@ -19,11 +19,13 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-/// A field as read: a value, or the values of a list.
+/// A field as read: a value, the values of a list, or the elements of a set (in canonical
+/// order, the same on every replica).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     Value(Value),
     List(Vec<Value>),
+    Set(Vec<Value>),
 }
 
 /// An object as read, with every property in schema order.
@@ -60,6 +62,7 @@ impl Object {
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v.clone()),
                     Field::List(l) => FieldValue::List(l.values()),
+                    Field::Set(s) => FieldValue::Set(s.clone()),
                 };
                 (p.name.clone(), v)
             })
@@ -77,6 +80,7 @@ impl Object {
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v),
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
+                    Field::Set(s) => FieldValue::Set(s),
                 };
                 (p.name.clone(), v)
             })
@@ -702,8 +706,8 @@ impl Realm {
             let (ci, c) = schema.class(class)?;
             c.check_pk(pk)?;
             let (pi, p) = c.property(prop)?;
-            if p.list {
-                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list; use get_list")));
+            if p.is_collection() {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.value(pi).clone())
@@ -720,6 +724,20 @@ impl Realm {
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.list(pi).map(|l| l.values()).unwrap_or_default())
+        })
+    }
+
+    /// The elements of a set property, in canonical order (the same on every replica).
+    pub fn get_set(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<Vec<Value>> {
+        self.read(|conn, schema| {
+            let (ci, c) = schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.set {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a set")));
+            }
+            let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.set_elements(pi).map(<[Value]>::to_vec).unwrap_or_default())
         })
     }
 
@@ -791,6 +809,35 @@ impl Realm {
     /// clients merge additively; `set` replaces the value (the later in server order wins).
     pub fn counter_add(&self, class: &str, pk: &PrimaryKey, prop: &str, delta: i64) -> Result<()> {
         self.local(Instruction::CounterAdd { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), delta })
+    }
+
+    /// Adds `value` to a set property (a no-op if it is there).
+    pub fn set_add(&self, class: &str, pk: &PrimaryKey, prop: &str, value: Value) -> Result<()> {
+        self.local(Instruction::SetAdd { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
+    }
+
+    /// Removes `value` from a set property (a no-op if it is not there).
+    pub fn set_remove(&self, class: &str, pk: &PrimaryKey, prop: &str, value: Value) -> Result<()> {
+        self.local(Instruction::SetRemove { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
+    }
+
+    /// Removes the elements this thread's transaction sees (as one remove each, so an element
+    /// another client adds concurrently survives the clear).
+    pub fn set_clear(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<()> {
+        let elements = self.with_txn(|tx, _| {
+            let (ci, c) = tx.schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.set {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a set")));
+            }
+            let data = store::load_object(tx.conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.set_elements(pi).map(<[Value]>::to_vec).unwrap_or_default())
+        })?;
+        for value in elements {
+            self.set_remove(class, pk, prop, value)?;
+        }
+        Ok(())
     }
 
     /// Erases an object; fails with `ObjectNotFound` if it does not exist. Links to it become

@@ -129,7 +129,13 @@ fn drop_or_err(mode: Mode, err: Error, reason: impl Into<String>) -> Result<Outc
 }
 
 fn type_error(class: &ClassSchema, p: &Property, v: &Value) -> Error {
-    let what = if p.list { "list element" } else { "property" };
+    let what = if p.list {
+        "list element"
+    } else if p.set {
+        "set element"
+    } else {
+        "property"
+    };
     Error::TypeMismatch(format!(
         "{what} '{}.{}' is {}{}, got {}",
         class.name,
@@ -203,6 +209,8 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
             Ok(if any { Outcome::Applied } else { Outcome::NoOp })
         }),
         CounterAdd { class, pk, prop, delta } => counter_add(tx, class, pk, prop, *delta, mode),
+        SetAdd { class, pk, prop, value } => set_op(tx, class, pk, prop, value, true, mode),
+        SetRemove { class, pk, prop, value } => set_op(tx, class, pk, prop, value, false, mode),
     }
 }
 
@@ -232,7 +240,7 @@ fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Re
         let why = format!("property '{class}.{}' exists with another type", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
-    if !property.optional && !property.list {
+    if !property.optional && !property.is_collection() {
         let why = format!("property '{class}.{}' is required; only optional properties can be added", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
@@ -277,9 +285,9 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
             Ok(x) => x,
             Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{name}'")),
         };
-        if p.list {
-            let e = Error::TypeMismatch(format!("'{class}.{name}' is a list; fill it with list operations"));
-            return drop_or_err(mode, e, format!("'{class}.{name}' is a list"));
+        if p.is_collection() {
+            let e = Error::TypeMismatch(format!("'{class}.{name}' is a list or set; fill it element by element"));
+            return drop_or_err(mode, e, format!("'{class}.{name}' is a list or set"));
         }
         if pi == pk_idx {
             if PrimaryKey::from_value(v).as_ref() != Some(pk) {
@@ -390,6 +398,11 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
                         touched.push(p.name.clone());
                     }
                 }
+                Field::Set(elements) => {
+                    if store::set_remove(elements, &target) {
+                        touched.push(p.name.clone());
+                    }
+                }
                 _ => {}
             }
         }
@@ -412,9 +425,9 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         Ok(x) => x,
         Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
     };
-    if p.list {
-        let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list; use list operations"));
-        return drop_or_err(mode, e, format!("'{class}.{prop}' is a list"));
+    if p.is_collection() {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; edit it element by element"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is a list or set"));
     }
     if pi == c.primary_key_index() {
         let e = Error::InvalidArgument(format!("the primary key '{class}.{prop}' cannot be changed"));
@@ -477,6 +490,51 @@ fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64
         return Ok(Outcome::NoOp);
     }
     data.fields[pi] = Field::Value(Value::Int(old.wrapping_add(delta)));
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(Outcome::Applied)
+}
+
+/// Sets: an add of an element that is there and a remove of one that is not are no-ops, so
+/// concurrent adds give one element and, of an add and a remove of one element, the one applied
+/// later (server order) wins. An add of a link to an erased object is dropped (rule 6).
+fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, add: bool, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+    };
+    if !p.set {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a set"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a set"));
+    }
+    if !p.accepts(value) {
+        let e = type_error(c, p, value);
+        let why = e.to_string();
+        return drop_or_err(mode, e, why);
+    }
+    if add && !link_target_exists(tx, p, value)? {
+        return drop_or_err(
+            mode,
+            Error::not_found(p.target.as_deref().unwrap_or(""), value),
+            "the linked object was erased, so the link left the set",
+        );
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let Some(elements) = data.set_mut(pi) else {
+        return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a set")));
+    };
+    let changed = if add { store::set_insert(elements, value.clone()) } else { store::set_remove(elements, value) };
+    if !changed {
+        return Ok(Outcome::NoOp);
+    }
+    if let (true, Some(t), Value::Link(tpk)) = (add, &p.target, value) {
+        tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
+    }
     tx.save_object(ci, c, pk, &data)?;
     tx.changes.record_modify(class, pk, prop);
     Ok(Outcome::Applied)

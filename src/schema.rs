@@ -28,6 +28,10 @@ pub struct Property {
     /// Left out of the JSON when false, so schemas stored before counters read back equal.
     #[serde(default)]
     pub counter: bool,
+    /// A set of `kind` values (for links: of links): add and remove per element, no order, no
+    /// duplicates. JSON: `"set": true`.
+    #[serde(default)]
+    pub set: bool,
 }
 
 /// By name, never by position: MessagePack (changesets, the protocol) would otherwise encode a
@@ -36,7 +40,7 @@ pub struct Property {
 impl Serialize for Property {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter);
+        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter) + usize::from(self.set);
         let mut m = s.serialize_map(Some(len))?;
         m.serialize_entry("name", &self.name)?;
         m.serialize_entry("type", &self.kind)?;
@@ -48,13 +52,16 @@ impl Serialize for Property {
         if self.counter {
             m.serialize_entry("counter", &true)?;
         }
+        if self.set {
+            m.serialize_entry("set", &true)?;
+        }
         m.end()
     }
 }
 
 impl Property {
     pub fn new(name: &str, kind: ScalarType) -> Self {
-        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false }
+        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false, set: false }
     }
     /// An int counter (see `counter`).
     pub fn counter(name: &str) -> Self {
@@ -68,6 +75,19 @@ impl Property {
         self.list = true;
         self
     }
+    /// A set of `kind` values.
+    pub fn set(mut self) -> Self {
+        self.set = true;
+        self
+    }
+    /// A set of links to objects of `target`.
+    pub fn link_set(name: &str, target: &str) -> Self {
+        Property { list: false, set: true, ..Property::link_list(name, target) }
+    }
+    /// A list or a set: edited element by element, never set as a whole.
+    pub fn is_collection(&self) -> bool {
+        self.list || self.set
+    }
     pub fn link(name: &str, target: &str) -> Self {
         Property {
             name: name.to_string(),
@@ -76,6 +96,7 @@ impl Property {
             optional: true,
             target: Some(target.to_string()),
             counter: false,
+            set: false,
         }
     }
     pub fn link_list(name: &str, target: &str) -> Self {
@@ -86,13 +107,14 @@ impl Property {
             optional: false,
             target: Some(target.to_string()),
             counter: false,
+            set: false,
         }
     }
 
     /// Whether `v` may be stored in this property (or as an element of this list).
     pub fn accepts(&self, v: &Value) -> bool {
         match v.scalar_type() {
-            None => self.optional && !(self.list && self.kind == ScalarType::Link),
+            None => self.optional && !(self.is_collection() && self.kind == ScalarType::Link),
             Some(t) => t == self.kind,
         }
     }
@@ -104,6 +126,9 @@ impl Property {
         }
         if self.list {
             s = format!("list<{s}>");
+        }
+        if self.set {
+            s = format!("set<{s}>");
         }
         if self.optional {
             s.push('?');
@@ -276,19 +301,22 @@ impl Schema {
                     (ScalarType::Link, Some(t)) if !self.index.contains_key(t) => {
                         return bad(&c.name, Some(&p.name), &format!("link to unknown class '{t}'"));
                     }
-                    (ScalarType::Link, Some(_)) if !p.list && !p.optional => {
+                    (ScalarType::Link, Some(_)) if !p.is_collection() && !p.optional => {
                         return bad(&c.name, Some(&p.name), "a single link must be optional (it becomes null when its target is erased)");
                     }
-                    (ScalarType::Link, Some(_)) if p.list && p.optional => {
-                        return bad(&c.name, Some(&p.name), "a list of links cannot hold nulls");
+                    (ScalarType::Link, Some(_)) if p.is_collection() && p.optional => {
+                        return bad(&c.name, Some(&p.name), "a list or set of links cannot hold nulls");
                     }
                     (k, Some(_)) if *k != ScalarType::Link => {
                         return bad(&c.name, Some(&p.name), "only links have a target class");
                     }
                     _ => {}
                 }
-                if p.counter && (p.kind != ScalarType::Int || p.list) {
+                if p.counter && (p.kind != ScalarType::Int || p.is_collection()) {
                     return bad(&c.name, Some(&p.name), "only a single int can be a counter");
+                }
+                if p.set && p.list {
+                    return bad(&c.name, Some(&p.name), "a property is a list or a set, not both");
                 }
             }
             if c.primary_key.is_empty() {
@@ -297,8 +325,8 @@ impl Schema {
             let Some(pk) = c.properties.iter().find(|p| p.name == c.primary_key) else {
                 return bad(&c.name, Some(&c.primary_key), "the primary key names no property of the class");
             };
-            if pk.list {
-                return bad(&c.name, Some(&pk.name), "a list cannot be the primary key");
+            if pk.is_collection() {
+                return bad(&c.name, Some(&pk.name), "a list or set cannot be the primary key");
             }
             if !pk.kind.is_primary_key_type() {
                 return bad(
@@ -345,7 +373,7 @@ impl Schema {
             }
             for np in &new_c.properties {
                 if old_c.property_index(&np.name).is_none() {
-                    if np.optional || np.list {
+                    if np.optional || np.is_collection() {
                         d.additive.push(AdditiveChange::AddProperty { class: old_c.name.clone(), property: np.clone() });
                     } else {
                         d.breaking.push(format!(

@@ -38,6 +38,8 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::ListMove { .. } => "ListMove",
         Instruction::ListClear { .. } => "ListClear",
         Instruction::CounterAdd { .. } => "CounterAdd",
+        Instruction::SetAdd { .. } => "SetAdd",
+        Instruction::SetRemove { .. } => "SetRemove",
     }
 }
 

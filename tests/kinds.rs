@@ -214,3 +214,205 @@ fn counter_add_made_before_the_first_sync_counts_once_after_the_bootstrap() {
     sync_all(&b);
     assert_eq!(hits(&b, 1), Value::Int(-4));
 }
+
+// ---- set -------------------------------------------------------------------------------------
+
+fn labels(r: &Realm, id: i64) -> Vec<Value> {
+    r.get_set("Item", &id.into(), "labels").unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<Value> {
+    v.iter().map(|s| Value::from(*s)).collect()
+}
+
+#[test]
+fn set_concurrent_adds_of_one_element_give_one_element() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    offline(&a);
+    offline(&b);
+    a.write(|r| {
+        r.set_add("Item", &1.into(), "labels", "red".into())?;
+        r.set_add("Item", &1.into(), "labels", "blue".into())
+    })
+    .unwrap();
+    b.write(|r| {
+        r.set_add("Item", &1.into(), "labels", "red".into())?;
+        r.set_add("Item", &1.into(), "labels", "green".into())
+    })
+    .unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    // Canonical order is the order of the elements' record encoding (shorter strings first).
+    assert_eq!(labels(&a, 1), strings(&["red", "blue", "green"]), "one red, in the same order everywhere");
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn set_add_and_remove_of_one_element_the_later_in_server_order_wins() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    a.write(|r| r.set_add("Item", &1.into(), "labels", "x".into())).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    // A removes x, B adds it again; B reaches the server later: x stays.
+    offline(&a);
+    offline(&b);
+    a.write(|r| r.set_remove("Item", &1.into(), "labels", "x".into())).unwrap();
+    b.write(|r| r.set_add("Item", &1.into(), "labels", "x".into())).unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    assert_eq!(labels(&a, 1), strings(&["x"]));
+    assert_eq!(labels(&b, 1), strings(&["x"]));
+    // Now the add comes first and the remove later: x goes.
+    offline(&a);
+    offline(&b);
+    a.write(|r| r.set_add("Item", &1.into(), "labels", "x".into())).unwrap();
+    b.write(|r| r.set_remove("Item", &1.into(), "labels", "x".into())).unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    assert!(labels(&a, 1).is_empty(), "{:?}", labels(&a, 1));
+    assert!(labels(&b, 1).is_empty());
+}
+
+#[test]
+fn set_links_to_erased_objects_leave_the_set() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    item(&a, 2, "two");
+    item(&a, 3, "three");
+    a.write(|r| r.set_add("Item", &1.into(), "friends", Value::Link(2.into()))).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    offline(&b);
+    a.write(|r| {
+        r.erase("Item", &2.into())?;
+        r.erase("Item", &3.into())
+    })
+    .unwrap();
+    b.write(|r| r.set_add("Item", &1.into(), "friends", Value::Link(3.into()))).unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    assert!(a.get_set("Item", &1.into(), "friends").unwrap().is_empty(), "the erased 2 left; the add of erased 3 was dropped");
+    assert!(b.get_set("Item", &1.into(), "friends").unwrap().is_empty());
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn set_recovery_merges_element_by_element_and_reports_dropped_links() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::new(ClientResetMode::RecoverUnsyncedChanges));
+    item(&a, 2, "two");
+    a.write(|r| {
+        r.set_add("Item", &1.into(), "labels", "keep".into())?;
+        r.set_add("Item", &1.into(), "labels", "drop-me".into())
+    })
+    .unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    a.write(|r| {
+        r.set_remove("Item", &1.into(), "labels", "drop-me".into())?;
+        r.set_add("Item", &1.into(), "labels", "local".into())?;
+        r.set_add("Item", &1.into(), "friends", Value::Link(2.into()))
+    })
+    .unwrap();
+    let rep = reset_while_other_writes(&ts, &a, &b, |b| {
+        b.write(|r| {
+            r.set_add("Item", &1.into(), "labels", "server".into())?;
+            r.erase("Item", &2.into())
+        })
+        .unwrap();
+    });
+    assert_eq!(rep.decision, ResetDecision::Recover);
+    assert_eq!(labels(&a, 1), strings(&["keep", "local", "server"]));
+    assert!(a.get_set("Item", &1.into(), "friends").unwrap().is_empty());
+    let reasons: Vec<String> = rep.dropped.iter().map(|d| format!("{} :: {}", d.instruction, d.reason)).collect();
+    assert!(reasons.iter().any(|r| r.contains("to set Item[1].friends") && r.contains("left the set")), "{reasons:?}");
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn set_discard_takes_the_server_elements() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::new(ClientResetMode::DiscardUnsyncedChanges));
+    a.write(|r| r.set_add("Item", &1.into(), "labels", "base".into())).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    a.write(|r| {
+        r.set_add("Item", &1.into(), "labels", "local".into())?;
+        r.set_clear("Item", &1.into(), "labels")
+    })
+    .unwrap();
+    let rep = reset_while_other_writes(&ts, &a, &b, |b| b.write(|r| r.set_add("Item", &1.into(), "labels", "server".into())).unwrap());
+    assert_eq!(rep.decision, ResetDecision::Discard);
+    assert_eq!(labels(&a, 1), strings(&["base", "server"]));
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn set_bad_input_is_a_typed_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Realm::open(RealmConfig::new(dir.path().join("s.realm"), kinds_schema())).unwrap();
+    r.write(|r| {
+        r.create("Item", 1, &[])?;
+        r.set_add("Item", &1.into(), "labels", "a".into())
+    })
+    .unwrap();
+    let before = r.last_local_version().unwrap();
+    let expect_type_error = |res: Result<()>| assert!(matches!(res, Err(Error::TypeMismatch(_))), "{res:?}");
+    expect_type_error(r.write(|r| r.set_add("Item", &1.into(), "labels", 5.into())));
+    expect_type_error(r.write(|r| r.set_add("Item", &1.into(), "labels", Value::Null)));
+    expect_type_error(r.write(|r| r.set_add("Item", &1.into(), "tags", "a list".into())));
+    expect_type_error(r.write(|r| r.set("Item", &1.into(), "labels", "whole".into())));
+    expect_type_error(r.write(|r| r.create("Item", 2, &[("labels", "x".into())])));
+    expect_type_error(r.write(|r| r.list_push("Item", &1.into(), "labels", "x".into())));
+    let missing = r.write(|r| r.set_add("Item", &1.into(), "friends", Value::Link(9.into())));
+    assert!(matches!(missing, Err(Error::ObjectNotFound { .. })), "{missing:?}");
+    assert_eq!(r.get_set("Item", &1.into(), "labels").unwrap(), strings(&["a"]));
+    assert!(!r.exists("Item", &2.into()).unwrap());
+    assert_eq!(r.last_local_version().unwrap(), before, "nothing was committed");
+    for bad in [
+        Property { set: true, ..Property::new("both", ScalarType::String).list() },
+        Property { optional: true, ..Property::link_set("nulls", "C") },
+        Property { set: true, ..Property::counter("n") },
+    ] {
+        let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
+        assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
+    }
+}
+
+#[test]
+fn set_changes_notify_the_property_and_the_file_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.realm");
+    {
+        let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+        r.write(|r| r.create("Item", 1, &[])).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let _token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+        r.write(|r| {
+            r.set_add("Item", &1.into(), "labels", "b".into())?;
+            r.set_add("Item", &1.into(), "labels", "a".into())?;
+            r.set_add("Item", &1.into(), "labels", "b".into())
+        })
+        .unwrap();
+        assert!(seen.lock().unwrap().iter().any(|c| c.contains("labels")), "{:?}", seen.lock().unwrap());
+        r.write(|r| r.set_remove("Item", &1.into(), "labels", "zzz".into())).unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1, "removing an absent element changes nothing");
+        r.close();
+    }
+    let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+    assert_eq!(r.get_set("Item", &1.into(), "labels").unwrap(), strings(&["a", "b"]));
+    assert_eq!(r.get("Item", &1.into()).unwrap().unwrap().field("labels"), Some(&FieldValue::Set(strings(&["a", "b"]))));
+    let json = kinds_schema().to_json();
+    assert!(json.contains(r#""set":true"#), "{json}");
+    assert_eq!(Schema::from_json(&json).unwrap(), kinds_schema());
+}

@@ -1,4 +1,4 @@
-//! Property test: 3–5 clients doing random creates, sets, erases, list edits and counter adds, with random
+//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds and set edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
 //! from the server). A fixed seed in CI; for a longer run:
 //! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
@@ -22,6 +22,9 @@ enum Op {
     Link(i64, i64),
     CounterAdd(i64, i64),
     CounterSet(i64, i64),
+    SetAdd(i64, u8),
+    SetRemove(i64, u8),
+    SetLink(i64, i64),
     Disconnect,
     Reconnect,
 }
@@ -39,7 +42,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), 0..4usize, any::<u8>()).prop_map(|(i, x, v)| Op::ListSet(i, x, v)),
         1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::Link(a, b)),
         3 => (id.clone(), -5..5i64).prop_map(|(i, d)| Op::CounterAdd(i, d)),
-        1 => (id, -5..5i64).prop_map(|(i, c)| Op::CounterSet(i, c)),
+        1 => (id.clone(), -5..5i64).prop_map(|(i, c)| Op::CounterSet(i, c)),
+        2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetAdd(i, v)),
+        2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetRemove(i, v)),
+        1 => (id.clone(), id).prop_map(|(a, b)| Op::SetLink(a, b)),
         1 => Just(Op::Disconnect),
         1 => Just(Op::Reconnect),
     ]
@@ -69,6 +75,9 @@ fn apply(r: &Realm, op: &Op) {
                 Op::Link(a, b) => r.set("Item", &(*a).into(), "next", Value::Link((*b).into())),
                 Op::CounterAdd(i, d) => r.counter_add("Item", &(*i).into(), "hits", *d),
                 Op::CounterSet(i, c) => r.set("Item", &(*i).into(), "hits", (*c).into()),
+                Op::SetAdd(i, v) => r.set_add("Item", &(*i).into(), "labels", format!("e{v}").into()),
+                Op::SetRemove(i, v) => r.set_remove("Item", &(*i).into(), "labels", format!("e{v}").into()),
+                Op::SetLink(a, b) => r.set_add("Item", &(*a).into(), "friends", Value::Link((*b).into())),
                 Op::Disconnect | Op::Reconnect => Ok(()),
             });
         }

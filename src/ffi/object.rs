@@ -120,7 +120,8 @@ pub unsafe extern "C" fn driftsync_object_field_name(
         let len = o.fields.len();
         let (name, f) = o.fields.get(index).ok_or(crate::Error::IndexOutOfRange { index, len })?;
         write_out(out_name, str_view(name));
-        write_out(out_is_list, matches!(f, FieldValue::List(_)));
+        // A set reads like a list (its elements in canonical order): `out_is_list` is true.
+        write_out(out_is_list, matches!(f, FieldValue::List(_) | FieldValue::Set(_)));
         Ok(())
     })
 }
@@ -141,22 +142,23 @@ pub unsafe extern "C" fn driftsync_object_get_value(
         check_out(out_value, "out_value")?;
         match f {
             FieldValue::Value(v) => write_out(out_value, value_view(v)),
-            FieldValue::List(_) => {
-                return Err(crate::Error::TypeMismatch("the field is a list; use driftsync_object_list_get".into()).into());
+            FieldValue::List(_) | FieldValue::Set(_) => {
+                return Err(crate::Error::TypeMismatch("the field is a list or set; use driftsync_object_list_get".into()).into());
             }
         }
         Ok(())
     })
 }
 
+/// The elements of a list, or of a set (in canonical order).
 fn list_of(f: &FieldValue) -> FfiResult<&[Value]> {
     match f {
-        FieldValue::List(l) => Ok(l),
+        FieldValue::List(l) | FieldValue::Set(l) => Ok(l),
         FieldValue::Value(_) => Err(crate::Error::TypeMismatch("the field is not a list".into()).into()),
     }
 }
 
-/// The length of a list field.
+/// The length of a list (or set) field.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_object_list_len(
     object: *const driftsync_object_t,
@@ -174,7 +176,7 @@ pub unsafe extern "C" fn driftsync_object_list_len(
     })
 }
 
-/// The element at `index` of a list field, borrowed from the object.
+/// The element at `index` of a list (or set: canonical order) field, borrowed from the object.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_object_list_get(
     object: *const driftsync_object_t,

@@ -108,6 +108,7 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
                 optional: bool_raw(addr_of!((*property).optional)),
                 target,
                 counter: false,
+                set: false,
             }
         };
         let mut classes = b.classes.lock();
