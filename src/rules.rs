@@ -398,7 +398,7 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
                         touched.push(p.name.clone());
                     }
                 }
-                Field::Set(elements) if store::set_remove(elements, &target) => touched.push(p.name.clone()),
+                Field::Set(elements) => touched.extend(store::set_remove(elements, &target).then(|| p.name.clone())),
                 _ => {}
             }
         }
