@@ -1062,7 +1062,7 @@ enum driftsync_status_t driftsync_object_get_value(const struct driftsync_object
                                                    struct driftsync_error_t **out_error);
 
 /**
- * The length of a list field.
+ * The length of a list (or set) field.
  */
 enum driftsync_status_t driftsync_object_list_len(const struct driftsync_object_t *object,
                                                   const char *property,
@@ -1071,7 +1071,7 @@ enum driftsync_status_t driftsync_object_list_len(const struct driftsync_object_
                                                   struct driftsync_error_t **out_error);
 
 /**
- * The element at `index` of a list field, borrowed from the object.
+ * The element at `index` of a list (or set: canonical order) field, borrowed from the object.
  */
 enum driftsync_status_t driftsync_object_list_get(const struct driftsync_object_t *object,
                                                   const char *property,
@@ -1384,6 +1384,44 @@ enum driftsync_status_t driftsync_realm_counter_add(const struct driftsync_realm
                                                     size_t property_len,
                                                     int64_t delta,
                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Adds `value` to a set property (a no-op if it is there). A value of another type, a null
+ * in a set that holds none, or a property that is not a set is `DRIFTSYNC_STATUS_TYPE_MISMATCH`
+ * and changes nothing. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_add(const struct driftsync_realm_t *realm,
+                                                const char *class_name,
+                                                size_t class_name_len,
+                                                const struct driftsync_pk_t *primary_key,
+                                                const char *property,
+                                                size_t property_len,
+                                                const struct driftsync_value_t *value,
+                                                struct driftsync_error_t **out_error);
+
+/**
+ * Removes `value` from a set property (a no-op if it is not there). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_remove(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const struct driftsync_value_t *value,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Removes the elements of a set that this transaction sees (an element another client adds
+ * concurrently survives). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_clear(const struct driftsync_realm_t *realm,
+                                                  const char *class_name,
+                                                  size_t class_name_len,
+                                                  const struct driftsync_pk_t *primary_key,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  struct driftsync_error_t **out_error);
 
 /**
  * The number of objects of a class.
@@ -1733,6 +1771,19 @@ enum driftsync_status_t driftsync_schema_builder_add_property(struct driftsync_s
                                                               size_t class_name_len,
                                                               const struct driftsync_property_t *property,
                                                               struct driftsync_error_t **out_error);
+
+/**
+ * Makes a property added before (with `list` false) a set of its `kind` (`"set": true` in the
+ * JSON form): edited with `driftsync_realm_set_add` / `_set_remove` / `_set_clear`, read like a
+ * list from an object copy (`driftsync_object_list_len` / `_list_get`, canonical order).
+ * `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+ */
+enum driftsync_status_t driftsync_schema_builder_set_set(struct driftsync_schema_builder_t *builder,
+                                                         const char *class_name,
+                                                         size_t class_name_len,
+                                                         const char *property_name,
+                                                         size_t property_name_len,
+                                                         struct driftsync_error_t **out_error);
 
 /**
  * Makes a property added before an int counter (`"counter": true` in the JSON form): it takes

@@ -118,6 +118,50 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
     })
 }
 
+/// Makes a property added before (with `list` false) a set of its `kind` (`"set": true` in the
+/// JSON form): edited with `driftsync_realm_set_add` / `_set_remove` / `_set_clear`, read like a
+/// list from an object copy (`driftsync_object_list_len` / `_list_get`, canonical order).
+/// `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_set(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.set = true) }
+}
+
+/// Finds a property added to the builder and changes one of its flags.
+///
+/// # Safety
+/// Pointers must be NULL or valid for their lengths.
+unsafe fn mark_property(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+    mark: impl FnOnce(&mut Property),
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live builder.
+        let b = unsafe { builder.as_ref() }.ok_or_else(|| Failure::null("builder"))?;
+        // SAFETY: the caller passes readable strings.
+        let class = unsafe { str_arg(class_name, class_name_len, "class_name")? };
+        let prop = unsafe { str_arg(property_name, property_name_len, "property_name")? };
+        let mut classes = b.classes.lock();
+        let c = classes.iter_mut().find(|c| c.0 == class).ok_or_else(|| Failure::from(crate::Error::UnknownClass(class.to_string())))?;
+        let p = c.2.iter_mut().find(|p| p.name == prop).ok_or_else(|| Failure::from(crate::Error::unknown_property(class, prop)))?;
+        mark(p);
+        Ok(())
+    })
+}
+
 /// Makes a property added before an int counter (`"counter": true` in the JSON form): it takes
 /// `driftsync_realm_counter_add`. The type is checked by `driftsync_schema_builder_build`.
 /// `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
@@ -130,18 +174,8 @@ pub unsafe extern "C" fn driftsync_schema_builder_set_counter(
     property_name_len: usize,
     out_error: *mut *mut driftsync_error_t,
 ) -> driftsync_status_t {
-    guard(out_error, || {
-        // SAFETY: NULL or a live builder.
-        let b = unsafe { builder.as_ref() }.ok_or_else(|| Failure::null("builder"))?;
-        // SAFETY: the caller passes readable strings.
-        let class = unsafe { str_arg(class_name, class_name_len, "class_name")? };
-        let prop = unsafe { str_arg(property_name, property_name_len, "property_name")? };
-        let mut classes = b.classes.lock();
-        let c = classes.iter_mut().find(|c| c.0 == class).ok_or_else(|| Failure::from(crate::Error::UnknownClass(class.to_string())))?;
-        let p = c.2.iter_mut().find(|p| p.name == prop).ok_or_else(|| Failure::from(crate::Error::unknown_property(class, prop)))?;
-        p.counter = true;
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.counter = true) }
 }
 
 /// Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`

@@ -782,6 +782,97 @@ static void test_counter(void) {
     driftsync_realm_free(r);
 }
 
+/* ---- sets (issue 15) --------------------------------------------------------------------------- */
+
+static const char SET_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Post\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"tags\",\"type\":\"string\",\"set\":true},"
+    "{\"name\":\"related\",\"type\":\"link\",\"set\":true,\"target\":\"Post\"}]}]}";
+
+static void test_set(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_pk_t p1 = pk_int(1), p2 = pk_int(2), p9 = pk_int(9);
+    driftsync_value_t v;
+    size_t len = 0;
+
+    {
+        /* the builder's form: a property added (not a list), then marked a set */
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "id";
+        prop.name.len = 2;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "tags";
+        prop.name.len = 4;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        prop.list = true;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_schema_builder_set_set(b, S("B"), S("nope"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_set(b, S("B"), S("tags"), ERR));
+        /* a list and a set at once is refused */
+        EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA, driftsync_schema_builder_build(b, &s, ERR));
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(SET_SCHEMA_JSON), &s, ERR));
+    c = make_config("set.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    v = v_str("b");
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Post"), &p1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Post"), &p2, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("a");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("gone");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_remove(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_int(3);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_null();
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("x");
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_value(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_set_add(r, S("Post"), &p9, S("tags"), &v, ERR));
+    v = v_link(p9);
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_set_add(r, S("Post"), &p1, S("related"), &v, ERR));
+    v = v_link(p2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("related"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Post"), &p1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("tags"), &len, ERR));
+    CHECK(len == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_get(o, S("tags"), 0, &v, ERR));
+    CHECK(str_eq(v.string, "a"));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_get(o, S("tags"), 1, &v, ERR));
+    CHECK(str_eq(v.string, "b"));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("tags"), &v, ERR));
+    driftsync_object_free(o);
+
+    /* erasing the linked object takes it out of the set; clear empties the other set */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_erase(r, S("Post"), &p2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_clear(r, S("Post"), &p1, S("tags"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Post"), &p1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("related"), &len, ERR));
+    CHECK(len == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("tags"), &len, ERR));
+    CHECK(len == 0);
+    driftsync_object_free(o);
+    driftsync_realm_free(r);
+}
+
 /* ---- frozen snapshots ----------------------------------------------------------------------- */
 
 static void test_frozen(void) {
@@ -1385,6 +1476,7 @@ int main(int argc, char **argv) {
     test_objects();
     test_lists();
     test_counter();
+    test_set();
     test_frozen();
     test_cursor();
     test_observers();
