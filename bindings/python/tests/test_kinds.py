@@ -97,3 +97,54 @@ def test_counter_increments_on_two_clients_add_up(server: ServerProcess, tmp_pat
     finally:
         a.close()
         b.close()
+
+
+# -- set ---------------------------------------------------------------------------------------
+def test_set_add_discard_clear_and_links(tmp_path: Path) -> None:
+    schema = driftsync.Schema.of({"Post": {"id": "int", "tags": "string{}", "related": "Post{}"}})
+    assert schema["Post"].prop("tags") == driftsync.Property("tags", "string", set=True)
+    assert schema["Post"].prop("related").set and schema["Post"].prop("related").target == "Post"
+    with driftsync.open(tmp_path / "s.realm", schema=schema) as r:
+        assert r.schema["Post"].prop("tags").set, "the set flag survives the library's schema JSON"
+        seen: List[driftsync.Changes] = []
+        with r.write():
+            p1 = r.create("Post", 1, tags=["b", "a", "b"])
+            r.create("Post", 2)
+        assert isinstance(p1.tags, driftsync.Set)
+        assert list(p1.tags) == ["a", "b"] and len(p1.tags) == 2 and "a" in p1.tags
+        with r.observe(seen.append):
+            with r.write():
+                p1.tags.add("c")
+                p1.tags.add("a")
+                p1.tags.discard("b")
+                p1.tags.discard("missing")
+                p1.related.add(2)
+        assert set(p1.tags) == {"a", "c"}
+        assert [o.primary_key for o in p1.related] == [2]
+        assert any(sorted(c["Post"].modified[1]) == ["related", "tags"] for c in seen if "Post" in c)
+        with r.write():
+            r.get("Post", 2).erase()
+        assert len(p1.related) == 0, "an erased object leaves the set"
+        with r.write():
+            p1.tags.clear()
+        assert len(p1.tags) == 0
+
+
+def test_set_bad_input_is_a_typed_error_and_changes_nothing(tmp_path: Path) -> None:
+    with driftsync.open(tmp_path / "s.realm", schema={"Post": {"id": "int", "tags": "string{}", "related": "Post{}"}}) as r:
+        with r.write():
+            post = r.create("Post", 1, tags=["a"])
+        with r.write():
+            with pytest.raises(driftsync.TypeMismatchError):
+                post.tags.add(5)
+            with pytest.raises(driftsync.TypeMismatchError):
+                post.tags.add(None)
+            with pytest.raises(driftsync.TypeMismatchError):
+                post.tags = "not a collection"
+            with pytest.raises(driftsync.ObjectNotFoundError):
+                post.related.add(9)
+        assert list(post.tags) == ["a"]
+    bad = {"classes": [{"name": "A", "primaryKey": "id", "properties": [
+        {"name": "id", "type": "int"}, {"name": "s", "type": "string", "set": True, "list": True}]}]}
+    with pytest.raises(driftsync.InvalidSchemaError):
+        driftsync.open(tmp_path / "bad.realm", schema=bad)

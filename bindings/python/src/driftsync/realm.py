@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Mapping, MutableSequence
+from collections.abc import Mapping, MutableSequence, MutableSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Union, overload
 from typing import List as _List
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
-__all__ = ["Realm", "Object", "List", "Token", "Changes", "ClassChanges", "WriteTransaction"]
+__all__ = ["Realm", "Object", "List", "Set", "Token", "Changes", "ClassChanges", "WriteTransaction"]
 
 ClassRef = Union[str, type]
 
@@ -332,7 +332,7 @@ class Realm:
         pk, values = self._split(cs, name, _MISSING if primary_key is None else primary_key, fields)
         lists = {}
         if cs is not None:
-            lists = {k: v for k, v in values.items() if (cs.get(k) is not None and cs.get(k).list)}  # type: ignore[union-attr]
+            lists = {k: v for k, v in values.items() if (cs.get(k) is not None and cs.get(k).is_collection)}  # type: ignore[union-attr]
             values = {k: v for k, v in values.items() if k not in lists}
         arena = Arena()
         n, nl = arena.text(name)
@@ -342,9 +342,7 @@ class Realm:
             call(fn, p, n, nl, key, arr, count)
         obj = Object(self, name, pk)
         for k, v in lists.items():
-            lst = obj[k]
-            lst.clear()
-            lst.extend(v)
+            self._set_value(name, pk, k, v)
         return obj
 
     def erase(self, obj_or_cls: Union["Object", ClassRef], primary_key: Any = None) -> None:
@@ -445,6 +443,14 @@ class Realm:
             lst = Object(self, name, pk)[prop]
             lst.clear()
             lst.extend(value)
+            return
+        if p_ is not None and p_.set:
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise TypeMismatchError(f"{name}.{prop} is a set: assign an iterable of elements")
+            elements = Object(self, name, pk)[prop]
+            elements.clear()
+            for v in value:
+                elements.add(v)
             return
         arena = Arena()
         n, nl = arena.text(name)
@@ -644,6 +650,8 @@ class Object(Mapping):
         p = cs.get(name) if cs is not None else None
         if p is not None and p.list:
             return List(self, name)
+        if p is not None and p.set:
+            return Set(self, name)
         if cs is not None and p is None:
             raise KeyError(name)
         return self._realm._get_value(self._class, self._pk, name)
@@ -712,6 +720,54 @@ class Object(Mapping):
 
     def __repr__(self) -> str:
         return f"<driftsync.Object {self._class}[{self._pk!r}]>"
+
+
+class Set(MutableSet):
+    """A live view of a set property, behaving like a Python set (writes need a write
+    transaction). Elements come in canonical order, the same on every client. Concurrent adds of
+    one element give one element; of an add and a remove, the later in server order wins."""
+
+    def __init__(self, obj: Object, prop: str) -> None:
+        self._obj = obj
+        self._prop = prop
+
+    def _elements(self) -> _List[Any]:
+        values = self._obj._realm._read_object(self._obj._class, self._obj._pk)[self._prop]
+        cs = self._obj._schema()
+        p = cs.get(self._prop) if cs is not None else None
+        if p is not None and p.target is not None:
+            return [Object(self._obj._realm, p.target, v) for v in values]
+        return list(values)
+
+    def _call(self, fn: Any, value: Any) -> None:
+        arena = Arena()
+        lst = List(self._obj, self._prop)
+        with self._obj._realm._h as p:
+            call(fn, p, *lst._args(arena), lst._value(value, arena))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._elements()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._elements())
+
+    def __len__(self) -> int:
+        return len(self._elements())
+
+    def add(self, value: Any) -> None:
+        self._call(lib.driftsync_realm_set_add, value)
+
+    def discard(self, value: Any) -> None:
+        self._call(lib.driftsync_realm_set_remove, value)
+
+    def clear(self) -> None:
+        """Removes the elements this transaction sees (one concurrently added elsewhere stays)."""
+        arena = Arena()
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_set_clear, p, *List(self._obj, self._prop)._args(arena))
+
+    def __repr__(self) -> str:
+        return f"driftsync.Set({self._elements()!r})"
 
 
 class List(MutableSequence):

@@ -44,6 +44,14 @@ class Property:
     list: bool = False
     target: Optional[str] = None
     counter: bool = False
+    #: A set of `type` values (short form "string{}", annotation `Set[str]`): add and remove
+    #: per element, no order, no duplicates.
+    set: bool = False
+
+    @property
+    def is_collection(self) -> bool:
+        """A list or a set: filled element by element."""
+        return self.list or self.set
 
     @property
     def kind(self) -> int:
@@ -59,6 +67,8 @@ class Property:
             d["target"] = self.target
         if self.counter:
             d["counter"] = True
+        if self.set:
+            d["set"] = True
         return d
 
 
@@ -97,8 +107,14 @@ SchemaLike = Union["Schema", Mapping[str, Any], Sequence[Any], str]
 
 
 def _parse_type(spec: str) -> Dict[str, Any]:
-    """'int', 'string?', 'string[]', 'Person', 'Person?', 'Person[]', 'int?[]'."""
+    """'int', 'string?', 'string[]', 'Person', 'Person?', 'Person[]', 'int?[]', 'string{}'
+    (a set), 'Person{}' (a set of links), 'counter'."""
     s = spec.strip()
+    if s.endswith("{}"):
+        d = _parse_type(s[:-2] + "[]")
+        d["list"] = False
+        d["set"] = True
+        return d
     is_list = s.endswith("[]")
     if is_list:
         s = s[:-2]
@@ -134,6 +150,7 @@ def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
                         list=bool(p.get("list", False)),
                         target=p.get("target"),
                         counter=bool(p.get("counter", False)),
+                        set=bool(p.get("set", False)),
                     )
                 )
     else:
@@ -160,6 +177,7 @@ def _prop_from_spec(pname: str, spec: Any) -> Property:
             list=bool(spec.get("list", False)),
             target=spec.get("target"),
             counter=bool(spec.get("counter", False)),
+            set=bool(spec.get("set", False)),
         )
     if isinstance(spec, type):
         return _prop_from_annotation(pname, spec, {})
@@ -359,6 +377,8 @@ class Schema:
                     call(lib.driftsync_schema_builder_add_property, builder, n, nl, prop)
                     if p.counter:
                         call(lib.driftsync_schema_builder_set_counter, builder, n, nl, pn, pl)
+                    if p.set:
+                        call(lib.driftsync_schema_builder_set_set, builder, n, nl, pn, pl)
         except BaseException:
             lib.driftsync_schema_builder_free(builder)
             raise
