@@ -105,6 +105,10 @@ abstract class BaseRealm internal constructor() {
     fun getList(className: String, primaryKey: Any, property: String): List<Any?> =
         getOrThrow(className, primaryKey).getList(property)
 
+    /** A copy of a set field (iterated in canonical order, the same on every client). */
+    fun getSet(className: String, primaryKey: Any, property: String): Set<Any?> =
+        LinkedHashSet(getOrThrow(className, primaryKey).getList(property))
+
     /**
      * A cursor over the objects of a class in primary-key order, read [batchSize] at a time
      * (0: the library's default). Close it (or use `use { }`).
@@ -390,6 +394,23 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
         val c = utf8(className)
         val pr = utf8(property)
         check { lib.driftsync_realm_counter_add(p, c, SizeT(c.size.toLong()), pkOf(primaryKey, a), pr, SizeT(pr.size.toLong()), delta, it) }
+    }
+
+    /** Adds [value] to a set property (a no-op if it is there). */
+    fun setAdd(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        check { lib.driftsync_realm_set_add(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), valueOf(convert(className, property, value), a), it) }
+    }
+
+    /** Removes [value] from a set property (a no-op if it is not there). */
+    fun setRemove(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        check { lib.driftsync_realm_set_remove(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), valueOf(convert(className, property, value), a), it) }
+    }
+
+    /** Removes the elements this transaction sees (an element added concurrently elsewhere stays). */
+    fun setClear(className: String, primaryKey: Any, property: String) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        check { lib.driftsync_realm_set_clear(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), it) }
     }
 
     fun listAdd(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->

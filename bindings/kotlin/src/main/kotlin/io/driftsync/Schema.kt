@@ -15,6 +15,7 @@ enum class PropertyType(internal val native: Int) {
 /**
  * One property of a class. A single link must be optional; [target] is the linked class.
  * [counter] marks an INT that takes [Realm.counterAdd], which merges additively across clients.
+ * [set] makes it a set of [type] values (add and remove per element, no order, no duplicates).
  */
 data class Property(
     val name: String,
@@ -23,6 +24,7 @@ data class Property(
     val optional: Boolean = false,
     val target: String? = null,
     val counter: Boolean = false,
+    val set: Boolean = false,
 )
 
 /** One class: its name, the name of its primary-key property, and its properties (the key included). */
@@ -87,9 +89,12 @@ class Schema private constructor(
                     dp.optional = if (p.optional) 1 else 0
                     if (p.target != null) dp.target.setText(utf8(p.target), arena.keep)
                     check { lib.driftsync_schema_builder_add_property(builder, n, SizeT(n.size.toLong()), dp, it) }
+                    val pn = utf8(p.name)
                     if (p.counter) {
-                        val pn = utf8(p.name)
                         check { lib.driftsync_schema_builder_set_counter(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
+                    if (p.set) {
+                        check { lib.driftsync_schema_builder_set_set(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
                     }
                 }
             }
@@ -146,6 +151,12 @@ class ClassBuilder internal constructor() {
 
     /** A list of values of [type]. */
     fun list(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, list = true, optional = optional))
+
+    /** A set of values of [type]. */
+    fun set(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, optional = optional, set = true))
+
+    /** A set of links to objects of [target]. */
+    fun linkSet(name: String, target: String) = property(Property(name, PropertyType.LINK, target = target, set = true))
 
     /** A list of links to objects of [target]. */
     fun linkList(name: String, target: String) = property(Property(name, PropertyType.LINK, list = true, target = target))

@@ -20,6 +20,8 @@ class KindsTest {
             string("title")
             counter("visits")
             counter("likes", optional = true)
+            set("tags", PropertyType.STRING)
+            linkSet("related", "Page")
         }
     }
 
@@ -69,5 +71,52 @@ class KindsTest {
             schema { realmClass("A", primaryKey = "id") { int("id"); property(Property("s", PropertyType.STRING, counter = true)) } }
         }
         assertTrue(e.message!!.contains("counter"), e.message)
+    }
+
+    @Test
+    fun `set add, remove, clear, and an erased link leaves the set`() {
+        realm.write {
+            create("Page", 1, "title" to "home")
+            create("Page", 2, "title" to "other")
+        }
+        val seen = CopyOnWriteArrayList<String>()
+        val token = realm.observe { c -> seen += c.toString() }
+        realm.write {
+            setAdd("Page", 1, "tags", "b")
+            setAdd("Page", 1, "tags", "a")
+            setAdd("Page", 1, "tags", "b")
+            setRemove("Page", 1, "tags", "missing")
+            setAdd("Page", 1, "related", 2)
+        }
+        assertEquals(listOf("a", "b"), realm.getSet("Page", 1, "tags").toList())
+        assertEquals(1, realm.getSet("Page", 1, "related").size)
+        eventually("the observer saw the sets") { seen.any { it.contains("tags") && it.contains("related") } }
+        token.close()
+        realm.write {
+            erase("Page", 2)
+            setRemove("Page", 1, "tags", "a")
+        }
+        assertEquals(emptySet<Any?>(), realm.getSet("Page", 1, "related"), "the erased page left the set")
+        assertEquals(setOf<Any?>("b"), realm.getSet("Page", 1, "tags"))
+        realm.write { setClear("Page", 1, "tags") }
+        assertEquals(emptySet<Any?>(), realm.getSet("Page", 1, "tags"))
+    }
+
+    @Test
+    fun `set bad input is a typed error and changes nothing`() {
+        realm.write {
+            create("Page", 1, "title" to "home")
+            setAdd("Page", 1, "tags", "a")
+        }
+        realm.write {
+            assertThrows<TypeMismatchException> { setAdd("Page", 1, "tags", 5L) }
+            assertThrows<TypeMismatchException> { setAdd("Page", 1, "tags", null) }
+            assertThrows<TypeMismatchException> { setAdd("Page", 1, "title", "x") }
+            assertThrows<ObjectNotFoundException> { setAdd("Page", 1, "related", 9) }
+        }
+        assertEquals(setOf<Any?>("a"), realm.getSet("Page", 1, "tags"))
+        assertThrows<SchemaException> {
+            schema { realmClass("A", primaryKey = "id") { int("id"); property(Property("s", PropertyType.STRING, list = true, set = true)) } }
+        }
     }
 }
