@@ -161,6 +161,48 @@ public final class Realm {
         }
     }
 
+    /// Adds `value` to a set property (a no-op if it is there). Needs a write transaction.
+    public func setAdd(_ className: String, primaryKey: PrimaryKey, _ property: String, _ value: Value) throws {
+        try setCall(className, primaryKey, property, value, driftsync_realm_set_add)
+    }
+
+    /// Removes `value` from a set property (a no-op if it is not there). Needs a write transaction.
+    public func setRemove(_ className: String, primaryKey: PrimaryKey, _ property: String, _ value: Value) throws {
+        try setCall(className, primaryKey, property, value, driftsync_realm_set_remove)
+    }
+
+    /// Removes the elements this transaction sees (one added concurrently elsewhere stays).
+    public func setClear(_ className: String, primaryKey: PrimaryKey, _ property: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_set_clear(h, className, className.utf8.count, &pk, property, property.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// The elements of a set property, in canonical order (the same on every client).
+    public func setElements(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> [Value] {
+        guard let o = try object(className, primaryKey: primaryKey) else {
+            throw DriftsyncError(code: .objectNotFound, message: "no \(className) with primary key \(primaryKey)")
+        }
+        return o[property]?.listValue ?? []
+    }
+
+    private func setCall(
+        _ className: String, _ primaryKey: PrimaryKey, _ property: String, _ value: Value,
+        _ fn: (OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafePointer<driftsync_pk_t>?, UnsafePointer<CChar>?, Int,
+               UnsafePointer<driftsync_value_t>?, UnsafeMutablePointer<OpaquePointer?>?) -> driftsync_status_t
+    ) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                var v = try value.native(arena)
+                try check { fn(h, className, className.utf8.count, &pk, property, property.utf8.count, &v, $0) }
+            }
+        }
+    }
+
     /// Reads one non-list property.
     public func get(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> Value {
         try with { h in

@@ -16,14 +16,22 @@ public struct Property: Sendable {
     public var target: String?
     /// An int counter: `Realm.counterAdd` increments merge additively across clients.
     public var isCounter: Bool
+    /// A set of `type` values: `Realm.setAdd` / `setRemove` / `setClear`, no order, no duplicates.
+    public var isSet: Bool
 
-    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil, counter: Bool = false) {
+    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil, counter: Bool = false, set: Bool = false) {
         self.name = name
         self.type = type
         self.isOptional = optional
         self.isList = list
         self.target = target
         self.isCounter = counter
+        self.isSet = set
+    }
+
+    /// A set of `type` values (for `.link`: of links to `target`).
+    public static func set(_ name: String, _ type: PropertyType, optional: Bool = false, target: String? = nil) -> Property {
+        Property(name, type, optional: optional, target: target, set: true)
     }
 
     /// An int counter property.
@@ -61,6 +69,7 @@ public struct Schema: Sendable {
                 var d: [String: Any] = ["name": p.name, "type": p.type.rawValue, "optional": p.isOptional, "list": p.isList]
                 if let t = p.target { d["target"] = t }
                 if p.isCounter { d["counter"] = true }
+                if p.isSet { d["set"] = true }
                 return d
             }]
         }]

@@ -15,6 +15,8 @@ final class KindsTests: XCTestCase {
             Property("title", .string),
             .counter("visits"),
             .counter("likes", optional: true),
+            .set("tags", .string),
+            .set("related", .link, target: "Page"),
         ]),
     ])
 
@@ -55,6 +57,52 @@ final class KindsTests: XCTestCase {
         }
         XCTAssertEqual(try r.get("Page", primaryKey: 1, "visits"), .int(2))
         let bad = Schema([ObjectSchema("A", primaryKey: "id", properties: [Property("id", .int), Property("s", .string, counter: true)])])
+        XCTAssertThrowsError(try Realm(configuration: .init(fileURL: dir.appendingPathComponent("bad.realm"), schema: bad))) {
+            XCTAssertEqual(($0 as? DriftsyncError)?.code, .invalidSchema)
+        }
+    }
+
+    func testSetAddRemoveClearAndAnErasedLinkLeavesTheSet() throws {
+        let r = try openPages()
+        defer { r.close() }
+        try r.write {
+            try r.create("Page", primaryKey: 1, ["title": "home"])
+            try r.create("Page", primaryKey: 2, ["title": "other"])
+        }
+        var seen: [RealmChanges] = []
+        let token = try r.observe { seen.append($0) }
+        try r.write {
+            try r.setAdd("Page", primaryKey: 1, "tags", "b")
+            try r.setAdd("Page", primaryKey: 1, "tags", "a")
+            try r.setAdd("Page", primaryKey: 1, "tags", "b")
+            try r.setRemove("Page", primaryKey: 1, "tags", "missing")
+            try r.setAdd("Page", primaryKey: 1, "related", .link(2))
+        }
+        XCTAssertEqual(try r.setElements("Page", primaryKey: 1, "tags"), ["a", "b"])
+        XCTAssertEqual(try r.setElements("Page", primaryKey: 1, "related"), [.link(2)])
+        XCTAssertTrue(seen.contains { "\($0)".contains("tags") && "\($0)".contains("related") }, "\(seen)")
+        token.invalidate()
+        try r.write { try r.delete("Page", primaryKey: 2) }
+        XCTAssertEqual(try r.setElements("Page", primaryKey: 1, "related"), [], "the erased page left the set")
+        try r.write { try r.setClear("Page", primaryKey: 1, "tags") }
+        XCTAssertEqual(try r.setElements("Page", primaryKey: 1, "tags"), [])
+    }
+
+    func testSetBadInputIsATypedErrorAndChangesNothing() throws {
+        let r = try openPages()
+        defer { r.close() }
+        try r.write {
+            try r.create("Page", primaryKey: 1, ["title": "home"])
+            try r.setAdd("Page", primaryKey: 1, "tags", "a")
+        }
+        try r.write {
+            XCTAssertThrowsError(try r.setAdd("Page", primaryKey: 1, "tags", .int(5))) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.setAdd("Page", primaryKey: 1, "tags", .null)) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.setAdd("Page", primaryKey: 1, "title", "x")) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.setAdd("Page", primaryKey: 1, "related", .link(9))) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .objectNotFound) }
+        }
+        XCTAssertEqual(try r.setElements("Page", primaryKey: 1, "tags"), ["a"])
+        let bad = Schema([ObjectSchema("A", primaryKey: "id", properties: [Property("id", .int), Property("s", .string, list: true, set: true)])])
         XCTAssertThrowsError(try Realm(configuration: .init(fileURL: dir.appendingPathComponent("bad.realm"), schema: bad))) {
             XCTAssertEqual(($0 as? DriftsyncError)?.code, .invalidSchema)
         }
