@@ -107,6 +107,23 @@ pub enum Instruction {
         prop: String,
         value: Value,
     },
+    /// Sets one key of a dictionary (inserting it if absent). Key by key: concurrent sets of
+    /// one key follow rule 4 (the later wins).
+    DictSet {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        key: String,
+        value: Value,
+    },
+    /// Erases one key of a dictionary (a no-op if it is absent). A clear is one erase per key
+    /// the clearing side saw, so a key inserted concurrently survives.
+    DictErase {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        key: String,
+    },
 }
 
 impl Instruction {
@@ -125,7 +142,9 @@ impl Instruction {
             | ListClear { class, pk, .. }
             | CounterAdd { class, pk, .. }
             | SetAdd { class, pk, .. }
-            | SetRemove { class, pk, .. } => Some((class, pk)),
+            | SetRemove { class, pk, .. }
+            | DictSet { class, pk, .. }
+            | DictErase { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -146,6 +165,8 @@ impl Instruction {
             CounterAdd { class, pk, prop, delta } => format!("add {delta} to counter {class}[{pk}].{prop}"),
             SetAdd { class, pk, prop, value } => format!("add {value} to set {class}[{pk}].{prop}"),
             SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
+            DictSet { class, pk, prop, key, value } => format!("set {class}[{pk}].{prop}[{key:?}] = {value}"),
+            DictErase { class, pk, prop, key } => format!("erase {class}[{pk}].{prop}[{key:?}]"),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum FieldValue {
     Value(Value),
     List(Vec<Value>),
     Set(Vec<Value>),
+    /// A dictionary's entries in key order.
+    Dict(Vec<(String, Value)>),
 }
 
 /// An object as read, with every property in schema order.
@@ -63,6 +65,7 @@ impl Object {
                     Field::Value(v) => FieldValue::Value(v.clone()),
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
+                    Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 };
                 (p.name.clone(), v)
             })
@@ -81,6 +84,7 @@ impl Object {
                     Field::Value(v) => FieldValue::Value(v),
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
+                    Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
                 };
                 (p.name.clone(), v)
             })
@@ -741,6 +745,20 @@ impl Realm {
         })
     }
 
+    /// The entries of a dictionary property, in key order.
+    pub fn get_dict(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<Vec<(String, Value)>> {
+        self.read(|conn, schema| {
+            let (ci, c) = schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.dictionary {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a dictionary")));
+            }
+            let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.dict(pi).map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
+        })
+    }
+
     pub fn count(&self, class: &str) -> Result<u64> {
         self.read(|conn, schema| store::count_objects(conn, schema.class(class)?.0))
     }
@@ -836,6 +854,35 @@ impl Realm {
         })?;
         for value in elements {
             self.set_remove(class, pk, prop, value)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `key` of a dictionary property to `value` (inserting the key if absent).
+    pub fn dict_set(&self, class: &str, pk: &PrimaryKey, prop: &str, key: &str, value: Value) -> Result<()> {
+        self.local(Instruction::DictSet { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), key: key.to_string(), value })
+    }
+
+    /// Erases `key` of a dictionary property (a no-op if it is absent).
+    pub fn dict_erase(&self, class: &str, pk: &PrimaryKey, prop: &str, key: &str) -> Result<()> {
+        self.local(Instruction::DictErase { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), key: key.to_string() })
+    }
+
+    /// Erases the keys this thread's transaction sees (one erase each, so a key another client
+    /// inserts concurrently survives the clear).
+    pub fn dict_clear(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<()> {
+        let keys: Vec<String> = self.with_txn(|tx, _| {
+            let (ci, c) = tx.schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.dictionary {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a dictionary")));
+            }
+            let data = store::load_object(tx.conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.dict(pi).map(|d| d.keys().cloned().collect()).unwrap_or_default())
+        })?;
+        for key in keys {
+            self.dict_erase(class, pk, prop, &key)?;
         }
         Ok(())
     }

@@ -211,6 +211,8 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
         CounterAdd { class, pk, prop, delta } => counter_add(tx, class, pk, prop, *delta, mode),
         SetAdd { class, pk, prop, value } => set_op(tx, class, pk, prop, value, true, mode),
         SetRemove { class, pk, prop, value } => set_op(tx, class, pk, prop, value, false, mode),
+        DictSet { class, pk, prop, key, value } => dict_op(tx, class, pk, prop, key, Some(value), mode),
+        DictErase { class, pk, prop, key } => dict_op(tx, class, pk, prop, key, None, mode),
     }
 }
 
@@ -399,6 +401,14 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
                     }
                 }
                 Field::Set(elements) => touched.extend(store::set_remove(elements, &target).then(|| p.name.clone())),
+                Field::Dict(entries) => {
+                    let mut any = false;
+                    for v in entries.values_mut().filter(|v| **v == target) {
+                        *v = Value::Null;
+                        any = true;
+                    }
+                    touched.extend(any.then(|| p.name.clone()));
+                }
                 _ => {}
             }
         }
@@ -491,26 +501,90 @@ fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64
     Ok(Outcome::Applied)
 }
 
+/// The checks every collection operation starts with: the class, the key, a property of the
+/// wanted kind (`is_kind`, named `what` in errors) and, if given, a value it accepts. Ok(Err)
+/// carries the outcome (or error) of an instruction that cannot apply.
+fn collection_property<'s>(
+    schema: &'s Schema,
+    class: &str,
+    pk: &PrimaryKey,
+    prop: &str,
+    value: Option<&Value>,
+    mode: Mode,
+    (is_kind, what): (fn(&Property) -> bool, &str),
+) -> Result<std::result::Result<(usize, &'s ClassSchema, usize, &'s Property), Outcome>> {
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")).map(Err),
+    };
+    if !is_kind(p) {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a {what}"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a {what}")).map(Err);
+    }
+    if let Some(v) = value.filter(|v| !p.accepts(v)) {
+        let e = type_error(c, p, v);
+        let why = e.to_string();
+        return drop_or_err(mode, e, why).map(Err);
+    }
+    Ok(Ok((ci, c, pi, p)))
+}
+
+/// Dictionaries, key by key: a set of a key inserts or replaces it (rule 4 between concurrent
+/// sets: the later wins), an erase of an absent key is a no-op. A link to an erased object is
+/// stored as null (rule 6), as for a single link.
+fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, value: Option<&Value>, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, value, mode, (|p| p.dictionary, "dictionary"))? {
+        Ok(x) => x,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut outcome = Outcome::Applied;
+    let mut value = value.cloned();
+    if let Some(v) = &value
+        && !link_target_exists(tx, p, v)?
+    {
+        if mode == Mode::Local {
+            return Err(Error::not_found(p.target.as_deref().unwrap_or(""), v));
+        }
+        outcome = Outcome::Adjusted(link_reason(&[format!("{prop}[{key:?}]")]));
+        value = Some(Value::Null);
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let Some(entries) = data.dict_mut(pi) else {
+        return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a dictionary")));
+    };
+    let changed = match &value {
+        Some(v) if entries.get(key).is_some_and(|old| old.same_as(v)) => false,
+        Some(v) => {
+            entries.insert(key.to_string(), v.clone());
+            true
+        }
+        None => entries.remove(key).is_some(),
+    };
+    if !changed {
+        return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
+    }
+    if let (Some(t), Some(Value::Link(tpk))) = (&p.target, &value) {
+        tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
+    }
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(outcome)
+}
+
 /// Sets: an add of an element that is there and a remove of one that is not are no-ops, so
 /// concurrent adds give one element and, of an add and a remove of one element, the one applied
 /// later (server order) wins. An add of a link to an erased object is dropped (rule 6).
 fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, add: bool, mode: Mode) -> Result<Outcome> {
     let schema = tx.schema.clone();
-    let (ci, c) = schema.class(class)?;
-    c.check_pk(pk)?;
-    let (pi, p) = match c.property(prop) {
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, Some(value), mode, (|p| p.set, "set"))? {
         Ok(x) => x,
-        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+        Err(outcome) => return Ok(outcome),
     };
-    if !p.set {
-        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a set"));
-        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a set"));
-    }
-    if !p.accepts(value) {
-        let e = type_error(c, p, value);
-        let why = e.to_string();
-        return drop_or_err(mode, e, why);
-    }
     if add && !link_target_exists(tx, p, value)? {
         return drop_or_err(
             mode,

@@ -32,6 +32,10 @@ pub struct Property {
     /// duplicates. JSON: `"set": true`.
     #[serde(default)]
     pub set: bool,
+    /// A dictionary from string keys to `kind` values (for links: optional, a link to an erased
+    /// object becomes null). JSON: `"dictionary": true`.
+    #[serde(default)]
+    pub dictionary: bool,
 }
 
 /// By name, never by position: MessagePack (changesets, the protocol) would otherwise encode a
@@ -40,7 +44,7 @@ pub struct Property {
 impl Serialize for Property {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter) + usize::from(self.set);
+        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter) + usize::from(self.set) + usize::from(self.dictionary);
         let mut m = s.serialize_map(Some(len))?;
         m.serialize_entry("name", &self.name)?;
         m.serialize_entry("type", &self.kind)?;
@@ -55,13 +59,16 @@ impl Serialize for Property {
         if self.set {
             m.serialize_entry("set", &true)?;
         }
+        if self.dictionary {
+            m.serialize_entry("dictionary", &true)?;
+        }
         m.end()
     }
 }
 
 impl Property {
     pub fn new(name: &str, kind: ScalarType) -> Self {
-        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false, set: false }
+        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false, set: false, dictionary: false }
     }
     /// An int counter (see `counter`).
     pub fn counter(name: &str) -> Self {
@@ -84,9 +91,14 @@ impl Property {
     pub fn link_set(name: &str, target: &str) -> Self {
         Property { list: false, set: true, ..Property::link_list(name, target) }
     }
-    /// A list or a set: edited element by element, never set as a whole.
+    /// A dictionary (string keys) of `kind` values.
+    pub fn dictionary(mut self) -> Self {
+        self.dictionary = true;
+        self
+    }
+    /// A list, set or dictionary: edited element by element, never set as a whole.
     pub fn is_collection(&self) -> bool {
-        self.list || self.set
+        self.list || self.set || self.dictionary
     }
     pub fn link(name: &str, target: &str) -> Self {
         Property {
@@ -97,6 +109,7 @@ impl Property {
             target: Some(target.to_string()),
             counter: false,
             set: false,
+            dictionary: false,
         }
     }
     pub fn link_list(name: &str, target: &str) -> Self {
@@ -108,6 +121,7 @@ impl Property {
             target: Some(target.to_string()),
             counter: false,
             set: false,
+            dictionary: false,
         }
     }
 
@@ -129,6 +143,9 @@ impl Property {
         }
         if self.set {
             s = format!("set<{s}>");
+        }
+        if self.dictionary {
+            s = format!("dictionary<string, {s}>");
         }
         if self.optional {
             s.push('?');
@@ -304,7 +321,14 @@ impl Schema {
                     (ScalarType::Link, Some(_)) if !p.is_collection() && !p.optional => {
                         return bad(&c.name, Some(&p.name), "a single link must be optional (it becomes null when its target is erased)");
                     }
-                    (ScalarType::Link, Some(_)) if p.is_collection() && p.optional => {
+                    (ScalarType::Link, Some(_)) if p.dictionary && !p.optional => {
+                        return bad(
+                            &c.name,
+                            Some(&p.name),
+                            "a dictionary of links must be optional (a link becomes null when its target is erased)",
+                        );
+                    }
+                    (ScalarType::Link, Some(_)) if (p.list || p.set) && p.optional => {
                         return bad(&c.name, Some(&p.name), "a list or set of links cannot hold nulls");
                     }
                     (k, Some(_)) if *k != ScalarType::Link => {
@@ -315,8 +339,8 @@ impl Schema {
                 if p.counter && (p.kind != ScalarType::Int || p.is_collection()) {
                     return bad(&c.name, Some(&p.name), "only a single int can be a counter");
                 }
-                if p.set && p.list {
-                    return bad(&c.name, Some(&p.name), "a property is a list or a set, not both");
+                if usize::from(p.list) + usize::from(p.set) + usize::from(p.dictionary) > 1 {
+                    return bad(&c.name, Some(&p.name), "a property is one of list, set or dictionary, not several");
                 }
             }
             if c.primary_key.is_empty() {

@@ -25,7 +25,7 @@ pub fn remap(local: &ClassSchema, server: &ClassSchema, data: &[u8]) -> Result<O
     for (si, sp) in server.properties.iter().enumerate() {
         let Some(li) = local.property_index(&sp.name) else { continue };
         let lp = &local.properties[li];
-        if lp.kind != sp.kind || lp.list != sp.list || lp.set != sp.set || lp.target != sp.target {
+        if lp.kind != sp.kind || lp.list != sp.list || lp.set != sp.set || lp.dictionary != sp.dictionary || lp.target != sp.target {
             return Err(Error::Protocol(format!("property '{}.{}' has another type on the server", local.name, sp.name)));
         }
         out.fields[li] = decoded.fields[si].clone();

@@ -7,6 +7,7 @@ use crate::list::{Elem, RgaList};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,6 +31,8 @@ pub enum Field {
     /// The elements of a set, in canonical order (see `set_insert`), so every replica stores
     /// (and shows) the same set the same way.
     Set(Vec<Value>),
+    /// A dictionary, in key order.
+    Dict(BTreeMap<String, Value>),
 }
 
 impl Field {
@@ -39,6 +42,7 @@ impl Field {
             Field::Value(v) => v.as_link().into_iter().collect(),
             Field::List(l) => l.visible().filter_map(|e| e.value.as_link()).collect(),
             Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
+            Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
         }
     }
 }
@@ -89,6 +93,9 @@ pub fn default_field(p: &Property) -> Field {
     if p.set {
         return Field::Set(Vec::new());
     }
+    if p.dictionary {
+        return Field::Dict(BTreeMap::new());
+    }
     if p.optional {
         return Field::Value(Value::Null);
     }
@@ -138,6 +145,20 @@ impl ObjectData {
         }
     }
 
+    pub fn dict(&self, idx: usize) -> Option<&BTreeMap<String, Value>> {
+        match self.fields.get(idx) {
+            Some(Field::Dict(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn dict_mut(&mut self, idx: usize) -> Option<&mut BTreeMap<String, Value>> {
+        match self.fields.get_mut(idx) {
+            Some(Field::Dict(d)) => Some(d),
+            _ => None,
+        }
+    }
+
     pub fn set_mut(&mut self, idx: usize) -> Option<&mut Vec<Value>> {
         match self.fields.get_mut(idx) {
             Some(Field::Set(s)) => Some(s),
@@ -156,6 +177,9 @@ pub fn changed_properties(class: &ClassSchema, old: &ObjectData, new: &ObjectDat
                 (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
                 (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
                 (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+                (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
+                }
                 (a, b) => a == b,
             };
             !same
@@ -182,6 +206,9 @@ const T_LINK: u8 = 10;
 const T_LIST: u8 = 32;
 /// A set: u32 count, then the tagged values in canonical order (added for issue 15).
 const T_SET: u8 = 33;
+/// A dictionary: u32 count, then per entry in key order the key (u32 length + UTF-8) and the
+/// tagged value (added for issue 15).
+const T_DICT: u8 = 34;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -248,6 +275,14 @@ pub fn encode_object(data: &ObjectData) -> Vec<u8> {
                 out.push(T_SET);
                 out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
                 for v in elements {
+                    encode_value(&mut out, v);
+                }
+            }
+            Field::Dict(entries) => {
+                out.push(T_DICT);
+                out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (k, v) in entries {
+                    put_bytes(&mut out, k.as_bytes());
                     encode_value(&mut out, v);
                 }
             }
@@ -327,6 +362,16 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
                 elements.push(r.value_with_tag(t)?);
             }
             fields.push(Field::Set(elements));
+        } else if tag == T_DICT {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut entries = BTreeMap::new();
+            for _ in 0..count {
+                let key =
+                    String::from_utf8(r.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
+                let t = r.u8()?;
+                entries.insert(key, r.value_with_tag(t)?);
+            }
+            fields.push(Field::Dict(entries));
         } else {
             fields.push(Field::Value(r.value_with_tag(tag)?));
         }

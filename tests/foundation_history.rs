@@ -40,6 +40,8 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::CounterAdd { .. } => "CounterAdd",
         Instruction::SetAdd { .. } => "SetAdd",
         Instruction::SetRemove { .. } => "SetRemove",
+        Instruction::DictSet { .. } => "DictSet",
+        Instruction::DictErase { .. } => "DictErase",
     }
 }
 

@@ -416,3 +416,219 @@ fn set_changes_notify_the_property_and_the_file_keeps_them() {
     assert!(json.contains(r#""set":true"#), "{json}");
     assert_eq!(Schema::from_json(&json).unwrap(), kinds_schema());
 }
+
+// ---- dictionary ------------------------------------------------------------------------------
+
+fn attrs(r: &Realm, id: i64) -> Vec<(String, Value)> {
+    r.get_dict("Item", &id.into(), "attrs").unwrap()
+}
+
+fn entries(v: &[(&str, &str)]) -> Vec<(String, Value)> {
+    v.iter().map(|(k, v)| (k.to_string(), Value::from(*v))).collect()
+}
+
+#[test]
+fn dictionary_inserts_and_erases_merge_key_by_key() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    a.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "color", "red".into())?;
+        r.dict_set("Item", &1.into(), "attrs", "size", "L".into())
+    })
+    .unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    offline(&b);
+    a.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "shape", "round".into())?;
+        r.dict_erase("Item", &1.into(), "attrs", "color")
+    })
+    .unwrap();
+    b.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "weight", "3kg".into())?;
+        r.dict_erase("Item", &1.into(), "attrs", "size")
+    })
+    .unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    assert_eq!(attrs(&a, 1), entries(&[("shape", "round"), ("weight", "3kg")]));
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn dictionary_concurrent_sets_of_one_key_the_later_in_server_order_wins() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    offline(&a);
+    offline(&b);
+    a.write(|r| r.dict_set("Item", &1.into(), "attrs", "color", "from a".into())).unwrap();
+    b.write(|r| r.dict_set("Item", &1.into(), "attrs", "color", "from b".into())).unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    assert_eq!(attrs(&a, 1), entries(&[("color", "from b")]), "B reached the server later");
+    assert_eq!(attrs(&b, 1), entries(&[("color", "from b")]));
+}
+
+#[test]
+fn dictionary_clear_removes_only_the_keys_the_clearing_side_had_seen() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    a.write(|r| r.dict_set("Item", &1.into(), "attrs", "old", "x".into())).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    offline(&b);
+    b.write(|r| r.dict_set("Item", &1.into(), "attrs", "new", "y".into())).unwrap();
+    a.write(|r| r.dict_clear("Item", &1.into(), "attrs")).unwrap();
+    online(&b);
+    online(&a);
+    sync_all(&b);
+    assert_eq!(attrs(&a, 1), entries(&[("new", "y")]), "the key A never saw survives A's later clear");
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn dictionary_link_to_an_erased_object_becomes_null() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    item(&a, 2, "two");
+    item(&a, 3, "three");
+    a.write(|r| r.dict_set("Item", &1.into(), "refs", "best", Value::Link(2.into()))).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    offline(&b);
+    a.write(|r| {
+        r.erase("Item", &2.into())?;
+        r.erase("Item", &3.into())
+    })
+    .unwrap();
+    b.write(|r| r.dict_set("Item", &1.into(), "refs", "next", Value::Link(3.into()))).unwrap();
+    online(&a);
+    online(&b);
+    sync_all(&a);
+    let want = vec![("best".to_string(), Value::Null), ("next".to_string(), Value::Null)];
+    assert_eq!(a.get_dict("Item", &1.into(), "refs").unwrap(), want);
+    assert_eq!(b.get_dict("Item", &1.into(), "refs").unwrap(), want);
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn dictionary_recovery_merges_key_by_key_and_reports_what_changed() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::new(ClientResetMode::RecoverUnsyncedChanges));
+    item(&a, 2, "two");
+    a.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "both", "base".into())?;
+        r.dict_set("Item", &1.into(), "attrs", "gone", "base".into())
+    })
+    .unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    a.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "both", "local".into())?;
+        r.dict_erase("Item", &1.into(), "attrs", "gone")?;
+        r.dict_set("Item", &1.into(), "attrs", "mine", "local".into())?;
+        r.dict_set("Item", &1.into(), "refs", "r", Value::Link(2.into()))
+    })
+    .unwrap();
+    let rep = reset_while_other_writes(&ts, &a, &b, |b| {
+        b.write(|r| {
+            r.dict_set("Item", &1.into(), "attrs", "both", "server".into())?;
+            r.dict_set("Item", &1.into(), "attrs", "theirs", "server".into())?;
+            r.erase("Item", &2.into())
+        })
+        .unwrap();
+    });
+    assert_eq!(rep.decision, ResetDecision::Recover);
+    assert_eq!(attrs(&a, 1), entries(&[("both", "local"), ("mine", "local"), ("theirs", "server")]));
+    assert_eq!(a.get_dict("Item", &1.into(), "refs").unwrap(), vec![("r".to_string(), Value::Null)]);
+    let reasons: Vec<String> = rep.dropped.iter().map(|d| format!("{} :: {}", d.instruction, d.reason)).collect();
+    assert!(reasons.iter().any(|r| r.contains("refs[\"r\"]") && r.contains("null")), "{reasons:?}");
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn dictionary_discard_takes_the_server_entries() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::new(ClientResetMode::DiscardUnsyncedChanges));
+    a.write(|r| r.dict_set("Item", &1.into(), "attrs", "k", "base".into())).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    a.write(|r| {
+        r.dict_set("Item", &1.into(), "attrs", "k", "local".into())?;
+        r.dict_set("Item", &1.into(), "attrs", "extra", "local".into())
+    })
+    .unwrap();
+    let rep = reset_while_other_writes(&ts, &a, &b, |b| b.write(|r| r.dict_set("Item", &1.into(), "attrs", "s", "server".into())).unwrap());
+    assert_eq!(rep.decision, ResetDecision::Discard);
+    assert_eq!(attrs(&a, 1), entries(&[("k", "base"), ("s", "server")]));
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
+fn dictionary_bad_input_is_a_typed_error_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Realm::open(RealmConfig::new(dir.path().join("d.realm"), kinds_schema())).unwrap();
+    r.write(|r| {
+        r.create("Item", 1, &[])?;
+        r.dict_set("Item", &1.into(), "attrs", "k", "v".into())
+    })
+    .unwrap();
+    let before = r.last_local_version().unwrap();
+    let expect_type_error = |res: Result<()>| assert!(matches!(res, Err(Error::TypeMismatch(_))), "{res:?}");
+    expect_type_error(r.write(|r| r.dict_set("Item", &1.into(), "attrs", "k", 5.into())));
+    expect_type_error(r.write(|r| r.dict_set("Item", &1.into(), "attrs", "k", Value::Null)));
+    expect_type_error(r.write(|r| r.dict_set("Item", &1.into(), "refs", "k", "not a link".into())));
+    expect_type_error(r.write(|r| r.dict_set("Item", &1.into(), "labels", "k", "a set".into())));
+    expect_type_error(r.write(|r| r.set("Item", &1.into(), "attrs", "whole".into())));
+    expect_type_error(r.write(|r| r.create("Item", 2, &[("attrs", "x".into())])));
+    let missing = r.write(|r| r.dict_set("Item", &1.into(), "refs", "k", Value::Link(9.into())));
+    assert!(matches!(missing, Err(Error::ObjectNotFound { .. })), "{missing:?}");
+    assert_eq!(r.get_dict("Item", &1.into(), "attrs").unwrap(), entries(&[("k", "v")]));
+    assert_eq!(r.last_local_version().unwrap(), before, "nothing was committed");
+    for bad in [
+        Property { dictionary: true, ..Property::new("both", ScalarType::String).set() },
+        Property { optional: false, ..Property::link("refs", "C").dictionary() },
+        Property { dictionary: true, ..Property::counter("n") },
+    ] {
+        let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
+        assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
+    }
+}
+
+#[test]
+fn dictionary_changes_notify_the_property_and_the_file_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.realm");
+    {
+        let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+        r.write(|r| r.create("Item", 1, &[])).unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let _token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+        r.write(|r| {
+            r.dict_set("Item", &1.into(), "attrs", "z", "1".into())?;
+            r.dict_set("Item", &1.into(), "attrs", "a", "2".into())
+        })
+        .unwrap();
+        assert!(seen.lock().unwrap().iter().any(|c| c.contains("attrs")), "{:?}", seen.lock().unwrap());
+        r.write(|r| {
+            r.dict_erase("Item", &1.into(), "attrs", "absent")?;
+            r.dict_set("Item", &1.into(), "attrs", "a", "2".into())
+        })
+        .unwrap();
+        assert_eq!(seen.lock().unwrap().len(), 1, "erasing an absent key and re-setting a value change nothing");
+        r.close();
+    }
+    let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+    assert_eq!(r.get_dict("Item", &1.into(), "attrs").unwrap(), entries(&[("a", "2"), ("z", "1")]));
+    let json = kinds_schema().to_json();
+    assert!(json.contains(r#""dictionary":true"#), "{json}");
+    assert_eq!(Schema::from_json(&json).unwrap(), kinds_schema());
+}

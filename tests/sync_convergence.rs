@@ -1,4 +1,4 @@
-//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds and set edits, with random
+//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
 //! from the server). A fixed seed in CI; for a longer run:
 //! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
@@ -25,6 +25,8 @@ enum Op {
     SetAdd(i64, u8),
     SetRemove(i64, u8),
     SetLink(i64, i64),
+    DictSet(i64, u8, u8),
+    DictErase(i64, u8),
     Disconnect,
     Reconnect,
 }
@@ -45,7 +47,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), -5..5i64).prop_map(|(i, c)| Op::CounterSet(i, c)),
         2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetAdd(i, v)),
         2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetRemove(i, v)),
-        1 => (id.clone(), id).prop_map(|(a, b)| Op::SetLink(a, b)),
+        1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::SetLink(a, b)),
+        2 => (id.clone(), 0..3u8, any::<u8>()).prop_map(|(i, k, v)| Op::DictSet(i, k, v)),
+        1 => (id, 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
         1 => Just(Op::Disconnect),
         1 => Just(Op::Reconnect),
     ]
@@ -78,6 +82,8 @@ fn apply(r: &Realm, op: &Op) {
                 Op::SetAdd(i, v) => r.set_add("Item", &(*i).into(), "labels", format!("e{v}").into()),
                 Op::SetRemove(i, v) => r.set_remove("Item", &(*i).into(), "labels", format!("e{v}").into()),
                 Op::SetLink(a, b) => r.set_add("Item", &(*a).into(), "friends", Value::Link((*b).into())),
+                Op::DictSet(i, k, v) => r.dict_set("Item", &(*i).into(), "attrs", &format!("k{k}"), format!("v{v}").into()),
+                Op::DictErase(i, k) => r.dict_erase("Item", &(*i).into(), "attrs", &format!("k{k}")),
                 Op::Disconnect | Op::Reconnect => Ok(()),
             });
         }

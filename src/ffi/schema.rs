@@ -109,6 +109,7 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
                 target,
                 counter: false,
                 set: false,
+                dictionary: false,
             }
         };
         let mut classes = b.classes.lock();
@@ -133,6 +134,23 @@ pub unsafe extern "C" fn driftsync_schema_builder_set_set(
 ) -> driftsync_status_t {
     // SAFETY: forwarded from the caller.
     unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.set = true) }
+}
+
+/// Makes a property added before (with `list` false) a dictionary from string keys to its
+/// `kind` (`"dictionary": true` in the JSON form; a dictionary of links must be optional).
+/// Edited with `driftsync_realm_dict_set` / `_dict_erase` / `_dict_clear`, read from an object
+/// copy with `driftsync_object_dict_len` / `_dict_get` (key order).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_dictionary(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.dictionary = true) }
 }
 
 /// Finds a property added to the builder and changes one of its flags.

@@ -46,12 +46,15 @@ pub fn schema_with_extra_class() -> Schema {
 
 /// The schema plus the data kinds beyond scalars and lists (issue 15), added the way an app's
 /// update adds them: `Item.hits`, an optional counter (null counts as 0); `Item.labels`, a set
-/// of strings; `Item.friends`, a set of links to items.
+/// of strings; `Item.friends`, a set of links to items; `Item.attrs`, a dictionary of strings;
+/// `Item.refs`, a dictionary of (optional) links to items.
 pub fn kinds_schema() -> Schema {
     let mut classes = schema().classes.clone();
     classes[0].properties.push(Property::counter("hits").optional());
     classes[0].properties.push(Property::new("labels", ScalarType::String).set());
     classes[0].properties.push(Property::link_set("friends", "Item"));
+    classes[0].properties.push(Property::new("attrs", ScalarType::String).dictionary());
+    classes[0].properties.push(Property::link("refs", "Item").dictionary());
     Schema::new(classes).expect("valid schema")
 }
 
