@@ -501,6 +501,10 @@ fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64
     Ok(Outcome::Applied)
 }
 
+/// A collection property found by `collection_property`: class index, class, property index,
+/// property.
+type CollectionTarget<'s> = (usize, &'s ClassSchema, usize, &'s Property);
+
 /// The checks every collection operation starts with: the class, the key, a property of the
 /// wanted kind (`is_kind`, named `what` in errors) and, if given, a value it accepts. Ok(Err)
 /// carries the outcome (or error) of an instruction that cannot apply.
@@ -512,7 +516,7 @@ fn collection_property<'s>(
     value: Option<&Value>,
     mode: Mode,
     (is_kind, what): (fn(&Property) -> bool, &str),
-) -> Result<std::result::Result<(usize, &'s ClassSchema, usize, &'s Property), Outcome>> {
+) -> Result<std::result::Result<CollectionTarget<'s>, Outcome>> {
     let (ci, c) = schema.class(class)?;
     c.check_pk(pk)?;
     let (pi, p) = match c.property(prop) {
