@@ -254,6 +254,28 @@ typedef enum driftsync_pk_type_t {
 } driftsync_pk_type_t;
 
 /**
+ * What a field of an object holds (`driftsync_object_field_collection`).
+ */
+typedef enum driftsync_collection_t {
+  /**
+   * One value: `driftsync_object_get_value`.
+   */
+  DRIFTSYNC_COLLECTION_NONE = 0,
+  /**
+   * A list: `driftsync_object_list_len` / `_list_get`.
+   */
+  DRIFTSYNC_COLLECTION_LIST = 1,
+  /**
+   * A set: read like a list, elements in canonical order.
+   */
+  DRIFTSYNC_COLLECTION_SET = 2,
+  /**
+   * A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
+   */
+  DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+} driftsync_collection_t;
+
+/**
  * Why the server demands a client reset (DESIGN "Reset causes").
  */
 typedef enum driftsync_reset_cause_t {
@@ -1081,6 +1103,35 @@ enum driftsync_status_t driftsync_object_list_get(const struct driftsync_object_
                                                   struct driftsync_error_t **out_error);
 
 /**
+ * What the field at `index` (schema order) holds: one value, a list, a set or a dictionary.
+ */
+enum driftsync_status_t driftsync_object_field_collection(const struct driftsync_object_t *object,
+                                                          size_t index,
+                                                          enum driftsync_collection_t *out_collection,
+                                                          struct driftsync_error_t **out_error);
+
+/**
+ * The number of entries of a dictionary field.
+ */
+enum driftsync_status_t driftsync_object_dict_len(const struct driftsync_object_t *object,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  size_t *out_len,
+                                                  struct driftsync_error_t **out_error);
+
+/**
+ * The entry at `index` (key order) of a dictionary field: its key and value, borrowed from the
+ * object.
+ */
+enum driftsync_status_t driftsync_object_dict_get(const struct driftsync_object_t *object,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  size_t index,
+                                                  struct driftsync_string_t *out_key,
+                                                  struct driftsync_value_t *out_value,
+                                                  struct driftsync_error_t **out_error);
+
+/**
  * Frees an object. NULL is a no-op.
  */
 void driftsync_object_free(struct driftsync_object_t *object);
@@ -1422,6 +1473,47 @@ enum driftsync_status_t driftsync_realm_set_clear(const struct driftsync_realm_t
                                                   const char *property,
                                                   size_t property_len,
                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Sets `key` of a dictionary property to `value` (inserting the key). A value of another type
+ * or a property that is not a dictionary is `DRIFTSYNC_STATUS_TYPE_MISMATCH` and changes
+ * nothing. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_set(const struct driftsync_realm_t *realm,
+                                                 const char *class_name,
+                                                 size_t class_name_len,
+                                                 const struct driftsync_pk_t *primary_key,
+                                                 const char *property,
+                                                 size_t property_len,
+                                                 const char *key,
+                                                 size_t key_len,
+                                                 const struct driftsync_value_t *value,
+                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Erases `key` of a dictionary property (a no-op if it is absent). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_erase(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const char *key,
+                                                   size_t key_len,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Erases the keys of a dictionary that this transaction sees (a key another client inserts
+ * concurrently survives). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_clear(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   struct driftsync_error_t **out_error);
 
 /**
  * The number of objects of a class.
@@ -1784,6 +1876,19 @@ enum driftsync_status_t driftsync_schema_builder_set_set(struct driftsync_schema
                                                          const char *property_name,
                                                          size_t property_name_len,
                                                          struct driftsync_error_t **out_error);
+
+/**
+ * Makes a property added before (with `list` false) a dictionary from string keys to its
+ * `kind` (`"dictionary": true` in the JSON form; a dictionary of links must be optional).
+ * Edited with `driftsync_realm_dict_set` / `_dict_erase` / `_dict_clear`, read from an object
+ * copy with `driftsync_object_dict_len` / `_dict_get` (key order).
+ */
+enum driftsync_status_t driftsync_schema_builder_set_dictionary(struct driftsync_schema_builder_t *builder,
+                                                                const char *class_name,
+                                                                size_t class_name_len,
+                                                                const char *property_name,
+                                                                size_t property_name_len,
+                                                                struct driftsync_error_t **out_error);
 
 /**
  * Makes a property added before an int counter (`"counter": true` in the JSON form): it takes

@@ -873,6 +873,102 @@ static void test_set(void) {
     driftsync_realm_free(r);
 }
 
+/* ---- dictionaries (issue 15) ------------------------------------------------------------------- */
+
+static const char DICT_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Doc\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"meta\",\"type\":\"string\",\"dictionary\":true},"
+    "{\"name\":\"refs\",\"type\":\"link\",\"dictionary\":true,\"optional\":true,\"target\":\"Doc\"}]}]}";
+
+static void test_dictionary(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_pk_t d1 = pk_int(1), d2 = pk_int(2), d9 = pk_int(9);
+    driftsync_value_t v;
+    driftsync_string_t key;
+    driftsync_collection_t kind = DRIFTSYNC_COLLECTION_NONE;
+    size_t len = 0;
+
+    {
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "id";
+        prop.name.len = 2;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "m";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_dictionary(b, S("Z"), S("m"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_dictionary(b, S("B"), S("m"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(DICT_SCHEMA_JSON), &s, ERR));
+    c = make_config("dict.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    v = v_str("x");
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("k"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Doc"), &d1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Doc"), &d2, NULL, 0, ERR));
+    v = v_str("one");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("b"), &v, ERR));
+    v = v_str("two");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_erase(r, S("Doc"), &d1, S("meta"), S("absent"), ERR));
+    v = v_int(3);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    v = v_null();
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), NULL, 1, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_dict_erase(r, S("Doc"), &d9, S("meta"), S("a"), ERR));
+    v = v_link(d9);
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_dict_set(r, S("Doc"), &d1, S("refs"), S("r"), &v, ERR));
+    v = v_link(d2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("refs"), S("r"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Doc"), &d1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 1, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_DICTIONARY);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 0, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_NONE);
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_object_field_collection(o, 3, &kind, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_len(o, S("meta"), &len, ERR));
+    CHECK(len == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("meta"), 0, &key, &v, ERR));
+    CHECK(str_eq(key, "a") && str_eq(v.string, "two"));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("meta"), 1, &key, &v, ERR));
+    CHECK(str_eq(key, "b") && str_eq(v.string, "one"));
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_object_dict_get(o, S("meta"), 2, &key, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("meta"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_list_len(o, S("meta"), &len, ERR));
+    driftsync_object_free(o);
+
+    /* erasing the linked object leaves the key with null; clear removes every key */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_erase(r, S("Doc"), &d2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_clear(r, S("Doc"), &d1, S("meta"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Doc"), &d1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_len(o, S("meta"), &len, ERR));
+    CHECK(len == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("refs"), 0, &key, &v, ERR));
+    CHECK(str_eq(key, "r") && v.kind == DRIFTSYNC_VALUE_NULL);
+    driftsync_object_free(o);
+    driftsync_realm_free(r);
+}
+
 /* ---- frozen snapshots ----------------------------------------------------------------------- */
 
 static void test_frozen(void) {
@@ -1477,6 +1573,7 @@ int main(int argc, char **argv) {
     test_lists();
     test_counter();
     test_set();
+    test_dictionary();
     test_frozen();
     test_cursor();
     test_observers();
