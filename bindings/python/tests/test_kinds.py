@@ -148,3 +148,53 @@ def test_set_bad_input_is_a_typed_error_and_changes_nothing(tmp_path: Path) -> N
         {"name": "id", "type": "int"}, {"name": "s", "type": "string", "set": True, "list": True}]}]}
     with pytest.raises(driftsync.InvalidSchemaError):
         driftsync.open(tmp_path / "bad.realm", schema=bad)
+
+
+# -- dictionary --------------------------------------------------------------------------------
+def test_dictionary_set_erase_clear_and_links(tmp_path: Path) -> None:
+    schema = driftsync.Schema.of({"Doc": {"id": "int", "meta": "dict[string]", "refs": "dict[Doc]"}})
+    assert schema["Doc"].prop("meta") == driftsync.Property("meta", "string", dictionary=True)
+    assert schema["Doc"].prop("refs").optional and schema["Doc"].prop("refs").target == "Doc"
+    with driftsync.open(tmp_path / "d.realm", schema=schema) as r:
+        assert r.schema["Doc"].prop("meta").dictionary, "the flag survives the library's schema JSON"
+        seen: List[driftsync.Changes] = []
+        with r.write():
+            d1 = r.create("Doc", 1, meta={"b": "one"})
+            r.create("Doc", 2)
+        assert isinstance(d1.meta, driftsync.Dictionary)
+        with r.observe(seen.append):
+            with r.write():
+                d1.meta["a"] = "two"
+                d1.refs["r"] = 2
+        assert dict(d1.meta) == {"a": "two", "b": "one"} and list(d1.meta) == ["a", "b"]
+        assert d1.refs["r"].primary_key == 2
+        assert d1.to_dict()["meta"] == {"a": "two", "b": "one"}
+        assert any(sorted(c["Doc"].modified[1]) == ["meta", "refs"] for c in seen if "Doc" in c)
+        with r.write():
+            del d1.meta["a"]
+            r.get("Doc", 2).erase()
+        assert dict(d1.meta) == {"b": "one"}
+        assert dict(d1.refs) == {"r": None}, "a link to an erased object becomes null"
+        with r.write():
+            d1.meta.clear()
+        assert len(d1.meta) == 0
+
+
+def test_dictionary_bad_input_is_a_typed_error_and_changes_nothing(tmp_path: Path) -> None:
+    with driftsync.open(tmp_path / "d.realm", schema={"Doc": {"id": "int", "meta": "dict[string]", "refs": "dict[Doc]"}}) as r:
+        with r.write():
+            doc = r.create("Doc", 1, meta={"k": "v"})
+        with r.write():
+            with pytest.raises(driftsync.TypeMismatchError):
+                doc.meta["k"] = 5
+            with pytest.raises(driftsync.TypeMismatchError):
+                doc.meta["k"] = None
+            with pytest.raises(driftsync.TypeMismatchError):
+                doc.meta[3] = "x"  # type: ignore[index]
+            with pytest.raises(driftsync.TypeMismatchError):
+                doc.meta = ["not", "a", "mapping"]
+            with pytest.raises(driftsync.ObjectNotFoundError):
+                doc.refs["r"] = 9
+            with pytest.raises(KeyError):
+                del doc.meta["absent"]
+        assert dict(doc.meta) == {"k": "v"}

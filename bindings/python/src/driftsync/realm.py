@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Mapping, MutableSequence, MutableSet
+from collections.abc import Mapping, MutableMapping, MutableSequence, MutableSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Union, overload
 from typing import List as _List
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
-__all__ = ["Realm", "Object", "List", "Set", "Token", "Changes", "ClassChanges", "WriteTransaction"]
+__all__ = ["Realm", "Object", "List", "Set", "Dictionary", "Token", "Changes", "ClassChanges", "WriteTransaction"]
 
 ClassRef = Union[str, type]
 
@@ -444,6 +444,14 @@ class Realm:
             lst.clear()
             lst.extend(value)
             return
+        if p_ is not None and p_.dictionary:
+            if not isinstance(value, Mapping):
+                raise TypeMismatchError(f"{name}.{prop} is a dictionary: assign a mapping")
+            entries = Object(self, name, pk)[prop]
+            entries.clear()
+            for k, v in value.items():
+                entries[k] = v
+            return
         if p_ is not None and p_.set:
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
                 raise TypeMismatchError(f"{name}.{prop} is a set: assign an iterable of elements")
@@ -557,11 +565,21 @@ def object_to_dict(obj: Any) -> Dict[str, Any]:
     is_list = ffi.new("bool *")
     v = ffi.new("driftsync_value_t *")
     ln = ffi.new("size_t *")
+    collection = ffi.new("driftsync_collection_t *")
+    key = ffi.new("driftsync_string_t *")
     for i in range(n):
         call(lib.driftsync_object_field_name, obj, i, s, is_list)
         name = string_view(s)
         nb, nl = text_args(name)
-        if is_list[0]:
+        call(lib.driftsync_object_field_collection, obj, i, collection)
+        if collection[0] == lib.DRIFTSYNC_COLLECTION_DICTIONARY:
+            call(lib.driftsync_object_dict_len, obj, nb, nl, ln)
+            entries = {}
+            for j in range(ln[0]):
+                call(lib.driftsync_object_dict_get, obj, nb, nl, j, key, v)
+                entries[string_view(key)] = read_value(v)
+            out[name] = entries
+        elif is_list[0]:
             call(lib.driftsync_object_list_len, obj, nb, nl, ln)
             items = []
             for j in range(ln[0]):
@@ -652,6 +670,8 @@ class Object(Mapping):
             return List(self, name)
         if p is not None and p.set:
             return Set(self, name)
+        if p is not None and p.dictionary:
+            return Dictionary(self, name)
         if cs is not None and p is None:
             raise KeyError(name)
         return self._realm._get_value(self._class, self._pk, name)
@@ -768,6 +788,61 @@ class Set(MutableSet):
 
     def __repr__(self) -> str:
         return f"driftsync.Set({self._elements()!r})"
+
+
+class Dictionary(MutableMapping):
+    """A live view of a dictionary property (string keys), behaving like a Python dict (writes
+    need a write transaction). Keys merge one by one across clients; `clear()` removes the keys
+    this transaction sees, so a key another client adds concurrently stays."""
+
+    def __init__(self, obj: Object, prop: str) -> None:
+        self._obj = obj
+        self._prop = prop
+
+    def _entries(self) -> Dict[str, Any]:
+        entries = self._obj._realm._read_object(self._obj._class, self._obj._pk)[self._prop]
+        cs = self._obj._schema()
+        p = cs.get(self._prop) if cs is not None else None
+        if p is not None and p.target is not None:
+            return {k: (None if v is None else Object(self._obj._realm, p.target, v)) for k, v in entries.items()}
+        return dict(entries)
+
+    def _key_args(self, key: str, arena: Arena) -> Tuple[Any, ...]:
+        if not isinstance(key, str):
+            raise TypeMismatchError(f"dictionary keys are strings, not {type(key).__name__}")
+        return (*List(self._obj, self._prop)._args(arena), *arena.text(key))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        arena = Arena()
+        args = self._key_args(key, arena)
+        v = List(self._obj, self._prop)._value(value, arena)
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_set, p, *args, v)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._entries():
+            raise KeyError(key)
+        arena = Arena()
+        args = self._key_args(key, arena)
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_erase, p, *args)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def clear(self) -> None:
+        arena = Arena()
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_clear, p, *List(self._obj, self._prop)._args(arena))
+
+    def __repr__(self) -> str:
+        return f"driftsync.Dictionary({self._entries()!r})"
 
 
 class List(MutableSequence):

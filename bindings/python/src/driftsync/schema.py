@@ -47,11 +47,14 @@ class Property:
     #: A set of `type` values (short form "string{}", annotation `Set[str]`): add and remove
     #: per element, no order, no duplicates.
     set: bool = False
+    #: A dictionary from string keys to `type` values (short form "dict[string]"; of links:
+    #: "dict[Person]", values optional).
+    dictionary: bool = False
 
     @property
     def is_collection(self) -> bool:
         """A list or a set: filled element by element."""
-        return self.list or self.set
+        return self.list or self.set or self.dictionary
 
     @property
     def kind(self) -> int:
@@ -69,6 +72,8 @@ class Property:
             d["counter"] = True
         if self.set:
             d["set"] = True
+        if self.dictionary:
+            d["dictionary"] = True
         return d
 
 
@@ -110,6 +115,12 @@ def _parse_type(spec: str) -> Dict[str, Any]:
     """'int', 'string?', 'string[]', 'Person', 'Person?', 'Person[]', 'int?[]', 'string{}'
     (a set), 'Person{}' (a set of links), 'counter'."""
     s = spec.strip()
+    if s.startswith("dict[") and s.endswith("]"):
+        d = _parse_type(s[5:-1])
+        d["dictionary"] = True
+        if d.get("target") is not None:
+            d["optional"] = True
+        return d
     if s.endswith("{}"):
         d = _parse_type(s[:-2] + "[]")
         d["list"] = False
@@ -151,6 +162,7 @@ def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
                         target=p.get("target"),
                         counter=bool(p.get("counter", False)),
                         set=bool(p.get("set", False)),
+                        dictionary=bool(p.get("dictionary", False)),
                     )
                 )
     else:
@@ -178,6 +190,7 @@ def _prop_from_spec(pname: str, spec: Any) -> Property:
             target=spec.get("target"),
             counter=bool(spec.get("counter", False)),
             set=bool(spec.get("set", False)),
+            dictionary=bool(spec.get("dictionary", False)),
         )
     if isinstance(spec, type):
         return _prop_from_annotation(pname, spec, {})
@@ -379,6 +392,8 @@ class Schema:
                         call(lib.driftsync_schema_builder_set_counter, builder, n, nl, pn, pl)
                     if p.set:
                         call(lib.driftsync_schema_builder_set_set, builder, n, nl, pn, pl)
+                    if p.dictionary:
+                        call(lib.driftsync_schema_builder_set_dictionary, builder, n, nl, pn, pl)
         except BaseException:
             lib.driftsync_schema_builder_free(builder)
             raise
