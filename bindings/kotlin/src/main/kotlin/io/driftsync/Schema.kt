@@ -15,7 +15,8 @@ enum class PropertyType(internal val native: Int) {
 /**
  * One property of a class. A single link must be optional; [target] is the linked class.
  * [counter] marks an INT that takes [Realm.counterAdd], which merges additively across clients.
- * [set] makes it a set of [type] values (add and remove per element, no order, no duplicates).
+ * [set] makes it a set of [type] values (add and remove per element, no order, no duplicates);
+ * [dictionary] a dictionary from string keys to [type] values (of links: optional).
  */
 data class Property(
     val name: String,
@@ -25,6 +26,7 @@ data class Property(
     val target: String? = null,
     val counter: Boolean = false,
     val set: Boolean = false,
+    val dictionary: Boolean = false,
 )
 
 /** One class: its name, the name of its primary-key property, and its properties (the key included). */
@@ -96,6 +98,9 @@ class Schema private constructor(
                     if (p.set) {
                         check { lib.driftsync_schema_builder_set_set(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
                     }
+                    if (p.dictionary) {
+                        check { lib.driftsync_schema_builder_set_dictionary(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
                 }
             }
         } catch (e: Throwable) {
@@ -154,6 +159,12 @@ class ClassBuilder internal constructor() {
 
     /** A set of values of [type]. */
     fun set(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, optional = optional, set = true))
+
+    /** A dictionary from string keys to values of [type]. */
+    fun dictionary(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, optional = optional, dictionary = true))
+
+    /** A dictionary from string keys to (optional) links to objects of [target]. */
+    fun linkDictionary(name: String, target: String) = property(Property(name, PropertyType.LINK, optional = true, target = target, dictionary = true))
 
     /** A set of links to objects of [target]. */
     fun linkSet(name: String, target: String) = property(Property(name, PropertyType.LINK, target = target, set = true))

@@ -22,6 +22,8 @@ class KindsTest {
             counter("likes", optional = true)
             set("tags", PropertyType.STRING)
             linkSet("related", "Page")
+            dictionary("meta", PropertyType.STRING)
+            linkDictionary("refs", "Page")
         }
     }
 
@@ -118,5 +120,48 @@ class KindsTest {
         assertThrows<SchemaException> {
             schema { realmClass("A", primaryKey = "id") { int("id"); property(Property("s", PropertyType.STRING, list = true, set = true)) } }
         }
+    }
+
+    @Test
+    fun `dictionary set, erase, clear, and a link to an erased object becomes null`() {
+        realm.write {
+            create("Page", 1, "title" to "home")
+            create("Page", 2, "title" to "other")
+        }
+        val seen = CopyOnWriteArrayList<String>()
+        val token = realm.observe { c -> seen += c.toString() }
+        realm.write {
+            dictSet("Page", 1, "meta", "b", "one")
+            dictSet("Page", 1, "meta", "a", "two")
+            dictErase("Page", 1, "meta", "absent")
+            dictSet("Page", 1, "refs", "r", 2)
+        }
+        assertEquals(mapOf("a" to "two", "b" to "one"), realm.getDictionary("Page", 1, "meta"))
+        assertEquals(listOf("a", "b"), realm.getDictionary("Page", 1, "meta").keys.toList())
+        eventually("the observer saw the dictionaries") { seen.any { it.contains("meta") && it.contains("refs") } }
+        token.close()
+        realm.write {
+            erase("Page", 2)
+            dictErase("Page", 1, "meta", "a")
+        }
+        assertEquals(mapOf("r" to null), realm.getDictionary("Page", 1, "refs"), "a link to an erased page becomes null")
+        realm.write { dictClear("Page", 1, "meta") }
+        assertEquals(emptyMap<String, Any?>(), realm.getDictionary("Page", 1, "meta"))
+    }
+
+    @Test
+    fun `dictionary bad input is a typed error and changes nothing`() {
+        realm.write {
+            create("Page", 1, "title" to "home")
+            dictSet("Page", 1, "meta", "k", "v")
+        }
+        realm.write {
+            assertThrows<TypeMismatchException> { dictSet("Page", 1, "meta", "k", 5L) }
+            assertThrows<TypeMismatchException> { dictSet("Page", 1, "meta", "k", null) }
+            assertThrows<TypeMismatchException> { dictSet("Page", 1, "tags", "k", "a set") }
+            assertThrows<ObjectNotFoundException> { dictSet("Page", 1, "refs", "k", 9) }
+        }
+        assertEquals(mapOf("k" to "v"), realm.getDictionary("Page", 1, "meta"))
+        assertThrows<TypeMismatchException> { realm.getDictionary("Page", 1, "title") }
     }
 }

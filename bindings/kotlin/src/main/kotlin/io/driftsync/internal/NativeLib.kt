@@ -124,6 +124,20 @@ interface NativeLib : Library {
         value: DsValue?, err: PointerByReference?,
     ): Int
     fun driftsync_realm_set_clear(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_realm_dict_set(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        key: ByteArray?, keyLen: SizeT, value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_dict_erase(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        key: ByteArray?, keyLen: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_dict_clear(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_object_field_collection(o: Pointer?, index: SizeT, out: IntByReference?, err: PointerByReference?): Int
+    fun driftsync_object_dict_len(o: Pointer?, prop: ByteArray?, propLen: SizeT, out: SizeTByReference?, err: PointerByReference?): Int
+    fun driftsync_object_dict_get(
+        o: Pointer?, prop: ByteArray?, propLen: SizeT, index: SizeT, key: DsString?, value: DsValue?, err: PointerByReference?,
+    ): Int
     fun driftsync_realm_count(r: Pointer?, cls: ByteArray?, clsLen: SizeT, out: LongByReference?, err: PointerByReference?): Int
     fun driftsync_realm_list_insert(
         r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
@@ -164,6 +178,7 @@ interface NativeLib : Library {
     fun driftsync_schema_builder_add_property(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: DsProperty?, err: PointerByReference?): Int
     fun driftsync_schema_builder_set_counter(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_set_set(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_schema_builder_set_dictionary(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_build(b: Pointer?, out: PointerByReference?, err: PointerByReference?): Int
     fun driftsync_schema_builder_free(b: Pointer?)
     fun driftsync_schema_from_json(json: ByteArray?, len: SizeT, out: PointerByReference?, err: PointerByReference?): Int
