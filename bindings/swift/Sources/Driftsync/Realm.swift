@@ -161,6 +161,50 @@ public final class Realm {
         }
     }
 
+    /// Sets `key` of a dictionary property to `value` (inserting the key). Needs a write transaction.
+    public func dictSet(_ className: String, primaryKey: PrimaryKey, _ property: String, key: String, _ value: Value) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                var v = try value.native(arena)
+                try check {
+                    driftsync_realm_dict_set(h, className, className.utf8.count, &pk, property, property.utf8.count, key, key.utf8.count, &v, $0)
+                }
+            }
+        }
+    }
+
+    /// Erases `key` of a dictionary property (a no-op if it is absent). Needs a write transaction.
+    public func dictErase(_ className: String, primaryKey: PrimaryKey, _ property: String, key: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_dict_erase(h, className, className.utf8.count, &pk, property, property.utf8.count, key, key.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// Erases the keys this transaction sees (a key added concurrently elsewhere stays).
+    public func dictClear(_ className: String, primaryKey: PrimaryKey, _ property: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_dict_clear(h, className, className.utf8.count, &pk, property, property.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// The entries of a dictionary property.
+    public func dictionary(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> [String: Value] {
+        guard let o = try object(className, primaryKey: primaryKey) else {
+            throw DriftsyncError(code: .objectNotFound, message: "no \(className) with primary key \(primaryKey)")
+        }
+        guard let d = o[property]?.dictionaryValue else {
+            throw DriftsyncError(code: .typeMismatch, message: "'\(className).\(property)' is not a dictionary")
+        }
+        return d
+    }
+
     /// Adds `value` to a set property (a no-op if it is there). Needs a write transaction.
     public func setAdd(_ className: String, primaryKey: PrimaryKey, _ property: String, _ value: Value) throws {
         try setCall(className, primaryKey, property, value, driftsync_realm_set_add)

@@ -18,8 +18,14 @@ public struct Property: Sendable {
     public var isCounter: Bool
     /// A set of `type` values: `Realm.setAdd` / `setRemove` / `setClear`, no order, no duplicates.
     public var isSet: Bool
+    /// A dictionary from string keys to `type` values (of links: optional): `Realm.dictSet` /
+    /// `dictErase` / `dictClear`.
+    public var isDictionary: Bool
 
-    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil, counter: Bool = false, set: Bool = false) {
+    public init(
+        _ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil,
+        counter: Bool = false, set: Bool = false, dictionary: Bool = false
+    ) {
         self.name = name
         self.type = type
         self.isOptional = optional
@@ -27,6 +33,12 @@ public struct Property: Sendable {
         self.target = target
         self.isCounter = counter
         self.isSet = set
+        self.isDictionary = dictionary
+    }
+
+    /// A dictionary from string keys to `type` values (for `.link`: optional links to `target`).
+    public static func dictionary(_ name: String, _ type: PropertyType, optional: Bool = false, target: String? = nil) -> Property {
+        Property(name, type, optional: optional || type == .link, target: target, dictionary: true)
     }
 
     /// A set of `type` values (for `.link`: of links to `target`).
@@ -70,6 +82,7 @@ public struct Schema: Sendable {
                 if let t = p.target { d["target"] = t }
                 if p.isCounter { d["counter"] = true }
                 if p.isSet { d["set"] = true }
+                if p.isDictionary { d["dictionary"] = true }
                 return d
             }]
         }]

@@ -17,6 +17,8 @@ final class KindsTests: XCTestCase {
             .counter("likes", optional: true),
             .set("tags", .string),
             .set("related", .link, target: "Page"),
+            .dictionary("meta", .string),
+            .dictionary("refs", .link, target: "Page"),
         ]),
     ])
 
@@ -106,5 +108,50 @@ final class KindsTests: XCTestCase {
         XCTAssertThrowsError(try Realm(configuration: .init(fileURL: dir.appendingPathComponent("bad.realm"), schema: bad))) {
             XCTAssertEqual(($0 as? DriftsyncError)?.code, .invalidSchema)
         }
+    }
+
+    func testDictionarySetEraseClearAndALinkToAnErasedObjectBecomesNull() throws {
+        let r = try openPages()
+        defer { r.close() }
+        try r.write {
+            try r.create("Page", primaryKey: 1, ["title": "home"])
+            try r.create("Page", primaryKey: 2, ["title": "other"])
+        }
+        var seen: [RealmChanges] = []
+        let token = try r.observe { seen.append($0) }
+        try r.write {
+            try r.dictSet("Page", primaryKey: 1, "meta", key: "b", "one")
+            try r.dictSet("Page", primaryKey: 1, "meta", key: "a", "two")
+            try r.dictErase("Page", primaryKey: 1, "meta", key: "absent")
+            try r.dictSet("Page", primaryKey: 1, "refs", key: "r", .link(2))
+        }
+        XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "meta"), ["a": "two", "b": "one"])
+        XCTAssertTrue(seen.contains { "\($0)".contains("meta") && "\($0)".contains("refs") }, "\(seen)")
+        token.invalidate()
+        try r.write {
+            try r.delete("Page", primaryKey: 2)
+            try r.dictErase("Page", primaryKey: 1, "meta", key: "a")
+        }
+        XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "refs"), ["r": .null], "a link to an erased page becomes null")
+        XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "meta"), ["b": "one"])
+        try r.write { try r.dictClear("Page", primaryKey: 1, "meta") }
+        XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "meta"), [:])
+    }
+
+    func testDictionaryBadInputIsATypedErrorAndChangesNothing() throws {
+        let r = try openPages()
+        defer { r.close() }
+        try r.write {
+            try r.create("Page", primaryKey: 1, ["title": "home"])
+            try r.dictSet("Page", primaryKey: 1, "meta", key: "k", "v")
+        }
+        try r.write {
+            XCTAssertThrowsError(try r.dictSet("Page", primaryKey: 1, "meta", key: "k", .int(5))) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.dictSet("Page", primaryKey: 1, "meta", key: "k", .null)) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.dictSet("Page", primaryKey: 1, "tags", key: "k", "a set")) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
+            XCTAssertThrowsError(try r.dictSet("Page", primaryKey: 1, "refs", key: "k", .link(9))) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .objectNotFound) }
+        }
+        XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "meta"), ["k": "v"])
+        XCTAssertThrowsError(try r.dictionary("Page", primaryKey: 1, "title")) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
     }
 }
