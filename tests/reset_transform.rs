@@ -90,6 +90,11 @@ fn seeded_pair(ts: &TestServer, w: &Watched) -> (std::path::PathBuf, Realm, Real
     (path, a, b)
 }
 
+/// What the other client does to items `ids`: new names.
+fn rename_on_server(r: &Realm, ids: std::ops::Range<i64>) -> driftsync::Result<()> {
+    ids.into_iter().try_for_each(|i| r.set("Item", &i.into(), "name", format!("server {i}").into()))
+}
+
 /// Logs every row written to `ds_objects` in the realm file (a REPLACE logs once: SQLite runs
 /// no delete trigger for the row it replaces).
 fn log_object_writes(path: &std::path::Path) {
@@ -119,9 +124,7 @@ fn recover_writes_each_object_at_most_once_and_converges() {
     let w = watched(ClientResetMode::RecoverUnsyncedChanges);
     let (path, a, b) = seeded_pair(&ts, &w);
     b.write(|r| {
-        for i in 0..20i64 {
-            r.set("Item", &i.into(), "name", format!("server {i}").into())?;
-        }
+        rename_on_server(r, 0..20)?;
         for i in 20..30i64 {
             r.erase("Item", &i.into())?;
         }
@@ -273,9 +276,7 @@ fn backlinks_are_written_only_where_links_change() {
     let w = watched(ClientResetMode::DiscardUnsyncedChanges);
     let (path, a, b) = seeded_pair(&ts, &w);
     b.write(|r| {
-        for i in 0..10i64 {
-            r.set("Item", &i.into(), "name", format!("server {i}").into())?;
-        }
+        rename_on_server(r, 0..10)?;
         r.set("Item", &20.into(), "next", Value::Link(30.into()))
     })
     .unwrap();
