@@ -90,6 +90,11 @@ fn seeded_pair(ts: &TestServer, w: &Watched) -> (std::path::PathBuf, Realm, Real
     (path, a, b)
 }
 
+/// What the other client does to items `ids`: new names.
+fn rename_on_server(r: &Realm, ids: std::ops::Range<i64>) -> driftsync::Result<()> {
+    ids.into_iter().try_for_each(|i| r.set("Item", &i.into(), "name", format!("server {i}").into()))
+}
+
 /// Logs every row written to `ds_objects` in the realm file (a REPLACE logs once: SQLite runs
 /// no delete trigger for the row it replaces).
 fn log_object_writes(path: &std::path::Path) {
@@ -119,9 +124,7 @@ fn recover_writes_each_object_at_most_once_and_converges() {
     let w = watched(ClientResetMode::RecoverUnsyncedChanges);
     let (path, a, b) = seeded_pair(&ts, &w);
     b.write(|r| {
-        for i in 0..20i64 {
-            r.set("Item", &i.into(), "name", format!("server {i}").into())?;
-        }
+        rename_on_server(r, 0..20)?;
         for i in 20..30i64 {
             r.erase("Item", &i.into())?;
         }
@@ -262,4 +265,38 @@ fn report_phases_add_up_to_the_total_and_include_the_commit() {
     }
     assert!(t.total_us() <= wall_us, "the phases ({t:?}) cannot take longer than the reset ({wall_us} µs)");
     assert_eq!(a.last_reset_report().unwrap().unwrap().timings, t, "the stored report has the final timings");
+}
+
+/// Backlinks are written only for links that appear: objects the diff rewrites for other fields
+/// get no backlink inserts. (The test empties the backlink table first, so that an insert of a
+/// link that did not change shows up instead of being ignored as a duplicate.)
+#[test]
+fn backlinks_are_written_only_where_links_change() {
+    let ts = TestServer::start();
+    let w = watched(ClientResetMode::DiscardUnsyncedChanges);
+    let (path, a, b) = seeded_pair(&ts, &w);
+    b.write(|r| {
+        rename_on_server(r, 0..10)?;
+        r.set("Item", &20.into(), "next", Value::Link(30.into()))
+    })
+    .unwrap();
+    sync_all(&b);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.execute_batch(
+        "DELETE FROM ds_backlinks;
+         CREATE TABLE test_backlinks(tclass INTEGER, tpk BLOB, sclass INTEGER, spk BLOB);
+         CREATE TRIGGER test_bl AFTER INSERT ON ds_backlinks BEGIN INSERT INTO test_backlinks VALUES(new.tclass, new.tpk, new.sclass, new.spk); END;",
+    )
+    .unwrap();
+    let (rep, _) = w.reset(&ts, &a);
+    assert_eq!(rep.objects_modified, 11);
+    let inserted: Vec<(i64, Vec<u8>, i64, Vec<u8>)> = c
+        .prepare("SELECT tclass, tpk, sclass, spk FROM test_backlinks")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    let key = |i: i64| PrimaryKey::from(i).to_key_bytes();
+    assert_eq!(inserted, vec![(0, key(30), 0, key(20))], "only the new link 20 → 30");
 }
