@@ -1,7 +1,9 @@
 //! Sync and client-reset benchmarks against the reference server running as a CHILD PROCESS on
 //! loopback (so this process's memory is the client's alone).
 //!
-//!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick]
+//!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick | shapes]
+//!
+//! `DS_ROUNDS` (default 5): runs per realm-core shape, the median is printed.
 //!
 //! Prints one line per measurement; benches/RESULTS.md records them. `quick` skips the
 //! 1,000,000-object runs.
@@ -117,8 +119,12 @@ fn admin(s: &ServerProc, cmd: AdminCommand) {
 }
 
 fn open(s: &ServerProc, path: &Path, user: &str, schema: &Schema, mode: ClientResetMode, paused: bool) -> Realm {
+    open_with(s, path, user, schema, ClientResetConfig::new(mode), paused)
+}
+
+fn open_with(s: &ServerProc, path: &Path, user: &str, schema: &Schema, reset: ClientResetConfig, paused: bool) -> Realm {
     let mut sync = SyncConfig::new(&s.url, &format!("{user}-token"), "bench");
-    sync.client_reset = ClientResetConfig::new(mode);
+    sync.client_reset = reset;
     sync.start_paused = paused;
     Realm::open(RealmConfig::new(path, schema.clone()).with_sync(sync)).expect("open")
 }
@@ -219,34 +225,36 @@ fn line(what: &str, secs: f64, extra: &str) {
 }
 
 fn phases(r: &ResetReport) -> String {
-    let total = (r.download_ms + r.diff_ms + r.replay_ms + r.commit_ms).max(1) as f64;
-    format!(
-        "download {} ms ({:.0}%), diff {} ms ({:.0}%), replay {} ms ({:.0}%), commit {} ms ({:.0}%)",
-        r.download_ms,
-        100.0 * r.download_ms as f64 / total,
-        r.diff_ms,
-        100.0 * r.diff_ms as f64 / total,
-        r.replay_ms,
-        100.0 * r.replay_ms as f64 / total,
-        r.commit_ms,
-        100.0 * r.commit_ms as f64 / total
-    )
+    let t = &r.timings;
+    let total = t.total_us().max(1) as f64;
+    let part = |name: &str, us: u64| format!("{name} {:.1} ms ({:.0}%)", us as f64 / 1000.0, 100.0 * us as f64 / total);
+    [
+        part("download", t.download_us),
+        part("diff", t.diff_us),
+        part("replay", t.replay_us),
+        part("summary", t.summary_us),
+        part("commit", t.commit_us),
+    ]
+    .join(", ")
 }
 
-/// Waits for a reset report newer than `after_ms`.
-fn wait_report(r: &Realm, after_ms: i64) -> ResetReport {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Some(rep) = r.last_reset_report().expect("report").filter(|rep| rep.completed_at_ms >= after_ms) {
-            return rep;
-        }
-        assert!(Instant::now() < deadline, "no reset report");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// A reset mode whose after hook says when the reset (commit and report included) is done.
+fn mode_with_done_signal(mode: ClientResetMode) -> (ClientResetConfig, std::sync::mpsc::Receiver<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let mut config = ClientResetConfig::new(mode);
+    config.after = Some(std::sync::Arc::new(move |_: &Realm, _: &Realm, _: bool| {
+        let _ = tx.lock().map(|t| t.send(()));
+        Ok(())
+    }));
+    (config, rx)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+/// Waits until the reset is done (its after hook ran, so the report was stored after the
+/// commit), then reads the report.
+fn wait_report(r: &Realm, done: &std::sync::mpsc::Receiver<()>) -> ResetReport {
+    done.recv_timeout(T).expect("reset done");
+    r.last_reset_report().expect("report").expect("a reset report")
 }
 
 // ---- benchmarks -----------------------------------------------------------------------------
@@ -299,7 +307,8 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     let tag = format!("reset{n}-{unsynced}-{mode:?}");
     let s = start_server(&dir.join(&tag), &schema);
     let client_path = dir.join(format!("{tag}-client.realm"));
-    let client = open(&s, &client_path, "a", &schema, mode, false);
+    let (reset, done) = mode_with_done_signal(mode);
+    let client = open_with(&s, &client_path, "a", &schema, reset, false);
     fill_a(&client, 0..n, true);
     synced(&client);
     let other = open(&s, &dir.join(format!("{tag}-other.realm")), "b", &schema, ClientResetMode::default(), false);
@@ -317,10 +326,9 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     drop(other);
     let base = mem_baseline();
     let rss = rss_baseline();
-    let t0 = now_ms();
     let start = Instant::now();
     session(&client).resume();
-    let rep = wait_report(&client, t0);
+    let rep = wait_report(&client, &done);
     let secs = start.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - base;
     let rss_peak = proc_status_kib("VmHWM:").saturating_sub(rss);
@@ -338,68 +346,87 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     secs
 }
 
-/// realm-core's client-reset benchmark shapes: transform time (diff + replay + commit, without
-/// the download) for discard and recover.
-fn bench_realm_core_shapes(dir: &Path) {
+/// realm-core's client-reset benchmark shapes: transform time (diff + replay + change summary +
+/// commit, without the download) for discard and recover; the median of `rounds` runs, each on
+/// its own server and client.
+fn bench_realm_core_shapes(dir: &Path, rounds: usize) {
     for shape in ["a", "b"] {
         for variant in ["nothing differs", "server erased every other", "client erased every other"] {
             for mode in [ClientResetMode::DiscardUnsyncedChanges, ClientResetMode::RecoverUnsyncedChanges] {
-                let schema = if shape == "a" { schema_a() } else { schema_ab() };
-                let tag = format!("rc-{shape}-{}-{mode:?}", variant.replace(' ', "_"));
-                let s = start_server(&dir.join(&tag), &schema);
-                let client = open(&s, &dir.join(format!("{tag}.realm")), "a", &schema, mode, false);
-                let n_a = if shape == "a" { 10_000 } else { 5_000 };
-                fill_a(&client, 0..n_a, true);
-                if shape == "b" {
-                    client
-                        .write(|r| {
-                            for i in 0..5_000i64 {
-                                r.create("B", i, &[("link", Value::Link(i.into()))])?;
-                                for k in 0..3 {
-                                    r.list_push("B", &i.into(), "links", Value::Link(((i + k) % 5_000).into()))?;
-                                    r.list_push("B", &i.into(), "vals", Value::Int(k))?;
-                                }
-                            }
-                            Ok(())
-                        })
-                        .expect("fill B");
-                }
-                synced(&client);
-                let other = open(&s, &dir.join(format!("{tag}-o.realm")), "b", &schema, ClientResetMode::default(), false);
-                synced(&other);
-                pause(&client);
-                let erase_every_other = |r: &Realm| {
-                    r.write(|r| (0..n_a).step_by(2).try_for_each(|i| r.erase("A", &i.into()))).expect("erase");
-                };
-                match variant {
-                    "server erased every other" => {
-                        erase_every_other(&other);
-                        synced(&other);
-                    }
-                    "client erased every other" => erase_every_other(&client),
-                    _ => {}
-                }
-                admin(&s, AdminCommand::Terminate);
-                admin(&s, AdminCommand::Enable);
-                drop(other);
-                let t0 = now_ms();
-                session(&client).resume();
-                let rep = wait_report(&client, t0);
-                let transform = (rep.diff_ms + rep.replay_ms + rep.commit_ms) as f64 / 1000.0;
-                line(
-                    &format!("realm-core shape ({shape}), {variant}, {mode:?}: transform"),
-                    transform,
-                    &format!("diff {} ms, replay {} ms, commit {} ms", rep.diff_ms, rep.replay_ms, rep.commit_ms),
+                let mut runs: Vec<ResetReport> =
+                    (0..rounds).map(|round| realm_core_shape_reset(dir, shape, variant, mode, round)).collect();
+                runs.sort_by_key(|r| r.timings.transform_us());
+                let t = runs[runs.len() / 2].timings;
+                let ms = |us: u64| us as f64 / 1000.0;
+                let mode = if mode == ClientResetMode::DiscardUnsyncedChanges { "Discard" } else { "Recover" };
+                println!(
+                    "realm-core shape ({shape}), {variant}, {mode}: transform {:.1} ms (diff {:.1}, replay {:.1}, summary {:.1}, commit {:.1})",
+                    ms(t.transform_us()),
+                    ms(t.diff_us),
+                    ms(t.replay_us),
+                    ms(t.summary_us),
+                    ms(t.commit_us)
                 );
             }
         }
     }
 }
 
+fn realm_core_shape_reset(dir: &Path, shape: &str, variant: &str, mode: ClientResetMode, round: usize) -> ResetReport {
+    let schema = if shape == "a" { schema_a() } else { schema_ab() };
+    let tag = format!("rc-{shape}-{}-{mode:?}-{round}", variant.replace(' ', "_"));
+    let s = start_server(&dir.join(&tag), &schema);
+    let (reset, done) = mode_with_done_signal(mode);
+    let client = open_with(&s, &dir.join(format!("{tag}.realm")), "a", &schema, reset, false);
+    let n_a = if shape == "a" { 10_000 } else { 5_000 };
+    fill_a(&client, 0..n_a, true);
+    if shape == "b" {
+        client
+            .write(|r| {
+                for i in 0..5_000i64 {
+                    r.create("B", i, &[("link", Value::Link(i.into()))])?;
+                    for k in 0..3 {
+                        r.list_push("B", &i.into(), "links", Value::Link(((i + k) % 5_000).into()))?;
+                        r.list_push("B", &i.into(), "vals", Value::Int(k))?;
+                    }
+                }
+                Ok(())
+            })
+            .expect("fill B");
+    }
+    synced(&client);
+    let other = open(&s, &dir.join(format!("{tag}-o.realm")), "b", &schema, ClientResetMode::default(), false);
+    synced(&other);
+    pause(&client);
+    let erase_every_other = |r: &Realm| {
+        r.write(|r| (0..n_a).step_by(2).try_for_each(|i| r.erase("A", &i.into()))).expect("erase");
+    };
+    match variant {
+        "server erased every other" => {
+            erase_every_other(&other);
+            synced(&other);
+        }
+        "client erased every other" => erase_every_other(&client),
+        _ => {}
+    }
+    admin(&s, AdminCommand::Terminate);
+    admin(&s, AdminCommand::Enable);
+    drop(other);
+    session(&client).resume();
+    wait_report(&client, &done)
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "quick");
+    // `shapes`: only the realm-core shapes (e.g. under callgrind).
+    let shapes_only = std::env::args().any(|a| a == "shapes");
+    let rounds = std::env::var("DS_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     let dir = tempfile::tempdir().expect("tempdir");
     println!("driftsync sync/reset benchmarks (server: child process on loopback; release build)");
+    if shapes_only {
+        bench_realm_core_shapes(dir.path(), rounds);
+        return;
+    }
     bench_changesets_reach_second_client(dir.path());
     bench_bootstrap(dir.path(), 100_000);
     let t100k = bench_reset(dir.path(), 100_000, 0, ClientResetMode::DiscardUnsyncedChanges);
@@ -408,5 +435,5 @@ fn main() {
         let t1m = bench_reset(dir.path(), 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges);
         println!("1,000,000 vs 100,000 objects: {:.1}x the time (target at most 12x)", t1m / t100k);
     }
-    bench_realm_core_shapes(dir.path());
+    bench_realm_core_shapes(dir.path(), rounds);
 }

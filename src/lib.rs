@@ -7,6 +7,7 @@ pub mod error;
 pub mod ffi;
 pub mod list;
 pub mod notify;
+pub mod overlay;
 pub mod protocol;
 pub mod realm;
 pub mod reset;
@@ -15,6 +16,7 @@ pub mod schema;
 pub mod state;
 pub mod store;
 pub mod sync;
+pub mod sync_meta;
 pub mod value;
 
 pub use changeset::{Changeset, ElemId, Instruction};

@@ -503,6 +503,7 @@ impl Realm {
             changes: std::mem::take(&mut st.changes),
             lamport: st.lamport,
             schema_changed: false,
+            overlay: None,
         };
         let mut recorded = Vec::new();
         let result = f(&mut tx, &mut recorded);

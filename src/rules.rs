@@ -9,6 +9,7 @@
 use crate::changeset::Instruction;
 use crate::error::{Error, Result};
 use crate::notify::ChangeSummary;
+use crate::overlay::Overlay;
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::store::{self, Field, ObjectData};
 use crate::value::{PrimaryKey, ScalarType, Value};
@@ -42,11 +43,81 @@ pub struct Tx<'a> {
     /// The highest lamport value seen; new list elements get a greater one.
     pub lamport: u64,
     pub schema_changed: bool,
+    /// The reset transform's writer (objects held until the end, written once); None: every
+    /// read and write goes straight to the file.
+    pub overlay: Option<Overlay<'a>>,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(conn: &'a Connection, schema: Arc<Schema>, lamport: u64) -> Self {
-        Tx { conn, schema, changes: ChangeSummary::default(), lamport, schema_changed: false }
+        Tx { conn, schema, changes: ChangeSummary::default(), lamport, schema_changed: false, overlay: None }
+    }
+
+    // The object access of the rules: through the overlay when there is one.
+
+    fn load_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<Option<ObjectData>> {
+        match &mut self.overlay {
+            Some(o) => o.load(class, &(ci, pk.to_key_bytes())),
+            None => store::load_object(self.conn, ci, class, pk),
+        }
+    }
+
+    fn object_exists(&mut self, ci: usize, pk: &PrimaryKey) -> Result<bool> {
+        match &mut self.overlay {
+            Some(o) => o.exists(&(ci, pk.to_key_bytes())),
+            None => store::object_exists(self.conn, ci, pk),
+        }
+    }
+
+    fn save_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
+        match &mut self.overlay {
+            Some(o) => o.set(class, &(ci, pk.to_key_bytes()), Some(data.clone())),
+            None => store::save_object(self.conn, ci, pk, data),
+        }
+    }
+
+    fn insert_new_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
+        match &mut self.overlay {
+            Some(o) => {
+                let key = (ci, pk.to_key_bytes());
+                if o.exists(&key)? {
+                    return Ok(false);
+                }
+                o.set(class, &key, Some(data.clone()))?;
+                Ok(true)
+            }
+            None => store::insert_new_object(self.conn, ci, pk, data),
+        }
+    }
+
+    fn delete_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<()> {
+        match &mut self.overlay {
+            Some(o) => o.set(class, &(ci, pk.to_key_bytes()), None),
+            None => store::delete_object(self.conn, ci, pk),
+        }
+    }
+
+    fn add_backlink(&mut self, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
+        match &mut self.overlay {
+            Some(o) => {
+                o.note_backlink((tclass, tpk.to_key_bytes()), (sclass, spk.to_key_bytes()));
+                Ok(())
+            }
+            None => store::add_backlink(self.conn, tclass, tpk, sclass, spk),
+        }
+    }
+
+    fn take_backlinks(&mut self, tclass: usize, tpk: &PrimaryKey) -> Result<Vec<(usize, PrimaryKey)>> {
+        match &mut self.overlay {
+            Some(o) => o
+                .take_backlinks(&(tclass, tpk.to_key_bytes()))?
+                .into_iter()
+                .map(|(c, k)| {
+                    PrimaryKey::from_key_bytes(&k).map(|pk| (c, pk)).ok_or_else(|| Error::FileCorrupt("undecodable backlink".into()))
+                })
+                .collect(),
+            None => store::take_backlinks(self.conn, tclass, tpk),
+        }
     }
 }
 
@@ -172,11 +243,12 @@ fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Re
 }
 
 /// Checks a link target; rule 6: a link to a missing object is not kept.
-fn link_target_exists(tx: &Tx, p: &Property, v: &Value) -> Result<bool> {
+fn link_target_exists(tx: &mut Tx, p: &Property, v: &Value) -> Result<bool> {
     let (Some(target), Value::Link(tpk)) = (&p.target, v) else { return Ok(true) };
-    let (ti, tc) = tx.schema.class(target)?;
+    let schema = tx.schema.clone();
+    let (ti, tc) = schema.class(target)?;
     tc.check_pk(tpk)?;
-    store::object_exists(tx.conn, ti, tpk)
+    tx.object_exists(ti, tpk)
 }
 
 /// Applies a local `CreateObject` that must not find the object: `DuplicatePrimaryKey` if it
@@ -223,7 +295,7 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
         resolved.push((pi, p, v));
     }
     // A create that must be new skips the lookup: the insert itself detects a duplicate.
-    let existing = if require_new { None } else { store::load_object(tx.conn, ci, c, pk)? };
+    let existing = if require_new { None } else { tx.load_object(ci, c, pk)? };
     let is_new = existing.is_none();
     let mut data = existing.unwrap_or_else(|| {
         let mut d = ObjectData::new_default(c);
@@ -258,14 +330,14 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
         return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Adjusted(link_reason(&nulled)) });
     }
     if require_new {
-        if !store::insert_new_object(tx.conn, ci, pk, &data)? {
+        if !tx.insert_new_object(ci, c, pk, &data)? {
             return Err(Error::DuplicatePrimaryKey { class: class.to_string(), pk: pk.to_string() });
         }
     } else {
-        store::save_object(tx.conn, ci, pk, &data)?;
+        tx.save_object(ci, c, pk, &data)?;
     }
     for (ti, tpk) in backlinks {
-        store::add_backlink(tx.conn, ti, &tpk, ci, pk)?;
+        tx.add_backlink(ti, &tpk, ci, pk)?;
     }
     if is_new {
         tx.changes.record_insert(class, pk);
@@ -286,15 +358,18 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
     let schema = tx.schema.clone();
     let (ci, c) = schema.class(class)?;
     c.check_pk(pk)?;
-    if !store::object_exists(tx.conn, ci, pk)? {
+    if !tx.object_exists(ci, pk)? {
         return Ok(Outcome::NoOp);
     }
-    store::delete_object(tx.conn, ci, pk)?;
+    tx.delete_object(ci, c, pk)?;
     tx.changes.record_erase(class, pk);
+    if !schema.is_link_target(class) {
+        return Ok(Outcome::Applied);
+    }
     let target = Value::Link(pk.clone());
-    for (si, spk) in store::take_backlinks(tx.conn, ci, pk)? {
+    for (si, spk) in tx.take_backlinks(ci, pk)? {
         let Some(sc) = schema.classes.get(si) else { continue };
-        let Some(mut data) = store::load_object(tx.conn, si, sc, &spk)? else { continue };
+        let Some(mut data) = tx.load_object(si, sc, &spk)? else { continue };
         let mut touched = Vec::new();
         for (pi, p) in sc.properties.iter().enumerate() {
             if p.target.as_deref() != Some(class) {
@@ -318,7 +393,7 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
             }
         }
         if !touched.is_empty() {
-            store::save_object(tx.conn, si, &spk, &data)?;
+            tx.save_object(si, sc, &spk, &data)?;
             for p in touched {
                 tx.changes.record_modify(&sc.name, &spk, &p);
             }
@@ -349,7 +424,7 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         let why = e.to_string();
         return drop_or_err(mode, e, why);
     }
-    let Some(mut data) = store::load_object(tx.conn, ci, c, pk)? else {
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
     let mut v = value.clone();
@@ -365,10 +440,10 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
     }
     if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
-        store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+        tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     data.fields[pi] = Field::Value(v);
-    store::save_object(tx.conn, ci, pk, &data)?;
+    tx.save_object(ci, c, pk, &data)?;
     tx.changes.record_modify(class, pk, prop);
     Ok(outcome)
 }
@@ -408,7 +483,7 @@ fn list_op(
             );
         }
     }
-    let Some(mut data) = store::load_object(tx.conn, ci, c, pk)? else {
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
     let Some(list) = data.list_mut(pi) else {
@@ -418,9 +493,9 @@ fn list_op(
     tx.lamport = tx.lamport.max(list.max_lamport());
     if outcome == Outcome::Applied {
         if let (Some(t), Some(Value::Link(tpk))) = (&p.target, value) {
-            store::add_backlink(tx.conn, schema.class(t)?.0, tpk, ci, pk)?;
+            tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
-        store::save_object(tx.conn, ci, pk, &data)?;
+        tx.save_object(ci, c, pk, &data)?;
         tx.changes.record_modify(class, pk, prop);
     }
     Ok(outcome)

@@ -189,6 +189,11 @@ impl Schema {
         self.index = self.classes.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
     }
 
+    /// Whether any property links to `class` (if none does, its objects have no backlinks).
+    pub fn is_link_target(&self, class: &str) -> bool {
+        self.classes.iter().flat_map(|c| &c.properties).any(|p| p.target.as_deref() == Some(class))
+    }
+
     pub fn class_index(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
     }

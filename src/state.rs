@@ -1,6 +1,7 @@
-//! Object state as it travels in `StateChunk`s (the stored record bytes), and writing a given
-//! state over a local object so that only what differs is written (bootstrap of a new client and
-//! the reset transform).
+//! Object state as it travels in `StateChunk`s (the stored record bytes): remapping a server
+//! record to the local layout (bootstrap, reset transform, compensating writes), and writing a
+//! given state over one local object so that only what differs is written (compensating writes;
+//! the reset transform writes through `overlay`).
 
 use crate::error::{Error, Result};
 use crate::rules::Tx;

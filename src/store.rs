@@ -83,6 +83,22 @@ impl ObjectData {
     }
 }
 
+/// The properties whose values differ between two states of an object, as observers see them:
+/// scalars by `Value::same_as`, lists by their visible values (element ids and tombstones are
+/// bookkeeping, not a change).
+pub fn changed_properties(class: &ClassSchema, old: &ObjectData, new: &ObjectData) -> Vec<usize> {
+    (0..class.properties.len())
+        .filter(|&i| {
+            let same = match (old.fields.get(i), new.fields.get(i)) {
+                (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
+                (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
+                (a, b) => a == b,
+            };
+            !same
+        })
+        .collect()
+}
+
 // ---- encoding ------------------------------------------------------------------------------
 // A small hand-written format, because objects are decoded on every scan: a u16 field count,
 // then per field a tag byte and its payload. Trailing fields missing from older records read as

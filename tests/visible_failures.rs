@@ -355,7 +355,7 @@ fn visible_server_logs_binds_reset_demands_refused_tokens_and_admin_commands_nev
     let ts = TestServer::start();
     let r = open_with(&ts.path("srv.realm"), SyncConfig::new(&ts.url(), "alice-token", "server-logged"));
     sync_all(&r);
-    let ident = driftsync::sync::integrate::cursor(&r).unwrap().ident.expect("an ident");
+    let ident = driftsync::sync_meta::cursor(&r).unwrap().ident.expect("an ident");
     let bad = open_with(&ts.path("bad.realm"), SyncConfig::new(&ts.url(), "secret-wrong-token", "server-logged-refused"));
     let s = session(&bad);
     assert_eq!(s.wait_for_download(T).unwrap_err().code(), ErrorCode::Authentication);

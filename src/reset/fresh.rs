@@ -170,10 +170,14 @@ pub fn server_class(conn: &Connection, local: &ClassSchema) -> Result<Option<Cla
     Ok(Some(ClassSchema::new(&local.name, &local.primary_key, props)))
 }
 
-/// Up to `limit` raw records (key bytes, record bytes) of `class` after `after` (key bytes), in
-/// primary-key order.
-pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+/// Streams up to `limit` raw records (key bytes, record bytes) of `class` after `after` (key
+/// bytes), in primary-key order.
+pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
     let mut stmt = conn.prepare_cached("SELECT pk, data FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
-    let rows = stmt.query_map(params![class, after, limit as i64], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
-    Ok(rows.collect::<std::result::Result<_, _>>()?)
+    let mut rows = stmt.query(params![class, after, limit as i64])?;
+    while let Some(r) = rows.next()? {
+        let blob = |i: usize| r.get_ref(i)?.as_blob().map_err(|_| Error::FileCorrupt("fresh copy record is not a blob".into()));
+        f(blob(0)?, blob(1)?);
+    }
+    Ok(())
 }

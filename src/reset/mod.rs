@@ -102,12 +102,78 @@ pub struct ResetReport {
     pub after_hook_error: Option<String>,
     /// The manual-reset backup, or the kept before-copy.
     pub backup_path: Option<PathBuf>,
-    /// Milliseconds spent in each phase.
+    /// Milliseconds spent in each phase (whole milliseconds of `timings`, cut at the same
+    /// boundaries, so they add up to `timings.total_ms()`).
     pub download_ms: u64,
     pub diff_ms: u64,
     pub replay_ms: u64,
     pub commit_ms: u64,
+    /// Producing the change summary and the report's counts.
+    #[serde(default)]
+    pub summary_ms: u64,
+    /// The same phases in microseconds.
+    #[serde(default)]
+    pub timings: PhaseTimings,
     pub completed_at_ms: i64,
+}
+
+/// Microseconds per reset phase, measured as laps of one clock: nothing between the download's
+/// start and the commit's end escapes them, so they add up to the whole. (A kept before-copy,
+/// `keep_backup`, is taken between the download and the transform and is not a phase.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseTimings {
+    pub download_us: u64,
+    pub diff_us: u64,
+    pub replay_us: u64,
+    pub summary_us: u64,
+    pub commit_us: u64,
+}
+
+impl PhaseTimings {
+    /// Diff + replay + summary + commit: the transform in place, download excluded.
+    pub fn transform_us(&self) -> u64 {
+        self.diff_us + self.replay_us + self.summary_us + self.commit_us
+    }
+
+    pub fn total_us(&self) -> u64 {
+        self.download_us + self.transform_us()
+    }
+}
+
+impl ResetReport {
+    /// Sets the millisecond fields from `timings` (cut at the same boundaries, so the
+    /// milliseconds add up to the total's milliseconds too).
+    pub(crate) fn derive_ms(&mut self) {
+        let t = self.timings;
+        let bounds = [t.download_us, t.diff_us, t.replay_us, t.summary_us, t.commit_us];
+        let mut ms = [0u64; 5];
+        let mut at = 0u64;
+        for (i, us) in bounds.iter().enumerate() {
+            ms[i] = (at + us) / 1000 - at / 1000;
+            at += us;
+        }
+        [self.download_ms, self.diff_ms, self.replay_ms, self.summary_ms, self.commit_ms] = ms;
+    }
+}
+
+/// Laps of one clock (see `PhaseTimings`).
+pub(crate) struct PhaseClock {
+    start: std::time::Instant,
+    last_us: u64,
+}
+
+impl PhaseClock {
+    pub(crate) fn start() -> Self {
+        PhaseClock { start: std::time::Instant::now(), last_us: 0 }
+    }
+
+    /// Microseconds since the previous lap (or the start): the phase that just ended.
+    pub(crate) fn lap(&mut self) -> u64 {
+        let now = self.start.elapsed().as_micros() as u64;
+        let lap = now - self.last_us;
+        self.last_us = now;
+        lap
+    }
 }
 
 /// The record of an automatic reset that has not completed yet (the cycle guard).
@@ -139,6 +205,7 @@ pub enum AfterReset {
 
 const PENDING_KEY: &str = "reset.pending";
 const REPORT_KEY: &str = "reset.last_report";
+const TIMINGS_KEY: &str = "reset.last_report_timings";
 const MANUAL_KEY: &str = "reset.manual_pending";
 
 fn now_ms() -> i64 {
@@ -157,17 +224,44 @@ pub fn pending_reset(realm: &Realm) -> Result<Option<PendingReset>> {
 
 /// The report of the last reset of this realm file.
 pub fn last_report(realm: &Realm) -> Result<Option<ResetReport>> {
-    realm.read(|conn, _| read_json(conn, REPORT_KEY))
+    realm.read(|conn, _| {
+        let mut report: Option<ResetReport> = read_json(conn, REPORT_KEY)?;
+        let timings: Option<FinalTimings> = read_json(conn, TIMINGS_KEY)?;
+        if let (Some(r), Some(t)) = (&mut report, timings)
+            && t.completed_at_ms == r.completed_at_ms
+        {
+            r.timings = t.timings;
+            r.derive_ms();
+        }
+        Ok(report)
+    })
+}
+
+/// The timings of the last reset, commit included: the report written in the transform's commit
+/// cannot know the commit's own time, and rewriting the whole report (one entry per discarded
+/// instruction) for it would cost as much as the change summary.
+#[derive(Serialize, Deserialize)]
+struct FinalTimings {
+    /// The report they belong to.
+    completed_at_ms: i64,
+    timings: PhaseTimings,
+}
+
+/// Stores the final timings of the report last written (see `FinalTimings`).
+pub(crate) fn store_final_timings(realm: &Realm, report: &ResetReport) -> Result<()> {
+    let json =
+        serde_json::to_string(&FinalTimings { completed_at_ms: report.completed_at_ms, timings: report.timings }).unwrap_or_default();
+    crate::sync_meta::write_meta(realm, move |conn| store::set_meta(conn, TIMINGS_KEY, json))
 }
 
 /// Called as sync makes progress after a reset: clears the pending record once upload and
 /// download have both completed.
 pub(crate) fn note_sync_progress(realm: &Realm, downloaded: bool) -> Result<()> {
     let Some(mut p) = pending_reset(realm)? else { return Ok(()) };
-    let cursor = crate::sync::integrate::cursor(realm)?;
+    let cursor = crate::sync_meta::cursor(realm)?;
     p.downloaded |= downloaded;
     let done = p.downloaded && cursor.acked >= p.local_version_at_reset;
-    crate::sync::integrate::write_meta(realm, move |conn| {
+    crate::sync_meta::write_meta(realm, move |conn| {
         if done {
             store::delete_meta(conn, PENDING_KEY)
         } else {

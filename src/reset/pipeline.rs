@@ -5,17 +5,16 @@
 use super::decide::explain;
 use super::fresh::{self, FreshCopy};
 use super::transform::{self, Replayed};
-use super::{AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, REPORT_KEY, ResetDecision, ResetReport, now_ms};
+use super::{AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, PhaseClock, REPORT_KEY, ResetDecision, ResetReport, now_ms};
 use crate::changeset::{Changeset, Instruction};
 use crate::error::{Error, Result};
 use crate::protocol::ResetCause;
 use crate::realm::Realm;
 use crate::store;
-use crate::sync::integrate::{self, Cursor};
 use crate::sync::{Bound, End, SyncError, SyncSession};
+use crate::sync_meta::{self, Cursor};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The log category of client resets.
 const LOG: &str = "driftsync::reset";
@@ -55,7 +54,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     super::crash_point("after_before_hook");
 
     // 3. Fresh copy into <path>.fresh (resumed if a previous attempt was cut off).
-    let started = Instant::now();
+    let mut clock = PhaseClock::start();
     let (fresh, ident) = match fetch_fresh_copy(session) {
         Ok(x) => x,
         Err(FetchError::Reset(e)) => {
@@ -72,18 +71,19 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         }
         Err(FetchError::Other(e)) => return Err(e),
     };
-    report.download_ms = started.elapsed().as_millis() as u64;
+    report.timings.download_us = clock.lap();
     let fresh_path = fresh::fresh_path(realm.path());
     log::info!(
         target: LOG,
         "download: {} objects, {} bytes in {} ms (server version {})",
         fresh.objects,
         std::fs::metadata(&fresh_path).map(|m| m.len()).unwrap_or(0),
-        report.download_ms,
+        report.timings.download_us / 1000,
         fresh.server_version
     );
     if config.keep_backup {
         report.backup_path = Some(backup_copy(realm, config.backup_dir.as_deref(), "before-reset")?);
+        clock.lap(); // not a phase
     }
 
     // 4. Transform in place, in one write transaction.
@@ -91,7 +91,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         Some(ResetCause::ServerRestored) => Some(demand.restored_at.unwrap_or(fresh.server_version)),
         _ => None,
     };
-    let result = transform_in_place(realm, &fresh, ident, lost_after, decision, &mut report, true);
+    let result = transform_in_place(realm, &fresh, ident, lost_after, decision, &mut report, &mut clock, true);
     drop(fresh);
     fresh::remove(&fresh_path);
     result?;
@@ -114,6 +114,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         ),
         _ => log::info!(target: LOG, "replay: none (discard), {} unsynced instructions discarded", report.discarded.len()),
     }
+    log::info!(target: LOG, "summary: {} ms (the transform's own change summary, counted for the report)", report.summary_ms);
     log::info!(target: LOG, "commit: {} ms; the reset completes once upload and download complete", report.commit_ms);
 
     super::crash_point("after_commit");
@@ -145,12 +146,14 @@ pub fn preview(realm: &Realm, decision: ResetDecision) -> Result<ResetReport> {
         restored_at: None,
     };
     let mut report = new_report(&demand, session.config().client_reset.mode, decision);
+    let mut clock = PhaseClock::start();
     let (fresh, ident) = fetch_fresh_copy(&session).map_err(|e| match e {
         FetchError::Reset(e) => Error::ClientReset { cause: e.cause.map(|c| c.name().to_string()).unwrap_or_default(), message: e.message },
         FetchError::Transient(e) | FetchError::Other(e) => e,
     })?;
+    report.timings.download_us = clock.lap();
     let fresh_path = fresh::fresh_path(realm.path());
-    let r = transform_in_place(realm, &fresh, ident, None, decision, &mut report, false);
+    let r = transform_in_place(realm, &fresh, ident, None, decision, &mut report, &mut clock, false);
     drop(fresh);
     fresh::remove(&fresh_path);
     r?;
@@ -178,6 +181,8 @@ fn new_report(demand: &SyncError, mode: super::ClientResetMode, decision: ResetD
         diff_ms: 0,
         replay_ms: 0,
         commit_ms: 0,
+        summary_ms: 0,
+        timings: Default::default(),
         completed_at_ms: 0,
     }
 }
@@ -229,7 +234,8 @@ fn changes_to_recover(conn: &rusqlite::Connection, cursor: &Cursor, lost_after: 
 }
 
 /// Step 4 (and 6): diff, replay, new history and cursors, pending record and report, all in one
-/// write transaction. `apply` false rolls it back (preview).
+/// write transaction; each phase is a lap of `clock`. `apply` false rolls it back (preview).
+#[allow(clippy::too_many_arguments)]
 fn transform_in_place(
     realm: &Realm,
     fresh: &FreshCopy,
@@ -237,22 +243,25 @@ fn transform_in_place(
     lost_after: Option<u64>,
     decision: ResetDecision,
     report: &mut ResetReport,
+    clock: &mut PhaseClock,
     apply: bool,
 ) -> Result<()> {
     realm.begin_write_mode(false)?;
     let result = (|| -> Result<()> {
-        let t = Instant::now();
+        let recover = decision == ResetDecision::Recover;
         let (unsynced, replayed) = realm.with_txn(|tx, _| {
-            let cursor = integrate::load_cursor(tx.conn)?;
+            let cursor = sync_meta::load_cursor(tx.conn)?;
             let unsynced = changes_to_recover(tx.conn, &cursor, lost_after)?;
-            transform::apply_diff(tx, fresh, true)?;
-            Ok((unsynced, Replayed::default()))
+            let erased = transform::begin(tx, if recover { &unsynced } else { &[] })?;
+            transform::apply_diff(tx, fresh, true, &erased)?;
+            report.timings.diff_us = clock.lap();
+            let diff_changes = std::mem::take(&mut tx.changes);
+            let replayed = if recover { transform::replay(tx, &unsynced)? } else { Replayed::default() };
+            transform::finish(tx, diff_changes)?;
+            report.timings.replay_us = clock.lap();
+            Ok((unsynced, replayed))
         })?;
-        report.diff_ms = t.elapsed().as_millis() as u64;
-        let t = Instant::now();
-        let replayed =
-            if decision == ResetDecision::Recover { realm.with_txn(|tx, _| transform::replay(tx, &unsynced))? } else { replayed };
-        report.replay_ms = t.elapsed().as_millis() as u64;
+        // The change summary is the transform's own; what is left is counting it for the report.
         if decision == ResetDecision::Discard {
             for cs in &unsynced {
                 for ins in &cs.instructions {
@@ -265,18 +274,21 @@ fn transform_in_place(
                 }
             }
         }
-        report.dropped = replayed.dropped.clone();
+        report.dropped = replayed.dropped;
         let kept: Vec<Vec<Instruction>> = replayed.kept.into_iter().filter(|k| !k.is_empty()).collect();
         report.recovered_changesets = kept.len() as u64;
         report.recovered_instructions = kept.iter().map(|k| k.len() as u64).sum();
-        integrate::refine_changes(realm)?;
-        let summary = realm.with_txn(|tx, _| Ok(tx.changes.clone()))?;
-        for c in summary.classes.values() {
-            report.objects_inserted += c.inserted.len() as u64;
-            report.objects_erased += c.erased.len() as u64;
-            report.objects_modified += c.modified.len() as u64;
-        }
+        realm.with_txn(|tx, _| {
+            for c in tx.changes.classes.values() {
+                report.objects_inserted += c.inserted.len() as u64;
+                report.objects_erased += c.erased.len() as u64;
+                report.objects_modified += c.modified.len() as u64;
+            }
+            Ok(())
+        })?;
         if !apply {
+            report.timings.summary_us = clock.lap();
+            report.derive_ms();
             return Ok(());
         }
         report.completed_at_ms = now_ms();
@@ -295,7 +307,7 @@ fn transform_in_place(
                     .execute(rusqlite::params![version as i64, cs.encode()])?;
             }
             store::set_meta(conn, "local_version", version as i64)?;
-            integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked })?;
+            sync_meta::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked })?;
             let pending = PendingReset {
                 decision,
                 mode,
@@ -309,15 +321,17 @@ fn transform_in_place(
             store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
             Ok(())
         })?;
+        report.timings.summary_us = clock.lap();
         Ok(())
     })();
     match result {
         Ok(()) if apply => {
             super::crash_point("before_commit");
-            let t = Instant::now();
             realm.commit()?;
-            report.commit_ms = t.elapsed().as_millis() as u64;
-            store_report(realm, report)
+            report.timings.commit_us = clock.lap();
+            report.derive_ms();
+            // The report in the commit could not know the commit's own time.
+            super::store_final_timings(realm, report)
         }
         Ok(()) => realm.cancel(),
         Err(e) => {
@@ -329,7 +343,7 @@ fn transform_in_place(
 
 fn store_report(realm: &Realm, report: &ResetReport) -> Result<()> {
     let json = serde_json::to_string(report).unwrap_or_default();
-    integrate::write_meta(realm, move |conn| store::set_meta(conn, REPORT_KEY, json))
+    sync_meta::write_meta(realm, move |conn| store::set_meta(conn, REPORT_KEY, json))
 }
 
 /// A consistent, openable copy of the realm's committed state.
@@ -397,7 +411,7 @@ fn manual(session: &SyncSession, demand: &SyncError, mut report: ResetReport) ->
     report.backup_path = Some(backup.clone());
     report.completed_at_ms = now_ms();
     let json = serde_json::to_string(&report).unwrap_or_default();
-    integrate::write_meta(realm, move |conn| {
+    sync_meta::write_meta(realm, move |conn| {
         store::set_meta(conn, REPORT_KEY, json.clone())?;
         store::set_meta(conn, MANUAL_KEY, json)
     })?;
@@ -437,15 +451,17 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
     let path = fresh::fresh_path(realm.path());
     let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report)?;
     let ident = bound.ident;
-    let result = integrate::unrecorded_write(realm, || {
+    let result = sync_meta::unrecorded_write(realm, || {
         realm.with_txn(|tx, _| {
-            let local = integrate::local_changesets(tx.conn, 0, usize::MAX)?;
-            transform::apply_diff(tx, &fresh, false)?;
+            let local = sync_meta::local_changesets(tx.conn, 0, usize::MAX)?;
+            let erased = transform::begin(tx, &local)?;
+            transform::apply_diff(tx, &fresh, false, &erased)?;
+            let diff_changes = std::mem::take(&mut tx.changes);
             transform::replay(tx, &local)?;
-            Ok(())
+            transform::finish(tx, diff_changes)
         })?;
         let (server_version, salt) = (fresh.server_version, fresh.salt);
-        realm.on_commit(move |conn, _| integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))
+        realm.on_commit(move |conn, _| sync_meta::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))
     })
     .map(|_| ());
     drop(fresh);

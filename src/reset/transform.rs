@@ -1,19 +1,36 @@
-//! Step 4: transform the local realm in place, inside the caller's one write transaction.
-//! (a) Diff: walk local objects and the fresh copy together in (class, primary key) order and
-//!     write only what differs (`state::write_state`), so observers see exact changes.
-//! (b) Replay: when recovering, apply the unsynced changesets with the rulebook (`Mode::Merge`),
-//!     keeping what applied as the new history and reporting every instruction a rule dropped.
+//! Step 4: transform the local realm in place, inside the caller's one write transaction, working
+//! out the net effect before writing (`overlay::Overlay`):
+//! (0) Pin: the objects recovery names, and those linking to objects it erases, are held in
+//!     memory from the moment the diff reaches them, so the replay finds them there.
+//! (a) Diff: walk local objects and the fresh copy together in (class, primary key) order; every
+//!     other object that differs is written at once (and recorded in the change summary);
+//!     backlinks only for links that appear.
+//! (b) Replay: when recovering, apply the unsynced changesets with the rulebook (`Mode::Merge`)
+//!     on top of the fresh state, keeping what applied as the new history and reporting every
+//!     instruction a rule dropped.
+//! (c) Finish: each held object is written once, and compared with its committed record for the
+//!     change summary: the transform's summary is exact without a second pass.
 
 use super::DroppedChange;
 use super::fresh::{self, FreshCopy};
 use crate::changeset::{Changeset, Instruction};
 use crate::error::Error;
 use crate::error::Result;
+use crate::overlay::{self, Key, Overlay};
 use crate::rules::{self, Mode, Outcome, Tx};
 use crate::state;
+use crate::store::{self, Field, ObjectData};
 use crate::value::PrimaryKey;
+use std::collections::HashSet;
 
 const PAGE: usize = 1_000;
+
+/// The transform reads the whole realm once and writes what differs: a larger page cache (8 MiB)
+/// and reads through mmap (the first 32 MiB of the file) instead of a copy per page. Both are
+/// caps, so memory stays bounded whatever the realm's size. Set back to SQLite's defaults when
+/// the transform ends.
+const SIZED_FOR_TRANSFORM: &str = "PRAGMA cache_size = -8192; PRAGMA mmap_size = 33554432;";
+const SIZED_AS_USUAL: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
 
 /// What the replay kept and dropped.
 #[derive(Default)]
@@ -23,98 +40,234 @@ pub struct Replayed {
     pub dropped: Vec<DroppedChange>,
 }
 
-/// Makes the local objects equal to the fresh copy. With `erase_local_only` false (bootstrap of a
-/// new client file), local objects the server lacks are kept. Both sides are walked in pages in
-/// primary-key order; records that are byte-for-byte equal are not even decoded.
-pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool) -> Result<()> {
+/// Starts the transform: puts the overlay on `tx` and pins what replaying `changesets` will
+/// touch. Returns the objects recovery erases that links can point to (the diff holds objects
+/// that link to them too).
+pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
+    let mut pinned = HashSet::new();
+    let mut erased = HashSet::new();
+    for ins in changesets.iter().flat_map(|c| &c.instructions) {
+        let Some((class, pk)) = ins.object() else { continue };
+        // A class the realm does not have yet holds no objects to pin.
+        let Some(ci) = tx.schema.class_index(class) else { continue };
+        let key = (ci, pk.to_key_bytes());
+        if matches!(ins, Instruction::EraseObject { .. }) && tx.schema.is_link_target(class) {
+            erased.insert(key.clone());
+        }
+        pinned.insert(key);
+    }
+    tx.conn.execute_batch(SIZED_FOR_TRANSFORM)?;
+    let mut ov = Overlay::new(tx.conn, pinned)?;
+    for source in ov.sources_linking_to(&erased)? {
+        ov.pin(source);
+    }
+    tx.overlay = Some(ov);
+    Ok(erased)
+}
+
+/// Ends the transform: writes the held objects and makes `tx.changes` the exact net change.
+pub fn finish(tx: &mut Tx, diff_changes: crate::notify::ChangeSummary) -> Result<()> {
+    let ov = tx.overlay.take().ok_or_else(|| Error::Internal("transform finished twice".into()))?;
+    let held = ov.finish(&tx.schema)?;
+    tx.conn.execute_batch(SIZED_AS_USUAL)?;
+    // The rules recorded the replay as it went; the held objects' summary replaces that.
+    tx.changes = diff_changes;
+    tx.changes.merge(&held);
+    Ok(())
+}
+
+/// Makes the local objects equal to the fresh copy (needs `begin` first). With `erase_local_only`
+/// false (bootstrap of a new client file), local objects the server lacks are kept. Both sides
+/// are walked in pages in primary-key order; records that are byte-for-byte equal are not even
+/// decoded. `erased_by_recovery`: objects that link to them are held, not written.
+pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased_by_recovery: &HashSet<Key>) -> Result<()> {
     let schema = tx.schema.clone();
+    let conn = tx.conn;
     for (ci, class) in schema.classes.iter().enumerate() {
         let server_class = fresh::server_class(&fresh.conn, class)?;
         let same = server_class.as_ref().is_some_and(|s| state::same_layout(class, s));
-        let mut local = Pager::new(|after| local_page(tx.conn, ci, after));
-        let mut remote = Pager::new(|after| match &server_class {
-            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE),
-            None => Ok(Vec::new()),
+        let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
+        let mut remote = Pager::new(|after, page: &mut Page| match &server_class {
+            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)),
+            None => Ok(()),
         });
         loop {
             let order = match (local.peek()?, remote.peek()?) {
                 (None, None) => break,
+                // Byte-identical records of the same layout: nothing to do, nothing copied.
+                (Some(l), Some(f)) if same && l == f => {
+                    local.skip();
+                    remote.skip();
+                    continue;
+                }
                 (Some((lk, _)), Some((fk, _))) => lk.cmp(fk),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
             };
-            match order {
+            let (key, local_data, server_data) = match order {
+                std::cmp::Ordering::Less if !erase_local_only => {
+                    local.skip();
+                    continue;
+                }
                 std::cmp::Ordering::Less => {
-                    let (key, _) = local.take();
-                    if erase_local_only {
-                        let pk = decode_key(&key)?;
-                        state::write_state(tx, ci, &pk, None)?;
-                    }
+                    let (key, local_data) = local.take();
+                    (key, Some(local_data), None)
                 }
                 std::cmp::Ordering::Equal => {
                     let (key, local_data) = local.take();
                     let (_, server_data) = remote.take();
-                    if !(same && local_data == server_data) {
-                        let sc = server_class.as_ref().ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
-                        let data = state::remap(class, sc, &server_data)?;
-                        state::write_state(tx, ci, &decode_key(&key)?, Some(data))?;
-                    }
+                    (key, Some(local_data), Some(server_data))
                 }
                 std::cmp::Ordering::Greater => {
                     let (key, server_data) = remote.take();
-                    let sc = server_class.as_ref().ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
-                    let data = state::remap(class, sc, &server_data)?;
-                    state::write_state(tx, ci, &decode_key(&key)?, Some(data))?;
+                    (key, None, Some(server_data))
                 }
+            };
+            let wanted = match &server_data {
+                Some(d) => {
+                    let sc = server_class.as_ref().ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
+                    Some(state::remap(class, sc, d)?)
+                }
+                None => None,
+            };
+            // Records of the server's own layout are written as they came.
+            let record = server_data.filter(|_| same);
+            write_differing(tx, (ci, key), local_data, wanted, record, erased_by_recovery)?;
+        }
+    }
+    Ok(())
+}
+
+/// One object the diff found different: held for the replay, or written now and recorded.
+fn write_differing(
+    tx: &mut Tx,
+    key: Key,
+    local: Option<Vec<u8>>,
+    wanted: Option<ObjectData>,
+    record: Option<Vec<u8>>,
+    erased_by_recovery: &HashSet<Key>,
+) -> Result<()> {
+    let schema = tx.schema.clone();
+    let class = &schema.classes[key.0];
+    let ov = tx.overlay.as_mut().ok_or_else(|| Error::Internal("transform not begun".into()))?;
+    if let Some(w) = &wanted {
+        bump_lamport(&mut tx.lamport, w);
+    }
+    let new_links = match &wanted {
+        Some(w) => overlay::links(&schema, class, w)?,
+        None => Vec::new(),
+    };
+    if ov.is_pinned(&key) || new_links.iter().any(|t| erased_by_recovery.contains(t)) {
+        return ov.hold(&schema, key, local, wanted);
+    }
+    let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
+    let Some(wanted) = wanted else {
+        ov.write_now(class, &key, None)?;
+        tx.changes.record_erase(&class.name, &pk);
+        return Ok(());
+    };
+    let record = record.unwrap_or_else(|| store::encode_object(&wanted));
+    let (old_links, changed) = match &local {
+        Some(bytes) if *bytes == record => return Ok(()),
+        Some(bytes) => {
+            let old = store::decode_object(bytes, class)?;
+            (overlay::links(&schema, class, &old)?, Some(store::changed_properties(class, &old, &wanted)))
+        }
+        None => (Vec::new(), None),
+    };
+    ov.write_now(class, &key, Some(&record))?;
+    for t in new_links.iter().filter(|t| !old_links.contains(t)) {
+        ov.add_backlink(t, &key)?;
+    }
+    match changed {
+        None => tx.changes.record_insert(&class.name, &pk),
+        Some(props) => {
+            for i in props {
+                tx.changes.record_modify(&class.name, &pk, &class.properties[i].name);
             }
         }
     }
     Ok(())
 }
 
-fn decode_key(key: &[u8]) -> Result<PrimaryKey> {
-    PrimaryKey::from_key_bytes(key).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))
+fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
+    for f in &data.fields {
+        if let Field::List(l) = f {
+            *lamport = (*lamport).max(l.max_lamport());
+        }
+    }
 }
 
-type Record = (Vec<u8>, Vec<u8>);
+/// One page of (key, record) pairs in one reused buffer: walking a class allocates nothing per
+/// object.
+#[derive(Default)]
+struct Page {
+    bytes: Vec<u8>,
+    /// Per record: where its key starts, where its data starts, where it ends.
+    spans: Vec<[usize; 3]>,
+}
 
-/// Walks (key, record) pages in key order, fetching the next page after the last key taken.
-struct Pager<F: FnMut(&[u8]) -> Result<Vec<Record>>> {
+impl Page {
+    fn push(&mut self, key: &[u8], data: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(key);
+        self.bytes.extend_from_slice(data);
+        self.spans.push([start, start + key.len(), self.bytes.len()]);
+    }
+
+    fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.spans.get(i).map(|&[k, d, e]| (&self.bytes[k..d], &self.bytes[d..e]))
+    }
+}
+
+/// Walks (key, record) pages in key order, fetching the next page after the last key of the
+/// previous one.
+struct Pager<F: FnMut(&[u8], &mut Page) -> Result<()>> {
     fetch: F,
-    page: std::collections::VecDeque<Record>,
+    page: Page,
+    pos: usize,
     last_key: Vec<u8>,
     exhausted: bool,
 }
 
-impl<F: FnMut(&[u8]) -> Result<Vec<Record>>> Pager<F> {
+impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
     fn new(fetch: F) -> Self {
-        Pager { fetch, page: Default::default(), last_key: Vec::new(), exhausted: false }
+        Pager { fetch, page: Page::default(), pos: 0, last_key: Vec::new(), exhausted: false }
     }
 
-    fn peek(&mut self) -> Result<Option<&Record>> {
-        if self.page.is_empty() && !self.exhausted {
-            let next = (self.fetch)(&self.last_key)?;
-            self.exhausted = next.len() < PAGE;
-            self.page.extend(next);
+    /// The next record, fetching a page when this one is used up.
+    fn peek(&mut self) -> Result<Option<(&[u8], &[u8])>> {
+        if self.pos == self.page.spans.len() && !self.exhausted {
+            if let Some((k, _)) = self.page.get(self.pos.wrapping_sub(1)) {
+                self.last_key = k.to_vec();
+            }
+            self.page.bytes.clear();
+            self.page.spans.clear();
+            self.pos = 0;
+            (self.fetch)(&self.last_key, &mut self.page)?;
+            self.exhausted = self.page.spans.len() < PAGE;
         }
-        Ok(self.page.front())
+        Ok(self.page.get(self.pos))
     }
 
-    /// Takes the record `peek` returned.
-    fn take(&mut self) -> Record {
-        let r = self.page.pop_front().unwrap_or_default();
-        self.last_key.clone_from(&r.0);
+    /// Takes the record `peek` returned, as owned bytes (only differing records are taken so).
+    fn take(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let r = self.page.get(self.pos).map(|(k, d)| (k.to_vec(), d.to_vec())).unwrap_or_default();
+        self.skip();
         r
+    }
+
+    /// Moves past the record `peek` returned.
+    fn skip(&mut self) {
+        self.pos += 1;
     }
 }
 
-fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8]) -> Result<Vec<Record>> {
-    let mut out = Vec::with_capacity(PAGE);
-    crate::store::scan_raw(conn, ci, after, |k, d| {
-        out.push((k.to_vec(), d.to_vec()));
-        Ok(out.len() < PAGE)
-    })?;
-    Ok(out)
+fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut Page) -> Result<()> {
+    store::scan_raw(conn, ci, after, |k, d| {
+        page.push(k, d);
+        Ok(page.spans.len() < PAGE)
+    })
 }
 
 /// Replays changesets with the rulebook. Nothing is lost silently: an instruction is either kept

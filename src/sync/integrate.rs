@@ -1,80 +1,17 @@
-//! The client's side of the sync state stored in the realm: cursors, integration of downloaded
-//! server changesets (rebasing the unsynced local changes on top, DESIGN rulebook), and upload
-//! acknowledgements.
+//! Integration of downloaded server changesets (rebasing the unsynced local changes on top,
+//! DESIGN rulebook), compensating writes, upload acknowledgements and history trimming. The
+//! cursors and the unrecorded write these build on are in `sync_meta` (shared with reset).
 
 use crate::changeset::Changeset;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::notify::ChangeSummary;
 use crate::protocol::DownloadChangeset;
 use crate::realm::Realm;
 use crate::rules::{self, Mode, Tx};
 use crate::schema::Schema;
-use crate::store::{self, Field};
+use crate::store;
+use crate::sync_meta::{Cursor, load_cursor, local_changesets, save_cursor, unrecorded_write, write_meta};
 use rusqlite::Connection;
-
-/// Where this client stands with the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Cursor {
-    pub ident: Option<u64>,
-    /// The last server version integrated, and its salt.
-    pub server_version: u64,
-    pub salt: u64,
-    /// The newest local version the server acknowledged.
-    pub acked: u64,
-}
-
-pub fn load_cursor(conn: &Connection) -> Result<Cursor> {
-    Ok(Cursor {
-        ident: store::get_meta::<i64>(conn, "sync.ident")?.map(|i| i as u64),
-        server_version: store::get_meta::<i64>(conn, "sync.server_version")?.unwrap_or(0) as u64,
-        salt: store::get_meta::<i64>(conn, "sync.salt")?.unwrap_or(0) as u64,
-        acked: store::get_meta::<i64>(conn, "sync.acked")?.unwrap_or(0) as u64,
-    })
-}
-
-pub fn save_cursor(conn: &Connection, c: &Cursor) -> Result<()> {
-    match c.ident {
-        Some(i) => store::set_meta(conn, "sync.ident", i as i64)?,
-        None => store::delete_meta(conn, "sync.ident")?,
-    }
-    store::set_meta(conn, "sync.server_version", c.server_version as i64)?;
-    store::set_meta(conn, "sync.salt", c.salt as i64)?;
-    store::set_meta(conn, "sync.acked", c.acked as i64)?;
-    Ok(())
-}
-
-pub fn cursor(realm: &Realm) -> Result<Cursor> {
-    realm.read(|conn, _| load_cursor(conn))
-}
-
-/// Runs `body` in a write transaction that records no local changeset (sync and reset work),
-/// then makes the change summary exact and commits; rolls back if anything fails.
-pub fn unrecorded_write(realm: &Realm, body: impl FnOnce() -> Result<()>) -> Result<ChangeSummary> {
-    realm.begin_write_mode(false)?;
-    let result = body().and_then(|_| refine_changes(realm)).and_then(|_| realm.commit());
-    if result.is_err() && realm.is_in_write_transaction() {
-        let _ = realm.cancel();
-    }
-    result
-}
-
-/// Runs `f` on the connection inside a write transaction that records nothing and changes no
-/// objects (sync bookkeeping).
-pub fn write_meta(realm: &Realm, f: impl FnOnce(&Connection) -> Result<()> + Send + 'static) -> Result<()> {
-    unrecorded_write(realm, || realm.on_commit(move |conn, _| f(conn))).map(|_| ())
-}
-
-/// Local changesets after `after`, at most `limit`, oldest first.
-pub fn local_changesets(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Changeset>> {
-    let mut stmt = conn.prepare_cached("SELECT changeset FROM ds_history WHERE version > ?1 ORDER BY version LIMIT ?2")?;
-    let mut rows = stmt.query(rusqlite::params![after as i64, limit.min(i64::MAX as usize) as i64])?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next()? {
-        let b = r.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("history row is not a blob".into()))?;
-        out.push(Changeset::decode(b).map_err(|e| Error::FileCorrupt(e.to_string()))?);
-    }
-    Ok(out)
-}
 
 /// Applies one downloaded batch in one write transaction: each server changeset in order, each
 /// followed by the local changes the server had not integrated before it (only those touching
@@ -91,6 +28,7 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
             }
             Ok(())
         })?;
+        refine_changes(realm)?;
         realm.on_commit(move |conn, _| {
             let mut c = load_cursor(conn)?;
             if latest >= c.server_version {
@@ -132,7 +70,8 @@ pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::p
                 }
             }
             Ok(())
-        })
+        })?;
+        refine_changes(realm)
     })
 }
 
@@ -189,15 +128,8 @@ pub fn refine_changes(realm: &Realm) -> Result<()> {
                     (None, Some(_)) => exact.record_insert(&class, pk),
                     (Some(_), None) => exact.record_erase(&class, pk),
                     (Some(o), Some(n)) => {
-                        for (i, p) in cs.properties.iter().enumerate() {
-                            let same = match (o.fields.get(i), n.fields.get(i)) {
-                                (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
-                                (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
-                                (a, b) => a == b,
-                            };
-                            if !same {
-                                exact.record_modify(&class, pk, &p.name);
-                            }
+                        for i in store::changed_properties(cs, &o, &n) {
+                            exact.record_modify(&class, pk, &cs.properties[i].name);
                         }
                     }
                     (None, None) => {}

@@ -193,7 +193,7 @@ impl SyncSession {
             session.add_listener(&session.state_listeners, f);
         }
         // Progress is known before connecting: what the server acknowledged and what is pending.
-        let cursor = integrate::cursor(realm)?;
+        let cursor = crate::sync_meta::cursor(realm)?;
         let last_local = realm.last_local_version()?;
         session.update_progress(|p| {
             p.uploaded = cursor.acked;
@@ -466,7 +466,7 @@ impl SyncSession {
     /// Opens a connection and sends `Bind`; returns the connection and the server's `BindOk`
     /// fields (ident, server version, salt, new_file), or how it ended.
     pub(crate) fn bind(&self, completing_reset: bool, fresh_ident: bool) -> std::result::Result<Bound, End> {
-        let cursor = integrate::cursor(&self.realm)?;
+        let cursor = crate::sync_meta::cursor(&self.realm)?;
         log::debug!(target: "driftsync::sync", "connecting to {} for {}", self.config.server_url, self.realm.path().display());
         let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT)?;
         let (ident, sv, salt) = if fresh_ident { (None, 0, 0) } else { (cursor.ident, cursor.server_version, cursor.salt) };
@@ -511,7 +511,7 @@ impl SyncSession {
             self.ctl.lock().ping_wanted += 1;
         }
         self.set_state(ConnectionState::Connected);
-        let cursor = integrate::cursor(&self.realm)?;
+        let cursor = crate::sync_meta::cursor(&self.realm)?;
         self.update_progress(|p| {
             p.downloaded = cursor.server_version;
             p.downloadable = p.downloadable.max(latest);
@@ -529,10 +529,10 @@ impl SyncSession {
             let last_local = self.realm.last_local_version()?;
             self.update_progress(|p| p.uploadable = last_local);
             if last_local > sent_through {
-                let batch = self.realm.read(|c, _| integrate::local_changesets(c, sent_through, UPLOAD_BATCH))?;
+                let batch = self.realm.read(|c, _| crate::sync_meta::local_changesets(c, sent_through, UPLOAD_BATCH))?;
                 if let Some(last) = batch.last() {
                     sent_through = last.local_version;
-                    let base = integrate::cursor(&self.realm)?.server_version;
+                    let base = crate::sync_meta::cursor(&self.realm)?.server_version;
                     let changesets = batch.into_iter().map(|changeset| UploadChangeset { base_server_version: base, changeset }).collect();
                     conn.send(&ClientMessage::Upload { changesets })?;
                     if pending_reset.is_some() {

@@ -1,0 +1,236 @@
+//! The reset transform's writer: works out the net effect before it writes.
+//!
+//! The objects that recovery will touch are held here, decoded, from the moment the diff reaches
+//! them until the end of the transform; the rulebook reads and writes them through `Tx`, which
+//! asks this overlay first. At the end each held object is written once (or not at all when its
+//! record did not change) and compared with its committed record, which is still what the file
+//! holds, so the change summary comes out of the transform itself. Every other object the diff
+//! changes is written at once, also exactly once. Backlinks are written only for links that
+//! appear; statements are prepared once per transform and held.
+//!
+//! Memory grows with the objects recovery names, never with the objects of the realm.
+
+use crate::error::{Error, Result};
+use crate::notify::ChangeSummary;
+use crate::schema::{ClassSchema, Schema};
+use crate::store::{self, Field, ObjectData};
+use crate::value::{PrimaryKey, Value};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// (class index, primary-key bytes): how the file orders objects.
+pub type Key = (usize, Vec<u8>);
+
+struct Held {
+    /// The committed record (None: the object did not exist before the transform).
+    original: Option<Vec<u8>>,
+    current: Option<ObjectData>,
+}
+
+pub struct Overlay<'c> {
+    held: BTreeMap<Key, Held>,
+    /// Objects to hold as soon as they are met (named by recovery, or linking to what it erases).
+    pinned: HashSet<Key>,
+    /// Backlinks added in the transform, not yet in the file: target → sources.
+    new_backlinks: HashMap<Key, Vec<Key>>,
+    select_data: CachedStatement<'c>,
+    select_exists: CachedStatement<'c>,
+    put: CachedStatement<'c>,
+    delete: CachedStatement<'c>,
+    delete_links_from: CachedStatement<'c>,
+    add_link: CachedStatement<'c>,
+    select_links_to: CachedStatement<'c>,
+    delete_links_to: CachedStatement<'c>,
+}
+
+impl<'c> Overlay<'c> {
+    pub fn new(conn: &'c Connection, pinned: HashSet<Key>) -> Result<Self> {
+        Ok(Overlay {
+            held: BTreeMap::new(),
+            pinned,
+            new_backlinks: HashMap::new(),
+            select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
+            select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
+            put: conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?,
+            delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
+            delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
+            add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
+            select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
+            delete_links_to: conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
+        })
+    }
+
+    /// The sources that link to `targets` in the file (stale entries included).
+    pub fn sources_linking_to(&mut self, targets: &HashSet<Key>) -> Result<Vec<Key>> {
+        let mut out = Vec::new();
+        for (tc, tk) in targets {
+            let mut rows = self.select_links_to.query(params![*tc as i64, tk])?;
+            while let Some(r) = rows.next()? {
+                out.push((r.get::<_, i64>(0)? as usize, r.get::<_, Vec<u8>>(1)?));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn is_pinned(&self, key: &Key) -> bool {
+        self.pinned.contains(key)
+    }
+
+    pub fn pin(&mut self, key: Key) {
+        self.pinned.insert(key);
+    }
+
+    /// Holds a pinned object the diff reached: `original` is its committed record, `wanted` its
+    /// state after the diff. Links `wanted` adds are noted as new backlinks.
+    pub fn hold(&mut self, schema: &Schema, key: Key, original: Option<Vec<u8>>, wanted: Option<ObjectData>) -> Result<()> {
+        if let Some(w) = &wanted {
+            let class = &schema.classes[key.0];
+            let before = match &original {
+                Some(b) => links(schema, class, &store::decode_object(b, class)?)?,
+                None => Vec::new(),
+            };
+            for t in links(schema, class, w)? {
+                if !before.contains(&t) {
+                    self.note_backlink(t, key.clone());
+                }
+            }
+        }
+        self.held.insert(key, Held { original, current: wanted });
+        Ok(())
+    }
+
+    /// The object as the transform has it now (held, else the file's record).
+    pub fn load(&mut self, class: &ClassSchema, key: &Key) -> Result<Option<ObjectData>> {
+        if !self.held.contains_key(key) {
+            let original: Option<Vec<u8>> = self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?;
+            let current = original.as_deref().map(|b| store::decode_object(b, class)).transpose()?;
+            self.held.insert(key.clone(), Held { original, current });
+        }
+        let held = self.held.get(key).and_then(|h| h.current.clone());
+        // A property added by an instruction replayed since the object was held reads as default.
+        Ok(held.map(|mut d| {
+            for p in class.properties.iter().skip(d.fields.len()) {
+                d.fields.push(store::default_field(p));
+            }
+            d
+        }))
+    }
+
+    pub fn exists(&mut self, key: &Key) -> Result<bool> {
+        if let Some(h) = self.held.get(key) {
+            return Ok(h.current.is_some());
+        }
+        Ok(self.select_exists.query_row(params![key.0 as i64, key.1], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Sets the object's state (None: erased); written at the end.
+    pub fn set(&mut self, class: &ClassSchema, key: &Key, data: Option<ObjectData>) -> Result<()> {
+        if !self.held.contains_key(key) {
+            self.load(class, key)?;
+        }
+        if let Some(h) = self.held.get_mut(key) {
+            h.current = data;
+        }
+        Ok(())
+    }
+
+    pub fn note_backlink(&mut self, target: Key, source: Key) {
+        self.new_backlinks.entry(target).or_default().push(source);
+    }
+
+    /// Takes the objects that (may) link to `target`: the file's backlinks (removed) and the
+    /// transform's new ones.
+    pub fn take_backlinks(&mut self, target: &Key) -> Result<Vec<Key>> {
+        let mut out = self.new_backlinks.remove(target).unwrap_or_default();
+        {
+            let mut rows = self.select_links_to.query(params![target.0 as i64, target.1])?;
+            while let Some(r) = rows.next()? {
+                out.push((r.get::<_, i64>(0)? as usize, r.get::<_, Vec<u8>>(1)?));
+            }
+        }
+        self.delete_links_to.execute(params![target.0 as i64, target.1])?;
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Writes one object of `class` now (the diff's objects recovery does not touch).
+    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
+        match record {
+            Some(r) => {
+                self.put.execute(params![key.0 as i64, key.1, r])?;
+            }
+            None => {
+                self.delete.execute(params![key.0 as i64, key.1])?;
+                // Only an object with link properties can be the source of a backlink.
+                if class.properties.iter().any(|p| p.target.is_some()) {
+                    self.delete_links_from.execute(params![key.0 as i64, key.1])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn add_backlink(&mut self, target: &Key, source: &Key) -> Result<()> {
+        self.add_link.execute(params![target.0 as i64, target.1, source.0 as i64, source.1])?;
+        Ok(())
+    }
+
+    /// Writes every held object whose record changed, once, and the backlinks still wanted;
+    /// returns the exact net change of the held objects.
+    pub fn finish(mut self, schema: &Schema) -> Result<ChangeSummary> {
+        let mut summary = ChangeSummary::default();
+        let held = std::mem::take(&mut self.held);
+        let mut erased = HashSet::new();
+        for (key, h) in held {
+            let class = &schema.classes[key.0];
+            let record = h.current.as_ref().map(store::encode_object);
+            if record == h.original {
+                continue;
+            }
+            let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
+            match (&h.original, &h.current) {
+                (None, Some(_)) => summary.record_insert(&class.name, &pk),
+                (Some(_), None) => summary.record_erase(&class.name, &pk),
+                (Some(o), Some(n)) => {
+                    let o = store::decode_object(o, class)?;
+                    for i in store::changed_properties(class, &o, n) {
+                        summary.record_modify(&class.name, &pk, &class.properties[i].name);
+                    }
+                }
+                (None, None) => {}
+            }
+            self.write_now(class, &key, record.as_deref())?;
+            if record.is_none() {
+                erased.insert(key);
+            }
+        }
+        for (target, sources) in std::mem::take(&mut self.new_backlinks) {
+            for source in sources.iter().filter(|s| !erased.contains(*s)) {
+                self.add_backlink(&target, source)?;
+            }
+        }
+        Ok(summary)
+    }
+}
+
+/// The objects `data` links to, as keys.
+pub fn links(schema: &Schema, class: &ClassSchema, data: &ObjectData) -> Result<Vec<Key>> {
+    let mut out = Vec::new();
+    for (p, f) in class.properties.iter().zip(&data.fields) {
+        let Some(target) = &p.target else { continue };
+        let ti = schema.class(target)?.0;
+        match f {
+            Field::Value(Value::Link(t)) => out.push((ti, t.to_key_bytes())),
+            Field::List(l) => {
+                for e in l.visible() {
+                    if let Value::Link(t) = &e.value {
+                        out.push((ti, t.to_key_bytes()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
