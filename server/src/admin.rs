@@ -5,19 +5,16 @@
 use crate::config::RoleDef;
 use crate::db::{Db, EPOCH_BREAKING_SCHEMA, EPOCH_REENABLED};
 use crate::session::{valid_name, ws_config};
-use crate::{Inner, KICK_RESET, KICK_TERMINATED, Result, ServerError};
+use crate::{Inner, KICK_RESET, KICK_REVOKED, KICK_TERMINATED, Result, ServerError};
 use driftsync::protocol::{self, AdminCommand, ClientMessage, ServerMessage};
 use driftsync::schema::AdditiveChange;
 use driftsync::{Realm, RealmConfig, Schema};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Runs a command if `token` is the admin token.
-pub(crate) fn run_authorized(inner: &Inner, token: &str, command: AdminCommand) -> Result<String> {
-    if token != inner.admin_token {
-        return Err(ServerError("wrong admin token".into()));
-    }
-    run(inner, command)
+/// Whether `token` is the admin token (compared in constant time).
+pub(crate) fn is_admin_token(inner: &Inner, token: &str) -> bool {
+    crate::auth::same_secret(token, &inner.admin_token)
 }
 
 pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
@@ -53,6 +50,30 @@ pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
             let n = inner.kick(KICK_RESET, |c| users.contains(&c.user));
             Ok(format!("role '{role}' defined; {n} connection(s) closed"))
         }
+        AdminCommand::AddUser { user, token, role } => {
+            let _gate = inner.gate.write();
+            let mut db = inner.db.lock();
+            if db.cat.users.contains_key(&user) {
+                return Err(ServerError(format!("user '{user}' exists already (rotate its token or assign a role)")));
+            }
+            db.put_user(&user, &token, &role)?;
+            Ok(format!("user '{user}' added with role '{role}'"))
+        }
+        AdminCommand::RemoveUser { user } => {
+            let _gate = inner.gate.write();
+            inner.db.lock().remove_user(&user)?;
+            let n = inner.kick(KICK_REVOKED, |c| c.user == user);
+            log::warn!("admin: user '{user}' removed; {n} session(s) closed");
+            Ok(format!("user '{user}' removed; {n} session(s) closed"))
+        }
+        AdminCommand::RotateToken { user, token } => {
+            let _gate = inner.gate.write();
+            inner.db.lock().rotate_token(&user, &token)?;
+            // Sessions opened with the old static token end; signed-token sessions stay.
+            let n = inner.kick(KICK_REVOKED, |c| c.user == user && c.static_token);
+            log::warn!("admin: token of user '{user}' rotated; {n} session(s) closed");
+            Ok(format!("token of user '{user}' rotated; {n} session(s) closed"))
+        }
         AdminCommand::SetRecoveryDisabled { disabled } => {
             inner.db.lock().set_recovery_disabled(disabled)?;
             Ok(format!("client reset recovery is {}", if disabled { "disabled" } else { "enabled" }))
@@ -73,8 +94,11 @@ fn backup(inner: &Inner, name: &str) -> Result<String> {
     let _gate = inner.gate.write();
     let tmp = inner.data_dir.join("backups").join(format!(".{name}.partial"));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(tmp.join("realms"))?;
+    crate::create_private_dir(&inner.data_dir.join("backups"))?;
+    crate::create_private_dir(&tmp)?;
+    crate::create_private_dir(&tmp.join("realms"))?;
     let result = (|| -> Result<usize> {
+        crate::db::create_private_file(&tmp.join("server.sqlite"))?;
         inner.db.lock().backup_to(&tmp.join("server.sqlite"))?;
         let names = inner.realm_names()?;
         for realm in &names {
@@ -82,6 +106,7 @@ fn backup(inner: &Inner, name: &str) -> Result<String> {
             let conn = rusqlite::Connection::open(&src)?;
             conn.busy_timeout(Duration::from_secs(10))?;
             let dest = tmp.join("realms").join(format!("{realm}.realm"));
+            crate::db::create_private_file(&dest)?;
             let dest = dest.to_str().ok_or_else(|| ServerError("backup path is not UTF-8".into()))?;
             conn.execute("VACUUM INTO ?1", [dest])?;
         }
@@ -136,7 +161,7 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     for realm in &live_realms {
         remove_db_files(&realms_dir.join(format!("{realm}.realm")))?;
     }
-    std::fs::create_dir_all(&realms_dir)?;
+    crate::create_private_dir(&realms_dir)?;
     let mut restored = 0;
     if let Ok(entries) = std::fs::read_dir(dir.join("realms")) {
         for e in entries {
@@ -152,7 +177,7 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     reopened.set_clock_offset(kept.clock_offset.max(reopened.cat.clock_offset))?;
     reopened.set_recovery_disabled(kept.recovery_disabled)?;
     reopened.set_sync_enabled(kept.sync_enabled)?;
-    reopened.replace_users_and_roles(&kept.users, &kept.roles)?;
+    reopened.replace_users_and_roles(&kept)?;
     *db = reopened;
     drop(db);
     // Every realm that was live is marked, also one the backup did not have yet (restored to
@@ -235,7 +260,7 @@ fn apply_schema(inner: &Inner, schema_json: &str) -> Result<String> {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         std::fs::rename(&realms_dir, inner.data_dir.join(format!("realms-epoch{old_epoch}-{stamp}")))?;
     }
-    std::fs::create_dir_all(&realms_dir)?;
+    crate::create_private_dir(&realms_dir)?;
     let epoch = db.new_epoch(EPOCH_BREAKING_SCHEMA)?;
     db.set_schema(new)?;
     Ok(format!(
@@ -294,6 +319,43 @@ fn status(inner: &Inner) -> Result<String> {
         "connected": connected,
     });
     Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
+}
+
+/// One connection to the admin listener: admin commands only. A wrong token is logged and ends
+/// the connection (one guess per connection, each one paying for a handshake).
+pub(crate) fn serve(inner: std::sync::Arc<Inner>, tcp: std::net::TcpStream, peer: std::net::SocketAddr) {
+    let deadline = Instant::now() + inner.limits.bind_deadline();
+    let Ok(mut ws) = crate::net::accept(tcp, inner.tls.as_ref(), ws_config(), deadline) else { return };
+    loop {
+        let _ = ws.get_ref().tcp().set_read_timeout(Some(inner.limits.bind_deadline()));
+        let bytes = match ws.read() {
+            Ok(tungstenite::Message::Binary(b)) => b,
+            Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)) => continue,
+            _ => break,
+        };
+        let reply = match protocol::decode::<ClientMessage>(&bytes) {
+            Ok(ClientMessage::Admin { admin_token, command }) => {
+                if !is_admin_token(&inner, &admin_token) {
+                    log::warn!("admin listener: wrong admin token from {peer}; connection closed");
+                    let _ = ws.send(tungstenite::Message::binary(protocol::encode(&ServerMessage::AdminResult {
+                        ok: false,
+                        output: "wrong admin token".into(),
+                    })));
+                    break;
+                }
+                match run(&inner, command) {
+                    Ok(output) => ServerMessage::AdminResult { ok: true, output },
+                    Err(e) => ServerMessage::AdminResult { ok: false, output: e.0 },
+                }
+            }
+            _ => break,
+        };
+        if ws.send(tungstenite::Message::binary(protocol::encode(&reply))).is_err() {
+            break;
+        }
+    }
+    let _ = ws.close(None);
+    let _ = ws.flush();
 }
 
 /// Sends one admin command to a running server at `url` (`ws://host:port`) and returns its

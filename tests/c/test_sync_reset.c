@@ -162,6 +162,7 @@ static int calls(reg_t *r) { return atomic_load(&r->calls); }
 static const char *ADMIN_TOKEN = "admin-secret";
 static char server_bin[1024];
 static char server_url[128];
+static char admin_url[128];
 static volatile pid_t server_pid = -1;
 
 static void stop_server(void) {
@@ -239,6 +240,13 @@ static int start_server(void) {
                     if (n < sizeof server_url) {
                         memcpy(server_url, line + 13, n);
                         server_url[n] = '\0';
+                    }
+                }
+                if (strncmp(line, "admin on ", 9) == 0) {
+                    size_t n = strcspn(line + 9, "\r\n");
+                    if (n < sizeof admin_url && server_url[0]) {
+                        memcpy(admin_url, line + 9, n);
+                        admin_url[n] = '\0';
                         ok = 1;
                     }
                 }
@@ -269,7 +277,7 @@ static int start_server(void) {
 /* Runs `driftsync-server admin … a1 [a2] [a3]`; 1 when it exits 0. */
 static int admin(const char *a1, const char *a2, const char *a3) {
     char *out = path_in_dir("admin.out"), *errp = path_in_dir("admin.err");
-    char *argv[] = {server_bin, "admin", "--url", server_url, "--admin-token", (char *)ADMIN_TOKEN,
+    char *argv[] = {server_bin, "admin", "--url", admin_url, "--admin-token", (char *)ADMIN_TOKEN,
                     (char *)a1, (char *)a2, (char *)a3, NULL};
     int st = -1, ok;
     pid_t pid = spawn(argv, out, errp);

@@ -126,6 +126,7 @@ class ServerProcess:
             text=True,
         )
         self.url = self._read_url()
+        self.admin_url = self._read_admin_url()
         self._drain = threading.Thread(target=self._pump, daemon=True)
         self._drain.start()
 
@@ -142,6 +143,15 @@ class ServerProcess:
                 return m.group(1)
         raise RuntimeError("the server did not print its address")
 
+    def _read_admin_url(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.log.append(line)
+        m = re.search(r"admin on (ws://\S+)", line)
+        if not m:
+            raise RuntimeError(f"the server did not print its admin address: {line!r}")
+        return m.group(1)
+
     def _pump(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -150,7 +160,7 @@ class ServerProcess:
     def admin(self, *args: str) -> str:
         """Runs `driftsync-server admin … ARGS` and returns its output."""
         r = subprocess.run(
-            [str(self.binary), "admin", "--url", self.url, "--admin-token", ADMIN_TOKEN, *args],
+            [str(self.binary), "admin", "--url", self.admin_url, "--admin-token", ADMIN_TOKEN, *args],
             capture_output=True,
             text=True,
             timeout=60,

@@ -72,6 +72,7 @@ class TestServer(
     val binary: String = System.getProperty("driftsync.server.binary")
         ?: error("set -Ddriftsync.server.binary to target/debug/driftsync-server")
     val url: String
+    val adminUrl: String
     private val process: Process
     private val log = dir.resolve("server.log").toFile()
 
@@ -121,6 +122,8 @@ class TestServer(
             val line = reader.readLine() ?: break
             if (line.startsWith("listening on ")) found = line.removePrefix("listening on ").trim()
         }
+        val adminLine = if (found != null) reader.readLine() ?: "" else ""
+        adminUrl = adminLine.removePrefix("admin on ").trim()
         if (found == null) {
             process.destroyForcibly()
             error("the server did not start: ${log.readText()}")
@@ -132,7 +135,7 @@ class TestServer(
 
     /** Runs `driftsync-server admin … <args>` and returns its output. */
     fun admin(vararg args: String): String {
-        val p = ProcessBuilder(listOf(binary, "admin", "--url", url, "--admin-token", ADMIN) + args).redirectErrorStream(true).start()
+        val p = ProcessBuilder(listOf(binary, "admin", "--url", adminUrl, "--admin-token", ADMIN) + args).redirectErrorStream(true).start()
         val out = p.inputStream.bufferedReader().readText()
         check(p.waitFor(60, TimeUnit.SECONDS)) { "admin ${args.toList()} hangs" }
         check(p.exitValue() == 0) { "admin ${args.toList()} failed (${p.exitValue()}): $out" }
