@@ -44,6 +44,12 @@ pub struct SyncConfig {
     /// that changes a server restored from a backup lost can still be recovered. Older ones are
     /// deleted, which bounds the history.
     pub retain_acknowledged: u64,
+    /// Extra trusted CA certificates (PEM) for `wss://`, on top of the system's root
+    /// certificates (a private CA, a test CA).
+    pub trusted_ca_pem: Vec<String>,
+    /// Allows `ws://` (cleartext) to a host that is not loopback. Off: such a URL is refused
+    /// when the realm is opened.
+    pub allow_cleartext: bool,
 }
 
 impl SyncConfig {
@@ -55,6 +61,31 @@ impl SyncConfig {
             client_reset: ClientResetConfig::default(),
             start_paused: false,
             retain_acknowledged: DEFAULT_RETAIN_ACKNOWLEDGED,
+            trusted_ca_pem: Vec::new(),
+            allow_cleartext: false,
         }
+    }
+
+    /// Adds a trusted CA certificate (PEM).
+    pub fn with_trusted_ca_pem(mut self, pem: &str) -> Self {
+        self.trusted_ca_pem.push(pem.to_string());
+        self
+    }
+
+    pub(crate) fn tls_options(&self) -> crate::sync::TlsOptions {
+        crate::sync::TlsOptions { trusted_ca_pem: self.trusted_ca_pem.clone(), allow_cleartext: self.allow_cleartext }
+    }
+
+    /// Refuses what can never connect: a malformed URL, cleartext to a host that is not
+    /// loopback (unless allowed), a CA certificate that is not PEM.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        crate::sync::ServerUrl::parse(&self.server_url, self.allow_cleartext)?;
+        for pem in &self.trusted_ca_pem {
+            let n = crate::sync::count_pem_certificates(pem)?;
+            if n == 0 {
+                return Err(crate::error::Error::InvalidArgument("a trusted CA certificate PEM holds no certificate".into()));
+            }
+        }
+        Ok(())
     }
 }

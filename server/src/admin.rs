@@ -358,35 +358,24 @@ pub(crate) fn serve(inner: std::sync::Arc<Inner>, tcp: std::net::TcpStream, peer
     let _ = ws.flush();
 }
 
-/// Sends one admin command to a running server at `url` (`ws://host:port`) and returns its
-/// output; a refused command (wrong token, failed operation) is an error with the server's text.
+/// Sends one admin command to a running server's admin listener at `url` (`ws://host:port`, or
+/// `wss://`, checked against the system roots) and returns its output; a refused command (wrong
+/// token, failed operation) is an error with the server's text.
 pub fn admin_request(url: &str, admin_token: &str, command: AdminCommand) -> Result<String> {
-    let (mut ws, _) = tungstenite::client::connect_with_config(url, Some(ws_config()), 3)?;
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
-    }
-    let msg = ClientMessage::Admin { admin_token: admin_token.to_string(), command };
-    ws.send(tungstenite::Message::binary(protocol::encode(&msg)))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if Instant::now() > deadline {
-            return Err(ServerError("no answer from the server".into()));
-        }
-        match ws.read()? {
-            tungstenite::Message::Binary(b) => {
-                let reply: ServerMessage = protocol::decode(&b)?;
-                let _ = ws.close(None);
-                let _ = ws.flush();
-                return match reply {
-                    ServerMessage::AdminResult { ok: true, output } => Ok(output),
-                    ServerMessage::AdminResult { ok: false, output } => Err(ServerError(output)),
-                    ServerMessage::Error(e) => Err(ServerError(format!("{:?}: {}", e.code, e.message))),
-                    other => Err(ServerError(format!("unexpected answer: {other:?}"))),
-                };
-            }
-            tungstenite::Message::Close(_) => return Err(ServerError("the server closed the connection".into())),
-            _ => {}
-        }
+    admin_request_tls(url, admin_token, command, &driftsync::sync::TlsOptions::default())
+}
+
+/// `admin_request` with extra trusted CA certificates (a `wss://` admin listener of a private CA).
+pub fn admin_request_tls(url: &str, admin_token: &str, command: AdminCommand, tls: &driftsync::sync::TlsOptions) -> Result<String> {
+    let mut conn = driftsync::sync::WsConn::open(url, Duration::from_secs(10), tls)?;
+    conn.send(&ClientMessage::Admin { admin_token: admin_token.to_string(), command })?;
+    let reply = conn.recv_required(Duration::from_secs(120));
+    conn.close();
+    match reply? {
+        ServerMessage::AdminResult { ok: true, output } => Ok(output),
+        ServerMessage::AdminResult { ok: false, output } => Err(ServerError(output)),
+        ServerMessage::Error(e) => Err(ServerError(format!("{:?}: {}", e.code, e.message))),
+        other => Err(ServerError(format!("unexpected answer: {other:?}"))),
     }
 }
 

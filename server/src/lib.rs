@@ -251,7 +251,8 @@ impl Server {
     pub fn start(opts: ServerOptions) -> Result<Server> {
         opts.config.validate()?;
         let admin_cfg = &opts.config.admin;
-        if !is_loopback(&admin_cfg.listen) && !(admin_cfg.allow_remote && opts.config.tls.is_some()) {
+        let remote_allowed = admin_cfg.allow_remote && opts.config.tls.is_some();
+        if !(is_loopback(&admin_cfg.listen) || remote_allowed) {
             return Err(ServerError(format!(
                 "admin listen address {} is not loopback: that needs [admin] allow_remote = true and [tls]",
                 admin_cfg.listen

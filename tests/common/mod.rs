@@ -149,3 +149,26 @@ pub fn dump(r: &Realm) -> Vec<Object> {
     }
     out
 }
+
+/// A test certificate authority and a server certificate it signed, made with rcgen at test
+/// time: (CA PEM, server chain PEM, server key PEM).
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+pub fn test_pki(server_names: &[&str]) -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    ca.distinguished_name.push(DnType::CommonName, format!("driftsync test CA {n}"));
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("server key");
+    let params = CertificateParams::new(server_names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("server params");
+    let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("server certificate");
+    TestPki { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
