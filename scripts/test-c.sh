@@ -54,6 +54,9 @@ LIB_DIR="$TARGET_DIR/debug"
 test -f "$LIB_DIR/libdriftsync.so"
 export DRIFTSYNC_SERVER="$TARGET_DIR/debug/driftsync-server"
 test -x "$DRIFTSYNC_SERVER"
+# Makes a test CA and server certificate for the wss:// case.
+cargo build --example test_pki
+export DRIFTSYNC_TEST_PKI="$TARGET_DIR/debug/examples/test_pki"
 
 echo "== compile-only: the header included twice, as C and as C++"
 gcc "${CFLAGS[@]}" -Iinclude -fsyntax-only tests/c/compile_twice.c

@@ -509,3 +509,32 @@ fn security_signed_tokens_name_the_user_and_expire() {
         assert_eq!((e.code, e.action), (ServerErrorCode::BadToken, ErrorAction::Fatal), "{what}: {e:?}");
     }
 }
+
+#[test]
+fn security_rs256_signed_tokens_are_checked_with_the_public_key() {
+    // A test-only key pair (server/tests/data): the app backend signs, the server verifies.
+    let private = include_str!("data/jwt-test-rs256.key");
+    let public = include_str!("data/jwt-test-rs256.pub");
+    let cfg = config().with_jwt(driftsync_server::JwtConfig {
+        rs256_public_key_pem: Some(public.into()),
+        issuer: Some("backend".into()),
+        ..Default::default()
+    });
+    let s = start_with(cfg);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let sign = |claims: serde_json::Value| {
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private.as_bytes()).unwrap();
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &key).unwrap()
+    };
+    new_client(&s.url(), &sign(serde_json::json!({ "sub": "bob", "exp": now + 600, "iss": "backend" })), "main");
+    let wrong_issuer = sign(serde_json::json!({ "sub": "bob", "exp": now + 600, "iss": "elsewhere" }));
+    assert_eq!(bind_err(&s.url(), bind_msg(&wrong_issuer, "main", None, 0, 0)).code, ServerErrorCode::BadToken);
+    // An HS256 token signed with the public key as secret (algorithm confusion) is refused.
+    let confused = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({ "sub": "bob", "exp": now + 600, "iss": "backend" }),
+        &jsonwebtoken::EncodingKey::from_secret(public.as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(bind_err(&s.url(), bind_msg(&confused, "main", None, 0, 0)).code, ServerErrorCode::BadToken);
+}

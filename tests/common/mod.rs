@@ -158,17 +158,14 @@ pub struct TestPki {
     pub key_pem: String,
 }
 
+#[path = "../../examples/test_pki.rs"]
+mod pki;
+
 pub fn test_pki(server_names: &[&str]) -> TestPki {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Each CA its own name: a client must not find another test CA as the issuer.
     let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    ca.distinguished_name.push(DnType::CommonName, format!("driftsync test CA {n}"));
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let key = KeyPair::generate().expect("server key");
-    let params = CertificateParams::new(server_names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("server params");
-    let cert = params.signed_by(&key, &ca_cert, &ca_key).expect("server certificate");
-    TestPki { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+    let (ca_pem, cert_pem, key_pem) =
+        pki::make_pki(&format!("driftsync test CA {n}"), server_names.iter().map(|s| s.to_string()).collect()).expect("test PKI");
+    TestPki { ca_pem, cert_pem, key_pem }
 }

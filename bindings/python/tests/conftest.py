@@ -112,11 +112,15 @@ def server_bin() -> Path:
 class ServerProcess:
     """A running `driftsync-server serve` child process."""
 
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, tls_dir: Optional[Path] = None) -> None:
+        """With `tls_dir` (holding server.pem and server.key) the server speaks wss://."""
         self.binary = binary
         self.workdir = workdir
         (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
-        (workdir / "app.toml").write_text(APP_TOML.format(admin=ADMIN_TOKEN))
+        toml = APP_TOML.format(admin=ADMIN_TOKEN)
+        if tls_dir is not None:
+            toml += f'\n[tls]\ncert_chain_file = "{tls_dir / "server.pem"}"\nkey_file = "{tls_dir / "server.key"}"\n'
+        (workdir / "app.toml").write_text(toml)
         self.data = workdir / "data"
         self.log: List[str] = []
         self.proc = subprocess.Popen(
@@ -138,7 +142,7 @@ class ServerProcess:
             if not line:
                 raise RuntimeError(f"the server exited early: {''.join(self.log)}")
             self.log.append(line)
-            m = re.search(r"listening on (ws://\S+)", line)
+            m = re.search(r"listening on (wss?://\S+)", line)
             if m:
                 return m.group(1)
         raise RuntimeError("the server did not print its address")
@@ -147,7 +151,7 @@ class ServerProcess:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         self.log.append(line)
-        m = re.search(r"admin on (ws://\S+)", line)
+        m = re.search(r"admin on (wss?://\S+)", line)
         if not m:
             raise RuntimeError(f"the server did not print its admin address: {line!r}")
         return m.group(1)
@@ -188,6 +192,38 @@ def server(server_bin: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     d = tmp_path / "server"
     d.mkdir()
     s = ServerProcess(server_bin, d)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def test_pki_bin() -> Path:
+    """examples/test_pki: makes a test CA and a server certificate (DRIFTSYNC_TEST_PKI, else built)."""
+    env = os.environ.get("DRIFTSYNC_TEST_PKI")
+    if env:
+        return Path(env)
+    root = repo_root()
+    subprocess.run(["cargo", "build", "-q", "--example", "test_pki"], cwd=root, check=True)
+    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root, check=True, capture_output=True).stdout)
+    return Path(meta["target_directory"]) / "debug" / "examples" / "test_pki"
+
+
+@pytest.fixture
+def pki(test_pki_bin: Path, tmp_path: Path) -> Path:
+    """A fresh test CA (ca.pem) and server certificate (server.pem, server.key) for localhost."""
+    d = tmp_path / "pki"
+    subprocess.run([str(test_pki_bin), str(d)], check=True)
+    return d
+
+
+@pytest.fixture
+def tls_server(server_bin: Path, tmp_path: Path, pki: Path) -> Iterator[ServerProcess]:
+    """A reference server speaking wss:// with the `pki` certificate."""
+    d = tmp_path / "tls-server"
+    d.mkdir()
+    s = ServerProcess(server_bin, d, tls_dir=pki)
     try:
         yield s
     finally:

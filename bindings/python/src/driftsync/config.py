@@ -63,6 +63,10 @@ class SyncConfig:
     start_paused: bool = False
     #: keep a copy of the realm as it was before each automatic reset (path in the report)
     keep_backup: bool = False
+    #: extra trusted CA certificates (PEM text each) for ``wss://``, on top of the system roots
+    trusted_ca_pem: List[str] = field(default_factory=list)
+    #: allow ``ws://`` (cleartext) to a host that is not loopback; off, opening such a realm fails
+    allow_cleartext: bool = False
     _hook_state: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:

@@ -68,6 +68,8 @@ fun File.deleteTree() {
 class TestServer(
     val dir: Path = tempDir("server"),
     maxOfflineDays: Int = 30,
+    /** A directory with server.pem and server.key: the server speaks wss:// (see [TestPki]). */
+    tlsDir: Path? = null,
 ) : AutoCloseable {
     val binary: String = System.getProperty("driftsync.server.binary")
         ?: error("set -Ddriftsync.server.binary to target/debug/driftsync-server")
@@ -109,7 +111,7 @@ class TestServer(
             realms = ["*"]
             read = ["*"]
             write = []
-            """.trimIndent(),
+            """.trimIndent() + (tlsDir?.let { "\n[tls]\ncert_chain_file = \"${it.resolve("server.pem")}\"\nkey_file = \"${it.resolve("server.key")}\"\n" } ?: ""),
         )
         process = ProcessBuilder(
             binary, "serve", "--config", dir.resolve("app.toml").toString(), "--data", dir.resolve("data").toString(),
@@ -153,6 +155,21 @@ class TestServer(
     companion object {
         const val ADMIN = "admin-secret"
     }
+}
+
+/**
+ * A test CA and a server certificate for localhost / 127.0.0.1, made by `examples/test_pki`
+ * (system property `driftsync.test.pki`, set by the Maven build) into [dir].
+ */
+class TestPki(val dir: Path = tempDir("pki")) {
+    init {
+        val tool = System.getProperty("driftsync.test.pki") ?: error("set -Ddriftsync.test.pki to target/debug/examples/test_pki")
+        val p = ProcessBuilder(tool, dir.toString()).redirectErrorStream(true).start()
+        val out = p.inputStream.bufferedReader().readText()
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "test_pki failed: $out" }
+    }
+
+    val caPem: String get() = dir.resolve("ca.pem").toFile().readText()
 }
 
 fun syncConfig(
