@@ -214,11 +214,12 @@ static void print_file(const char *path) {
  * and its URL is wss://. */
 static int start_server(const char *pki) {
     char *conf = path_in_dir(pki ? "app-tls.toml" : "app.toml"), *data = path_in_dir(pki ? "server-tls-data" : "server-data");
-    char *out = path_in_dir("server.out"), *errp = path_in_dir("server.err");
+    char *out = path_in_dir(pki ? "server-tls.out" : "server.out"), *errp = path_in_dir(pki ? "server-tls.err" : "server.err");
     char *argv[] = {server_bin, "serve", "--config", conf, "--data", data, "--listen", "127.0.0.1:0", NULL};
     FILE *f = fopen(conf, "w");
     long long deadline;
     int ok = 0;
+    server_url[0] = admin_url[0] = '\0';
     if (f) {
         fprintf(f,
                 "admin_token = \"%s\"\n"
