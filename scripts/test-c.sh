@@ -75,7 +75,7 @@ for src in tests/c/test_*.c; do
         if [ $mode = plain ]; then
             runner=(timeout -k 10 600)
         else
-            runner=(timeout -k 10 1800 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
+            runner=(timeout -k 10 1800 valgrind -q --error-exitcode=99 --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
         fi
         set +e
         "${runner[@]}" "$exe" "$scratch" >"$work/out" 2>"$work/err"

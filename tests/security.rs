@@ -3,13 +3,15 @@
 //! Every test is named `security_…` (`cargo test --workspace security_`).
 
 mod common;
+#[path = "../server/tests/common/sockets.rs"]
+mod sockets;
 
 use common::*;
 use driftsync::protocol::{self, Bind, ClientMessage, ErrorAction, ServerErrorCode, ServerMessage, UploadChangeset};
 use driftsync::sync::{SyncError, TlsOptions, WsConn};
 use driftsync::*;
 use driftsync_server::Limits;
-use std::io::Read;
+use sockets::closed_within;
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,22 +64,6 @@ fn security_hijacked_client_file_is_refused_and_the_victims_writes_reach_the_ser
     sync_all(&bob);
     assert_eq!(name_of(&bob, 1).as_deref(), Some("before"));
     assert_eq!(name_of(&bob, 2).as_deref(), Some("after"), "an acknowledged write of the victim was lost");
-}
-
-/// Whether the server has closed a raw socket (EOF or reset) within `within`.
-fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    sock.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
-    let mut buf = [0u8; 64];
-    while Instant::now() < deadline {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 #[test]

@@ -438,22 +438,29 @@ fn spawn_worker(workers: &Mutex<Vec<JoinHandle<()>>>, name: String, f: impl FnOn
     }
 }
 
-fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+/// Calls `on_stream` with each accepted connection until the server stops.
+fn accept_each(inner: &Inner, listener: TcpListener, mut on_stream: impl FnMut(TcpStream)) {
     for stream in listener.incoming() {
         if inner.shutdown.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(stream) = stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
+        match stream {
+            Ok(s) => on_stream(s),
+            // Out of descriptors or a reset before accept: pause briefly, then go on.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+    accept_each(&inner.clone(), listener, |stream| {
         let id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
         // Registered before the thread starts, so the cap holds however fast peers connect.
         let waker = match net::Waker::new() {
             Ok(w) => Arc::new(w),
             Err(e) => {
                 log::error!("connection refused: no eventfd: {e}");
-                continue;
+                return;
             }
         };
         {
@@ -465,7 +472,7 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<
                     stream.peer_addr().ok(),
                     inner.limits.max_connections
                 );
-                continue;
+                return;
             }
             live.insert(id, waker.clone());
         }
@@ -474,7 +481,7 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<
             session::serve(inner2.clone(), stream, id, waker);
             inner2.live.lock().remove(&id);
         });
-    }
+    });
 }
 
 /// Admin connections at most at once (they are loopback, or TLS with allow_remote).
@@ -482,24 +489,17 @@ const MAX_ADMIN_CONNECTIONS: usize = 16;
 
 fn admin_accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    for stream in listener.incoming() {
-        if inner.shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        let Ok(stream) = stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let Ok(peer) = stream.peer_addr() else { continue };
+    accept_each(&inner.clone(), listener, |stream| {
+        let Ok(peer) = stream.peer_addr() else { return };
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_ADMIN_CONNECTIONS {
             open.fetch_sub(1, Ordering::SeqCst);
             log::warn!("admin connection from {peer} refused: {MAX_ADMIN_CONNECTIONS} admin connections open");
-            continue;
+            return;
         }
         let (inner2, open2) = (inner.clone(), open.clone());
         spawn_worker(&workers, "driftsync-server-admin-conn".into(), move || {
             admin::serve(inner2, stream, peer);
             open2.fetch_sub(1, Ordering::SeqCst);
         });
-    }
+    });
 }

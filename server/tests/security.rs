@@ -5,11 +5,12 @@
 
 mod common;
 
+use common::sockets::closed_within;
 use common::*;
 use driftsync::protocol::{self, AdminCommand, ClientMessage, ErrorAction, ServerErrorCode, ServerMessage};
 use driftsync::{ClassSchema, Property, ScalarType, Schema};
 use driftsync_server::{AppConfig, Limits, Server, ServerOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -252,22 +253,6 @@ fn security_server_files_are_private() {
 
 fn short_limits() -> Limits {
     Limits { bind_deadline_ms: 800, idle_timeout_ms: 1_500, frame_timeout_ms: 800, ..Limits::default() }
-}
-
-/// Waits until the server closes a raw TCP socket (read gives EOF or an error).
-fn closed_within(sock: &mut TcpStream, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match sock.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 #[test]
