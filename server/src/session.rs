@@ -23,13 +23,21 @@ use tungstenite::{Message, WebSocket};
 /// Most messages handled in one turn before the connection pushes downloads again.
 const MESSAGES_PER_TURN: usize = 64;
 
+/// Bytes read from the socket at a time: tungstenite's 128 KiB default, allocated per connection,
+/// would be most of what an idle connection costs.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+fn ws_config_up_to(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES).max_message_size(Some(max_message)).max_frame_size(Some(max_message))
+}
+
 pub(crate) fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES))
+    ws_config_up_to(MAX_FRAME_BYTES)
 }
 
 /// Until the Bind is accepted a stranger gets small frames only.
 fn unbound_ws_config(max: usize) -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(max)).max_frame_size(Some(max))
+    ws_config_up_to(max)
 }
 
 pub(crate) fn serve(inner: Arc<Inner>, stream: std::net::TcpStream, id: u64, waker: Arc<Waker>) {
