@@ -18,6 +18,8 @@ use tungstenite::protocol::WebSocketConfig;
 pub(crate) struct Stream {
     kind: Kind,
     deadline: Option<Instant>,
+    /// Bytes read so far (after TLS): tells a partly received message from no input.
+    read_total: u64,
 }
 
 enum Kind {
@@ -29,6 +31,10 @@ impl Stream {
     /// Reads past `deadline` fail (None: no deadline).
     pub fn set_deadline(&mut self, deadline: Option<Instant>) {
         self.deadline = deadline;
+    }
+
+    pub fn read_total(&self) -> u64 {
+        self.read_total
     }
 
     pub fn tcp(&self) -> &TcpStream {
@@ -48,10 +54,12 @@ impl Read for Stream {
             }
             self.tcp().set_read_timeout(Some(left))?;
         }
-        match &mut self.kind {
+        let n = match &mut self.kind {
             Kind::Plain(s) => s.read(buf),
             Kind::Tls(s) => s.read(buf),
-        }
+        }?;
+        self.read_total += n as u64;
+        Ok(n)
     }
 }
 
@@ -107,7 +115,7 @@ pub(crate) fn accept(
         }
         None => Kind::Plain(tcp),
     };
-    let stream = Stream { kind, deadline: Some(deadline) };
+    let stream = Stream { kind, deadline: Some(deadline), read_total: 0 };
     match tungstenite::accept_with_config(stream, Some(config)) {
         Ok(mut ws) => {
             ws.get_mut().set_deadline(None);
@@ -148,14 +156,9 @@ impl Waker {
     }
 }
 
-/// What `wait` saw.
-pub(crate) struct Ready {
-    pub readable: bool,
-}
-
 /// Blocks until the socket is readable, the waker was woken, or `timeout` passed (None: no
 /// timeout). Never spins: the thread sleeps in the kernel meanwhile.
-pub(crate) fn wait(sock: RawFd, waker: &Waker, timeout: Option<Duration>) -> Ready {
+pub(crate) fn wait(sock: RawFd, waker: &Waker, timeout: Option<Duration>) {
     let mut fds = [
         libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: waker.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
@@ -170,5 +173,4 @@ pub(crate) fn wait(sock: RawFd, waker: &Waker, timeout: Option<Duration>) -> Rea
     if n > 0 && fds[1].revents != 0 {
         waker.clear();
     }
-    Ready { readable: n > 0 && fds[0].revents != 0 }
 }

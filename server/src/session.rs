@@ -51,6 +51,7 @@ pub(crate) fn serve(inner: Arc<Inner>, stream: std::net::TcpStream, id: u64, wak
             return;
         }
     };
+    let read_at_accept = ws.get_ref().read_total();
     let mut s = Session {
         inner: inner.clone(),
         ws,
@@ -64,7 +65,7 @@ pub(crate) fn serve(inner: Arc<Inner>, stream: std::net::TcpStream, id: u64, wak
         last_rx: started,
         ping_sent: false,
         partial_since: None,
-        bytes_waiting: false,
+        read_at_last_frame: read_at_accept,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run()));
     if outcome.is_err() {
@@ -120,8 +121,9 @@ struct Session {
     ping_sent: bool,
     /// Since when part of a message has arrived but not all of it.
     partial_since: Option<Instant>,
-    /// poll said the socket was readable since the last read.
-    bytes_waiting: bool,
+    /// `Stream::read_total` when the last whole frame came out: more than that means part of
+    /// the next one is in.
+    read_at_last_frame: u64,
 }
 
 /// Why a connection's own deadline ended it.
@@ -246,9 +248,7 @@ impl Session {
             let timeout =
                 if more_to_push { Some(Duration::ZERO) } else { self.next_deadline().map(|d| d.saturating_duration_since(Instant::now())) };
             let fd = self.ws.get_ref().tcp().as_raw_fd();
-            if net::wait(fd, &self.waker, timeout).readable {
-                self.bytes_waiting = true;
-            }
+            net::wait(fd, &self.waker, timeout);
         }
     }
 
@@ -272,8 +272,8 @@ impl Session {
             let msg = match r {
                 Ok(m) => m,
                 Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    // Bytes came but no whole message: the slow-frame clock runs.
-                    if std::mem::take(&mut self.bytes_waiting) && self.partial_since.is_none() {
+                    // Bytes came but no whole frame: the slow-frame clock runs.
+                    if self.ws.get_ref().read_total() > self.read_at_last_frame && self.partial_since.is_none() {
                         self.partial_since = Some(Instant::now());
                     }
                     return Flow::Continue;
@@ -291,8 +291,12 @@ impl Session {
             };
             self.last_rx = Instant::now();
             self.ping_sent = false;
-            self.partial_since = None;
-            self.bytes_waiting = false;
+            self.read_at_last_frame = self.ws.get_ref().read_total();
+            // Only a whole data message stops the slow-frame clock: control frames may come
+            // between the fragments of a message that never completes.
+            if matches!(msg, Message::Binary(_) | Message::Text(_)) {
+                self.partial_since = None;
+            }
             let flow = match msg {
                 Message::Binary(bytes) => self.on_binary(&bytes),
                 Message::Text(_) => self.fail(fatal(
