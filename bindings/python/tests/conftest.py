@@ -97,16 +97,21 @@ def repo_root() -> Path:
     raise RuntimeError("cannot find the driftsync repository above the tests")
 
 
-@pytest.fixture(scope="session")
-def server_bin() -> Path:
-    """The reference server binary (DRIFTSYNC_SERVER_BIN, else built with cargo)."""
-    env = os.environ.get("DRIFTSYNC_SERVER_BIN")
+def cargo_artifact(env_var: str, build_args: List[str], relative: str) -> Path:
+    """A binary named by `env_var`, else built with `cargo build BUILD_ARGS` (debug profile)."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
     root = repo_root()
-    subprocess.run(["cargo", "build", "-q", "-p", "driftsync-server"], cwd=root, check=True)
+    subprocess.run(["cargo", "build", "-q", *build_args], cwd=root, check=True)
     meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root, check=True, capture_output=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "driftsync-server"
+    return Path(meta["target_directory"]) / "debug" / relative
+
+
+@pytest.fixture(scope="session")
+def server_bin() -> Path:
+    """The reference server binary (DRIFTSYNC_SERVER_BIN, else built with cargo)."""
+    return cargo_artifact("DRIFTSYNC_SERVER_BIN", ["-p", "driftsync-server"], "driftsync-server")
 
 
 class ServerProcess:
@@ -201,13 +206,7 @@ def server(server_bin: Path, tmp_path: Path) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def test_pki_bin() -> Path:
     """examples/test_pki: makes a test CA and a server certificate (DRIFTSYNC_TEST_PKI, else built)."""
-    env = os.environ.get("DRIFTSYNC_TEST_PKI")
-    if env:
-        return Path(env)
-    root = repo_root()
-    subprocess.run(["cargo", "build", "-q", "--example", "test_pki"], cwd=root, check=True)
-    meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root, check=True, capture_output=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "examples" / "test_pki"
+    return cargo_artifact("DRIFTSYNC_TEST_PKI", ["--example", "test_pki"], "examples/test_pki")
 
 
 @pytest.fixture
