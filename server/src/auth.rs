@@ -31,11 +31,12 @@ pub fn looks_like_jwt(token: &str) -> bool {
 #[derive(serde::Deserialize)]
 struct Claims {
     sub: String,
+    exp: u64,
 }
 
-/// The user a signed token names (`sub`), once its signature, `exp` (required) and the
-/// configured `aud` / `iss` check out.
-pub fn user_of_jwt(cfg: &JwtConfig, token: &str) -> Result<String, String> {
+/// The user a signed token names (`sub`) and when it expires (`exp`, Unix seconds), once its
+/// signature, `exp` (required) and the configured `aud` / `iss` check out.
+pub fn user_of_jwt(cfg: &JwtConfig, token: &str) -> Result<(String, u64), String> {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
     let (key, alg) = match (&cfg.hs256_secret, &cfg.rs256_public_key_pem) {
         (Some(secret), _) => (DecodingKey::from_secret(secret.as_bytes()), Algorithm::HS256),
@@ -46,6 +47,7 @@ pub fn user_of_jwt(cfg: &JwtConfig, token: &str) -> Result<String, String> {
     };
     let mut v = Validation::new(alg);
     v.set_required_spec_claims(&["exp", "sub"]);
+    v.leeway = cfg.leeway();
     match &cfg.audience {
         Some(a) => v.set_audience(&[a]),
         None => v.validate_aud = false,
@@ -53,7 +55,7 @@ pub fn user_of_jwt(cfg: &JwtConfig, token: &str) -> Result<String, String> {
     if let Some(i) = &cfg.issuer {
         v.set_issuer(&[i]);
     }
-    decode::<Claims>(token, &key, &v).map(|d| d.claims.sub).map_err(|e| format!("signed token refused: {e}"))
+    decode::<Claims>(token, &key, &v).map(|d| (d.claims.sub, d.claims.exp)).map_err(|e| format!("signed token refused: {e}"))
 }
 
 #[cfg(test)]

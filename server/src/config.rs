@@ -220,7 +220,8 @@ struct RawTls {
 
 /// Signed user tokens, as Realm's custom-JWT provider: HS256 with a shared secret or RS256 with
 /// the app backend's public key. `sub` names the user (who must exist, for the role); `exp` is
-/// required and honoured; `aud` / `iss` are checked when given here.
+/// required and honoured (at Bind, and an open session ends when it passes); `aud` / `iss` are
+/// checked when given here.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfig {
@@ -235,6 +236,15 @@ pub struct JwtConfig {
     pub audience: Option<String>,
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` (default 60 s); a session ends once `exp` + this has passed.
+    #[serde(default)]
+    pub leeway_secs: Option<u64>,
+}
+
+impl JwtConfig {
+    pub fn leeway(&self) -> u64 {
+        self.leeway_secs.unwrap_or(60)
+    }
 }
 
 #[derive(Deserialize)]

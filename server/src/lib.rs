@@ -114,6 +114,15 @@ pub(crate) const KICK_SHUTDOWN: u8 = 3;
 /// The user was removed or its token rotated: tell the client (fatal `BadToken`) and close.
 pub(crate) const KICK_REVOKED: u8 = 4;
 
+/// Who a Bind's token names.
+pub(crate) struct Identity {
+    pub user: String,
+    /// A static token (else a signed one).
+    pub static_token: bool,
+    /// When a signed token stops being valid (leeway included).
+    pub expires: Option<std::time::Instant>,
+}
+
 /// A connection that completed a bind.
 pub(crate) struct ConnEntry {
     pub ident: u64,
@@ -210,21 +219,22 @@ impl Inner {
         }
     }
 
-    /// The user a token names, and whether it was a static token (else a signed one). A signed
-    /// token must name an existing user (its role comes from there).
-    pub fn authenticate(&self, token: &str) -> std::result::Result<(String, bool), String> {
+    /// Who a token names. A signed token must name an existing user (its role comes from there).
+    pub fn authenticate(&self, token: &str) -> std::result::Result<Identity, String> {
         if let Some(jwt) = &self.jwt
             && auth::looks_like_jwt(token)
         {
-            let user = auth::user_of_jwt(jwt, token)?;
-            return if self.db.lock().cat.users.contains_key(&user) {
-                Ok((user, false))
-            } else {
-                Err(format!("the signed token names the unknown user '{user}'"))
-            };
+            let (user, exp) = auth::user_of_jwt(jwt, token)?;
+            if !self.db.lock().cat.users.contains_key(&user) {
+                return Err(format!("the signed token names the unknown user '{user}'"));
+            }
+            // The moment the session must end, on this process's monotonic clock.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let left = Duration::from_secs(exp.saturating_add(jwt.leeway()).saturating_sub(now));
+            return Ok(Identity { user, static_token: false, expires: Some(std::time::Instant::now() + left) });
         }
         match self.db.lock().cat.user_by_token(token) {
-            Some((name, _)) => Ok((name.clone(), true)),
+            Some((name, _)) => Ok(Identity { user: name.clone(), static_token: true, expires: None }),
             None => Err("unknown user token".into()),
         }
     }

@@ -87,6 +87,8 @@ struct Bound {
     realm: String,
     user: String,
     static_token: bool,
+    /// When the signed token the session was opened with expires.
+    expires: Option<Instant>,
     role: RoleDef,
     /// The highest local version of this client the server has integrated.
     last_integrated: u64,
@@ -131,6 +133,7 @@ enum Overdue {
     Bind,
     Idle,
     SlowFrame,
+    TokenExpired,
 }
 
 fn error(code: ServerErrorCode, action: ErrorAction, message: impl Into<String>) -> ProtocolError {
@@ -325,6 +328,9 @@ impl Session {
         if let Some(p) = self.partial_since {
             next = next.min(p + limits.frame_timeout());
         }
+        if let Some(e) = self.bound.as_ref().and_then(|b| b.expires) {
+            next = next.min(e);
+        }
         Some(next)
     }
 
@@ -338,6 +344,9 @@ impl Session {
         if self.bound.is_none() {
             return (now >= self.started + limits.bind_deadline()).then_some(Overdue::Bind);
         }
+        if self.bound.as_ref().and_then(|b| b.expires).is_some_and(|e| now >= e) {
+            return Some(Overdue::TokenExpired);
+        }
         if now >= self.last_rx + limits.idle_timeout() {
             return Some(Overdue::Idle);
         }
@@ -349,14 +358,20 @@ impl Session {
     }
 
     fn cut(&mut self, why: Overdue) {
-        let (code, text) = match why {
-            Overdue::Bind => (ServerErrorCode::BadMessage, "no Bind before the bind deadline"),
-            Overdue::Idle => (ServerErrorCode::BadMessage, "idle longer than the idle timeout"),
-            Overdue::SlowFrame => (ServerErrorCode::BadMessage, "a message took longer than the frame timeout to arrive"),
+        let text = match why {
+            Overdue::Bind => "no Bind before the bind deadline",
+            Overdue::Idle => "idle longer than the idle timeout",
+            Overdue::SlowFrame => "a message took longer than the frame timeout to arrive",
+            Overdue::TokenExpired => {
+                log::info!("connection {}: closed: the signed token expired", self.id);
+                // The same token cannot bind again: the app needs a fresh one.
+                let _ = self.fail(fatal(ServerErrorCode::BadToken, "the signed token expired"));
+                return;
+            }
         };
         log::info!("connection {}: closed: {text}", self.id);
         // Retry: a client that was merely slow or quiet may come back.
-        let _ = self.fail(error(code, ErrorAction::Retry, text));
+        let _ = self.fail(error(ServerErrorCode::BadMessage, ErrorAction::Retry, text));
     }
 
     /// Closes the connection if an admin command asked for it; true when closed.
@@ -502,7 +517,7 @@ impl Session {
                 format!("protocol version {} is not supported; this server speaks version {PROTOCOL_VERSION}", b.protocol_version),
             ));
         }
-        let (user, static_token) = self.inner.authenticate(&b.token).map_err(|e| {
+        let crate::Identity { user, static_token, expires } = self.inner.authenticate(&b.token).map_err(|e| {
             log::warn!("connection {}: bind refused: {e}", self.id);
             fatal(ServerErrorCode::BadToken, e)
         })?;
@@ -683,7 +698,7 @@ impl Session {
             self.last_touch = now;
             (db.cat.epoch, db.cat.schema.to_json())
         };
-        let bound = Bound { ident, realm: b.realm.clone(), user, static_token, role, last_integrated };
+        let bound = Bound { ident, realm: b.realm.clone(), user, static_token, expires, role, last_integrated };
         let msg =
             ServerMessage::BindOk { client_file_ident: ident, server_version: head.version, salt: head.salt, epoch, schema_json, new_file };
         Ok((bound, msg))

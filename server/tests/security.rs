@@ -495,12 +495,20 @@ fn security_signed_tokens_name_the_user_and_expire() {
     let cfg: AppConfig = config().with_jwt(driftsync_server::JwtConfig {
         hs256_secret: Some(JWT_SECRET.into()),
         audience: Some("driftsync".into()),
+        leeway_secs: Some(0),
         ..Default::default()
     });
     let s = start_with(cfg);
     let c = new_client(&s.url(), &jwt("alice", 600, JWT_SECRET), "main");
     // The file is Alice's: her static token binds it too.
     bind_ok(&s.url(), bind_msg(ALICE, "main", Some(c.ident), 0, 0));
+    // A session ends when its token expires (leeway 0 here).
+    let mut short = new_client(&s.url(), &jwt("alice", 2, JWT_SECRET), "main");
+    let e = match short.raw.recv_within(Duration::from_secs(6)) {
+        Some(ServerMessage::Error(e)) => e,
+        other => panic!("the session outlived its token: {other:?}"),
+    };
+    assert_eq!((e.code, e.action), (ServerErrorCode::BadToken, ErrorAction::Fatal), "{e:?}");
     for (what, token) in [
         ("expired", jwt("alice", -600, JWT_SECRET)),
         ("wrong key", jwt("alice", 600, "another secret of at least thirty-two bytes")),
