@@ -17,11 +17,46 @@ pub(crate) fn is_admin_token(inner: &Inner, token: &str) -> bool {
     crate::auth::same_secret(token, &inner.admin_token)
 }
 
+fn command_name(c: &AdminCommand) -> &'static str {
+    match c {
+        AdminCommand::Backup { .. } => "backup",
+        AdminCommand::Restore { .. } => "restore",
+        AdminCommand::Terminate => "terminate",
+        AdminCommand::Enable => "enable",
+        AdminCommand::ApplySchema { .. } => "schema apply",
+        AdminCommand::AdvanceClock { .. } => "clock advance",
+        AdminCommand::AssignRole { .. } => "role assign",
+        AdminCommand::DefineRole { .. } => "role define",
+        AdminCommand::SetRecoveryDisabled { .. } => "recovery",
+        AdminCommand::Status => "status",
+        AdminCommand::AddUser { .. } => "user add",
+        AdminCommand::RemoveUser { .. } => "user remove",
+        AdminCommand::RotateToken { .. } => "user rotate",
+    }
+}
+
+/// The command and its short arguments, for the log (a schema or role body only by size).
+fn describe(c: &AdminCommand) -> String {
+    let name = command_name(c);
+    match c {
+        AdminCommand::Backup { name: n } | AdminCommand::Restore { name: n } => format!("{name} {n}"),
+        AdminCommand::ApplySchema { schema_json } => format!("{name} ({} bytes of schema)", schema_json.len()),
+        AdminCommand::AdvanceClock { seconds } => format!("{name} {seconds}s"),
+        AdminCommand::AssignRole { user, role } => format!("{name} {user} {role}"),
+        AdminCommand::DefineRole { role, definition_toml } => format!("{name} {role} ({} bytes)", definition_toml.len()),
+        AdminCommand::SetRecoveryDisabled { disabled } => format!("{name} {}", if *disabled { "off" } else { "on" }),
+        // Never a token.
+        AdminCommand::AddUser { user, role, .. } => format!("{name} {user} {role}"),
+        AdminCommand::RemoveUser { user } | AdminCommand::RotateToken { user, .. } => format!("{name} {user}"),
+        AdminCommand::Terminate | AdminCommand::Enable | AdminCommand::Status => name.to_string(),
+    }
+}
+
 pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
     if inner.shutdown.load(Ordering::SeqCst) {
         return Err(ServerError("the server is stopping".into()));
     }
-    inner.log(format!("admin: {command:?}"));
+    log::info!(target: "driftsync_server", "admin: {}", describe(&command));
     match command {
         AdminCommand::Backup { name } => backup(inner, &name),
         AdminCommand::Restore { name } => restore(inner, &name),

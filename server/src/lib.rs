@@ -19,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 mod db;
+pub mod log;
 mod net;
 mod realms;
 mod session;
@@ -148,7 +149,6 @@ pub(crate) struct Inner {
     pub live: Mutex<HashMap<u64, Arc<net::Waker>>>,
     pub shutdown: AtomicBool,
     pub next_conn: AtomicU64,
-    pub verbose: bool,
     pub limits: Limits,
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub jwt: Option<JwtConfig>,
@@ -159,10 +159,9 @@ impl Inner {
         self.data_dir.join("realms")
     }
 
+    /// A debug line (the events an operator needs are logged at info or warn where they happen).
     pub fn log(&self, msg: impl AsRef<str>) {
-        if self.verbose {
-            eprintln!("driftsync-server: {}", msg.as_ref());
-        }
+        ::log::debug!(target: "driftsync_server", "{}", msg.as_ref());
     }
 
     /// The realm of this name, opened on first use with the current schema.
@@ -289,7 +288,6 @@ impl Server {
             live: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
-            verbose: std::env::var_os("DRIFTSYNC_SERVER_LOG").is_some(),
             limits: opts.config.limits.clone(),
             tls,
             jwt: opts.config.jwt.clone(),
@@ -444,7 +442,7 @@ fn spawn_worker(workers: &Mutex<Vec<JoinHandle<()>>>, name: String, f: impl FnOn
     w.retain(|h| !h.is_finished());
     match spawned {
         Ok(h) => w.push(h),
-        Err(e) => log::error!("cannot start a connection thread: {e}"),
+        Err(e) => ::log::error!("cannot start a connection thread: {e}"),
     }
 }
 
@@ -469,7 +467,7 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<
         let waker = match net::Waker::new() {
             Ok(w) => Arc::new(w),
             Err(e) => {
-                log::error!("connection refused: no eventfd: {e}");
+                ::log::error!("connection refused: no eventfd: {e}");
                 return;
             }
         };
@@ -477,7 +475,7 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<
             let mut live = inner.live.lock();
             if live.len() >= inner.limits.max_connections {
                 drop(live);
-                log::warn!(
+                ::log::warn!(
                     "connection from {:?} refused: {} connections open (max_connections)",
                     stream.peer_addr().ok(),
                     inner.limits.max_connections
@@ -503,7 +501,7 @@ fn admin_accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mute
         let Ok(peer) = stream.peer_addr() else { return };
         if open.fetch_add(1, Ordering::SeqCst) >= MAX_ADMIN_CONNECTIONS {
             open.fetch_sub(1, Ordering::SeqCst);
-            log::warn!("admin connection from {peer} refused: {MAX_ADMIN_CONNECTIONS} admin connections open");
+            ::log::warn!("admin connection from {peer} refused: {MAX_ADMIN_CONNECTIONS} admin connections open");
             return;
         }
         let (inner2, open2) = (inner.clone(), open.clone());

@@ -24,6 +24,11 @@ const USAGE: &str = "usage:
         status";
 
 fn main() -> ExitCode {
+    // The log level comes from DRIFTSYNC_LOG (see driftsync_server::log).
+    if let Err(e) = driftsync_server::log::init_from_env() {
+        eprintln!("driftsync-server: {e}");
+        return ExitCode::FAILURE;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),

@@ -215,6 +215,32 @@ pub(crate) fn compare_client_schema(server: &Schema, client: &Schema) -> (Vec<St
     (breaking, extras)
 }
 
+/// One line per refused bind: a refused token (never the token itself), a reset demand with its
+/// cause, or another refusal.
+fn log_refused_bind(conn: u64, b: &Bind, e: &ProtocolError) {
+    let file = b.client_file_ident.map(|i| i.to_string()).unwrap_or_else(|| "new".into());
+    match (e.code, e.action) {
+        (ServerErrorCode::BadToken, _) => {
+            log::warn!(target: "driftsync_server", "refused token: realm '{}' client file {file} (connection {conn}): {}", b.realm, e.message)
+        }
+        (_, ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery) => log::info!(
+            target: "driftsync_server",
+            "reset demand: realm '{}' client file {file} cause {} action {:?} (connection {conn}): {}",
+            b.realm,
+            e.cause.map(|c| c.name()).unwrap_or("none"),
+            e.action,
+            e.message
+        ),
+        _ => log::warn!(
+            target: "driftsync_server",
+            "refused bind: realm '{}' client file {file} {:?} (connection {conn}): {}",
+            b.realm,
+            e.code,
+            e.message
+        ),
+    }
+}
+
 impl Session {
     fn run(&mut self) {
         loop {
@@ -496,7 +522,14 @@ impl Session {
                     },
                 );
                 self.ws.set_config(|c| *c = ws_config());
-                self.inner.log(format!("connection {}: bound file {} of {} to realm '{}'", self.id, bound.ident, bound.user, bound.realm));
+                log::info!(
+                    target: "driftsync_server",
+                    "bind: user '{}' realm '{}' client file {} (connection {})",
+                    bound.user,
+                    bound.realm,
+                    bound.ident,
+                    self.id
+                );
                 self.bound = Some(bound);
                 if self.send(&msg) { Flow::Continue } else { Flow::Close }
             }
@@ -505,6 +538,7 @@ impl Session {
                     e.action = ErrorAction::ClientResetNoRecovery;
                     e.message.push_str(" (recovery of unsynced changes is disabled on this server: is_recovery_mode_disabled)");
                 }
+                log_refused_bind(self.id, &b, &e);
                 self.fail(e)
             }
         }
@@ -517,10 +551,8 @@ impl Session {
                 format!("protocol version {} is not supported; this server speaks version {PROTOCOL_VERSION}", b.protocol_version),
             ));
         }
-        let crate::Identity { user, static_token, expires } = self.inner.authenticate(&b.token).map_err(|e| {
-            log::warn!("connection {}: bind refused: {e}", self.id);
-            fatal(ServerErrorCode::BadToken, e)
-        })?;
+        let crate::Identity { user, static_token, expires } =
+            self.inner.authenticate(&b.token).map_err(|e| fatal(ServerErrorCode::BadToken, e))?;
         let (role_name, role, sync_enabled, server_schema) = {
             let db = self.inner.db.lock();
             let Some(u) = db.cat.users.get(&user) else {
@@ -557,7 +589,6 @@ impl Session {
             if b.completing_reset {
                 // The same rule as schema instructions in uploads: only `write = ["*"]`.
                 if !role.may_change_schema() {
-                    log::warn!("connection {}: user '{user}' may not change the schema; reset-completion bind refused", self.id);
                     return Err(fatal(
                         ServerErrorCode::PermissionDenied,
                         format!(
@@ -590,14 +621,9 @@ impl Session {
                     let row = db.client(id).map_err(internal)?;
                     let row = match row {
                         Some(r) if r.user != user || r.realm != b.realm => {
-                            log::warn!(
-                                "connection {}: user '{user}' tried to bind client file {id} of another user or realm (realm '{}')",
-                                self.id,
-                                b.realm
-                            );
                             return Err(fatal(
                                 ServerErrorCode::PermissionDenied,
-                                format!("client file {id} belongs to another user or realm"),
+                                format!("client file {id} is not one of user '{user}' in realm '{}'", b.realm),
                             ));
                         }
                         Some(r) => r,

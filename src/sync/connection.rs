@@ -40,7 +40,7 @@ impl ServerUrl {
         } else {
             return Err(Error::InvalidArgument(format!("server URL '{url}' must start with ws:// or wss://")));
         };
-        let hp = rest.split('/').next().unwrap_or(rest);
+        let hp = rest.split(['/', '?', '#']).next().unwrap_or(rest);
         let (host, port) = if let Some(v6) = hp.strip_prefix('[') {
             let (h, after) =
                 v6.split_once(']').ok_or_else(|| Error::InvalidArgument(format!("server URL '{url}': unclosed '[' in the host")))?;
@@ -51,11 +51,11 @@ impl ServerUrl {
                 None => (hp, None),
             }
         };
-        if host.is_empty() {
+        if host.is_empty() || host.contains(char::is_whitespace) {
             return Err(Error::InvalidArgument(format!("server URL '{url}' names no host")));
         }
         let port = match port {
-            Some(p) => p.parse().map_err(|_| Error::InvalidArgument(format!("server URL '{url}' has an invalid port")))?,
+            Some(p) => p.parse().map_err(|_| Error::InvalidArgument(format!("server URL '{url}' has an invalid port '{p}'")))?,
             None if tls => 443,
             None => 80,
         };
