@@ -13,7 +13,8 @@ use crate::schema::Property;
 use crate::value::PrimaryKey;
 use serde::{Deserialize, Serialize};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `DownloadChangeset::own` replaced `origin_file` (other clients' idents are not revealed).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Frames larger than this are refused by both sides.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
