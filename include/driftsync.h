@@ -847,6 +847,26 @@ enum driftsync_status_t driftsync_config_builder_set_backup_dir(struct driftsync
                                                                 struct driftsync_error_t **out_error);
 
 /**
+ * Adds a trusted CA certificate (PEM text, one or more certificates) for `wss://` servers, on
+ * top of the system's root certificates; call once per CA. Text holding no PEM certificate
+ * gives `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync settings by the time the builder is
+ * built.
+ */
+enum driftsync_status_t driftsync_config_builder_add_trusted_ca_pem(struct driftsync_config_builder_t *builder,
+                                                                    const char *pem,
+                                                                    size_t pem_len,
+                                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Allows a `ws://` (cleartext) server URL whose host is not loopback. Without it such a URL
+ * makes `driftsync_realm_open` fail with `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync
+ * settings by the time the builder is built.
+ */
+enum driftsync_status_t driftsync_config_builder_set_allow_cleartext(struct driftsync_config_builder_t *builder,
+                                                                     bool allow,
+                                                                     struct driftsync_error_t **out_error);
+
+/**
  * Makes the sync session start paused: it does not connect until `driftsync_realm_sync_resume`.
  * Needs sync settings by the time the builder is built.
  */

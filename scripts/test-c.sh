@@ -54,6 +54,9 @@ LIB_DIR="$TARGET_DIR/debug"
 test -f "$LIB_DIR/libdriftsync.so"
 export DRIFTSYNC_SERVER="$TARGET_DIR/debug/driftsync-server"
 test -x "$DRIFTSYNC_SERVER"
+# Makes a test CA and server certificate for the wss:// case.
+cargo build --example test_pki
+export DRIFTSYNC_TEST_PKI="$TARGET_DIR/debug/examples/test_pki"
 
 echo "== compile-only: the header included twice, as C and as C++"
 gcc "${CFLAGS[@]}" -Iinclude -fsyntax-only tests/c/compile_twice.c
@@ -72,7 +75,7 @@ for src in tests/c/test_*.c; do
         if [ $mode = plain ]; then
             runner=(timeout -k 10 600)
         else
-            runner=(timeout -k 10 1800 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
+            runner=(timeout -k 10 1800 valgrind -q --error-exitcode=99 --suppressions=tests/c/valgrind.supp --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite)
         fi
         set +e
         "${runner[@]}" "$exe" "$scratch" >"$work/out" 2>"$work/err"

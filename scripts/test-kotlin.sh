@@ -21,6 +21,7 @@ done
 echo "== native library and reference server (cargo build)"
 cargo build --lib
 cargo build -p driftsync-server
+cargo build --example test_pki
 test -f "$TARGET_DIR/debug/libdriftsync.so"
 test -x "$TARGET_DIR/debug/driftsync-server"
 

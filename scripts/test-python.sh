@@ -30,6 +30,7 @@ fi
 echo "== python: cargo build (library, reference server)"
 cargo build -q -p driftsync --lib $([ "$DRIFTSYNC_BUILD_PROFILE" = release ] && echo --release)
 cargo build -q -p driftsync-server
+cargo build -q --example test_pki
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | "$PY" -c "import json,sys; print(json.load(sys.stdin)['target_directory'])")
 PROFILE_DIR=$DRIFTSYNC_BUILD_PROFILE
 [ "$PROFILE_DIR" = dev ] && PROFILE_DIR=debug
@@ -52,5 +53,6 @@ fi
 
 echo "== python: pytest"
 export DRIFTSYNC_SERVER_BIN="$TARGET_DIR/debug/driftsync-server"
+export DRIFTSYNC_TEST_PKI="$TARGET_DIR/debug/examples/test_pki"
 cd bindings/python
 exec "$PY" -m pytest -q -p no:cacheprovider "$@" tests

@@ -1,5 +1,5 @@
 //! `driftsync-server serve --config app.toml --data DIR [--listen 127.0.0.1:PORT]`
-//! `driftsync-server admin --url ws://127.0.0.1:PORT --admin-token T <command>`
+//! `driftsync-server admin --url ws://127.0.0.1:ADMIN_PORT --admin-token T <command>`
 
 use driftsync::protocol::AdminCommand;
 use driftsync_server::admin::parse_duration;
@@ -9,8 +9,9 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage:
   driftsync-server serve --config app.toml --data DIR [--listen 127.0.0.1:PORT]
-      (port 0 picks a free port; prints `listening on ws://HOST:PORT`)
-  driftsync-server admin --url ws://HOST:PORT --admin-token TOKEN COMMAND
+      (port 0 picks a free port; prints `listening on ws://HOST:PORT`, then
+       `admin on ws://HOST:PORT`: the admin listener, set by [admin] in app.toml)
+  driftsync-server admin --url ws://HOST:ADMIN_PORT --admin-token TOKEN COMMAND
       COMMAND is one of:
         backup NAME | restore NAME
         terminate | enable
@@ -19,6 +20,7 @@ const USAGE: &str = "usage:
         role assign USER ROLE
         role define ROLE FILE        (TOML: realms = [..], read = [..], write = [..])
         recovery on|off              (off sets is_recovery_mode_disabled)
+        user add USER TOKEN ROLE | user remove USER | user rotate USER TOKEN
         status";
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn serve(args: &[String]) -> Result<(), String> {
     let server = Server::start(options).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on {}", server.url());
+    let _ = writeln!(out, "admin on {}", server.admin_url());
     let _ = out.flush();
     // Serve until killed.
     loop {
@@ -105,6 +108,11 @@ fn admin(args: &[String]) -> Result<(), String> {
         ["recovery", "on"] => AdminCommand::SetRecoveryDisabled { disabled: false },
         ["recovery", "off"] => AdminCommand::SetRecoveryDisabled { disabled: true },
         ["status"] => AdminCommand::Status,
+        ["user", "add", user, token, role] => {
+            AdminCommand::AddUser { user: user.to_string(), token: token.to_string(), role: role.to_string() }
+        }
+        ["user", "remove", user] => AdminCommand::RemoveUser { user: user.to_string() },
+        ["user", "rotate", user, token] => AdminCommand::RotateToken { user: user.to_string(), token: token.to_string() },
         _ => return Err(format!("unknown admin command {words:?}\n{USAGE}")),
     };
     let out = admin_request(url, token, command).map_err(|e| e.to_string())?;
