@@ -27,9 +27,10 @@ for tool in cargo ld objcopy ar strip; do
 done
 
 header=include/driftsync.h
-VERSION=$(sed -n 's/^#define DRIFTSYNC_VERSION "\(.*\)"$/\1/p' "$header")
-ABI=$(sed -n 's/^#define DRIFTSYNC_ABI_VERSION \([0-9]*\)$/\1/p' "$header")
-[ -n "$VERSION" ] && [ -n "$ABI" ] || { echo "install.sh: no version in $header" >&2; exit 1; }
+define() { sed -n "s/^#define $1 \\([0-9]*\\)\$/\\1/p" "$header"; }
+VERSION="$(define DRIFTSYNC_VERSION_MAJOR).$(define DRIFTSYNC_VERSION_MINOR).$(define DRIFTSYNC_VERSION_PATCH)"
+ABI=$(define DRIFTSYNC_ABI_VERSION)
+[ "$VERSION" != ".." ] && [ -n "$ABI" ] || { echo "install.sh: no version in $header" >&2; exit 1; }
 
 echo "== cargo build --release --lib"
 cargo build --release --lib

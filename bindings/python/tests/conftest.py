@@ -112,15 +112,18 @@ def server_bin() -> Path:
 class ServerProcess:
     """A running `driftsync-server serve` child process."""
 
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, config: Optional[Path] = None) -> None:
+        """Serves `config` (default: the tests' app.toml and schema, written into `workdir`)."""
         self.binary = binary
         self.workdir = workdir
-        (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
-        (workdir / "app.toml").write_text(APP_TOML.format(admin=ADMIN_TOKEN))
+        if config is None:
+            (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
+            config = workdir / "app.toml"
+            config.write_text(APP_TOML.format(admin=ADMIN_TOKEN))
         self.data = workdir / "data"
         self.log: List[str] = []
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--config", str(workdir / "app.toml"), "--data", str(self.data), "--listen", "127.0.0.1:0"],
+            [str(binary), "serve", "--config", str(config), "--data", str(self.data), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
