@@ -25,8 +25,11 @@ for f in include/driftsync.h "lib/libdriftsync.so.$ABI" lib/libdriftsync.a lib/p
     [ -f "$PREFIX/$f" ] || fail "install_layout: $f missing"
 done
 [ "$(readlink "$PREFIX/lib/libdriftsync.so")" = "libdriftsync.so.$ABI" ] || fail "install_layout: libdriftsync.so is not a symlink to libdriftsync.so.$ABI"
-readelf -d "$LIB" | grep -q "Library soname: \[libdriftsync.so.$ABI\]" || fail "install_soname: no SONAME libdriftsync.so.$ABI"
-! readelf -S "$LIB" | grep -q -e '\.symtab' -e '\.debug_' || fail "install_stripped: $LIB has a symbol table or debug info"
+# (outputs are read whole before grep: with pipefail, `cmd | grep -q` can fail by SIGPIPE)
+dynamic=$(readelf -d "$LIB")
+grep -q "Library soname: \[libdriftsync.so.$ABI\]" <<<"$dynamic" || fail "install_soname: no SONAME libdriftsync.so.$ABI"
+sections=$(readelf -S -W "$LIB")
+if grep -q -e '\.symtab' -e '\.debug_' <<<"$sections"; then fail "install_stripped: $LIB has a symbol table or debug info"; fi
 pass "layout, SONAME libdriftsync.so.$ABI, stripped"
 
 echo "== install_exports_only_driftsync"
@@ -45,7 +48,8 @@ export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig"
 echo "== install_pkg_config_shared"
 # shellcheck disable=SC2046
 gcc -std=c11 -Wall -Wextra -Werror examples/c/hello.c -o "$work/hello" $(pkg-config --cflags --libs driftsync) -Wl,-rpath,"$PREFIX/lib"
-readelf -d "$work/hello" | grep -q "NEEDED.*\[libdriftsync.so.$ABI\]" || fail "install_pkg_config_shared: hello does not need libdriftsync.so.$ABI"
+dynamic=$(readelf -d "$work/hello")
+grep -q "NEEDED.*\[libdriftsync.so.$ABI\]" <<<"$dynamic" || fail "install_pkg_config_shared: hello does not need libdriftsync.so.$ABI"
 out=$("$work/hello" "$work/shared.realm") || fail "install_pkg_config_shared: hello failed"
 version=$(cargo metadata --no-deps --format-version 1 | grep -o '"name":"driftsync","version":"[^"]*"' | cut -d'"' -f8)
 [ "$out" = "driftsync $version: 1 Task object(s) in $work/shared.realm" ] || fail "install_pkg_config_shared: unexpected output: $out"
@@ -56,7 +60,8 @@ echo "== install_pkg_config_static"
 # shellcheck disable=SC2046
 gcc -std=c11 -static examples/c/hello.c -o "$work/hello-static" $(pkg-config --cflags --libs --static driftsync) 2>"$work/static.err" \
     || { cat "$work/static.err" >&2; fail "install_pkg_config_static: link failed"; }
-! readelf -d "$work/hello-static" 2>/dev/null | grep -q NEEDED || fail "install_pkg_config_static: hello-static is not static"
+dynamic=$(readelf -d "$work/hello-static" 2>&1 || true)
+if grep -q NEEDED <<<"$dynamic"; then fail "install_pkg_config_static: hello-static is not static"; fi
 "$work/hello-static" "$work/static.realm" >/dev/null || fail "install_pkg_config_static: hello-static failed"
 out=$("$work/hello-static" "$work/static.realm")
 [[ "$out" == *": 2 Task object(s) in $work/static.realm" ]] || fail "install_pkg_config_static: unexpected output: $out"

@@ -42,7 +42,7 @@ PY
 echo "== Kotlin: mvn install, then a consumer project against the installed jar"
 mvn -q -B install -DskipTests -Ddriftsync.cargo.target="$TARGET_DIR"
 jar="$HOME/.m2/repository/io/driftsync/driftsync-kotlin/0.1.0/driftsync-kotlin-0.1.0.jar"
-unzip -l "$jar" | grep -q " linux-x86-64/libdriftsync.so$" || { echo "FAIL: kotlin_jar_bundles_library: $jar" >&2; exit 1; }
+unzip -Z1 "$jar" | grep -x "linux-x86-64/libdriftsync.so" >/dev/null || { echo "FAIL: kotlin_jar_bundles_library: $jar" >&2; exit 1; }
 # The README's dependency block is the consumer's only dependency (whitespace aside).
 squash() { tr -d ' \n\t'; }
 "$ROOT/scripts/readme-block.sh" "$ROOT/bindings/kotlin/README.md" kotlin-dependency | squash >"$ROOT/target/kotlin-readme-dependency"
