@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python binding tests: a virtual environment (target/py-venv, created when missing), the wheel
 # built from bindings/python by maturin (cffi mode: it runs cargo, generates the declarations and
-# strips the library), checked (tagged py3-none-<platform>, library stripped), installed, then
+# strips the library), checked (tagged py3-none-<platform>, library stripped), installed; the
+# sdist (maturin sdist) checked and built into a wheel by pip with cargo; then
 # pytest (including tests/test_readme.py: the README's example as written). Re-runs reuse
 # the venv and skip the rebuild when neither the crate nor the package sources changed.
 #
@@ -64,6 +65,22 @@ with zipfile.ZipFile(wheel) as z:
     print(f"   ok: {tag.group(1)}, {libs[0]} stripped ({z.getinfo(libs[0]).file_size // 1024} KiB)")
 PY
     "$PY" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel"
+
+    echo "== python: sdist (maturin sdist), built into a wheel by pip with cargo"
+    rm -rf "$TARGET_DIR/py-sdist"
+    (cd bindings/python && maturin sdist -o "$TARGET_DIR/py-sdist") >"$TARGET_DIR/py-sdist.log" 2>&1 \
+        || { cat "$TARGET_DIR/py-sdist.log" >&2; echo "FAIL: python_sdist: maturin sdist failed" >&2; exit 1; }
+    sdist=$(ls "$TARGET_DIR"/py-sdist/driftsync-*.tar.gz)
+    listing=$(tar tzf "$sdist")
+    for f in Cargo.toml Cargo.lock build.rs driftsync.map cbindgen.toml include/driftsync.h src/lib.rs src/ffi/mod.rs \
+             pyproject.toml bindings/python/pyproject.toml bindings/python/src/driftsync/__init__.py; do
+        grep -qx "driftsync-[^/]*/$f" <<<"$listing" || { echo "FAIL: python_sdist_contents: $f missing from $sdist" >&2; exit 1; }
+    done
+    # Unpacked elsewhere by pip, so it builds from what the sdist holds (its own cargo target dir).
+    CARGO_TARGET_DIR="$TARGET_DIR/py-sdist-target" "$PY" -m pip wheel -q --disable-pip-version-check --no-build-isolation \
+        --no-deps -w "$TARGET_DIR/py-sdist/wheel" "$sdist"
+    ls "$TARGET_DIR"/py-sdist/wheel/driftsync-*-py3-none-*.whl >/dev/null
+    echo "   ok: $(basename "$sdist") builds: $(basename "$(ls "$TARGET_DIR"/py-sdist/wheel/*.whl)")"
     echo "$NEW_STAMP" > "$STAMP"
 else
     echo "(unchanged: rebuild skipped)"
