@@ -152,6 +152,10 @@ typedef enum driftsync_status_t {
    */
   DRIFTSYNC_STATUS_INTERNAL = 25,
   /**
+   * The server did not accept the user's credentials (a wrong or expired token).
+   */
+  DRIFTSYNC_STATUS_AUTHENTICATION = 26,
+  /**
    * A required pointer argument was NULL.
    */
   DRIFTSYNC_STATUS_NULL_ARGUMENT = 1000,
@@ -165,6 +169,24 @@ typedef enum driftsync_status_t {
    */
   DRIFTSYNC_STATUS_PANIC = 1002,
 } driftsync_status_t;
+
+/**
+ * The connection state of a sync session.
+ */
+typedef enum driftsync_connection_state_t {
+  /**
+   * Not connected (paused, waiting to reconnect, or stopped).
+   */
+  DRIFTSYNC_CONNECTION_DISCONNECTED = 0,
+  /**
+   * Connecting and binding to the server.
+   */
+  DRIFTSYNC_CONNECTION_CONNECTING = 1,
+  /**
+   * Bound: uploading and downloading.
+   */
+  DRIFTSYNC_CONNECTION_CONNECTED = 2,
+} driftsync_connection_state_t;
 
 /**
  * What to do with unsynced changes when the server demands a client reset.
@@ -187,6 +209,21 @@ typedef enum driftsync_client_reset_mode_t {
    */
   DRIFTSYNC_CLIENT_RESET_RECOVER_OR_DISCARD_UNSYNCED_CHANGES = 3,
 } driftsync_client_reset_mode_t;
+
+/**
+ * The level of a log line (and the threshold of `driftsync_set_log_callback`).
+ */
+typedef enum driftsync_log_level_t {
+  /**
+   * No lines at all (as a threshold: unregisters the callback).
+   */
+  DRIFTSYNC_LOG_OFF = 0,
+  DRIFTSYNC_LOG_ERROR = 1,
+  DRIFTSYNC_LOG_WARN = 2,
+  DRIFTSYNC_LOG_INFO = 3,
+  DRIFTSYNC_LOG_DEBUG = 4,
+  DRIFTSYNC_LOG_TRACE = 5,
+} driftsync_log_level_t;
 
 /**
  * The type tag of a `driftsync_value_t`; also the type of a property in the schema builder
@@ -296,24 +333,6 @@ typedef enum driftsync_reset_decision_t {
    */
   DRIFTSYNC_RESET_DECISION_MANUAL = 2,
 } driftsync_reset_decision_t;
-
-/**
- * The connection state of a sync session.
- */
-typedef enum driftsync_connection_state_t {
-  /**
-   * Not connected (paused, waiting to reconnect, or stopped).
-   */
-  DRIFTSYNC_CONNECTION_DISCONNECTED = 0,
-  /**
-   * Connecting and binding to the server.
-   */
-  DRIFTSYNC_CONNECTION_CONNECTING = 1,
-  /**
-   * Bound: uploading and downloading.
-   */
-  DRIFTSYNC_CONNECTION_CONNECTED = 2,
-} driftsync_connection_state_t;
 
 /**
  * The server's error code of a sync error.
@@ -544,6 +563,40 @@ typedef void (*driftsync_download_progress_fn)(void *user_data,
                                                uint64_t total);
 
 /**
+ * Called with every sync error, reset demands included (before the reset runs). `error` is
+ * borrowed for the call (`driftsync_sync_error_clone` keeps a copy).
+ *
+ * Thread: the session's sync thread, as `driftsync_sync_state_fn`.
+ */
+typedef void (*driftsync_sync_error_fn)(void *user_data,
+                                        const struct driftsync_sync_error_t *error);
+
+/**
+ * Called on every connection state change of a sync session.
+ *
+ * Thread: the session's sync thread (a library thread), with no library lock held: the callback
+ * may call into the library (read, write, pause, resume, free tokens), but must not wait for
+ * upload or download.
+ */
+typedef void (*driftsync_sync_state_fn)(void *user_data,
+                                        enum driftsync_connection_state_t old_state,
+                                        enum driftsync_connection_state_t new_state);
+
+/**
+ * Receives one log line: its level, its category ("sync", "reset", "storage"; UTF-8, not
+ * NUL-terminated) and its message (UTF-8, not NUL-terminated). Both strings are borrowed for the
+ * call.
+ *
+ * Thread: whichever thread logged the line (the sync thread, or an application thread inside a
+ * library call), possibly several at once. No library lock is held: the callback may call into
+ * the library, but should be quick.
+ */
+typedef void (*driftsync_log_fn)(void *user_data,
+                                 enum driftsync_log_level_t level,
+                                 struct driftsync_string_t category,
+                                 struct driftsync_string_t message);
+
+/**
  * Borrowed bytes: `data` points at `len` bytes. As an input, `data` may be NULL only when `len`
  * is 0.
  */
@@ -688,34 +741,14 @@ typedef struct driftsync_sync_progress_t {
   uint64_t downloadable;
 } driftsync_sync_progress_t;
 
-/**
- * Called on every connection state change of a sync session.
- *
- * Thread: the session's sync thread (a library thread), with no library lock held: the callback
- * may call into the library (read, write, pause, resume, free tokens), but must not wait for
- * upload or download.
- */
-typedef void (*driftsync_sync_state_fn)(void *user_data,
-                                        enum driftsync_connection_state_t old_state,
-                                        enum driftsync_connection_state_t new_state);
-
-/**
- * Called with every sync error, reset demands included (before the reset runs). `error` is
- * borrowed for the call (`driftsync_sync_error_clone` keeps a copy).
- *
- * Thread: the session's sync thread, as `driftsync_sync_state_fn`.
- */
-typedef void (*driftsync_sync_error_fn)(void *user_data,
-                                        const struct driftsync_sync_error_t *error);
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
  * The library's version, as "MAJOR.MINOR.PATCH": a static NUL-terminated string (never free it).
- * It equals `DRIFTSYNC_VERSION` of the header the application was compiled with when the
- * library and header match.
+ * It equals `DRIFTSYNC_VERSION_MAJOR.DRIFTSYNC_VERSION_MINOR.DRIFTSYNC_VERSION_PATCH` of the
+ * header the application was compiled with when the library and header match.
  */
 const char *driftsync_version(void);
 
@@ -909,6 +942,30 @@ enum driftsync_status_t driftsync_config_builder_set_download_progress(struct dr
                                                                        struct driftsync_error_t **out_error);
 
 /**
+ * Sets the sync-error handler (see `driftsync_sync_error_fn`): every sync error of the session,
+ * from the first connection on (a refused token, a server that cannot be reached, reset
+ * demands). Unlike `driftsync_realm_sync_on_error`, it is in place before `driftsync_realm_open`
+ * returns, so no error is missed. NULL `callback` removes it. `user_data` as
+ * `driftsync_config_builder_set_before_reset` (it runs on the sync thread).
+ */
+enum driftsync_status_t driftsync_config_builder_set_sync_error_handler(struct driftsync_config_builder_t *builder,
+                                                                        driftsync_sync_error_fn callback,
+                                                                        void *user_data,
+                                                                        driftsync_user_data_free_fn user_data_free,
+                                                                        struct driftsync_error_t **out_error);
+
+/**
+ * Sets the connection-state handler (see `driftsync_sync_state_fn`): every connection state
+ * change of the session, from the first connection on. NULL `callback` removes it. `user_data`
+ * as `driftsync_config_builder_set_before_reset`.
+ */
+enum driftsync_status_t driftsync_config_builder_set_connection_state_handler(struct driftsync_config_builder_t *builder,
+                                                                              driftsync_sync_state_fn callback,
+                                                                              void *user_data,
+                                                                              driftsync_user_data_free_fn user_data_free,
+                                                                              struct driftsync_error_t **out_error);
+
+/**
  * Checks the settings and makes a config. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` when the path
  * or the schema is missing, or a client-reset or start-paused setting was given without sync
  * settings. Consumes the builder whatever the outcome: do not use or free it after (on failure
@@ -940,6 +997,23 @@ enum driftsync_status_t driftsync_config_client_reset_mode(const struct driftsyn
  * Frees a config. NULL is a no-op.
  */
 void driftsync_config_free(struct driftsync_config_t *config);
+
+/**
+ * Registers the process-wide log callback: lines at `level` (a `driftsync_log_level_t` value)
+ * or more severe are passed to `callback`; another number is `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. A new registration replaces the previous one; `DRIFTSYNC_LOG_OFF` or a NULL
+ * `callback` unregisters. The library owns `user_data` from this call on: `user_data_free`
+ * (optional) runs exactly once, when the registration is replaced or removed and no call of the
+ * callback is in flight any more (possibly on a library thread), or before this function returns
+ * if it fails (or unregisters).
+ *
+ * If the process already has another `log` logger (a Rust application's own), the callback is
+ * not installed and `DRIFTSYNC_STATUS_INVALID_ARGUMENT` is returned.
+ */
+enum driftsync_status_t driftsync_set_log_callback(int32_t level,
+                                                   driftsync_log_fn callback,
+                                                   void *user_data,
+                                                   driftsync_user_data_free_fn user_data_free,
+                                                   struct driftsync_error_t **out_error);
 
 /**
  * The view of an owned value; it borrows from `value`.
@@ -1725,9 +1799,14 @@ enum driftsync_status_t driftsync_realm_sync_resume(const struct driftsync_realm
 
 /**
  * Blocks until every local change committed before this call is acknowledged by the server, or
- * `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`). `DRIFTSYNC_STATUS_CLOSED`
- * when the session stops meanwhile. Do not call it from a sync callback (it would wait for the
- * thread it blocks).
+ * `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`; `UINT64_MAX` waits without
+ * limit). `DRIFTSYNC_STATUS_CLOSED` when the session stops meanwhile. When an error ends the
+ * session (now or while waiting), it returns at once with that error: `AUTHENTICATION` (the
+ * token was refused), `PERMISSION_DENIED`, `PROTOCOL`, `SYNC` (another fatal server error),
+ * `CLIENT_RESET` (a reset handed to the manual handler, or an automatic reset that failed; the
+ * error's cause names the reset cause). A retryable error (server down) leaves it waiting.
+ * `driftsync_realm_sync_resume` starts the session again. Do not call it from a sync callback (it
+ * would wait for the thread it blocks).
  */
 enum driftsync_status_t driftsync_realm_sync_wait_for_upload(const struct driftsync_realm_t *realm,
                                                              uint64_t timeout_ms,

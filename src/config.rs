@@ -1,7 +1,9 @@
 //! How a realm is opened: its file, its schema and, optionally, how it syncs.
 
+use crate::error::{Error, Result};
 use crate::reset::ClientResetConfig;
 use crate::schema::Schema;
+use crate::sync::{ConnectionStateHandler, SyncErrorHandler};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,6 +46,10 @@ pub struct SyncConfig {
     /// that changes a server restored from a backup lost can still be recovered. Older ones are
     /// deleted, which bounds the history.
     pub retain_acknowledged: u64,
+    /// Called with every sync error of the session, from the first connection on (sync thread).
+    pub on_error: Option<SyncErrorHandler>,
+    /// Called on every connection state change, from the first connection on (sync thread).
+    pub on_state_change: Option<ConnectionStateHandler>,
 }
 
 impl SyncConfig {
@@ -55,6 +61,51 @@ impl SyncConfig {
             client_reset: ClientResetConfig::default(),
             start_paused: false,
             retain_acknowledged: DEFAULT_RETAIN_ACKNOWLEDGED,
+            on_error: None,
+            on_state_change: None,
         }
+    }
+
+    /// Sets the sync-error handler (see `on_error`).
+    pub fn with_error_handler(mut self, f: impl Fn(&crate::sync::SyncError) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Sets the connection-state handler (see `on_state_change`).
+    pub fn with_state_handler(
+        mut self,
+        f: impl Fn(crate::sync::ConnectionState, crate::sync::ConnectionState) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_state_change = Some(std::sync::Arc::new(f));
+        self
+    }
+
+    /// Checks what can be checked before connecting: a URL the session could never use fails
+    /// `Realm::open` (InvalidArgument) instead of failing every connection attempt.
+    pub fn validate(&self) -> Result<()> {
+        let url = &self.server_url;
+        let rest = url
+            .strip_prefix("ws://")
+            .or_else(|| url.strip_prefix("wss://"))
+            .ok_or_else(|| Error::InvalidArgument(format!("server URL '{url}' must start with ws:// or wss://")))?;
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        // `[v6]:port`, `[v6]`, `host:port` or `host`.
+        let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
+            Some((h, tail)) => (h, tail.strip_prefix(':')),
+            None => match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            },
+        };
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(Error::InvalidArgument(format!("server URL '{url}' names no host")));
+        }
+        if let Some(p) = port
+            && p.parse::<u16>().is_err()
+        {
+            return Err(Error::InvalidArgument(format!("server URL '{url}' has an invalid port '{p}'")));
+        }
+        Ok(())
     }
 }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     PermissionDenied = 23,
     CallbackFailed = 24,
     Internal = 25,
+    /// The server did not accept the user's credentials (a wrong or expired token).
+    Authentication = 26,
 }
 
 /// Every fallible driftsync call returns this.
@@ -87,6 +89,8 @@ pub enum Error {
     CallbackFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("authentication failed: {0}")]
+    Authentication(String),
 }
 
 impl Error {
@@ -118,6 +122,7 @@ impl Error {
             PermissionDenied(_) => ErrorCode::PermissionDenied,
             CallbackFailed(_) => ErrorCode::CallbackFailed,
             Internal(_) => ErrorCode::Internal,
+            Authentication(_) => ErrorCode::Authentication,
         }
     }
 

@@ -164,6 +164,9 @@ impl Realm {
     /// Opens (or creates) the realm at `config.path`. A changed schema is migrated when the change
     /// is additive; otherwise `BreakingSchemaChange` lists every difference and nothing changes.
     pub fn open(config: RealmConfig) -> Result<Realm> {
+        if let Some(sync) = &config.sync {
+            sync.validate()?;
+        }
         let path = canonical(&config.path)?;
         let mut files = OPEN_FILES.lock();
         if let Some(shared) = files.get(&path).and_then(Weak::upgrade) {
@@ -178,6 +181,7 @@ impl Realm {
         files.insert(path, Arc::downgrade(&shared));
         drop(files);
         let realm = Realm::from_shared(shared);
+        log::info!(target: "driftsync::storage", "opened {} (schema of {} classes)", realm.path().display(), config.schema.classes.len());
         crate::sync::SyncSession::ensure_started(&realm)?;
         Ok(realm)
     }

@@ -15,16 +15,46 @@ use std::time::{Duration, Instant};
 /// Runs a command if `token` is the admin token.
 pub(crate) fn run_authorized(inner: &Inner, token: &str, command: AdminCommand) -> Result<String> {
     if token != inner.admin_token {
+        log::warn!(target: "driftsync_server", "refused admin command {}: wrong admin token", command_name(&command));
         return Err(ServerError("wrong admin token".into()));
     }
     run(inner, command)
+}
+
+fn command_name(c: &AdminCommand) -> &'static str {
+    match c {
+        AdminCommand::Backup { .. } => "backup",
+        AdminCommand::Restore { .. } => "restore",
+        AdminCommand::Terminate => "terminate",
+        AdminCommand::Enable => "enable",
+        AdminCommand::ApplySchema { .. } => "schema apply",
+        AdminCommand::AdvanceClock { .. } => "clock advance",
+        AdminCommand::AssignRole { .. } => "role assign",
+        AdminCommand::DefineRole { .. } => "role define",
+        AdminCommand::SetRecoveryDisabled { .. } => "recovery",
+        AdminCommand::Status => "status",
+    }
+}
+
+/// The command and its short arguments, for the log (a schema or role body only by size).
+fn describe(c: &AdminCommand) -> String {
+    let name = command_name(c);
+    match c {
+        AdminCommand::Backup { name: n } | AdminCommand::Restore { name: n } => format!("{name} {n}"),
+        AdminCommand::ApplySchema { schema_json } => format!("{name} ({} bytes of schema)", schema_json.len()),
+        AdminCommand::AdvanceClock { seconds } => format!("{name} {seconds}s"),
+        AdminCommand::AssignRole { user, role } => format!("{name} {user} {role}"),
+        AdminCommand::DefineRole { role, definition_toml } => format!("{name} {role} ({} bytes)", definition_toml.len()),
+        AdminCommand::SetRecoveryDisabled { disabled } => format!("{name} {}", if *disabled { "off" } else { "on" }),
+        AdminCommand::Terminate | AdminCommand::Enable | AdminCommand::Status => name.to_string(),
+    }
 }
 
 pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
     if inner.shutdown.load(Ordering::SeqCst) {
         return Err(ServerError("the server is stopping".into()));
     }
-    inner.log(format!("admin: {command:?}"));
+    log::info!(target: "driftsync_server", "admin: {}", describe(&command));
     match command {
         AdminCommand::Backup { name } => backup(inner, &name),
         AdminCommand::Restore { name } => restore(inner, &name),

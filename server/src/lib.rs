@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod config;
 mod db;
+pub mod log;
 mod realms;
 mod session;
 
@@ -130,7 +131,6 @@ pub(crate) struct Inner {
     pub conns: Mutex<HashMap<u64, ConnEntry>>,
     pub shutdown: AtomicBool,
     pub next_conn: AtomicU64,
-    pub verbose: bool,
 }
 
 impl Inner {
@@ -138,10 +138,9 @@ impl Inner {
         self.data_dir.join("realms")
     }
 
+    /// A debug line (the events an operator needs are logged at info or warn where they happen).
     pub fn log(&self, msg: impl AsRef<str>) {
-        if self.verbose {
-            eprintln!("driftsync-server: {}", msg.as_ref());
-        }
+        ::log::debug!(target: "driftsync_server", "{}", msg.as_ref());
     }
 
     /// The realm of this name, opened on first use with the current schema.
@@ -218,7 +217,6 @@ impl Server {
             conns: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
-            verbose: std::env::var_os("DRIFTSYNC_SERVER_LOG").is_some(),
         });
         // Open every existing realm now, so a damaged file fails the start, not a client.
         for name in inner.realm_names()? {

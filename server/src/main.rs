@@ -11,7 +11,13 @@ use std::process::ExitCode;
 
 /// The driftsync reference sync server.
 #[derive(Parser)]
-#[command(name = "driftsync-server", version, about, propagate_version = true)]
+#[command(
+    name = "driftsync-server",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Logging: DRIFTSYNC_LOG sets the level of the lines on stderr (see server/README.md)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +121,13 @@ enum RoleCli {
 }
 
 fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let cli = Cli::parse();
+    // The log level comes from DRIFTSYNC_LOG (see driftsync_server::log).
+    if let Err(e) = driftsync_server::log::init_from_env() {
+        eprintln!("driftsync-server: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = match cli.command {
         Command::Serve { config, data, listen } => serve(&config, &data, &listen),
         Command::Admin { connection, command } => admin(&connection, command),
     };

@@ -163,6 +163,32 @@ pub(crate) fn compare_client_schema(server: &Schema, client: &Schema) -> (Vec<St
     (breaking, extras)
 }
 
+/// One line per refused bind: a refused token (never the token itself), a reset demand with its
+/// cause, or another refusal.
+fn log_refused_bind(conn: u64, b: &Bind, e: &ProtocolError) {
+    let file = b.client_file_ident.map(|i| i.to_string()).unwrap_or_else(|| "new".into());
+    match (e.code, e.action) {
+        (ServerErrorCode::BadToken, _) => {
+            log::warn!(target: "driftsync_server", "refused token: realm '{}' client file {file} (connection {conn}): {}", b.realm, e.message)
+        }
+        (_, ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery) => log::info!(
+            target: "driftsync_server",
+            "reset demand: realm '{}' client file {file} cause {} action {:?} (connection {conn}): {}",
+            b.realm,
+            e.cause.map(|c| c.name()).unwrap_or("none"),
+            e.action,
+            e.message
+        ),
+        _ => log::warn!(
+            target: "driftsync_server",
+            "refused bind: realm '{}' client file {file} {:?} (connection {conn}): {}",
+            b.realm,
+            e.code,
+            e.message
+        ),
+    }
+}
+
 impl Session {
     fn run(&mut self) {
         loop {
@@ -326,7 +352,14 @@ impl Session {
                     self.id,
                     ConnEntry { ident: bound.ident, realm: bound.realm.clone(), user: bound.user.clone(), kick: self.kick.clone() },
                 );
-                self.inner.log(format!("connection {}: bound file {} of {} to realm '{}'", self.id, bound.ident, bound.user, bound.realm));
+                log::info!(
+                    target: "driftsync_server",
+                    "bind: user '{}' realm '{}' client file {} (connection {})",
+                    bound.user,
+                    bound.realm,
+                    bound.ident,
+                    self.id
+                );
                 self.bound = Some(bound);
                 if self.send(&msg) { Flow::Continue } else { Flow::Close }
             }
@@ -335,6 +368,7 @@ impl Session {
                     e.action = ErrorAction::ClientResetNoRecovery;
                     e.message.push_str(" (recovery of unsynced changes is disabled on this server: is_recovery_mode_disabled)");
                 }
+                log_refused_bind(self.id, &b, &e);
                 self.fail(e)
             }
         }

@@ -8,10 +8,12 @@ use super::reset::{
     mode_of, progress_fn,
 };
 use super::schema::driftsync_schema_t;
+use super::sync::{driftsync_sync_error_fn, driftsync_sync_state_fn, error_handler, state_handler};
 use super::types::*;
 use crate::config::{RealmConfig, SyncConfig};
 use crate::reset::{AfterHook, BeforeHook, ClientResetMode, ManualHandler, ProgressFn};
 use crate::schema::Schema;
+use crate::sync::{ConnectionStateHandler, SyncErrorHandler};
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_void};
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ struct Draft {
     after: Option<AfterHook>,
     manual: Option<ManualHandler>,
     progress: Option<ProgressFn>,
+    on_error: Option<SyncErrorHandler>,
+    on_state: Option<ConnectionStateHandler>,
 }
 
 impl Draft {
@@ -58,6 +62,8 @@ impl Draft {
             || self.after.is_some()
             || self.manual.is_some()
             || self.progress.is_some()
+            || self.on_error.is_some()
+            || self.on_state.is_some()
     }
 }
 
@@ -366,6 +372,40 @@ pub unsafe extern "C" fn driftsync_config_builder_set_download_progress(
     })
 }
 
+/// Sets the sync-error handler (see `driftsync_sync_error_fn`): every sync error of the session,
+/// from the first connection on (a refused token, a server that cannot be reached, reset
+/// demands). Unlike `driftsync_realm_sync_on_error`, it is in place before `driftsync_realm_open`
+/// returns, so no error is missed. NULL `callback` removes it. `user_data` as
+/// `driftsync_config_builder_set_before_reset` (it runs on the sync thread).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_sync_error_handler(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_sync_error_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.on_error = callback.map(|cb| error_handler(cb, user));
+    })
+}
+
+/// Sets the connection-state handler (see `driftsync_sync_state_fn`): every connection state
+/// change of the session, from the first connection on. NULL `callback` removes it. `user_data`
+/// as `driftsync_config_builder_set_before_reset`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_connection_state_handler(
+    builder: *mut driftsync_config_builder_t,
+    callback: driftsync_sync_state_fn,
+    user_data: *mut c_void,
+    user_data_free: driftsync_user_data_free_fn,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    set_callback(builder, UserData { data: user_data, free: user_data_free }, out_error, |d, user| {
+        d.on_state = callback.map(|cb| state_handler(cb, user));
+    })
+}
+
 /// Checks the settings and makes a config. `DRIFTSYNC_STATUS_INVALID_ARGUMENT` when the path
 /// or the schema is missing, or a client-reset or start-paused setting was given without sync
 /// settings. Consumes the builder whatever the outcome: do not use or free it after (on failure
@@ -409,6 +449,8 @@ pub unsafe extern "C" fn driftsync_config_builder_build(
                 sync.client_reset.after = d.after;
                 sync.client_reset.manual = d.manual;
                 sync.client_reset.on_download_progress = d.progress;
+                sync.on_error = d.on_error;
+                sync.on_state_change = d.on_state;
                 config.sync = Some(sync);
             }
             None if has_reset_settings => {

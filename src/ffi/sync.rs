@@ -270,9 +270,14 @@ pub unsafe extern "C" fn driftsync_realm_sync_resume(
 }
 
 /// Blocks until every local change committed before this call is acknowledged by the server, or
-/// `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`). `DRIFTSYNC_STATUS_CLOSED`
-/// when the session stops meanwhile. Do not call it from a sync callback (it would wait for the
-/// thread it blocks).
+/// `timeout_ms` milliseconds have passed (`DRIFTSYNC_STATUS_TIMEOUT`; `UINT64_MAX` waits without
+/// limit). `DRIFTSYNC_STATUS_CLOSED` when the session stops meanwhile. When an error ends the
+/// session (now or while waiting), it returns at once with that error: `AUTHENTICATION` (the
+/// token was refused), `PERMISSION_DENIED`, `PROTOCOL`, `SYNC` (another fatal server error),
+/// `CLIENT_RESET` (a reset handed to the manual handler, or an automatic reset that failed; the
+/// error's cause names the reset cause). A retryable error (server down) leaves it waiting.
+/// `driftsync_realm_sync_resume` starts the session again. Do not call it from a sync callback (it
+/// would wait for the thread it blocks).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_sync_wait_for_upload(
     realm: *const driftsync_realm_t,
@@ -315,6 +320,32 @@ pub type driftsync_sync_state_fn =
 ///
 /// Thread: the session's sync thread, as `driftsync_sync_state_fn`.
 pub type driftsync_sync_error_fn = Option<unsafe extern "C" fn(user_data: *mut c_void, error: *const driftsync_sync_error_t)>;
+
+type StateCb = unsafe extern "C" fn(*mut c_void, driftsync_connection_state_t, driftsync_connection_state_t);
+type ErrorCb = unsafe extern "C" fn(*mut c_void, *const driftsync_sync_error_t);
+
+fn call_state_fn(cb: StateCb, user: &UserData, old: ConnectionState, new: ConnectionState) {
+    // SAFETY: the application registered `cb` for `user.data`.
+    let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(user.data, old.into(), new.into()) }));
+}
+
+fn call_error_fn(cb: ErrorCb, user: &UserData, e: &SyncError) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let view = driftsync_sync_error_t { error: e.clone(), lent: true };
+        // SAFETY: the application registered `cb` for `user.data`.
+        unsafe { cb(user.data, &view) };
+    }));
+}
+
+/// The connection-state handler of a config (`driftsync_config_builder_set_connection_state_handler`).
+pub(crate) fn state_handler(cb: StateCb, user: Arc<UserData>) -> crate::sync::ConnectionStateHandler {
+    Arc::new(move |old, new| call_state_fn(cb, &user, old, new))
+}
+
+/// The sync-error handler of a config (`driftsync_config_builder_set_sync_error_handler`).
+pub(crate) fn error_handler(cb: ErrorCb, user: Arc<UserData>) -> crate::sync::SyncErrorHandler {
+    Arc::new(move |e| call_error_fn(cb, &user, e))
+}
 
 /// Removes a session listener when dropped.
 struct ListenerGuard {
@@ -380,8 +411,7 @@ pub unsafe extern "C" fn driftsync_realm_sync_on_state_change(
         let Some(cb) = callback else { return 0 };
         session.on_state_change(move |old, new| {
             if active.load(Ordering::SeqCst) {
-                // SAFETY: the application registered `cb` for `user.data`.
-                let _ = catch_unwind(AssertUnwindSafe(|| unsafe { cb(user.data, old.into(), new.into()) }));
+                call_state_fn(cb, &user, old, new);
             }
         })
     };
@@ -405,11 +435,7 @@ pub unsafe extern "C" fn driftsync_realm_sync_on_error(
         let Some(cb) = callback else { return 0 };
         session.on_error(move |e| {
             if active.load(Ordering::SeqCst) {
-                let _ = catch_unwind(AssertUnwindSafe(|| {
-                    let view = driftsync_sync_error_t { error: e.clone(), lent: true };
-                    // SAFETY: the application registered `cb` for `user.data`.
-                    unsafe { cb(user.data, &view) };
-                }));
+                call_error_fn(cb, &user, e);
             }
         })
     };

@@ -62,7 +62,7 @@ fn header_defines_are_integers_for_cffi() {
 
 #[test]
 fn status_numbers_mirror_error_codes() {
-    for n in 1..=25 {
+    for n in 1..=26 {
         let code: ErrorCode = match n {
             1 => ErrorCode::InvalidArgument,
             2 => ErrorCode::InvalidSchema,
@@ -88,7 +88,8 @@ fn status_numbers_mirror_error_codes() {
             22 => ErrorCode::Protocol,
             23 => ErrorCode::PermissionDenied,
             24 => ErrorCode::CallbackFailed,
-            _ => ErrorCode::Internal,
+            25 => ErrorCode::Internal,
+            _ => ErrorCode::Authentication,
         };
         assert_eq!(code as i32, n);
         assert_eq!(driftsync_status_t::from(code) as i32, n, "{code:?}");

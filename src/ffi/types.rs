@@ -66,6 +66,8 @@ pub enum driftsync_status_t {
     DRIFTSYNC_STATUS_CALLBACK_FAILED = 24,
     /// A bug or an unexpected failure inside the library.
     DRIFTSYNC_STATUS_INTERNAL = 25,
+    /// The server did not accept the user's credentials (a wrong or expired token).
+    DRIFTSYNC_STATUS_AUTHENTICATION = 26,
     /// A required pointer argument was NULL.
     DRIFTSYNC_STATUS_NULL_ARGUMENT = 1000,
     /// A string argument was not valid UTF-8.
@@ -105,13 +107,14 @@ impl From<ErrorCode> for driftsync_status_t {
             ErrorCode::PermissionDenied => S::DRIFTSYNC_STATUS_PERMISSION_DENIED,
             ErrorCode::CallbackFailed => S::DRIFTSYNC_STATUS_CALLBACK_FAILED,
             ErrorCode::Internal => S::DRIFTSYNC_STATUS_INTERNAL,
+            ErrorCode::Authentication => S::DRIFTSYNC_STATUS_AUTHENTICATION,
         }
     }
 }
 
 impl driftsync_status_t {
     /// Every status, for `driftsync_status_name` and the tests.
-    pub(crate) const ALL: [driftsync_status_t; 29] = [
+    pub(crate) const ALL: [driftsync_status_t; 30] = [
         S::DRIFTSYNC_STATUS_OK,
         S::DRIFTSYNC_STATUS_INVALID_ARGUMENT,
         S::DRIFTSYNC_STATUS_INVALID_SCHEMA,
@@ -138,6 +141,7 @@ impl driftsync_status_t {
         S::DRIFTSYNC_STATUS_PERMISSION_DENIED,
         S::DRIFTSYNC_STATUS_CALLBACK_FAILED,
         S::DRIFTSYNC_STATUS_INTERNAL,
+        S::DRIFTSYNC_STATUS_AUTHENTICATION,
         S::DRIFTSYNC_STATUS_NULL_ARGUMENT,
         S::DRIFTSYNC_STATUS_INVALID_UTF8,
         S::DRIFTSYNC_STATUS_PANIC,
@@ -172,6 +176,7 @@ impl driftsync_status_t {
             S::DRIFTSYNC_STATUS_PERMISSION_DENIED => "PERMISSION_DENIED\0",
             S::DRIFTSYNC_STATUS_CALLBACK_FAILED => "CALLBACK_FAILED\0",
             S::DRIFTSYNC_STATUS_INTERNAL => "INTERNAL\0",
+            S::DRIFTSYNC_STATUS_AUTHENTICATION => "AUTHENTICATION\0",
             S::DRIFTSYNC_STATUS_NULL_ARGUMENT => "NULL_ARGUMENT\0",
             S::DRIFTSYNC_STATUS_INVALID_UTF8 => "INVALID_UTF8\0",
             S::DRIFTSYNC_STATUS_PANIC => "PANIC\0",

@@ -116,6 +116,10 @@ pub struct PendingReset {
     pub decision: ResetDecision,
     pub mode: ClientResetMode,
     pub cause: Option<ResetCause>,
+    /// The server's action of the demand (recovery allowed or not); a demand with another action
+    /// starts the cycle guard over. None in records written before the field existed.
+    #[serde(default)]
+    pub action: Option<ErrorAction>,
     pub at_ms: i64,
     /// The newest local version right after the reset: uploaded once acked ≥ this.
     pub local_version_at_reset: u64,

@@ -2,7 +2,7 @@
 //! 1 decide · 2 before hook · 3 fresh copy · 4 transform in place (one write transaction) ·
 //! 5 after hook · 6 audit (the report) · 7 manual.
 
-use super::decide::decide;
+use super::decide::explain;
 use super::fresh::{self, FreshCopy};
 use super::transform::{self, Replayed};
 use super::{AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, REPORT_KEY, ResetDecision, ResetReport, now_ms};
@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The log category of client resets.
+const LOG: &str = "driftsync::reset";
+
 /// Runs a reset the server demanded. Called on the sync thread.
 pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> Result<AfterReset> {
     let realm = session.realm();
@@ -24,7 +27,15 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
 
     // 1. Decide.
     let previous = super::pending_reset(realm)?;
-    let mut decision = decide(config.mode, demand.action, demand.cause, previous.as_ref());
+    let (mut decision, why) = explain(config.mode, demand.action, demand.cause, previous.as_ref());
+    log::info!(
+        target: LOG,
+        "decide: {decision:?} because {why} (mode {:?}, cause {}, action {:?}, incomplete previous reset: {:?})",
+        config.mode,
+        demand.cause.map(|c| c.name()).unwrap_or("none"),
+        demand.action,
+        previous.as_ref().map(|p| p.decision)
+    );
     let mut report = new_report(demand, config.mode, decision);
 
     // 2. Before hook, on a frozen snapshot of the realm as it was.
@@ -33,6 +44,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         && let Some(hook) = &config.before
         && let Err(msg) = hook(&before)
     {
+        log::warn!(target: LOG, "before hook failed, falling back to Manual: {msg}");
         report.before_hook_error = Some(msg);
         decision = ResetDecision::Manual;
         report.decision = decision;
@@ -48,21 +60,33 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         Ok(x) => x,
         Err(FetchError::Reset(e)) => {
             // The server refuses even a fresh start (e.g. a breaking schema change): manual.
+            log::warn!(target: LOG, "download: the server refused a fresh copy, falling back to Manual: {}", e.message);
             report.server_message = e.message.clone();
             report.cause = e.cause.or(report.cause);
             report.decision = ResetDecision::Manual;
             return manual(session, &e, report);
         }
-        Err(FetchError::Transient(_)) => return Ok(AfterReset::Retry),
+        Err(FetchError::Transient(e)) => {
+            log::info!(target: LOG, "download: cut off, will resume: {e}");
+            return Ok(AfterReset::Retry);
+        }
         Err(FetchError::Other(e)) => return Err(e),
     };
     report.download_ms = started.elapsed().as_millis() as u64;
+    let fresh_path = fresh::fresh_path(realm.path());
+    log::info!(
+        target: LOG,
+        "download: {} objects, {} bytes in {} ms (server version {})",
+        fresh.objects,
+        std::fs::metadata(&fresh_path).map(|m| m.len()).unwrap_or(0),
+        report.download_ms,
+        fresh.server_version
+    );
     if config.keep_backup {
         report.backup_path = Some(backup_copy(realm, config.backup_dir.as_deref(), "before-reset")?);
     }
 
     // 4. Transform in place, in one write transaction.
-    let fresh_path = fresh::fresh_path(realm.path());
     let lost_after = match demand.cause {
         Some(ResetCause::ServerRestored) => Some(demand.restored_at.unwrap_or(fresh.server_version)),
         _ => None,
@@ -71,6 +95,26 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     drop(fresh);
     fresh::remove(&fresh_path);
     result?;
+    log::info!(
+        target: LOG,
+        "diff: {} ms (objects inserted {}, erased {}, modified {}, diff and replay together)",
+        report.diff_ms,
+        report.objects_inserted,
+        report.objects_erased,
+        report.objects_modified
+    );
+    match decision {
+        ResetDecision::Recover => log::info!(
+            target: LOG,
+            "replay: {} ms, {} changesets ({} instructions) recovered, {} instructions dropped",
+            report.replay_ms,
+            report.recovered_changesets,
+            report.recovered_instructions,
+            report.dropped.len()
+        ),
+        _ => log::info!(target: LOG, "replay: none (discard), {} unsynced instructions discarded", report.discarded.len()),
+    }
+    log::info!(target: LOG, "commit: {} ms; the reset completes once upload and download complete", report.commit_ms);
 
     super::crash_point("after_commit");
 
@@ -78,6 +122,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     if let Some(hook) = &config.after
         && let Err(msg) = hook(&before, realm, decision == ResetDecision::Recover)
     {
+        log::warn!(target: LOG, "after hook failed: {msg}");
         report.after_hook_error = Some(msg);
         store_report(realm, &report)?;
     }
@@ -236,7 +281,7 @@ fn transform_in_place(
         }
         report.completed_at_ms = now_ms();
         let record_report = report.clone();
-        let (server_version, salt, mode, cause) = (fresh.server_version, fresh.salt, report.mode, report.cause);
+        let (server_version, salt, mode, cause, action) = (fresh.server_version, fresh.salt, report.mode, report.cause, report.action);
         let peer = realm.peer_id();
         realm.on_commit(move |conn, _| {
             // The recovered changesets become the new history; nothing of the diff is uploaded.
@@ -251,7 +296,15 @@ fn transform_in_place(
             }
             store::set_meta(conn, "local_version", version as i64)?;
             integrate::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked })?;
-            let pending = PendingReset { decision, mode, cause, at_ms: now_ms(), local_version_at_reset: version, downloaded: false };
+            let pending = PendingReset {
+                decision,
+                mode,
+                cause,
+                action: Some(action),
+                at_ms: now_ms(),
+                local_version_at_reset: version,
+                downloaded: false,
+            };
             store::set_meta(conn, PENDING_KEY, serde_json::to_string(&pending).unwrap_or_default())?;
             store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
             Ok(())
@@ -348,6 +401,10 @@ fn manual(session: &SyncSession, demand: &SyncError, mut report: ResetReport) ->
         store::set_meta(conn, REPORT_KEY, json.clone())?;
         store::set_meta(conn, MANUAL_KEY, json)
     })?;
+    log::warn!(target: LOG, "manual: backup at {}; the reset runs when the app performs it or at the next open", backup.display());
+    // Waits end with the reset error before the handler runs (it may take its time).
+    let cause = demand.cause.map(|c| c.name().to_string()).unwrap_or_default();
+    session.end_with(Error::ClientReset { cause, message: demand.message.clone() });
     if let Some(handler) = &config.manual {
         let m = ManualReset {
             cause: demand.cause,

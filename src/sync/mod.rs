@@ -62,6 +62,22 @@ impl SyncError {
     pub fn is_client_reset(&self) -> bool {
         matches!(self.action, ErrorAction::ClientReset | ErrorAction::ClientResetNoRecovery)
     }
+
+    /// The typed error a wait returns when this error ends the session.
+    pub fn to_error(&self) -> Error {
+        let message = self.message.clone();
+        if self.is_client_reset() {
+            return Error::ClientReset { cause: self.cause.map(|c| c.name().to_string()).unwrap_or_default(), message };
+        }
+        match self.server_code {
+            Some(ServerErrorCode::BadToken) => Error::Authentication(message),
+            Some(ServerErrorCode::PermissionDenied) => Error::PermissionDenied(message),
+            Some(ServerErrorCode::UnsupportedProtocolVersion | ServerErrorCode::BadMessage | ServerErrorCode::BadChangeset) => {
+                Error::Protocol(message)
+            }
+            _ => Error::Sync(message),
+        }
+    }
 }
 
 /// Upload and download progress, in versions.
@@ -77,6 +93,10 @@ pub struct SyncProgress {
 
 type StateFn = dyn Fn(ConnectionState, ConnectionState) + Send + Sync;
 type ErrorFn = dyn Fn(&SyncError) + Send + Sync;
+/// A connection-state handler set on the sync configuration: `f(old, new)` on the sync thread.
+pub type ConnectionStateHandler = Arc<StateFn>;
+/// A sync-error handler set on the sync configuration: every sync error, on the sync thread.
+pub type SyncErrorHandler = Arc<ErrorFn>;
 
 struct Control {
     state: ConnectionState,
@@ -88,6 +108,9 @@ struct Control {
     ping_wanted: u64,
     pong_seen: u64,
     last_error: Option<SyncError>,
+    /// The error that ended the session (fatal error, manual reset, failed automatic reset):
+    /// every pending and later wait returns it, until `resume`.
+    ended: Option<Error>,
 }
 
 /// The sync session of one realm file.
@@ -122,8 +145,14 @@ pub(crate) enum End {
 }
 
 impl From<Error> for End {
+    /// A URL the connection cannot use ends the session; any other local failure is retried.
     fn from(e: Error) -> Self {
-        End::Retry(SyncError::connection(&e))
+        match e {
+            Error::InvalidArgument(_) => {
+                End::Fatal(SyncError { action: ErrorAction::Fatal, retryable: false, ..SyncError::connection(&e) })
+            }
+            _ => End::Retry(SyncError::connection(&e)),
+        }
     }
 }
 
@@ -146,6 +175,7 @@ impl SyncSession {
                 ping_wanted: 0,
                 pong_seen: 0,
                 last_error: None,
+                ended: None,
             }),
             config,
             changed: Condvar::new(),
@@ -155,9 +185,27 @@ impl SyncSession {
             thread: Mutex::new(None),
             commit_listener: Mutex::new(None),
         });
+        // Handlers from the configuration are in place before the first connection.
+        if let Some(f) = session.config.on_error.clone() {
+            session.add_listener(&session.error_listeners, f);
+        }
+        if let Some(f) = session.config.on_state_change.clone() {
+            session.add_listener(&session.state_listeners, f);
+        }
+        // Progress is known before connecting: what the server acknowledged and what is pending.
+        let cursor = integrate::cursor(realm)?;
+        let last_local = realm.last_local_version()?;
+        session.update_progress(|p| {
+            p.uploaded = cursor.acked;
+            p.uploadable = last_local.max(cursor.acked);
+            p.downloaded = cursor.server_version;
+            p.downloadable = cursor.server_version;
+        });
         let weak = Arc::downgrade(&session);
-        let id = realm.add_commit_listener(move |_| {
+        let id = realm.add_commit_listener(move |version| {
             if let Some(s) = weak.upgrade() {
+                // Local changes count while offline too (0: nothing was recorded).
+                s.update_progress(|p| p.uploadable = p.uploadable.max(version));
                 s.poke();
             }
         });
@@ -202,9 +250,11 @@ impl SyncSession {
         self.changed.notify_all();
     }
 
+    /// Resumes a paused session; after a session-ending error, waits wait again.
     pub fn resume(&self) {
         let mut c = self.ctl.lock();
         c.paused = false;
+        c.ended = None;
         c.wake = true;
         drop(c);
         self.changed.notify_all();
@@ -253,40 +303,66 @@ impl SyncSession {
     }
 
     /// Waits until every local change committed before this call is acknowledged by the server.
+    /// A timeout too large to be a deadline (`Duration::MAX`) waits without limit. Ends at once
+    /// with the session's error when a fatal error, a manual reset or a failed automatic reset
+    /// ends the session (now or while waiting); a retryable error leaves it waiting.
     pub fn wait_for_upload(&self, timeout: Duration) -> Result<()> {
         let target = self.realm.last_local_version()?;
-        let deadline = Instant::now() + timeout;
         let mut c = self.ctl.lock();
         c.wake = true;
         self.changed.notify_all();
-        while c.progress.uploaded < target {
-            if c.stopped {
-                return Err(Error::Closed);
-            }
-            if self.changed.wait_until(&mut c, deadline).timed_out() && c.progress.uploaded < target {
-                return Err(Error::Timeout(format!("upload not complete: {} of {target} acknowledged", c.progress.uploaded)));
-            }
-        }
-        Ok(())
+        self.wait_while(&mut c, timeout, |c| c.progress.uploaded < target)
+            .map_err(|c| Error::Timeout(format!("upload not complete: {} of {target} acknowledged", c.progress.uploaded)))?
     }
 
-    /// Waits until everything the server had when this call was made is integrated locally.
+    /// Waits until everything the server had when this call was made is integrated locally. As
+    /// `wait_for_upload` for the timeout and the session's error.
     pub fn wait_for_download(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
         let mut c = self.ctl.lock();
         c.ping_wanted += 1;
         let nonce = c.ping_wanted;
         c.wake = true;
         self.changed.notify_all();
-        while c.pong_seen < nonce {
+        self.wait_while(&mut c, timeout, |c| c.pong_seen < nonce).map_err(|_| Error::Timeout("download not complete".into()))?
+    }
+
+    /// Sleeps while `pending` holds. Ok(Err(e)) when the session stopped or ended with `e`;
+    /// Err(control) when `timeout` passed first (for the caller's timeout message).
+    fn wait_while<'a>(
+        &self,
+        c: &'a mut parking_lot::MutexGuard<'_, Control>,
+        timeout: Duration,
+        pending: impl Fn(&Control) -> bool,
+    ) -> std::result::Result<Result<()>, &'a Control> {
+        let deadline = Instant::now().checked_add(timeout);
+        while pending(c) {
             if c.stopped {
-                return Err(Error::Closed);
+                return Ok(Err(Error::Closed));
             }
-            if self.changed.wait_until(&mut c, deadline).timed_out() && c.pong_seen < nonce {
-                return Err(Error::Timeout("download not complete".into()));
+            if let Some(e) = &c.ended {
+                return Ok(Err(e.clone()));
+            }
+            match deadline {
+                Some(d) => {
+                    if self.changed.wait_until(c, d).timed_out() && pending(c) && c.ended.is_none() {
+                        return Err(c);
+                    }
+                }
+                None => self.changed.wait(c),
             }
         }
-        Ok(())
+        Ok(Ok(()))
+    }
+
+    /// Ends the session with `error`: every pending and later wait returns it until `resume`.
+    /// The session stays paused.
+    pub(crate) fn end_with(&self, error: Error) {
+        log::warn!(target: "driftsync::sync", "session of {} ended: {error}", self.realm.path().display());
+        let mut c = self.ctl.lock();
+        c.paused = true;
+        c.ended = Some(error);
+        drop(c);
+        self.changed.notify_all();
     }
 
     fn set_state(&self, new: ConnectionState) {
@@ -346,15 +422,19 @@ impl SyncSession {
             match end {
                 End::Requested => backoff = Duration::from_millis(100),
                 End::Retry(e) => {
+                    log::info!(target: "driftsync::sync", "connection ended, retrying in {} ms: {}", backoff.as_millis(), e.message);
                     self.report_error(&e);
                     self.backoff_sleep(backoff + Duration::from_millis(rand::random::<u64>() % 50));
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
                 End::Fatal(e) => {
+                    log::error!(target: "driftsync::sync", "fatal sync error {:?}: {}", e.server_code, e.message);
+                    // Waits end before the handlers run, so a slow handler cannot hold them.
+                    self.end_with(e.to_error());
                     self.report_error(&e);
-                    self.ctl.lock().paused = true;
                 }
                 End::Reset(e) => {
+                    log::warn!(target: "driftsync::reset", "the server demands a client reset ({:?}, {:?}): {}", e.cause, e.action, e.message);
                     self.report_error(&e);
                     match crate::reset::handle_reset_demand(&self, &e) {
                         Ok(crate::reset::AfterReset::Reconnect) => backoff = Duration::from_millis(100),
@@ -362,11 +442,14 @@ impl SyncSession {
                             self.backoff_sleep(backoff);
                             backoff = (backoff * 2).min(MAX_BACKOFF);
                         }
+                        // The manual path ended the session before calling the handler.
                         Ok(crate::reset::AfterReset::Pause) => self.ctl.lock().paused = true,
                         Err(err) => {
+                            log::error!(target: "driftsync::reset", "automatic client reset failed: {err}");
+                            let cause = e.cause.map(|c| c.name().to_string()).unwrap_or_default();
+                            self.end_with(Error::ClientReset { cause, message: format!("automatic client reset failed: {err}") });
                             let se = SyncError::connection(&err);
                             self.report_error(&SyncError { action: ErrorAction::Fatal, retryable: false, ..se });
-                            self.ctl.lock().paused = true;
                         }
                     }
                 }
@@ -384,6 +467,7 @@ impl SyncSession {
     /// fields (ident, server version, salt, new_file), or how it ended.
     pub(crate) fn bind(&self, completing_reset: bool, fresh_ident: bool) -> std::result::Result<Bound, End> {
         let cursor = integrate::cursor(&self.realm)?;
+        log::debug!(target: "driftsync::sync", "connecting to {} for {}", self.config.server_url, self.realm.path().display());
         let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT)?;
         let (ident, sv, salt) = if fresh_ident { (None, 0, 0) } else { (cursor.ident, cursor.server_version, cursor.salt) };
         conn.send(&ClientMessage::Bind(Bind {
@@ -398,6 +482,7 @@ impl SyncSession {
         }))?;
         match conn.recv_required(ANSWER_TIMEOUT)? {
             ServerMessage::BindOk { client_file_ident, server_version, epoch, new_file, .. } => {
+                log::info!(target: "driftsync::sync", "bound {} as client file {client_file_ident} (server version {server_version}, new file: {new_file})", self.realm.path().display());
                 Ok(Bound { conn, ident: client_file_ident, server_version, epoch, new_file })
             }
             ServerMessage::Error(e) => Err(classify(e)),

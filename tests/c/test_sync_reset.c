@@ -348,6 +348,17 @@ static void go_offline(const driftsync_realm_t *r) {
 }
 
 /* Waits for the realm's first reset report (owned; NULL on timeout). */
+/* Item 1 synced, item 2 written offline, then the server demands a reset of every client file
+ * (terminate + enable); the session stays paused until the caller resumes it. */
+static void offline_change_then_reset_demand(const driftsync_realm_t *r) {
+    put_item(r, 1, "one");
+    sync_all(r);
+    go_offline(r);
+    put_item(r, 2, "offline");
+    CHECK(admin("terminate", NULL, NULL));
+    CHECK(admin("enable", NULL, NULL));
+}
+
 static driftsync_reset_report_t *wait_report(const driftsync_realm_t *r) {
     long long deadline = now_ms() + WAIT_MS;
     driftsync_reset_report_t *rep = NULL;
@@ -1097,12 +1108,7 @@ static void test_discard(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_client_reset_mode(b, DRIFTSYNC_CLIENT_RESET_DISCARD_UNSYNCED_CHANGES, ERR));
     r = open_with(b);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_on_error(r, error_cb, re, ud_free, &er_tok, ERR));
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     other = open_plain("discard-other.realm", "discard", false);
     put_item(other, 3, "from the other client");
     sync_all(other);
@@ -1212,12 +1218,7 @@ static void test_v2_hooks(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset_v2(b, before_hook_v2, rb, ud_free, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_after_reset_v2(b, after_hook_v2, ra, ud_free, ERR));
     r = open_with(b);
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
     wait_calls(ra, 1);
     CHECK(calls(rb) == 1 && calls(ra) == 1);
@@ -1287,12 +1288,7 @@ static void manual_case(int fallback) {
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_before_reset(b, before_hook, rb, ud_free, ERR));
     }
     r = open_with(b);
-    put_item(r, 1, "one");
-    sync_all(r);
-    go_offline(r);
-    put_item(r, 2, "offline");
-    CHECK(admin("terminate", NULL, NULL));
-    CHECK(admin("enable", NULL, NULL));
+    offline_change_then_reset_demand(r);
     manual_clone = NULL;
     atomic_store(&manual_bad, 0);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
@@ -1378,6 +1374,103 @@ static void manual_case(int fallback) {
     free(backups);
 }
 
+/* ---- failures that reach the app at once (issue 11) ------------------------------------------ */
+
+/* The log callback: counts lines per category; a line must have a known level and category. */
+static atomic_int log_sync, log_reset, log_storage, log_bad;
+static void log_cb(void *user_data, driftsync_log_level_t level, driftsync_string_t category, driftsync_string_t message) {
+    reg_t *reg = user_data;
+    if ((int)level < DRIFTSYNC_LOG_ERROR || (int)level > DRIFTSYNC_LOG_TRACE || message.len == 0) atomic_store(&log_bad, 1);
+    if (str_eq(category, "sync")) atomic_fetch_add(&log_sync, 1);
+    else if (str_eq(category, "reset")) atomic_fetch_add(&log_reset, 1);
+    else if (str_eq(category, "storage")) atomic_fetch_add(&log_storage, 1);
+    else if (!str_eq(category, "general")) atomic_store(&log_bad, 1);
+    atomic_fetch_add(&reg->calls, 1);
+}
+
+/* Handlers on the config see the first connection; a wait without limit on a refused token ends
+ * with AUTHENTICATION; a wait pending when a reset goes to the manual handler ends with
+ * CLIENT_RESET and its cause; an unusable URL fails open; the log callback gets the lines and its
+ * user_data_free runs once when replaced and once when removed. */
+static void test_session_errors(void) {
+    reg_t *lg1 = new_reg("log-callback-1"), *lg2 = new_reg("log-callback-2");
+    reg_t *ce = new_reg("config-error-handler"), *cs = new_reg("config-state-handler"), *rm = new_reg("errors-manual");
+    driftsync_config_builder_t *b;
+    driftsync_config_t *c = NULL;
+    driftsync_realm_t *r = NULL;
+    driftsync_status_t st;
+    driftsync_string_t cause;
+
+    {
+        reg_t *invalid = new_reg("log-callback-invalid-level");
+        EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_set_log_callback(9, log_cb, invalid, ud_free, ERR));
+        CHECK(atomic_load(&invalid->freed) == 1); /* a failed registration frees at once */
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_set_log_callback(DRIFTSYNC_LOG_INFO, log_cb, lg1, ud_free, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_set_log_callback(DRIFTSYNC_LOG_DEBUG, log_cb, lg2, ud_free, ERR));
+    CHECK(atomic_load(&lg1->freed) == 1 && atomic_load(&lg2->freed) == 0); /* replaced: freed once */
+
+    /* a refused token: the config's handlers see the first connection; waits end at once */
+    b = builder_for("errors-bad-token.realm");
+    set_sync(b, "wrong-token", "errors");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_sync_error_handler(b, error_cb, ce, ud_free, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_connection_state_handler(b, state_cb, cs, ud_free, ERR));
+    r = open_with(b);
+    EXPECT(DRIFTSYNC_STATUS_AUTHENTICATION, driftsync_realm_sync_wait_for_upload(r, UINT64_MAX, ERR));
+    EXPECT(DRIFTSYNC_STATUS_AUTHENTICATION, driftsync_realm_sync_wait_for_download(r, UINT64_MAX, ERR));
+    EXPECT0(DRIFTSYNC_STATUS_AUTHENTICATION, driftsync_realm_sync_wait_for_download(r, UINT64_MAX, NULL));
+    wait_calls(ce, 1);
+    CHECK(calls(ce) >= 1 && calls(cs) >= 1 && atomic_load(&errors_bad) == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_close(r, ERR));
+    driftsync_realm_free(r);
+
+    /* an unusable URL fails open itself */
+    b = builder_for("errors-url.realm");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_sync(b, S("http://127.0.0.1:1"), S("alice-token"), S("errors"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_build(b, &c, ERR));
+    r = NULL;
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_open(c, &r, ERR));
+    CHECK(r == NULL);
+    driftsync_config_free(c);
+
+    /* a reset handed to the manual handler ends the pending wait with CLIENT_RESET */
+    b = builder_for("errors-manual.realm");
+    set_sync(b, "alice-token", "errors-manual");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_client_reset_mode(b, DRIFTSYNC_CLIENT_RESET_MANUAL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_manual_reset_handler(b, manual_cb, rm, ud_free, ERR));
+    r = open_with(b);
+    offline_change_then_reset_demand(r);
+    manual_clone = NULL;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
+    st = driftsync_realm_sync_wait_for_download(r, UINT64_MAX, ERR);
+    note(st);
+    CHECK(st == DRIFTSYNC_STATUS_CLIENT_RESET);
+    CHECK(err != NULL && driftsync_error_code(err) == DRIFTSYNC_STATUS_CLIENT_RESET);
+    cause = driftsync_error_cause(err);
+    CHECK(str_eq(cause, "sync_reenabled"));
+    driftsync_error_free(err);
+    err = NULL;
+    wait_calls(rm, 1);
+    if (manual_clone) {
+        driftsync_manual_reset_free(manual_clone);
+        manual_clone = NULL;
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_close(r, ERR));
+    driftsync_realm_free(r);
+
+    /* the library logged what happened, by category */
+    CHECK(atomic_load(&log_sync) > 0 && atomic_load(&log_reset) > 0 && atomic_load(&log_storage) > 0);
+    CHECK(atomic_load(&log_bad) == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_set_log_callback(DRIFTSYNC_LOG_OFF, NULL, NULL, NULL, ERR));
+    CHECK(atomic_load(&lg2->freed) == 1); /* removed: freed once */
+    {
+        int before = calls(lg2);
+        driftsync_realm_t *quiet = open_plain("errors-quiet.realm", "errors", true);
+        driftsync_realm_free(quiet);
+        CHECK(calls(lg2) == before);
+    }
+}
+
 int main(int argc, char **argv) {
     static const driftsync_status_t must_see[] = {
         DRIFTSYNC_STATUS_OK,       DRIFTSYNC_STATUS_INVALID_ARGUMENT, DRIFTSYNC_STATUS_NULL_ARGUMENT,
@@ -1419,6 +1512,7 @@ int main(int argc, char **argv) {
         manual_case(1);
         manual_case(2);
         test_v2_hooks();
+        test_session_errors();
     } else {
         failed++;
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit as _atexit
 
+from . import _log
 from ._handles import set_callback_error_handler
 from ._native import ABI_VERSION, LIBRARY_PATH, ffi as _ffi, lib as _lib
 from .config import ClientResetMode, Config, SyncConfig, open
@@ -59,6 +60,8 @@ def status_name(code: int) -> str:
 
 
 _atexit.register(close_all_realms)
+_log.install()
+_atexit.register(_log.uninstall)
 
 __all__ = [
     "__version__",

@@ -119,13 +119,16 @@ def set_callback_error_handler(handler: Optional[Callable[[str, BaseException], 
     _handler = handler
 
 
-def report_callback_exception(where: str, exc: BaseException) -> None:
+def report_callback_exception(where: str, exc: BaseException, followed: Optional[str] = None) -> None:
+    """Reports an exception a callback raised: to the handler set by `set_callback_error_handler`,
+    else on stderr with what followed (for a hook: what the library did instead)."""
     try:
         h = _handler
         if h is not None:
             h(where, exc)
         else:
-            print(f"driftsync: exception in {where} callback (ignored):", file=sys.stderr)
+            what = followed or f"the {where} callback raised; the exception did not reach the library"
+            print(f"driftsync: {what}:", file=sys.stderr)
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
     except BaseException:  # pragma: no cover
         pass

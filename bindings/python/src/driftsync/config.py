@@ -45,7 +45,17 @@ class SyncConfig:
         before-snapshot and the live realm. An exception's ``type: message`` text is the reset
         report's `after_hook_error` (the reset itself has already happened).
       * ``manual_reset(reset: ManualReset)`` gets the cause, paths and an action that resets now.
+      * ``on_error(error: SyncErrorInfo)`` gets every sync error and ``on_connection_state(old,
+        new)`` every connection state change, from the first connection on (unlike
+        `SyncSession.on_error`, which can only be set after `open`).
     The realms handed to hooks are valid only during the call.
+
+    When an error ends the session (a refused token, a role that may not open the realm, a reset
+    handed to the manual handler, a failed automatic reset), every pending and later
+    `SyncSession.wait_for_upload` / `wait_for_download` raises it at once (`AuthenticationError`,
+    `PermissionDeniedError`, `ProtocolError`, `SyncError`, `ClientResetError` with its `cause`);
+    a retryable error (server down) leaves them waiting. A URL that is not ``ws://`` or
+    ``wss://`` with a host fails `open` with `InvalidArgumentError`.
     """
 
     url: str
@@ -63,6 +73,11 @@ class SyncConfig:
     start_paused: bool = False
     #: keep a copy of the realm as it was before each automatic reset (path in the report)
     keep_backup: bool = False
+    #: ``on_error(error)``: every sync error, from the first connection on (sync thread)
+    on_error: Optional[Callable[["SyncErrorInfo"], Any]] = None
+    #: ``on_connection_state(old, new)``: every connection state change, from the first connection
+    #: on (sync thread)
+    on_connection_state: Optional[Callable[["ConnectionState", "ConnectionState"], Any]] = None
     _hook_state: Any = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "PermissionDeniedError",
     "CallbackFailedError",
     "InternalError",
+    "AuthenticationError",
     "NullArgumentError",
     "InvalidUtf8Error",
     "PanicError",
@@ -71,6 +72,7 @@ class Status(enum.IntEnum):
     PERMISSION_DENIED = 23
     CALLBACK_FAILED = 24
     INTERNAL = 25
+    AUTHENTICATION = 26
     NULL_ARGUMENT = 1000
     INVALID_UTF8 = 1001
     PANIC = 1002
@@ -136,6 +138,9 @@ ProtocolError = _sub("ProtocolError", Status.PROTOCOL, doc="The server spoke the
 PermissionDeniedError = _sub("PermissionDeniedError", Status.PERMISSION_DENIED, PermissionError, doc="The server refused the user.")
 CallbackFailedError = _sub("CallbackFailedError", Status.CALLBACK_FAILED, doc="An application callback reported failure.")
 InternalError = _sub("InternalError", Status.INTERNAL, doc="A bug or unexpected failure inside the library.")
+AuthenticationError = _sub(
+    "AuthenticationError", Status.AUTHENTICATION, PermissionError, doc="The server did not accept the user's token."
+)
 NullArgumentError = _sub("NullArgumentError", Status.NULL_ARGUMENT, doc="A required pointer was NULL (a binding bug).")
 InvalidUtf8Error = _sub("InvalidUtf8Error", Status.INVALID_UTF8, UnicodeError, doc="A string was not valid UTF-8.")
 PanicError = _sub("PanicError", Status.PANIC, doc="The library panicked; the panic was caught at the boundary.")
@@ -148,7 +153,7 @@ _BY_CODE: Dict[int, Type[Error]] = {
         WriteOnFrozenError, BreakingSchemaChangeError, FileNotRealmError, FileFormatTooNewError,
         FileCorruptError, FileIOError, BusyError, ClosedError, IndexOutOfRangeError,
         AlreadyInWriteTransactionError, SyncError, ClientResetError, TimeoutError, ProtocolError,
-        PermissionDeniedError, CallbackFailedError, InternalError, NullArgumentError,
+        PermissionDeniedError, CallbackFailedError, InternalError, AuthenticationError, NullArgumentError,
         InvalidUtf8Error, PanicError,
     ]
 }

@@ -49,7 +49,18 @@ class HookState:
                 self.last_before = exc
             elif where == "after_reset":
                 self.last_after = exc
-        report_callback_exception(where, exc)
+        report_callback_exception(where, exc, _WHAT_FOLLOWED.get(where))
+
+
+#: What the library does after a hook raised (said with the exception, not "ignored").
+_WHAT_FOLLOWED = {
+    "before_reset": "the before_reset hook failed: the automatic client reset was aborted and handed to the "
+    "manual reset handler (the realm is unchanged; the report's before_hook_error has the exception)",
+    "after_reset": "the after_reset hook failed: the client reset itself had already completed (the report's "
+    "after_hook_error has the exception)",
+    "manual_reset": "the manual_reset handler failed: sync stays paused; the reset runs when "
+    "ManualReset.perform() is called or at the next open",
+}
 
 
 def _lent_realm(ptr: Any, schema: "Schema", path: str) -> "Realm":
@@ -199,6 +210,8 @@ def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any], schema:
         (sync.after_reset, "after_reset", lib.driftsync_config_builder_set_after_reset_v2, _after_trampoline),
         (sync.manual_reset, "manual_reset", lib.driftsync_config_builder_set_manual_reset_handler, _manual_trampoline),
         (sync.on_download_progress, "download_progress", lib.driftsync_config_builder_set_download_progress, _progress_trampoline),
+        (sync.on_error, "sync error", lib.driftsync_config_builder_set_sync_error_handler, _error_trampoline),
+        (sync.on_connection_state, "sync state", lib.driftsync_config_builder_set_connection_state_handler, _state_trampoline),
     ]
     for fn, where, setter, tramp in hooks:
         if fn is None:
@@ -250,7 +263,9 @@ class SyncSession:
 
     def wait_for_upload(self, timeout: Optional[float] = None) -> None:
         """Blocks until every change committed before this call is acknowledged by the server.
-        `timeout` in seconds (None: no limit) → `driftsync.TimeoutError`. Not from a callback."""
+        `timeout` in seconds (None: no limit) → `driftsync.TimeoutError`. An error that ends the
+        session (see `SyncConfig`) raises at once, also in a wait already pending: e.g.
+        `AuthenticationError`, `ClientResetError`. Not from a callback."""
         self._call(lib.driftsync_realm_sync_wait_for_upload, _ms(timeout))
 
     def wait_for_download(self, timeout: Optional[float] = None) -> None:

@@ -31,7 +31,8 @@ object Driftsync {
     /** The `DRIFTSYNC_ABI_VERSION` this binding was written against. */
     const val EXPECTED_ABI_VERSION = 1
 
-    internal val lib: NativeLib by lazy { load() }
+    /** Loading the library also routes its log to java.util.logging (see [NativeLog]). */
+    internal val lib: NativeLib by lazy { load().also { NativeLog.install(Native.load(libName, SyncLib::class.java, options)) } }
 
     /** The sync-session and client-reset functions (same library). */
     internal val sync: SyncLib by lazy { lib; Native.load(libName, SyncLib::class.java, options) }

@@ -31,6 +31,7 @@ enum class StatusCode(val code: Int) {
     PERMISSION_DENIED(23),
     CALLBACK_FAILED(24),
     INTERNAL(25),
+    AUTHENTICATION(26),
     NULL_ARGUMENT(1000),
     INVALID_UTF8(1001),
     PANIC(1002),
@@ -84,6 +85,7 @@ open class DriftsyncException(
                 StatusCode.INDEX_OUT_OF_RANGE -> IndexOutOfRangeException(code, message, errorCause, cause)
                 StatusCode.SYNC, StatusCode.PROTOCOL, StatusCode.PERMISSION_DENIED -> SyncException(code, message, errorCause, cause)
                 StatusCode.CLIENT_RESET -> ClientResetRequiredException(code, message, errorCause, cause)
+                StatusCode.AUTHENTICATION -> AuthenticationException(code, message, errorCause, cause)
                 StatusCode.TIMEOUT -> TimeoutException(code, message, errorCause, cause)
                 StatusCode.CALLBACK_FAILED -> CallbackFailedException(code, message, errorCause, cause)
                 StatusCode.OK, StatusCode.INTERNAL, StatusCode.NULL_ARGUMENT, StatusCode.INVALID_UTF8,
@@ -131,6 +133,10 @@ class IndexOutOfRangeException internal constructor(code: StatusCode, message: S
 /** [StatusCode.SYNC], [StatusCode.PROTOCOL] or [StatusCode.PERMISSION_DENIED]. */
 open class SyncException internal constructor(code: StatusCode, message: String, errorCause: String, cause: Throwable?) :
     DriftsyncException(code, message, errorCause, cause)
+
+/** The server did not accept the user's token ([StatusCode.AUTHENTICATION]). */
+class AuthenticationException internal constructor(code: StatusCode, message: String, errorCause: String, cause: Throwable?) :
+    SyncException(code, message, errorCause, cause)
 
 /** The server demands a client reset; [errorCause] says why (e.g. "ServerRestored"). */
 class ClientResetRequiredException internal constructor(code: StatusCode, message: String, errorCause: String, cause: Throwable?) :

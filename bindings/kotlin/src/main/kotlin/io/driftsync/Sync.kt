@@ -34,6 +34,15 @@ import kotlin.time.Duration.Companion.seconds
  *     .build()
  * ```
  * Every callback here runs on the realm's sync thread; see [ClientResetMode].
+ *
+ * [Builder.onError] and [Builder.onConnectionStateChange] see the session from its first
+ * connection on (unlike [SyncSession.onError], set after open). An error that ends the session (a
+ * refused token: [AuthenticationException]; a role that may not open the realm, a protocol error:
+ * [SyncException]; a reset handed to the manual handler or a failed automatic reset:
+ * [ClientResetRequiredException] with its `errorCause`) makes every pending and later
+ * [SyncSession.waitForUpload] / [SyncSession.waitForDownload] throw it at once; a retryable error
+ * (server down) leaves them waiting. A URL that is not `ws://` or `wss://` with a host makes
+ * opening the realm throw [InvalidArgumentException].
  */
 class SyncConfiguration private constructor(
     val serverUrl: String,
@@ -45,6 +54,10 @@ class SyncConfiguration private constructor(
     val startPaused: Boolean,
     /** Progress of a reset's fresh-copy download (objects received of total); sync thread. */
     val onDownloadProgress: ((received: Long, total: Long) -> Unit)?,
+    /** Every sync error from the first connection on; sync thread. */
+    val onError: ((SyncError) -> Unit)?,
+    /** Every connection state change from the first connection on; sync thread. */
+    val onConnectionStateChange: ((old: ConnectionState, new: ConnectionState) -> Unit)?,
 ) {
     class Builder(private val serverUrl: String, private val userToken: String, private val realmName: String) {
         private var mode: ClientResetMode = ClientResetMode.RecoverOrDiscardUnsyncedChanges()
@@ -52,6 +65,8 @@ class SyncConfiguration private constructor(
         private var keepBackup = false
         private var startPaused = false
         private var progress: ((Long, Long) -> Unit)? = null
+        private var onError: ((SyncError) -> Unit)? = null
+        private var onState: ((ConnectionState, ConnectionState) -> Unit)? = null
 
         fun clientResetMode(mode: ClientResetMode) = apply { this.mode = mode }
 
@@ -66,7 +81,13 @@ class SyncConfiguration private constructor(
 
         fun onDownloadProgress(callback: (received: Long, total: Long) -> Unit) = apply { progress = callback }
 
-        fun build() = SyncConfiguration(serverUrl, userToken, realmName, mode, backupDir, keepBackup, startPaused, progress)
+        /** Called (on the sync thread) with every sync error, from the first connection on. */
+        fun onError(callback: (SyncError) -> Unit) = apply { onError = callback }
+
+        /** Called (on the sync thread) on every connection state change, from the first connection on. */
+        fun onConnectionStateChange(callback: (old: ConnectionState, new: ConnectionState) -> Unit) = apply { onState = callback }
+
+        fun build() = SyncConfiguration(serverUrl, userToken, realmName, mode, backupDir, keepBackup, startPaused, progress, onError, onState)
     }
 
     /** Applies the settings to a native config builder; hooks are registered with user_data. */
@@ -95,6 +116,14 @@ class SyncConfiguration private constructor(
         onDownloadProgress?.let { f ->
             val ud = Callbacks.register(f)
             check { s.driftsync_config_builder_set_download_progress(b, SyncCallbacks.progress, ud, Callbacks.free, it) }
+        }
+        onError?.let { f ->
+            val ud = Callbacks.register(f)
+            check { s.driftsync_config_builder_set_sync_error_handler(b, SyncCallbacks.error, ud, Callbacks.free, it) }
+        }
+        onConnectionStateChange?.let { f ->
+            val ud = Callbacks.register(f)
+            check { s.driftsync_config_builder_set_connection_state_handler(b, SyncCallbacks.state, ud, Callbacks.free, it) }
         }
     }
 
@@ -307,8 +336,9 @@ class SyncSession internal constructor(private val realm: Realm) {
 
     /**
      * Blocks until every local change committed before the call is acknowledged by the server;
-     * [TimeoutException] after [timeout], [RealmClosedException] if the session stops meanwhile.
-     * Not from a sync callback.
+     * [TimeoutException] after [timeout] ([Duration.INFINITE]: no limit), [RealmClosedException]
+     * if the session stops meanwhile. An error that ends the session throws at once, also in a
+     * wait already pending (see [SyncConfiguration]). Not from a sync callback.
      */
     fun waitForUpload(timeout: Duration = 30.seconds) =
         realm.withHandle { p -> check { s.driftsync_realm_sync_wait_for_upload(p, timeout.inWholeMilliseconds, it) } }

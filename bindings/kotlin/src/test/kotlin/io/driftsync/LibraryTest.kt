@@ -58,6 +58,7 @@ class LibraryTest {
             StatusCode.PROTOCOL to SyncException::class,
             StatusCode.PERMISSION_DENIED to SyncException::class,
             StatusCode.CLIENT_RESET to ClientResetRequiredException::class,
+            StatusCode.AUTHENTICATION to AuthenticationException::class,
             StatusCode.TIMEOUT to TimeoutException::class,
             StatusCode.CALLBACK_FAILED to CallbackFailedException::class,
             StatusCode.INTERNAL to InternalException::class,

@@ -48,6 +48,11 @@ fun interface SyncErrorFn : Callback {
     fun invoke(userData: Pointer?, error: Pointer?)
 }
 
+/** `driftsync_log_fn`: level, category and message (strings by value). */
+fun interface LogFn : Callback {
+    fun invoke(userData: Pointer?, level: Int, category: DsString.ByValue, message: DsString.ByValue)
+}
+
 /** `driftsync_sync_progress_t`. */
 @Structure.FieldOrder("uploaded", "uploadable", "downloaded", "downloadable")
 class DsSyncProgress : Structure() {
@@ -92,6 +97,11 @@ interface SyncLib : com.sun.jna.Library {
     fun driftsync_hook_result_fail(result: Pointer?, message: ByteArray?, len: SizeT, err: PointerByReference?): Int
     fun driftsync_config_builder_set_manual_reset_handler(b: Pointer?, cb: ManualResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
     fun driftsync_config_builder_set_download_progress(b: Pointer?, cb: DownloadProgressFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+    fun driftsync_config_builder_set_sync_error_handler(b: Pointer?, cb: SyncErrorFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+    fun driftsync_config_builder_set_connection_state_handler(b: Pointer?, cb: SyncStateFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
+
+    // log
+    fun driftsync_set_log_callback(level: Int, cb: LogFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
 
     // reset report
     fun driftsync_realm_last_reset_report(r: Pointer?, out: PointerByReference?, err: PointerByReference?): Int
