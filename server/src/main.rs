@@ -121,13 +121,13 @@ enum RoleCli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // The log level comes from DRIFTSYNC_LOG (see driftsync_server::log).
+    // The log level comes from DRIFTSYNC_LOG (see driftsync_server::log); a bad value is refused
+    // before anything else.
     if let Err(e) = driftsync_server::log::init_from_env() {
         eprintln!("driftsync-server: {e}");
         return ExitCode::FAILURE;
     }
-    let result = match cli.command {
+    let result = match Cli::parse().command {
         Command::Serve { config, data, listen } => serve(&config, &data, &listen),
         Command::Admin { connection, command } => admin(&connection, command),
     };
