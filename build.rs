@@ -11,7 +11,11 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if matches!(os.as_str(), "linux" | "android" | "freebsd" | "netbsd" | "openbsd") {
-        let map = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("driftsync.map");
+        // The linker reads the script from OUT_DIR: an absolute path into the sources would go
+        // stale when the same target directory builds an unpacked copy elsewhere (an sdist).
+        let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+        let map = out_dir.join("driftsync.map");
+        std::fs::copy("driftsync.map", &map).expect("driftsync.map beside Cargo.toml");
         println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libdriftsync.so.{ABI_VERSION}");
         println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", map.display());
     }
