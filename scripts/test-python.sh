@@ -76,8 +76,9 @@ PY
              pyproject.toml bindings/python/pyproject.toml bindings/python/src/driftsync/__init__.py; do
         grep -qx "driftsync-[^/]*/$f" <<<"$listing" || { echo "FAIL: python_sdist_contents: $f missing from $sdist" >&2; exit 1; }
     done
-    # Unpacked elsewhere by pip, so it builds from what the sdist holds (its own cargo target dir).
-    CARGO_TARGET_DIR="$TARGET_DIR/py-sdist-target" "$PY" -m pip wheel -q --disable-pip-version-check --no-build-isolation \
+    # Unpacked elsewhere by pip, so it builds from what the sdist holds, in a fresh cargo target
+    # dir: the sdist's files carry fixed mtimes, which a reused target dir would take as built.
+    CARGO_TARGET_DIR="$TARGET_DIR/py-sdist/target" "$PY" -m pip wheel -q --disable-pip-version-check --no-build-isolation \
         --no-deps -w "$TARGET_DIR/py-sdist/wheel" "$sdist"
     ls "$TARGET_DIR"/py-sdist/wheel/driftsync-*-py3-none-*.whl >/dev/null
     echo "   ok: $(basename "$sdist") builds: $(basename "$(ls "$TARGET_DIR"/py-sdist/wheel/*.whl)")"
