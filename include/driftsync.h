@@ -1223,7 +1223,10 @@ enum driftsync_status_t driftsync_changes_modified_property(const struct driftsy
 
 /**
  * Opens (or creates) the realm a config describes. Another open of the same file in this
- * process shares its transactions and observers. A changed schema is migrated when the
+ * process shares its transactions, observers and sync session: while another handle of the
+ * file is open (not closed), other sync settings are `DRIFTSYNC_STATUS_INVALID_ARGUMENT`
+ * (the message names what differs); once every handle is closed, even if not yet freed, an
+ * open uses its own config's settings and callbacks. A changed schema is migrated when the
  * change is additive; otherwise `DRIFTSYNC_STATUS_BREAKING_SCHEMA_CHANGE`.
  */
 enum driftsync_status_t driftsync_realm_open(const struct driftsync_config_t *config,

@@ -30,3 +30,6 @@ echo "== Python binding (pytest in a fresh virtual environment)"
 
 echo "== Kotlin binding (JUnit 5 via Maven)"
 ./scripts/test-kotlin.sh
+
+echo "== Swift binding (XCTest via swift test)"
+./scripts/test-swift.sh

@@ -52,6 +52,36 @@ pub struct SyncConfig {
     pub on_state_change: Option<ConnectionStateHandler>,
 }
 
+/// What differs between the sync settings a file is open with and those of another open of it
+/// (empty: the same). Callbacks cannot be compared, so only whether each one is set counts.
+pub(crate) fn sync_differences(open: Option<&SyncConfig>, new: Option<&SyncConfig>) -> Vec<&'static str> {
+    let (a, b) = match (open, new) {
+        (None, None) => return Vec::new(),
+        (Some(a), Some(b)) => (a, b),
+        _ => return vec!["synced or local"],
+    };
+    let (ra, rb) = (&a.client_reset, &b.client_reset);
+    [
+        ("server URL", a.server_url != b.server_url),
+        ("user token", a.user_token != b.user_token),
+        ("realm name", a.realm_name != b.realm_name),
+        ("start paused", a.start_paused != b.start_paused),
+        ("retain acknowledged", a.retain_acknowledged != b.retain_acknowledged),
+        ("client reset mode", ra.mode != rb.mode),
+        ("backup directory", ra.backup_dir != rb.backup_dir),
+        ("keep backup", ra.keep_backup != rb.keep_backup),
+        ("before-reset hook", ra.before.is_some() != rb.before.is_some()),
+        ("after-reset hook", ra.after.is_some() != rb.after.is_some()),
+        ("manual reset handler", ra.manual.is_some() != rb.manual.is_some()),
+        ("download progress callback", ra.on_download_progress.is_some() != rb.on_download_progress.is_some()),
+        ("sync error handler", a.on_error.is_some() != b.on_error.is_some()),
+        ("connection state handler", a.on_state_change.is_some() != b.on_state_change.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect()
+}
+
 impl SyncConfig {
     pub fn new(server_url: &str, user_token: &str, realm_name: &str) -> Self {
         SyncConfig {

@@ -106,7 +106,8 @@ type CommitListener = Box<dyn Fn(u64) + Send + Sync>;
 pub(crate) struct Shared {
     pub path: PathBuf,
     pub peer_id: u64,
-    pub history_enabled: bool,
+    /// Whether commits are recorded for sync; set by the open that (re)starts the file's use.
+    pub history_enabled: AtomicBool,
     pub write_timeout: Duration,
     pub schema: RwLock<Arc<Schema>>,
     /// The write connection. Reentrant so that a thread inside its transaction can read while
@@ -122,8 +123,9 @@ pub(crate) struct Shared {
     commit_listeners: Mutex<Vec<(u64, Arc<CommitListener>)>>,
     next_listener: Mutex<u64>,
     pub live_handles: AtomicUsize,
-    /// The sync configuration the file was first opened with, and its running session.
-    pub sync_config: Option<crate::config::SyncConfig>,
+    /// The sync configuration of the handles open now (replaced by an open after every handle
+    /// was closed), and its running session.
+    pub sync_config: Mutex<Option<crate::config::SyncConfig>>,
     pub sync: Mutex<Option<Arc<crate::sync::SyncSession>>>,
 }
 
@@ -170,8 +172,10 @@ impl Realm {
         let path = canonical(&config.path)?;
         let mut files = OPEN_FILES.lock();
         if let Some(shared) = files.get(&path).and_then(Weak::upgrade) {
-            drop(files);
+            // Under the OPEN_FILES lock, so two opens cannot both see "no live handle".
+            Self::adopt_sync_config(&shared, &config)?;
             let realm = Realm::from_shared(shared);
+            drop(files);
             realm.migrate(&config.schema)?;
             crate::sync::SyncSession::ensure_started(&realm)?;
             return Ok(realm);
@@ -184,6 +188,29 @@ impl Realm {
         log::info!(target: "driftsync::storage", "opened {} (schema of {} classes)", realm.path().display(), config.schema.classes.len());
         crate::sync::SyncSession::ensure_started(&realm)?;
         Ok(realm)
+    }
+
+    /// The sync settings of an open of a file this process has open already (its `Shared` kept
+    /// alive by closed but not yet freed handles, or by live ones). With no live handle the new
+    /// configuration replaces the old one, hooks and handlers included. With a live handle
+    /// both must agree: different settings are an `InvalidArgument` naming them, not silently
+    /// ignored (one file has one sync session, and its callbacks are those of the first opener).
+    fn adopt_sync_config(shared: &Shared, config: &RealmConfig) -> Result<()> {
+        let mut current = shared.sync_config.lock();
+        if shared.live_handles.load(Ordering::SeqCst) == 0 {
+            *current = config.sync.clone();
+            shared.history_enabled.store(config.sync.is_some(), Ordering::SeqCst);
+            return Ok(());
+        }
+        let differences = crate::config::sync_differences(current.as_ref(), config.sync.as_ref());
+        if differences.is_empty() {
+            return Ok(());
+        }
+        Err(Error::InvalidArgument(format!(
+            "'{}' is open already with other sync settings (differing: {}); open it with the same ones, or close every handle of it first",
+            shared.path.display(),
+            differences.join(", ")
+        )))
     }
 
     fn from_shared(shared: Arc<Shared>) -> Realm {
@@ -270,7 +297,7 @@ impl Realm {
         Ok(Shared {
             path: path.to_path_buf(),
             peer_id,
-            history_enabled,
+            history_enabled: AtomicBool::new(history_enabled),
             write_timeout: config.write_timeout,
             schema: RwLock::new(Arc::new(schema)),
             writer: ReentrantMutex::new(conn),
@@ -282,7 +309,7 @@ impl Realm {
             commit_listeners: Mutex::new(Vec::new()),
             next_listener: Mutex::new(0),
             live_handles: AtomicUsize::new(0),
-            sync_config: config.sync.clone(),
+            sync_config: Mutex::new(config.sync.clone()),
             sync: Mutex::new(None),
         })
     }
@@ -356,9 +383,15 @@ impl Realm {
             if self.owns_txn() {
                 let _ = self.rollback_inner();
             }
-            if self.counted && self.shared.live_handles.fetch_sub(1, Ordering::SeqCst) == 1 {
+            if self.counted {
+                // Counted down under the session slot's lock, so an open that starts a session
+                // meanwhile (`ensure_started`) cannot have it taken away here.
+                let mut slot = self.shared.sync.lock();
+                let last = self.shared.live_handles.fetch_sub(1, Ordering::SeqCst) == 1;
                 // The last app handle is gone: stop syncing so the file can close.
-                if let Some(session) = self.shared.sync.lock().take() {
+                let session = if last { slot.take() } else { None };
+                drop(slot);
+                if let Some(session) = session {
                     session.stop();
                 }
             }
@@ -383,7 +416,7 @@ impl Realm {
     /// Begins a write transaction owned by the calling thread. Waits for another writer (in this
     /// process or another) up to the configured timeout, then fails with `Busy`.
     pub fn begin_write(&self) -> Result<()> {
-        self.begin_write_mode(self.shared.history_enabled)
+        self.begin_write_mode(self.shared.history_enabled.load(Ordering::SeqCst))
     }
 
     /// `record`: whether the transaction's instructions become a local changeset. Integration of

@@ -172,7 +172,10 @@ pub(crate) unsafe fn realm_arg(p: *const driftsync_realm_t) -> FfiResult<RealmRe
 }
 
 /// Opens (or creates) the realm a config describes. Another open of the same file in this
-/// process shares its transactions and observers. A changed schema is migrated when the
+/// process shares its transactions, observers and sync session: while another handle of the
+/// file is open (not closed), other sync settings are `DRIFTSYNC_STATUS_INVALID_ARGUMENT`
+/// (the message names what differs); once every handle is closed, even if not yet freed, an
+/// open uses its own config's settings and callbacks. A changed schema is migrated when the
 /// change is additive; otherwise `DRIFTSYNC_STATUS_BREAKING_SCHEMA_CHANGE`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_open(

@@ -232,7 +232,7 @@ pub fn apply_ack(realm: &Realm, local_version: u64, server_version: u64) -> Resu
 }
 
 fn retention(realm: &Realm) -> u64 {
-    realm.shared.sync_config.as_ref().map_or(crate::config::DEFAULT_RETAIN_ACKNOWLEDGED, |c| c.retain_acknowledged)
+    realm.shared.sync_config.lock().as_ref().map_or(crate::config::DEFAULT_RETAIN_ACKNOWLEDGED, |c| c.retain_acknowledged)
 }
 
 /// Deletes acknowledged changesets that sync no longer needs (the server's version of them is

@@ -159,7 +159,7 @@ impl From<Error> for End {
 impl SyncSession {
     /// Starts the session of a synced realm if it is not running.
     pub(crate) fn ensure_started(realm: &Realm) -> Result<()> {
-        let Some(config) = realm.shared.sync_config.clone() else { return Ok(()) };
+        let Some(config) = realm.shared.sync_config.lock().clone() else { return Ok(()) };
         let mut slot = realm.shared.sync.lock();
         if slot.as_ref().is_some_and(|s| !s.ctl.lock().stopped) {
             return Ok(());

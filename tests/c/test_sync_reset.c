@@ -1471,6 +1471,40 @@ static void test_session_errors(void) {
     }
 }
 
+/* A handle closed but not freed keeps the file's shared state: a reopen then uses the new
+ * config (its start_paused and its handler), and while that handle is live another config with
+ * other sync settings is refused, not ignored. */
+static void test_reopen_uses_the_new_config(void) {
+    driftsync_realm_t *first = open_plain("reopen.realm", "reopen", false);
+    driftsync_realm_t *second, *third = NULL;
+    driftsync_config_builder_t *b;
+    driftsync_config_t *c = NULL;
+    reg_t *st = new_reg("reopen-state-handler");
+    bool paused = false;
+    sync_all(first);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_close(first, ERR)); /* closed, not freed */
+
+    b = builder_for("reopen.realm");
+    set_sync(b, "alice-token", "reopen");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_start_paused(b, true, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_connection_state_handler(b, state_cb, st, ud_free, ERR));
+    second = open_with(b);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_is_paused(second, &paused, ERR));
+    CHECK(paused);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(second, ERR));
+    sync_all(second);
+    CHECK(calls(st) > 0); /* the new config's handler saw the connection */
+
+    b = builder_for("reopen.realm");
+    set_sync(b, "bob-token", "reopen");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_build(b, &c, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_open(c, &third, ERR));
+    CHECK(third == NULL);
+    driftsync_config_free(c);
+    driftsync_realm_free(second);
+    driftsync_realm_free(first);
+}
+
 int main(int argc, char **argv) {
     static const driftsync_status_t must_see[] = {
         DRIFTSYNC_STATUS_OK,       DRIFTSYNC_STATUS_INVALID_ARGUMENT, DRIFTSYNC_STATUS_NULL_ARGUMENT,
@@ -1513,6 +1547,7 @@ int main(int argc, char **argv) {
         manual_case(2);
         test_v2_hooks();
         test_session_errors();
+        test_reopen_uses_the_new_config();
     } else {
         failed++;
     }

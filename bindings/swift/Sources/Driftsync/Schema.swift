@@ -1,0 +1,68 @@
+import CDriftsync
+import Foundation
+
+/// The type of a property (for a list: of its elements).
+public enum PropertyType: String, Sendable {
+    case bool, int, double, string, binary, timestamp, objectId, uuid, link
+}
+
+/// One property of a class.
+public struct Property: Sendable {
+    public var name: String
+    public var type: PropertyType
+    public var isOptional: Bool
+    public var isList: Bool
+    /// For links and lists of links: the target class.
+    public var target: String?
+
+    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil) {
+        self.name = name
+        self.type = type
+        self.isOptional = optional
+        self.isList = list
+        self.target = target
+    }
+}
+
+/// One class: its name, the name of its primary-key property and its properties (the primary
+/// key among them, as an int, string, objectId or uuid property).
+public struct ObjectSchema: Sendable {
+    public var className: String
+    public var primaryKey: String
+    public var properties: [Property]
+
+    public init(_ className: String, primaryKey: String, properties: [Property]) {
+        self.className = className
+        self.primaryKey = primaryKey
+        self.properties = properties
+    }
+}
+
+/// A realm's schema. It is validated when a realm is opened with it (`.invalidSchema` says
+/// what is wrong).
+public struct Schema: Sendable {
+    /// The schema's JSON form (the format of `driftsync_schema_from_json`).
+    public let json: String
+
+    /// From the JSON form: `{"classes":[{"name":"Dog","primaryKey":"id","properties":[...]}]}`.
+    public init(json: String) { self.json = json }
+
+    public init(_ classes: [ObjectSchema]) {
+        let doc: [String: Any] = ["classes": classes.map { c -> [String: Any] in
+            ["name": c.className, "primaryKey": c.primaryKey, "properties": c.properties.map { p -> [String: Any] in
+                var d: [String: Any] = ["name": p.name, "type": p.type.rawValue, "optional": p.isOptional, "list": p.isList]
+                if let t = p.target { d["target"] = t }
+                return d
+            }]
+        }]
+        let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
+        self.json = String(decoding: data, as: UTF8.self)
+    }
+
+    /// The native schema (free it with `driftsync_schema_free`).
+    func native() throws -> OpaquePointer {
+        var out: OpaquePointer?
+        try check { driftsync_schema_from_json(json, json.utf8.count, &out, $0) }
+        return out!
+    }
+}
