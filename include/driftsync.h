@@ -30,8 +30,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-/** The library version these declarations describe (equal to driftsync_version()). */
-#define DRIFTSYNC_VERSION "0.1.0"
+/**
+ * The library version these declarations describe: MAJOR.MINOR.PATCH (driftsync_version()
+ * returns it as a string). Only integer macros: the Python binding's cffi declarations are
+ * generated from this header by maturin, and cffi accepts no other #define.
+ */
 #define DRIFTSYNC_VERSION_MAJOR 0
 #define DRIFTSYNC_VERSION_MINOR 1
 #define DRIFTSYNC_VERSION_PATCH 0
@@ -744,8 +747,8 @@ extern "C" {
 
 /**
  * The library's version, as "MAJOR.MINOR.PATCH": a static NUL-terminated string (never free it).
- * It equals `DRIFTSYNC_VERSION` of the header the application was compiled with when the
- * library and header match.
+ * It equals `DRIFTSYNC_VERSION_MAJOR.DRIFTSYNC_VERSION_MINOR.DRIFTSYNC_VERSION_PATCH` of the
+ * header the application was compiled with when the library and header match.
  */
 const char *driftsync_version(void);
 
