@@ -73,6 +73,7 @@ const T: Duration = Duration::from_secs(600);
 struct ServerProc {
     child: Child,
     url: String,
+    admin_url: String,
 }
 
 impl Drop for ServerProc {
@@ -108,14 +109,18 @@ fn start_server(dir: &Path, schema: &Schema) -> ServerProc {
         .stderr(Stdio::null())
         .spawn()
         .expect("server starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("server prints its address");
+    out.read_line(&mut line).expect("server prints its address");
     let url = line.trim().strip_prefix("listening on ").expect("listening line").to_string();
-    ServerProc { child, url }
+    let mut line = String::new();
+    out.read_line(&mut line).expect("server prints its admin address");
+    let admin_url = line.trim().strip_prefix("admin on ").expect("admin line").to_string();
+    ServerProc { child, url, admin_url }
 }
 
 fn admin(s: &ServerProc, cmd: AdminCommand) {
-    driftsync_server::admin_request(&s.url, ADMIN, cmd).expect("admin command");
+    driftsync_server::admin_request(&s.admin_url, ADMIN, cmd).expect("admin command");
 }
 
 fn open(s: &ServerProc, path: &Path, user: &str, schema: &Schema, mode: ClientResetMode, paused: bool) -> Realm {

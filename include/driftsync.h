@@ -30,8 +30,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-/** The library version these declarations describe (equal to driftsync_version()). */
-#define DRIFTSYNC_VERSION "0.1.0"
+/**
+ * The library version these declarations describe: MAJOR.MINOR.PATCH (driftsync_version()
+ * returns it as a string). Only integer macros: the Python binding's cffi declarations are
+ * generated from this header by maturin, and cffi accepts no other #define.
+ */
 #define DRIFTSYNC_VERSION_MAJOR 0
 #define DRIFTSYNC_VERSION_MINOR 1
 #define DRIFTSYNC_VERSION_PATCH 0
@@ -766,8 +769,8 @@ extern "C" {
 
 /**
  * The library's version, as "MAJOR.MINOR.PATCH": a static NUL-terminated string (never free it).
- * It equals `DRIFTSYNC_VERSION` of the header the application was compiled with when the
- * library and header match.
+ * It equals `DRIFTSYNC_VERSION_MAJOR.DRIFTSYNC_VERSION_MINOR.DRIFTSYNC_VERSION_PATCH` of the
+ * header the application was compiled with when the library and header match.
  */
 const char *driftsync_version(void);
 
@@ -867,6 +870,26 @@ enum driftsync_status_t driftsync_config_builder_set_backup_dir(struct driftsync
                                                                 const char *path,
                                                                 size_t path_len,
                                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Adds a trusted CA certificate (PEM text, one or more certificates) for `wss://` servers, on
+ * top of the system's root certificates; call once per CA. Text holding no PEM certificate
+ * gives `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync settings by the time the builder is
+ * built.
+ */
+enum driftsync_status_t driftsync_config_builder_add_trusted_ca_pem(struct driftsync_config_builder_t *builder,
+                                                                    const char *pem,
+                                                                    size_t pem_len,
+                                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Allows a `ws://` (cleartext) server URL whose host is not loopback. Without it such a URL
+ * makes `driftsync_realm_open` fail with `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync
+ * settings by the time the builder is built.
+ */
+enum driftsync_status_t driftsync_config_builder_set_allow_cleartext(struct driftsync_config_builder_t *builder,
+                                                                     bool allow,
+                                                                     struct driftsync_error_t **out_error);
 
 /**
  * Makes the sync session start paused: it does not connect until `driftsync_realm_sync_resume`.

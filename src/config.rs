@@ -46,6 +46,12 @@ pub struct SyncConfig {
     /// that changes a server restored from a backup lost can still be recovered. Older ones are
     /// deleted, which bounds the history.
     pub retain_acknowledged: u64,
+    /// Extra trusted CA certificates (PEM) for `wss://`, on top of the system's root
+    /// certificates (a private CA, a test CA).
+    pub trusted_ca_pem: Vec<String>,
+    /// Allows `ws://` (cleartext) to a host that is not loopback. Off: such a URL is refused
+    /// when the realm is opened.
+    pub allow_cleartext: bool,
     /// Called with every sync error of the session, from the first connection on (sync thread).
     pub on_error: Option<SyncErrorHandler>,
     /// Called on every connection state change, from the first connection on (sync thread).
@@ -76,6 +82,8 @@ pub(crate) fn sync_differences(open: Option<&SyncConfig>, new: Option<&SyncConfi
         ("download progress callback", ra.on_download_progress.is_some() != rb.on_download_progress.is_some()),
         ("sync error handler", a.on_error.is_some() != b.on_error.is_some()),
         ("connection state handler", a.on_state_change.is_some() != b.on_state_change.is_some()),
+        ("trusted CA certificates", a.trusted_ca_pem != b.trusted_ca_pem),
+        ("allow cleartext", a.allow_cleartext != b.allow_cleartext),
     ]
     .into_iter()
     .filter_map(|(name, differs)| differs.then_some(name))
@@ -91,6 +99,8 @@ impl SyncConfig {
             client_reset: ClientResetConfig::default(),
             start_paused: false,
             retain_acknowledged: DEFAULT_RETAIN_ACKNOWLEDGED,
+            trusted_ca_pem: Vec::new(),
+            allow_cleartext: false,
             on_error: None,
             on_state_change: None,
         }
@@ -111,30 +121,25 @@ impl SyncConfig {
         self
     }
 
-    /// Checks what can be checked before connecting: a URL the session could never use fails
-    /// `Realm::open` (InvalidArgument) instead of failing every connection attempt.
+    /// Adds a trusted CA certificate (PEM).
+    pub fn with_trusted_ca_pem(mut self, pem: &str) -> Self {
+        self.trusted_ca_pem.push(pem.to_string());
+        self
+    }
+
+    pub(crate) fn tls_options(&self) -> crate::sync::TlsOptions {
+        crate::sync::TlsOptions { trusted_ca_pem: self.trusted_ca_pem.clone(), allow_cleartext: self.allow_cleartext }
+    }
+
+    /// Refuses what can never connect: a malformed URL, cleartext to a host that is not
+    /// loopback (unless allowed), a CA certificate that is not PEM.
     pub fn validate(&self) -> Result<()> {
-        let url = &self.server_url;
-        let rest = url
-            .strip_prefix("ws://")
-            .or_else(|| url.strip_prefix("wss://"))
-            .ok_or_else(|| Error::InvalidArgument(format!("server URL '{url}' must start with ws:// or wss://")))?;
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        // `[v6]:port`, `[v6]`, `host:port` or `host`.
-        let (host, port) = match authority.strip_prefix('[').and_then(|a| a.split_once(']')) {
-            Some((h, tail)) => (h, tail.strip_prefix(':')),
-            None => match authority.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            },
-        };
-        if host.is_empty() || host.contains(char::is_whitespace) {
-            return Err(Error::InvalidArgument(format!("server URL '{url}' names no host")));
-        }
-        if let Some(p) = port
-            && p.parse::<u16>().is_err()
-        {
-            return Err(Error::InvalidArgument(format!("server URL '{url}' has an invalid port '{p}'")));
+        crate::sync::ServerUrl::parse(&self.server_url, self.allow_cleartext)?;
+        for pem in &self.trusted_ca_pem {
+            let n = crate::sync::count_pem_certificates(pem)?;
+            if n == 0 {
+                return Err(Error::InvalidArgument("a trusted CA certificate PEM holds no certificate".into()));
+            }
         }
         Ok(())
     }

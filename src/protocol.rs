@@ -13,7 +13,8 @@ use crate::schema::Property;
 use crate::value::PrimaryKey;
 use serde::{Deserialize, Serialize};
 
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `DownloadChangeset::own` replaced `origin_file` (other clients' idents are not revealed).
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Frames larger than this are refused by both sides.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
@@ -97,8 +98,8 @@ pub struct DownloadChangeset {
     /// The newest local version of the receiving client that the server had integrated before
     /// this changeset: the client's changes after it are concurrent and are re-applied on top.
     pub last_integrated_client_version: u64,
-    /// The client file ident that uploaded it.
-    pub origin_file: u64,
+    /// Whether the receiving client uploaded it (other clients' idents are never revealed).
+    pub own: bool,
     pub changeset: Changeset,
 }
 
@@ -266,6 +267,21 @@ pub enum AdminCommand {
         disabled: bool,
     },
     Status,
+    /// Adds a user with a static token (stored hashed) and a role.
+    AddUser {
+        user: String,
+        token: String,
+        role: String,
+    },
+    /// Removes a user: its open sessions are closed at once.
+    RemoveUser {
+        user: String,
+    },
+    /// Replaces a user's static token: sessions opened with the old one are closed at once.
+    RotateToken {
+        user: String,
+        token: String,
+    },
 }
 
 pub fn encode<T: Serialize>(msg: &T) -> Vec<u8> {

@@ -5,20 +5,16 @@
 use crate::config::RoleDef;
 use crate::db::{Db, EPOCH_BREAKING_SCHEMA, EPOCH_REENABLED};
 use crate::session::{valid_name, ws_config};
-use crate::{Inner, KICK_RESET, KICK_TERMINATED, Result, ServerError};
+use crate::{Inner, KICK_RESET, KICK_REVOKED, KICK_TERMINATED, Result, ServerError};
 use driftsync::protocol::{self, AdminCommand, ClientMessage, ServerMessage};
 use driftsync::schema::AdditiveChange;
 use driftsync::{Realm, RealmConfig, Schema};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// Runs a command if `token` is the admin token.
-pub(crate) fn run_authorized(inner: &Inner, token: &str, command: AdminCommand) -> Result<String> {
-    if token != inner.admin_token {
-        log::warn!(target: "driftsync_server", "refused admin command {}: wrong admin token", command_name(&command));
-        return Err(ServerError("wrong admin token".into()));
-    }
-    run(inner, command)
+/// Whether `token` is the admin token (compared in constant time).
+pub(crate) fn is_admin_token(inner: &Inner, token: &str) -> bool {
+    crate::auth::same_secret(token, &inner.admin_token)
 }
 
 fn command_name(c: &AdminCommand) -> &'static str {
@@ -33,6 +29,9 @@ fn command_name(c: &AdminCommand) -> &'static str {
         AdminCommand::DefineRole { .. } => "role define",
         AdminCommand::SetRecoveryDisabled { .. } => "recovery",
         AdminCommand::Status => "status",
+        AdminCommand::AddUser { .. } => "user add",
+        AdminCommand::RemoveUser { .. } => "user remove",
+        AdminCommand::RotateToken { .. } => "user rotate",
     }
 }
 
@@ -46,6 +45,9 @@ fn describe(c: &AdminCommand) -> String {
         AdminCommand::AssignRole { user, role } => format!("{name} {user} {role}"),
         AdminCommand::DefineRole { role, definition_toml } => format!("{name} {role} ({} bytes)", definition_toml.len()),
         AdminCommand::SetRecoveryDisabled { disabled } => format!("{name} {}", if *disabled { "off" } else { "on" }),
+        // Never a token.
+        AdminCommand::AddUser { user, role, .. } => format!("{name} {user} {role}"),
+        AdminCommand::RemoveUser { user } | AdminCommand::RotateToken { user, .. } => format!("{name} {user}"),
         AdminCommand::Terminate | AdminCommand::Enable | AdminCommand::Status => name.to_string(),
     }
 }
@@ -83,6 +85,30 @@ pub(crate) fn run(inner: &Inner, command: AdminCommand) -> Result<String> {
             let n = inner.kick(KICK_RESET, |c| users.contains(&c.user));
             Ok(format!("role '{role}' defined; {n} connection(s) closed"))
         }
+        AdminCommand::AddUser { user, token, role } => {
+            let _gate = inner.gate.write();
+            let mut db = inner.db.lock();
+            if db.cat.users.contains_key(&user) {
+                return Err(ServerError(format!("user '{user}' exists already (rotate its token or assign a role)")));
+            }
+            db.put_user(&user, &token, &role)?;
+            Ok(format!("user '{user}' added with role '{role}'"))
+        }
+        AdminCommand::RemoveUser { user } => {
+            let _gate = inner.gate.write();
+            inner.db.lock().remove_user(&user)?;
+            let n = inner.kick(KICK_REVOKED, |c| c.user == user);
+            log::warn!("admin: user '{user}' removed; {n} session(s) closed");
+            Ok(format!("user '{user}' removed; {n} session(s) closed"))
+        }
+        AdminCommand::RotateToken { user, token } => {
+            let _gate = inner.gate.write();
+            inner.db.lock().rotate_token(&user, &token)?;
+            // Sessions opened with the old static token end; signed-token sessions stay.
+            let n = inner.kick(KICK_REVOKED, |c| c.user == user && c.static_token);
+            log::warn!("admin: token of user '{user}' rotated; {n} session(s) closed");
+            Ok(format!("token of user '{user}' rotated; {n} session(s) closed"))
+        }
         AdminCommand::SetRecoveryDisabled { disabled } => {
             inner.db.lock().set_recovery_disabled(disabled)?;
             Ok(format!("client reset recovery is {}", if disabled { "disabled" } else { "enabled" }))
@@ -103,8 +129,11 @@ fn backup(inner: &Inner, name: &str) -> Result<String> {
     let _gate = inner.gate.write();
     let tmp = inner.data_dir.join("backups").join(format!(".{name}.partial"));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(tmp.join("realms"))?;
+    crate::create_private_dir(&inner.data_dir.join("backups"))?;
+    crate::create_private_dir(&tmp)?;
+    crate::create_private_dir(&tmp.join("realms"))?;
     let result = (|| -> Result<usize> {
+        crate::db::create_private_file(&tmp.join("server.sqlite"))?;
         inner.db.lock().backup_to(&tmp.join("server.sqlite"))?;
         let names = inner.realm_names()?;
         for realm in &names {
@@ -112,6 +141,7 @@ fn backup(inner: &Inner, name: &str) -> Result<String> {
             let conn = rusqlite::Connection::open(&src)?;
             conn.busy_timeout(Duration::from_secs(10))?;
             let dest = tmp.join("realms").join(format!("{realm}.realm"));
+            crate::db::create_private_file(&dest)?;
             let dest = dest.to_str().ok_or_else(|| ServerError("backup path is not UTF-8".into()))?;
             conn.execute("VACUUM INTO ?1", [dest])?;
         }
@@ -166,7 +196,7 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     for realm in &live_realms {
         remove_db_files(&realms_dir.join(format!("{realm}.realm")))?;
     }
-    std::fs::create_dir_all(&realms_dir)?;
+    crate::create_private_dir(&realms_dir)?;
     let mut restored = 0;
     if let Ok(entries) = std::fs::read_dir(dir.join("realms")) {
         for e in entries {
@@ -182,7 +212,7 @@ fn restore(inner: &Inner, name: &str) -> Result<String> {
     reopened.set_clock_offset(kept.clock_offset.max(reopened.cat.clock_offset))?;
     reopened.set_recovery_disabled(kept.recovery_disabled)?;
     reopened.set_sync_enabled(kept.sync_enabled)?;
-    reopened.replace_users_and_roles(&kept.users, &kept.roles)?;
+    reopened.replace_users_and_roles(&kept)?;
     *db = reopened;
     drop(db);
     // Every realm that was live is marked, also one the backup did not have yet (restored to
@@ -265,7 +295,7 @@ fn apply_schema(inner: &Inner, schema_json: &str) -> Result<String> {
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
         std::fs::rename(&realms_dir, inner.data_dir.join(format!("realms-epoch{old_epoch}-{stamp}")))?;
     }
-    std::fs::create_dir_all(&realms_dir)?;
+    crate::create_private_dir(&realms_dir)?;
     let epoch = db.new_epoch(EPOCH_BREAKING_SCHEMA)?;
     db.set_schema(new)?;
     Ok(format!(
@@ -326,35 +356,61 @@ fn status(inner: &Inner) -> Result<String> {
     Ok(serde_json::to_string_pretty(&v).unwrap_or_default())
 }
 
-/// Sends one admin command to a running server at `url` (`ws://host:port`) and returns its
-/// output; a refused command (wrong token, failed operation) is an error with the server's text.
-pub fn admin_request(url: &str, admin_token: &str, command: AdminCommand) -> Result<String> {
-    let (mut ws, _) = tungstenite::client::connect_with_config(url, Some(ws_config()), 3)?;
-    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
-    }
-    let msg = ClientMessage::Admin { admin_token: admin_token.to_string(), command };
-    ws.send(tungstenite::Message::binary(protocol::encode(&msg)))?;
-    let deadline = Instant::now() + Duration::from_secs(120);
+/// One connection to the admin listener: admin commands only. A wrong token is logged and ends
+/// the connection (one guess per connection, each one paying for a handshake).
+pub(crate) fn serve(inner: std::sync::Arc<Inner>, tcp: std::net::TcpStream, peer: std::net::SocketAddr) {
+    let deadline = Instant::now() + inner.limits.bind_deadline();
+    let Ok(mut ws) = crate::net::accept(tcp, inner.tls.as_ref(), ws_config(), deadline) else { return };
     loop {
-        if Instant::now() > deadline {
-            return Err(ServerError("no answer from the server".into()));
-        }
-        match ws.read()? {
-            tungstenite::Message::Binary(b) => {
-                let reply: ServerMessage = protocol::decode(&b)?;
-                let _ = ws.close(None);
-                let _ = ws.flush();
-                return match reply {
-                    ServerMessage::AdminResult { ok: true, output } => Ok(output),
-                    ServerMessage::AdminResult { ok: false, output } => Err(ServerError(output)),
-                    ServerMessage::Error(e) => Err(ServerError(format!("{:?}: {}", e.code, e.message))),
-                    other => Err(ServerError(format!("unexpected answer: {other:?}"))),
-                };
+        let _ = ws.get_ref().tcp().set_read_timeout(Some(inner.limits.bind_deadline()));
+        let bytes = match ws.read() {
+            Ok(tungstenite::Message::Binary(b)) => b,
+            Ok(tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_)) => continue,
+            _ => break,
+        };
+        let reply = match protocol::decode::<ClientMessage>(&bytes) {
+            Ok(ClientMessage::Admin { admin_token, command }) => {
+                if !is_admin_token(&inner, &admin_token) {
+                    log::warn!("admin listener: wrong admin token from {peer}; connection closed");
+                    let _ = ws.send(tungstenite::Message::binary(protocol::encode(&ServerMessage::AdminResult {
+                        ok: false,
+                        output: "wrong admin token".into(),
+                    })));
+                    break;
+                }
+                match run(&inner, command) {
+                    Ok(output) => ServerMessage::AdminResult { ok: true, output },
+                    Err(e) => ServerMessage::AdminResult { ok: false, output: e.0 },
+                }
             }
-            tungstenite::Message::Close(_) => return Err(ServerError("the server closed the connection".into())),
-            _ => {}
+            _ => break,
+        };
+        if ws.send(tungstenite::Message::binary(protocol::encode(&reply))).is_err() {
+            break;
         }
+    }
+    let _ = ws.close(None);
+    let _ = ws.flush();
+}
+
+/// Sends one admin command to a running server's admin listener at `url` (`ws://host:port`, or
+/// `wss://`, checked against the system roots) and returns its output; a refused command (wrong
+/// token, failed operation) is an error with the server's text.
+pub fn admin_request(url: &str, admin_token: &str, command: AdminCommand) -> Result<String> {
+    admin_request_tls(url, admin_token, command, &driftsync::sync::TlsOptions::default())
+}
+
+/// `admin_request` with extra trusted CA certificates (a `wss://` admin listener of a private CA).
+pub fn admin_request_tls(url: &str, admin_token: &str, command: AdminCommand, tls: &driftsync::sync::TlsOptions) -> Result<String> {
+    let mut conn = driftsync::sync::WsConn::open(url, Duration::from_secs(10), tls)?;
+    conn.send(&ClientMessage::Admin { admin_token: admin_token.to_string(), command })?;
+    let reply = conn.recv_required(Duration::from_secs(120));
+    conn.close();
+    match reply? {
+        ServerMessage::AdminResult { ok: true, output } => Ok(output),
+        ServerMessage::AdminResult { ok: false, output } => Err(ServerError(output)),
+        ServerMessage::Error(e) => Err(ServerError(format!("{:?}: {}", e.code, e.message))),
+        other => Err(ServerError(format!("unexpected answer: {other:?}"))),
     }
 }
 

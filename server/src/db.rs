@@ -6,7 +6,7 @@ use crate::config::{AppConfig, RoleDef, UserDef, role_stamp};
 use crate::{Result, ServerError};
 use driftsync::Schema;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,7 +22,9 @@ CREATE TABLE IF NOT EXISTS clients(
     last_seen INTEGER NOT NULL,
     expired INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS epochs(epoch INTEGER PRIMARY KEY, reason TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, token TEXT NOT NULL, role TEXT NOT NULL);
+-- token: the SHA-256 hex of the static token ('' for a user with signed tokens only).
+-- source: 'config' (reconciled with app.toml at every start) or 'admin' (added by a command).
+CREATE TABLE IF NOT EXISTS users(name TEXT PRIMARY KEY, token TEXT NOT NULL, role TEXT NOT NULL, source TEXT NOT NULL DEFAULT 'config');
 CREATE TABLE IF NOT EXISTS roles(name TEXT PRIMARY KEY, realms TEXT NOT NULL, read TEXT NOT NULL, write TEXT NOT NULL);
 ";
 
@@ -39,13 +41,25 @@ pub struct Catalog {
     pub recovery_disabled: bool,
     pub clock_offset: i64,
     pub schema: Arc<Schema>,
+    /// Users with their token hash in `token_sha256` (`token` is always empty here).
     pub users: BTreeMap<String, UserDef>,
+    /// The users added by an admin command (the others come from app.toml).
+    pub admin_users: BTreeSet<String>,
     pub roles: BTreeMap<String, RoleDef>,
 }
 
 impl Catalog {
+    /// The user whose static token this is. Every stored hash is compared, in constant time.
     pub fn user_by_token(&self, token: &str) -> Option<(&String, &UserDef)> {
-        self.users.iter().find(|(_, u)| u.token == token)
+        let mut found = None;
+        for (name, u) in &self.users {
+            if let Some(h) = &u.token_sha256
+                && crate::auth::token_matches_hash(token, h)
+            {
+                found = Some((name, u));
+            }
+        }
+        found
     }
     /// The stamp of the user's current role (0 when the user or the role is unknown).
     pub fn stamp_of(&self, user: &str) -> u64 {
@@ -103,10 +117,46 @@ fn insert_role(conn: &Connection, name: &str, r: &RoleDef, replace: bool) -> Res
     Ok(())
 }
 
+const SOURCE_CONFIG: &str = "config";
+const SOURCE_ADMIN: &str = "admin";
+
+/// Makes the users table agree with app.toml: the config wins for every user it names (token
+/// and role), users that came from the config but are no longer in it are removed (revoked),
+/// users added by admin commands and absent from the config stay.
+fn reconcile_users(conn: &Connection, users: &BTreeMap<String, UserDef>) -> Result<()> {
+    let stale: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM users WHERE source <> ?1")?;
+        let rows = stmt.query_map([SOURCE_ADMIN], |r| r.get::<_, String>(0))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()?.into_iter().filter(|n| !users.contains_key(n)).collect()
+    };
+    for name in stale {
+        conn.execute("DELETE FROM users WHERE name = ?1", [&name])?;
+    }
+    for (name, u) in users {
+        conn.execute(
+            "INSERT INTO users(name, token, role, source) VALUES(?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET token = excluded.token, role = excluded.role, source = excluded.source",
+            params![name, u.token_hash().unwrap_or_default(), u.role, SOURCE_CONFIG],
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates `path` readable and writable by the owner only (0600), or tightens it if it exists.
+/// SQLite gives its -wal and -shm files the mode of the database file.
+pub fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
 impl Db {
-    /// Opens (creating at first start from `config`) the server database. At later starts users
-    /// and roles that the config adds are inserted; everything else comes from the database.
+    /// Opens (creating at first start from `config`) the server database. At every start the
+    /// users are reconciled with the config (`reconcile_users`) and roles the config adds are
+    /// inserted; everything else comes from the database.
     pub fn open(path: &Path, config: Option<&AppConfig>) -> Result<Db> {
+        create_private_file(path)?;
         let conn = Connection::open(path).map_err(|e| ServerError(format!("{}: {e}", path.display())))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -114,6 +164,11 @@ impl Db {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let setup = (|| -> Result<()> {
             conn.execute_batch(CREATE)?;
+            let has_source: i64 =
+                conn.query_row("SELECT count(*) FROM pragma_table_info('users') WHERE name = 'source'", [], |r| r.get(0))?;
+            if has_source == 0 {
+                conn.execute_batch("ALTER TABLE users ADD COLUMN source TEXT NOT NULL DEFAULT 'config'")?;
+            }
             let initialized = get_meta(&conn, "initialized")?.is_some();
             if let Some(cfg) = config {
                 if !initialized {
@@ -129,9 +184,7 @@ impl Db {
                 for (name, r) in &cfg.roles {
                     insert_role(&conn, name, r, false)?;
                 }
-                for (name, u) in &cfg.users {
-                    conn.execute("INSERT OR IGNORE INTO users(name, token, role) VALUES(?1, ?2, ?3)", params![name, u.token, u.role])?;
-                }
+                reconcile_users(&conn, &cfg.users)?;
             } else if !initialized {
                 return Err(ServerError(format!("{} is not an initialized driftsync server database", path.display())));
             }
@@ -152,11 +205,19 @@ impl Db {
         let schema_json = get_meta(conn, "schema_json")?.ok_or_else(|| ServerError("server.sqlite: schema missing".into()))?;
         let schema = Schema::from_json(&schema_json).map_err(|e| ServerError(format!("server.sqlite: {e}")))?;
         let mut users = BTreeMap::new();
+        let mut admin_users = BTreeSet::new();
         {
-            let mut stmt = conn.prepare("SELECT name, token, role FROM users")?;
+            let mut stmt = conn.prepare("SELECT name, token, role, source FROM users")?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                users.insert(r.get::<_, String>(0)?, UserDef { token: r.get(1)?, role: r.get(2)? });
+                let name: String = r.get(0)?;
+                let hash: String = r.get(1)?;
+                let source: String = r.get(3)?;
+                if source == SOURCE_ADMIN {
+                    admin_users.insert(name.clone());
+                }
+                let token_sha256 = if hash.is_empty() { None } else { Some(hash) };
+                users.insert(name, UserDef { token: String::new(), token_sha256, role: r.get(2)? });
             }
         }
         let mut roles = BTreeMap::new();
@@ -175,6 +236,7 @@ impl Db {
             clock_offset: parse_meta(conn, "clock_offset")?,
             schema: Arc::new(schema),
             users,
+            admin_users,
             roles,
         })
     }
@@ -343,19 +405,67 @@ impl Db {
     }
 
     /// Replaces every user and role (a restore keeps the server's configuration).
-    pub fn replace_users_and_roles(&mut self, users: &BTreeMap<String, UserDef>, roles: &BTreeMap<String, RoleDef>) -> Result<()> {
+    pub fn replace_users_and_roles(&mut self, kept: &Catalog) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM users", [])?;
         tx.execute("DELETE FROM roles", [])?;
-        for (name, r) in roles {
+        for (name, r) in &kept.roles {
             insert_role(&tx, name, r, true)?;
         }
-        for (name, u) in users {
-            tx.execute("INSERT INTO users(name, token, role) VALUES(?1, ?2, ?3)", params![name, u.token, u.role])?;
+        for (name, u) in &kept.users {
+            let source = if kept.admin_users.contains(name) { SOURCE_ADMIN } else { SOURCE_CONFIG };
+            tx.execute(
+                "INSERT INTO users(name, token, role, source) VALUES(?1, ?2, ?3, ?4)",
+                params![name, u.token_sha256.clone().unwrap_or_default(), u.role, source],
+            )?;
         }
         tx.commit()?;
-        self.cat.users = users.clone();
-        self.cat.roles = roles.clone();
+        self.cat.users = kept.users.clone();
+        self.cat.admin_users = kept.admin_users.clone();
+        self.cat.roles = kept.roles.clone();
+        Ok(())
+    }
+
+    /// Adds a user (admin command) or replaces an existing one's token and role.
+    pub fn put_user(&mut self, name: &str, token: &str, role: &str) -> Result<()> {
+        if name.is_empty() || token.is_empty() {
+            return Err(ServerError("a user needs a name and a token".into()));
+        }
+        if !self.cat.roles.contains_key(role) {
+            return Err(ServerError(format!("no role named '{role}'")));
+        }
+        if let Some((other, _)) = self.cat.user_by_token(token)
+            && other != name
+        {
+            return Err(ServerError("that token belongs to another user".into()));
+        }
+        let hash = crate::auth::hash_token(token);
+        self.conn.execute(
+            "INSERT INTO users(name, token, role, source) VALUES(?1, ?2, ?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET token = excluded.token, role = excluded.role",
+            params![name, hash, role, SOURCE_ADMIN],
+        )?;
+        if !self.cat.users.contains_key(name) {
+            self.cat.admin_users.insert(name.to_string());
+        }
+        self.cat.users.insert(name.to_string(), UserDef { token: String::new(), token_sha256: Some(hash), role: role.to_string() });
+        Ok(())
+    }
+
+    /// Replaces a user's static token.
+    pub fn rotate_token(&mut self, name: &str, token: &str) -> Result<()> {
+        let Some(role) = self.cat.users.get(name).map(|u| u.role.clone()) else {
+            return Err(ServerError(format!("no user named '{name}'")));
+        };
+        self.put_user(name, token, &role)
+    }
+
+    pub fn remove_user(&mut self, name: &str) -> Result<()> {
+        if self.conn.execute("DELETE FROM users WHERE name = ?1", [name])? == 0 {
+            return Err(ServerError(format!("no user named '{name}'")));
+        }
+        self.cat.users.remove(name);
+        self.cat.admin_users.remove(name);
         Ok(())
     }
 

@@ -16,14 +16,16 @@
 //! holding its state and its server history in the same transactions), `backups/<NAME>/`.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 mod db;
 pub mod log;
+mod net;
 mod realms;
 mod session;
 
 pub use admin::admin_request;
-pub use config::{AppConfig, RoleDef, UserDef};
+pub use config::{AdminListen, AppConfig, JwtConfig, Limits, RoleDef, TlsIdentity, UserDef};
 
 use db::Db;
 use parking_lot::{Mutex, RwLock};
@@ -110,13 +112,27 @@ pub(crate) const KICK_TERMINATED: u8 = 1;
 pub(crate) const KICK_RESET: u8 = 2;
 /// The server is stopping.
 pub(crate) const KICK_SHUTDOWN: u8 = 3;
+/// The user was removed or its token rotated: tell the client (fatal `BadToken`) and close.
+pub(crate) const KICK_REVOKED: u8 = 4;
+
+/// Who a Bind's token names.
+pub(crate) struct Identity {
+    pub user: String,
+    /// A static token (else a signed one).
+    pub static_token: bool,
+    /// When a signed token stops being valid (leeway included).
+    pub expires: Option<std::time::Instant>,
+}
 
 /// A connection that completed a bind.
 pub(crate) struct ConnEntry {
     pub ident: u64,
     pub realm: String,
     pub user: String,
+    /// Authenticated with a static token (not a signed one).
+    pub static_token: bool,
     pub kick: Arc<AtomicU8>,
+    pub waker: Arc<net::Waker>,
 }
 
 pub(crate) struct Inner {
@@ -129,8 +145,13 @@ pub(crate) struct Inner {
     pub db: Mutex<Db>,
     pub realms: Mutex<HashMap<String, Arc<RealmSlot>>>,
     pub conns: Mutex<HashMap<u64, ConnEntry>>,
+    /// Every open sync connection, bound or not (the connection cap counts these).
+    pub live: Mutex<HashMap<u64, Arc<net::Waker>>>,
     pub shutdown: AtomicBool,
     pub next_conn: AtomicU64,
+    pub limits: Limits,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub jwt: Option<JwtConfig>,
 }
 
 impl Inner {
@@ -150,7 +171,8 @@ impl Inner {
             return Ok(s.clone());
         }
         let schema = self.db.lock().cat.schema.clone();
-        std::fs::create_dir_all(self.realms_dir())?;
+        create_private_dir(&self.realms_dir())?;
+        db::create_private_file(&self.realms_dir().join(format!("{name}.realm")))?;
         let slot = Arc::new(RealmSlot::open(&self.realms_dir(), name, &schema)?);
         map.insert(name.to_string(), slot.clone());
         Ok(slot)
@@ -182,10 +204,38 @@ impl Inner {
         for c in conns.values() {
             if filter(c) {
                 c.kick.store(reason, Ordering::SeqCst);
+                c.waker.wake();
                 n += 1;
             }
         }
         n
+    }
+
+    /// Wakes the connections bound to `realm`: it has new versions to push.
+    pub fn wake_realm(&self, realm: &str) {
+        for c in self.conns.lock().values().filter(|c| c.realm == realm) {
+            c.waker.wake();
+        }
+    }
+
+    /// Who a token names. A signed token must name an existing user (its role comes from there).
+    pub fn authenticate(&self, token: &str) -> std::result::Result<Identity, String> {
+        if let Some(jwt) = &self.jwt
+            && auth::looks_like_jwt(token)
+        {
+            let (user, exp) = auth::user_of_jwt(jwt, token)?;
+            if !self.db.lock().cat.users.contains_key(&user) {
+                return Err(format!("the signed token names the unknown user '{user}'"));
+            }
+            // The moment the session must end, on this process's monotonic clock.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let left = Duration::from_secs(exp.saturating_add(jwt.leeway()).saturating_sub(now));
+            return Ok(Identity { user, static_token: false, expires: Some(std::time::Instant::now() + left) });
+        }
+        match self.db.lock().cat.user_by_token(token) {
+            Some((name, _)) => Ok(Identity { user: name.clone(), static_token: true, expires: None }),
+            None => Err("unknown user token".into()),
+        }
     }
 }
 
@@ -193,20 +243,40 @@ impl Inner {
 pub struct Server {
     inner: Arc<Inner>,
     addr: SocketAddr,
+    admin_addr: SocketAddr,
     accept: Option<JoinHandle<()>>,
+    admin_accept: Option<JoinHandle<()>>,
     workers: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
+/// Whether `addr` (`host:port`) only resolves to loopback addresses.
+fn is_loopback(addr: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs().map(|mut a| a.all(|x| x.ip().is_loopback())).unwrap_or(false)
+}
+
 impl Server {
-    /// Opens (or creates) the data directory, binds the listener and starts accepting.
+    /// Opens (or creates) the data directory, binds the listeners and starts accepting.
     pub fn start(opts: ServerOptions) -> Result<Server> {
         opts.config.validate()?;
-        std::fs::create_dir_all(&opts.data_dir)?;
+        let admin_cfg = &opts.config.admin;
+        let remote_allowed = admin_cfg.allow_remote && opts.config.tls.is_some();
+        if !(is_loopback(&admin_cfg.listen) || remote_allowed) {
+            return Err(ServerError(format!(
+                "admin listen address {} is not loopback: that needs [admin] allow_remote = true and [tls]",
+                admin_cfg.listen
+            )));
+        }
+        let tls = opts.config.tls.as_ref().map(net::tls_config).transpose()?;
+        create_private_dir(&opts.data_dir)?;
         let data_dir = opts.data_dir.canonicalize()?;
-        std::fs::create_dir_all(data_dir.join("realms"))?;
+        create_private_dir(&data_dir.join("realms"))?;
         let db = Db::open(&data_dir.join("server.sqlite"), Some(&opts.config))?;
         let listener = TcpListener::bind(&opts.listen).map_err(|e| ServerError(format!("listen on {}: {e}", opts.listen)))?;
         let addr = listener.local_addr()?;
+        let admin_listener =
+            TcpListener::bind(&admin_cfg.listen).map_err(|e| ServerError(format!("admin listen on {}: {e}", admin_cfg.listen)))?;
+        let admin_addr = admin_listener.local_addr()?;
         let inner = Arc::new(Inner {
             data_dir,
             admin_token: opts.config.admin_token.clone(),
@@ -215,8 +285,12 @@ impl Server {
             db: Mutex::new(db),
             realms: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             next_conn: AtomicU64::new(1),
+            limits: opts.config.limits.clone(),
+            tls,
+            jwt: opts.config.jwt.clone(),
         });
         // Open every existing realm now, so a damaged file fails the start, not a client.
         for name in inner.realm_names()? {
@@ -228,12 +302,33 @@ impl Server {
             let workers = workers.clone();
             std::thread::Builder::new().name("driftsync-server-accept".into()).spawn(move || accept_loop(inner, listener, workers))?
         };
-        Ok(Server { inner, addr, accept: Some(accept), workers })
+        let admin_accept = {
+            let inner = inner.clone();
+            let workers = workers.clone();
+            std::thread::Builder::new()
+                .name("driftsync-server-admin".into())
+                .spawn(move || admin_accept_loop(inner, admin_listener, workers))?
+        };
+        Ok(Server { inner, addr, admin_addr, accept: Some(accept), admin_accept: Some(admin_accept), workers })
     }
 
-    /// `ws://127.0.0.1:PORT`
+    /// `ws://127.0.0.1:PORT` (`wss://` with TLS).
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// The admin listener: `ws://127.0.0.1:PORT` (`wss://` with TLS).
+    pub fn admin_url(&self) -> String {
+        format!("{}://{}", self.scheme(), self.admin_addr)
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.inner.tls.is_some() { "wss" } else { "ws" }
+    }
+
+    /// Open sync connections, bound or not.
+    pub fn open_connections(&self) -> usize {
+        self.inner.live.lock().len()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -310,9 +405,13 @@ impl Server {
             return;
         }
         self.inner.kick(KICK_SHUTDOWN, |_| true);
-        // Wake the accept loop.
+        for w in self.inner.live.lock().values() {
+            w.wake();
+        }
+        // Wake the accept loops.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        if let Some(h) = self.accept.take() {
+        let _ = TcpStream::connect_timeout(&self.admin_addr, Duration::from_secs(1));
+        for h in [self.accept.take(), self.admin_accept.take()].into_iter().flatten() {
             let _ = h.join();
         }
         let handles: Vec<_> = std::mem::take(&mut *self.workers.lock());
@@ -329,23 +428,86 @@ impl Drop for Server {
     }
 }
 
-fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+/// Creates a directory only its owner may enter (0700), or tightens an existing one.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
+}
+
+fn spawn_worker(workers: &Mutex<Vec<JoinHandle<()>>>, name: String, f: impl FnOnce() + Send + 'static) {
+    let spawned = std::thread::Builder::new().name(name).spawn(f);
+    let mut w = workers.lock();
+    w.retain(|h| !h.is_finished());
+    match spawned {
+        Ok(h) => w.push(h),
+        Err(e) => ::log::error!("cannot start a connection thread: {e}"),
+    }
+}
+
+/// Calls `on_stream` with each accepted connection until the server stops.
+fn accept_each(inner: &Inner, listener: TcpListener, mut on_stream: impl FnMut(TcpStream)) {
     for stream in listener.incoming() {
         if inner.shutdown.load(Ordering::SeqCst) {
             break;
         }
-        let Ok(stream) = stream else {
-            std::thread::sleep(Duration::from_millis(10));
-            continue;
-        };
-        let id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
-        let inner2 = inner.clone();
-        let spawned =
-            std::thread::Builder::new().name(format!("driftsync-server-conn-{id}")).spawn(move || session::serve(inner2, stream, id));
-        let mut w = workers.lock();
-        w.retain(|h| !h.is_finished());
-        if let Ok(h) = spawned {
-            w.push(h);
+        match stream {
+            Ok(s) => on_stream(s),
+            // Out of descriptors or a reset before accept: pause briefly, then go on.
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
+}
+
+fn accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+    accept_each(&inner.clone(), listener, |stream| {
+        let id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
+        // Registered before the thread starts, so the cap holds however fast peers connect.
+        let waker = match net::Waker::new() {
+            Ok(w) => Arc::new(w),
+            Err(e) => {
+                ::log::error!("connection refused: no eventfd: {e}");
+                return;
+            }
+        };
+        {
+            let mut live = inner.live.lock();
+            if live.len() >= inner.limits.max_connections {
+                drop(live);
+                ::log::warn!(
+                    "connection from {:?} refused: {} connections open (max_connections)",
+                    stream.peer_addr().ok(),
+                    inner.limits.max_connections
+                );
+                return;
+            }
+            live.insert(id, waker.clone());
+        }
+        let inner2 = inner.clone();
+        spawn_worker(&workers, format!("driftsync-server-conn-{id}"), move || {
+            session::serve(inner2.clone(), stream, id, waker);
+            inner2.live.lock().remove(&id);
+        });
+    });
+}
+
+/// Admin connections at most at once (they are loopback, or TLS with allow_remote).
+const MAX_ADMIN_CONNECTIONS: usize = 16;
+
+fn admin_accept_loop(inner: Arc<Inner>, listener: TcpListener, workers: Arc<Mutex<Vec<JoinHandle<()>>>>) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    accept_each(&inner.clone(), listener, |stream| {
+        let Ok(peer) = stream.peer_addr() else { return };
+        if open.fetch_add(1, Ordering::SeqCst) >= MAX_ADMIN_CONNECTIONS {
+            open.fetch_sub(1, Ordering::SeqCst);
+            ::log::warn!("admin connection from {peer} refused: {MAX_ADMIN_CONNECTIONS} admin connections open");
+            return;
+        }
+        let (inner2, open2) = (inner.clone(), open.clone());
+        spawn_worker(&workers, "driftsync-server-admin-conn".into(), move || {
+            admin::serve(inner2, stream, peer);
+            open2.fetch_sub(1, Ordering::SeqCst);
+        });
+    });
 }

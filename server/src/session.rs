@@ -1,9 +1,11 @@
-//! One client connection: a thread that reads a message if one is there (short read timeout),
-//! handles it, then pushes any server versions the client has not seen yet.
+//! One client connection: a thread that sleeps in `poll(2)` until the client sends something,
+//! its realm has new versions to push (the connection's waker), an admin command closes it, or
+//! one of its deadlines (bind, idle, slow frame) comes. It never polls on a timer.
 
 use crate::config::RoleDef;
+use crate::net::{self, Stream, Waker};
 use crate::realms::{self, MAX_DOWNLOAD_BYTES, MAX_DOWNLOAD_CHANGESETS, Pending, RealmSlot, UploadError};
-use crate::{ConnEntry, Inner, KICK_NONE, KICK_RESET, KICK_SHUTDOWN, KICK_TERMINATED};
+use crate::{ConnEntry, Inner, KICK_NONE, KICK_RESET, KICK_REVOKED, KICK_SHUTDOWN, KICK_TERMINATED};
 use driftsync::changeset::{Changeset, Instruction};
 use driftsync::protocol::{
     self, Bind, ClientMessage, DownloadChangeset, ErrorAction, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, ResetCause,
@@ -11,38 +13,65 @@ use driftsync::protocol::{
 };
 use driftsync::schema::AdditiveChange;
 use driftsync::{PrimaryKey, Schema};
-use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
-/// How long a connection waits for input before it looks for new server versions to push.
-const POLL: Duration = Duration::from_millis(5);
-/// How long the WebSocket handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most messages handled in one turn before the connection pushes downloads again.
+const MESSAGES_PER_TURN: usize = 64;
 
-pub(crate) fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(MAX_FRAME_BYTES)).max_frame_size(Some(MAX_FRAME_BYTES))
+/// Bytes read from the socket at a time: tungstenite's 128 KiB default, allocated per connection,
+/// would be most of what an idle connection costs.
+const READ_BUFFER_BYTES: usize = 16 * 1024;
+
+fn ws_config_up_to(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES).max_message_size(Some(max_message)).max_frame_size(Some(max_message))
 }
 
-pub(crate) fn serve(inner: Arc<Inner>, stream: TcpStream, id: u64) {
-    let _ = stream.set_nodelay(true);
-    if stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT)).is_err() || stream.set_write_timeout(Some(Duration::from_secs(30))).is_err() {
-        return;
-    }
-    let Ok(ws) = tungstenite::accept_with_config(stream, Some(ws_config())) else { return };
-    if ws.get_ref().set_read_timeout(Some(POLL)).is_err() {
-        return;
-    }
-    let mut s =
-        Session { inner: inner.clone(), ws, id, bound: None, download: None, kick: Arc::new(AtomicU8::new(KICK_NONE)), last_touch: 0 };
+pub(crate) fn ws_config() -> WebSocketConfig {
+    ws_config_up_to(MAX_FRAME_BYTES)
+}
+
+/// Until the Bind is accepted a stranger gets small frames only.
+fn unbound_ws_config(max: usize) -> WebSocketConfig {
+    ws_config_up_to(max)
+}
+
+pub(crate) fn serve(inner: Arc<Inner>, stream: std::net::TcpStream, id: u64, waker: Arc<Waker>) {
+    let started = Instant::now();
+    let deadline = started + inner.limits.bind_deadline();
+    let peer = stream.peer_addr().ok();
+    let ws = match net::accept(stream, inner.tls.as_ref(), unbound_ws_config(inner.limits.max_unbound_message_bytes), deadline) {
+        Ok(ws) => ws,
+        Err(e) => {
+            log::info!("connection {id} from {peer:?} closed: {e}");
+            return;
+        }
+    };
+    let read_at_accept = ws.get_ref().read_total();
+    let mut s = Session {
+        inner: inner.clone(),
+        ws,
+        id,
+        bound: None,
+        download: None,
+        kick: Arc::new(AtomicU8::new(KICK_NONE)),
+        waker,
+        last_touch: 0,
+        started,
+        last_rx: started,
+        ping_sent: false,
+        partial_since: None,
+        read_at_last_frame: read_at_accept,
+    };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.run()));
     if outcome.is_err() {
         // A bug, not bad input (input is checked): keep the server healthy. A write
         // transaction this thread left open would block the realm for everyone.
-        eprintln!("driftsync-server: connection {id} panicked; closing it");
+        log::error!("connection {id} panicked; closing it");
         if let Some(b) = &s.bound
             && let Some(slot) = inner.realms.lock().get(&b.realm).cloned()
             && slot.realm.is_in_write_transaction()
@@ -57,6 +86,9 @@ struct Bound {
     ident: u64,
     realm: String,
     user: String,
+    static_token: bool,
+    /// When the signed token the session was opened with expires.
+    expires: Option<Instant>,
     role: RoleDef,
     /// The highest local version of this client the server has integrated.
     last_integrated: u64,
@@ -76,12 +108,32 @@ enum Flow {
 
 struct Session {
     inner: Arc<Inner>,
-    ws: WebSocket<TcpStream>,
+    ws: WebSocket<Stream>,
     id: u64,
     bound: Option<Bound>,
     download: Option<DownloadState>,
     kick: Arc<AtomicU8>,
+    waker: Arc<Waker>,
     last_touch: i64,
+    /// When the connection was accepted (the bind deadline runs from here).
+    started: Instant,
+    /// When the client last sent anything (a frame of any kind).
+    last_rx: Instant,
+    /// The server pinged after half the idle timeout and awaits any answer.
+    ping_sent: bool,
+    /// Since when part of a message has arrived but not all of it.
+    partial_since: Option<Instant>,
+    /// `Stream::read_total` when the last whole frame came out: more than that means part of
+    /// the next one is in.
+    read_at_last_frame: u64,
+}
+
+/// Why a connection's own deadline ended it.
+enum Overdue {
+    Bind,
+    Idle,
+    SlowFrame,
+    TokenExpired,
 }
 
 fn error(code: ServerErrorCode, action: ErrorAction, message: impl Into<String>) -> ProtocolError {
@@ -201,29 +253,10 @@ impl Session {
             if self.handle_kick() {
                 return;
             }
-            let flow = match self.ws.read() {
-                Ok(Message::Binary(bytes)) => self.on_binary(&bytes),
-                Ok(Message::Text(_)) => self.fail(fatal(
-                    ServerErrorCode::BadMessage,
-                    "text frames are not part of the protocol; send MessagePack in binary frames",
-                )),
-                Ok(_) => Flow::Continue, // ping/pong/close are answered by tungstenite
-                Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                    Flow::Continue
-                }
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return,
-                Err(tungstenite::Error::Capacity(e)) => {
-                    self.fail(fatal(ServerErrorCode::BadMessage, format!("frame refused: {e} (the limit is {MAX_FRAME_BYTES} bytes)")))
-                }
-                Err(tungstenite::Error::Protocol(e)) => {
-                    self.fail(fatal(ServerErrorCode::BadMessage, format!("websocket protocol error: {e}")))
-                }
-                Err(tungstenite::Error::Utf8(e)) => self.fail(fatal(ServerErrorCode::BadMessage, format!("invalid UTF-8: {e}"))),
-                Err(_) => return,
-            };
-            if let Flow::Close = flow {
+            if let Flow::Close = self.read_available() {
                 return;
             }
+            let mut more_to_push = false;
             if self.download.is_some() {
                 // Under the gate: an admin command never replaces a realm file under a push.
                 let inner = self.inner.clone();
@@ -234,13 +267,139 @@ impl Session {
                 if let Flow::Close = self.push_downloads() {
                     return;
                 }
+                more_to_push = self.download_behind();
             }
-            match self.ws.flush() {
-                Ok(()) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => return,
+            if self.ws.flush().is_err() {
+                return;
+            }
+            if let Some(why) = self.overdue() {
+                self.cut(why);
+                return;
+            }
+            let timeout =
+                if more_to_push { Some(Duration::ZERO) } else { self.next_deadline().map(|d| d.saturating_duration_since(Instant::now())) };
+            let fd = self.ws.get_ref().tcp().as_raw_fd();
+            net::wait(fd, &self.waker, timeout);
+        }
+    }
+
+    /// Whether the realm has versions this connection has not pushed yet.
+    fn download_behind(&self) -> bool {
+        let (Some(b), Some(dl)) = (&self.bound, &self.download) else { return false };
+        self.inner.realms.lock().get(&b.realm).is_some_and(|slot| slot.head().version > dl.sent)
+    }
+
+    /// Handles the messages that have arrived, without waiting for more.
+    fn read_available(&mut self) -> Flow {
+        for _ in 0..MESSAGES_PER_TURN {
+            let tcp = self.ws.get_ref().tcp();
+            if tcp.set_nonblocking(true).is_err() {
+                return Flow::Close;
+            }
+            let r = self.ws.read();
+            if self.ws.get_ref().tcp().set_nonblocking(false).is_err() {
+                return Flow::Close;
+            }
+            let msg = match r {
+                Ok(m) => m,
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Bytes came but no whole frame: the slow-frame clock runs.
+                    if self.ws.get_ref().read_total() > self.read_at_last_frame && self.partial_since.is_none() {
+                        self.partial_since = Some(Instant::now());
+                    }
+                    return Flow::Continue;
+                }
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => return Flow::Close,
+                Err(tungstenite::Error::Capacity(e)) => {
+                    let limit = if self.bound.is_some() { MAX_FRAME_BYTES } else { self.inner.limits.max_unbound_message_bytes };
+                    return self.fail(fatal(ServerErrorCode::BadMessage, format!("frame refused: {e} (the limit is {limit} bytes)")));
+                }
+                Err(tungstenite::Error::Protocol(e)) => {
+                    return self.fail(fatal(ServerErrorCode::BadMessage, format!("websocket protocol error: {e}")));
+                }
+                Err(tungstenite::Error::Utf8(e)) => return self.fail(fatal(ServerErrorCode::BadMessage, format!("invalid UTF-8: {e}"))),
+                Err(_) => return Flow::Close,
+            };
+            self.last_rx = Instant::now();
+            self.ping_sent = false;
+            self.read_at_last_frame = self.ws.get_ref().read_total();
+            // Only a whole data message stops the slow-frame clock: control frames may come
+            // between the fragments of a message that never completes.
+            if matches!(msg, Message::Binary(_) | Message::Text(_)) {
+                self.partial_since = None;
+            }
+            let flow = match msg {
+                Message::Binary(bytes) => self.on_binary(&bytes),
+                Message::Text(_) => self.fail(fatal(
+                    ServerErrorCode::BadMessage,
+                    "text frames are not part of the protocol; send MessagePack in binary frames",
+                )),
+                _ => Flow::Continue, // ping/pong/close are answered by tungstenite
+            };
+            if let Flow::Close = flow {
+                return Flow::Close;
             }
         }
+        Flow::Continue
+    }
+
+    /// The next moment one of this connection's deadlines needs a look (None: none runs).
+    fn next_deadline(&self) -> Option<Instant> {
+        let limits = &self.inner.limits;
+        let mut next = if self.bound.is_none() {
+            self.started + limits.bind_deadline()
+        } else if self.ping_sent {
+            self.last_rx + limits.idle_timeout()
+        } else {
+            self.last_rx + limits.idle_timeout() / 2
+        };
+        if let Some(p) = self.partial_since {
+            next = next.min(p + limits.frame_timeout());
+        }
+        if let Some(e) = self.bound.as_ref().and_then(|b| b.expires) {
+            next = next.min(e);
+        }
+        Some(next)
+    }
+
+    /// A deadline that has passed; sends the idle ping when half the idle time has gone.
+    fn overdue(&mut self) -> Option<Overdue> {
+        let now = Instant::now();
+        let limits = &self.inner.limits;
+        if self.partial_since.is_some_and(|p| now >= p + limits.frame_timeout()) {
+            return Some(Overdue::SlowFrame);
+        }
+        if self.bound.is_none() {
+            return (now >= self.started + limits.bind_deadline()).then_some(Overdue::Bind);
+        }
+        if self.bound.as_ref().and_then(|b| b.expires).is_some_and(|e| now >= e) {
+            return Some(Overdue::TokenExpired);
+        }
+        if now >= self.last_rx + limits.idle_timeout() {
+            return Some(Overdue::Idle);
+        }
+        if !self.ping_sent && now >= self.last_rx + limits.idle_timeout() / 2 {
+            self.ping_sent = true;
+            let _ = self.ws.send(Message::Ping(Vec::new().into()));
+        }
+        None
+    }
+
+    fn cut(&mut self, why: Overdue) {
+        let text = match why {
+            Overdue::Bind => "no Bind before the bind deadline",
+            Overdue::Idle => "idle longer than the idle timeout",
+            Overdue::SlowFrame => "a message took longer than the frame timeout to arrive",
+            Overdue::TokenExpired => {
+                log::info!("connection {}: closed: the signed token expired", self.id);
+                // The same token cannot bind again: the app needs a fresh one.
+                let _ = self.fail(fatal(ServerErrorCode::BadToken, "the signed token expired"));
+                return;
+            }
+        };
+        log::info!("connection {}: closed: {text}", self.id);
+        // Retry: a client that was merely slow or quiet may come back.
+        let _ = self.fail(error(ServerErrorCode::BadMessage, ErrorAction::Retry, text));
     }
 
     /// Closes the connection if an admin command asked for it; true when closed.
@@ -249,6 +408,10 @@ impl Session {
             KICK_NONE => false,
             KICK_TERMINATED => {
                 self.fail(error(ServerErrorCode::SyncTerminated, ErrorAction::Retry, "sync was terminated by the server administrator"));
+                true
+            }
+            KICK_REVOKED => {
+                self.fail(fatal(ServerErrorCode::BadToken, "the user was removed or its token was replaced"));
                 true
             }
             KICK_RESET | KICK_SHUTDOWN => {
@@ -279,6 +442,8 @@ impl Session {
         self.inner.conns.lock().remove(&self.id);
         let _ = self.ws.close(None);
         let deadline = Instant::now() + Duration::from_millis(500);
+        // A peer dripping bytes must not keep the read going past the deadline.
+        self.ws.get_mut().set_deadline(Some(deadline));
         while Instant::now() < deadline {
             match self.ws.read() {
                 Ok(_) => {}
@@ -305,12 +470,9 @@ impl Session {
             Ok(m) => m,
             Err(e) => return self.fail(fatal(ServerErrorCode::BadMessage, e.to_string())),
         };
-        if let ClientMessage::Admin { admin_token, command } = msg {
-            let (ok, output) = match crate::admin::run_authorized(&self.inner, &admin_token, command) {
-                Ok(out) => (true, out),
-                Err(e) => (false, e.0),
-            };
-            return if self.send(&ServerMessage::AdminResult { ok, output }) { Flow::Continue } else { Flow::Close };
+        if let ClientMessage::Admin { .. } = msg {
+            log::warn!("connection {}: admin command on the sync port refused; connection closed", self.id);
+            return self.fail(fatal(ServerErrorCode::PermissionDenied, "admin commands are served on the admin listener only"));
         }
         let inner = self.inner.clone();
         let _gate = inner.gate.read();
@@ -352,8 +514,16 @@ impl Session {
             Ok((bound, msg)) => {
                 self.inner.conns.lock().insert(
                     self.id,
-                    ConnEntry { ident: bound.ident, realm: bound.realm.clone(), user: bound.user.clone(), kick: self.kick.clone() },
+                    ConnEntry {
+                        ident: bound.ident,
+                        realm: bound.realm.clone(),
+                        user: bound.user.clone(),
+                        static_token: bound.static_token,
+                        kick: self.kick.clone(),
+                        waker: self.waker.clone(),
+                    },
                 );
+                self.ws.set_config(|c| *c = ws_config());
                 log::info!(
                     target: "driftsync_server",
                     "bind: user '{}' realm '{}' client file {} (connection {})",
@@ -383,12 +553,14 @@ impl Session {
                 format!("protocol version {} is not supported; this server speaks version {PROTOCOL_VERSION}", b.protocol_version),
             ));
         }
-        let (user, role_name, role, sync_enabled, server_schema) = {
+        let crate::Identity { user, static_token, expires } =
+            self.inner.authenticate(&b.token).map_err(|e| fatal(ServerErrorCode::BadToken, e))?;
+        let (role_name, role, sync_enabled, server_schema) = {
             let db = self.inner.db.lock();
-            let Some((name, u)) = db.cat.user_by_token(&b.token) else {
+            let Some(u) = db.cat.users.get(&user) else {
                 return Err(fatal(ServerErrorCode::BadToken, "unknown user token"));
             };
-            (name.clone(), u.role.clone(), db.cat.roles.get(&u.role).cloned(), db.cat.sync_enabled, db.cat.schema.clone())
+            (u.role.clone(), db.cat.roles.get(&u.role).cloned(), db.cat.sync_enabled, db.cat.schema.clone())
         };
         let Some(role) = role else {
             return Err(fatal(ServerErrorCode::PermissionDenied, format!("user '{user}' has the undefined role '{role_name}'")));
@@ -417,6 +589,15 @@ impl Session {
         }
         if !extras.is_empty() {
             if b.completing_reset {
+                // The same rule as schema instructions in uploads: only `write = ["*"]`.
+                if !role.may_change_schema() {
+                    return Err(fatal(
+                        ServerErrorCode::PermissionDenied,
+                        format!(
+                            "role '{role_name}' of user '{user}' may not change the schema (the client's schema has more than the server's)"
+                        ),
+                    ));
+                }
                 crate::admin::merge_schema(&self.inner, &extras).map_err(internal)?;
             } else {
                 let names: Vec<String> = extras
@@ -441,8 +622,14 @@ impl Session {
                 Some(id) => {
                     let row = db.client(id).map_err(internal)?;
                     let row = match row {
-                        Some(r) if r.realm == b.realm => r,
-                        _ => {
+                        Some(r) if r.user != user || r.realm != b.realm => {
+                            return Err(fatal(
+                                ServerErrorCode::PermissionDenied,
+                                format!("client file {id} is not one of user '{user}' in realm '{}'", b.realm),
+                            ));
+                        }
+                        Some(r) => r,
+                        None => {
                             return Err(restored(
                                 &slot,
                                 format!("client file {id} is unknown to this server (was it restored from a backup?)"),
@@ -539,7 +726,7 @@ impl Session {
             self.last_touch = now;
             (db.cat.epoch, db.cat.schema.to_json())
         };
-        let bound = Bound { ident, realm: b.realm.clone(), user, role, last_integrated };
+        let bound = Bound { ident, realm: b.realm.clone(), user, static_token, expires, role, last_integrated };
         let msg =
             ServerMessage::BindOk { client_file_ident: ident, server_version: head.version, salt: head.salt, epoch, schema_json, new_file };
         Ok((bound, msg))
@@ -650,7 +837,7 @@ impl Session {
                     server_version: r.server_version,
                     salt: r.salt,
                     last_integrated_client_version: dl.running_max,
-                    origin_file: r.origin_file,
+                    own: false,
                     changeset: realms::filter_reads(&role, cs),
                 });
             }
@@ -718,6 +905,9 @@ impl Session {
         };
         if let Some(b) = &mut self.bound {
             b.last_integrated = highest;
+        }
+        if applied.iter().any(|a| a.server_version > 0) {
+            self.inner.wake_realm(&realm);
         }
         let _ = self.inner.db.lock().set_last_integrated(ident, highest);
         if changes_schema && *slot.realm.schema() != *self.inner.db.lock().cat.schema {

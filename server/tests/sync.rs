@@ -4,7 +4,7 @@ mod common;
 
 use common::*;
 use driftsync::protocol::{ClientMessage, DownloadChangeset, ErrorAction, ServerErrorCode, ServerMessage};
-use driftsync::{PrimaryKey, Value};
+use driftsync::{Instruction, PrimaryKey, Value};
 use std::time::Duration;
 
 /// Collects downloaded changesets until the server has covered `upto`.
@@ -31,7 +31,7 @@ fn upload_is_acked_and_another_client_downloads_it_with_its_last_integrated_vers
     assert_eq!(upload(&mut a, vec![changeset(1, vec![create_task(1, "from a")])]), vec![(1, 1)]);
     let d = download_until(&mut b, 1);
     assert_eq!(d.len(), 1);
-    assert_eq!((d[0].server_version, d[0].origin_file, d[0].last_integrated_client_version), (1, a.ident, 0));
+    assert_eq!((d[0].server_version, d[0].own, d[0].last_integrated_client_version), (1, false, 0));
     assert_eq!(d[0].changeset.instructions, vec![create_task(1, "from a")]);
 
     // B: server version 2; B never receives its own changeset back.
@@ -46,7 +46,7 @@ fn upload_is_acked_and_another_client_downloads_it_with_its_last_integrated_vers
     a.raw.send(&ClientMessage::StartDownload { after: 0 });
     let d = download_until(&mut a, 3);
     assert_eq!(d.len(), 1, "{d:?}");
-    assert_eq!((d[0].server_version, d[0].origin_file, d[0].last_integrated_client_version), (2, b.ident, 1));
+    assert_eq!((d[0].server_version, d[0].own, d[0].last_integrated_client_version), (2, false, 1));
 
     // The salt in each download is the salt the server reports for that version.
     let status: serde_json::Value = serde_json::from_str(&s.server.status().unwrap()).unwrap();
@@ -373,12 +373,18 @@ fn concurrent_uploaders_are_ordered_and_each_downloader_sees_everything_once() {
             })
         })
         .collect();
-    let idents: Vec<u64> = uploaders.into_iter().map(|h| h.join().unwrap()).collect();
+    for h in uploaders {
+        h.join().unwrap();
+    }
     let d = download_until(&mut watcher, 200);
     assert_eq!(d.iter().map(|c| c.server_version).collect::<Vec<_>>(), (1..=200).collect::<Vec<_>>());
-    // Each origin's changesets arrive in its local order.
-    for ident in idents {
-        let locals: Vec<u64> = d.iter().filter(|c| c.origin_file == ident).map(|c| c.changeset.local_version).collect();
+    // Each uploader's changesets (its objects are u*1000+i) arrive in its local order.
+    let uploader_of = |c: &&DownloadChangeset| match &c.changeset.instructions[0] {
+        Instruction::CreateObject { pk: PrimaryKey::Int(id), .. } => *id / 1000,
+        other => panic!("{other:?}"),
+    };
+    for u in 0..4 {
+        let locals: Vec<u64> = d.iter().filter(|c| uploader_of(c) == u).map(|c| c.changeset.local_version).collect();
         assert_eq!(locals, (1..=50).collect::<Vec<_>>());
     }
     let mut c = new_client(&s.url(), ALICE, "main");

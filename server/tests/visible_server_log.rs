@@ -26,15 +26,19 @@ fn serve_and_collect(level: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    out.read_line(&mut line).unwrap();
     let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let admin_url = line.trim().strip_prefix("admin on ").unwrap_or_else(|| panic!("unexpected second line {line:?}")).to_string();
 
     let mut ok = Raw::connect(&url);
     assert!(matches!(ok.bind(bind_msg("alice-token", "logged", None, 0, 0)), ServerMessage::BindOk { .. }));
     let mut bad = Raw::connect(&url);
     assert!(matches!(bad.bind(bind_msg("not-a-real-token", "logged", None, 0, 0)), ServerMessage::Error(_)));
-    driftsync_server::admin_request(&url, "admin-secret", AdminCommand::Status).unwrap();
+    driftsync_server::admin_request(&admin_url, "admin-secret", AdminCommand::Status).unwrap();
     drop(ok);
     drop(bad);
 

@@ -48,6 +48,8 @@ struct Draft {
     after: Option<AfterHook>,
     manual: Option<ManualHandler>,
     progress: Option<ProgressFn>,
+    trusted_ca_pem: Vec<String>,
+    allow_cleartext: Option<bool>,
     on_error: Option<SyncErrorHandler>,
     on_state: Option<ConnectionStateHandler>,
 }
@@ -62,6 +64,8 @@ impl Draft {
             || self.after.is_some()
             || self.manual.is_some()
             || self.progress.is_some()
+            || !self.trusted_ca_pem.is_empty()
+            || self.allow_cleartext.is_some()
             || self.on_error.is_some()
             || self.on_state.is_some()
     }
@@ -212,6 +216,47 @@ pub unsafe extern "C" fn driftsync_config_builder_set_backup_dir(
         let path = unsafe { str_arg(path, path_len, "path")? };
         with_builder(builder, |d| {
             d.backup_dir = Some(PathBuf::from(path));
+            Ok(())
+        })
+    })
+}
+
+/// Adds a trusted CA certificate (PEM text, one or more certificates) for `wss://` servers, on
+/// top of the system's root certificates; call once per CA. Text holding no PEM certificate
+/// gives `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync settings by the time the builder is
+/// built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_add_trusted_ca_pem(
+    builder: *mut driftsync_config_builder_t,
+    pem: *const c_char,
+    pem_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes a readable string.
+        let pem = unsafe { str_arg(pem, pem_len, "pem")? };
+        if crate::sync::count_pem_certificates(pem)? == 0 {
+            return Err(Failure::invalid("the PEM text holds no certificate"));
+        }
+        with_builder(builder, |d| {
+            d.trusted_ca_pem.push(pem.to_string());
+            Ok(())
+        })
+    })
+}
+
+/// Allows a `ws://` (cleartext) server URL whose host is not loopback. Without it such a URL
+/// makes `driftsync_realm_open` fail with `DRIFTSYNC_STATUS_INVALID_ARGUMENT`. It needs sync
+/// settings by the time the builder is built.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_config_builder_set_allow_cleartext(
+    builder: *mut driftsync_config_builder_t,
+    allow: bool,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        with_builder(builder, |d| {
+            d.allow_cleartext = Some(allow);
             Ok(())
         })
     })
@@ -449,6 +494,10 @@ pub unsafe extern "C" fn driftsync_config_builder_build(
                 sync.client_reset.after = d.after;
                 sync.client_reset.manual = d.manual;
                 sync.client_reset.on_download_progress = d.progress;
+                sync.trusted_ca_pem.extend(d.trusted_ca_pem);
+                if let Some(c) = d.allow_cleartext {
+                    sync.allow_cleartext = c;
+                }
                 sync.on_error = d.on_error;
                 sync.on_state_change = d.on_state;
                 config.sync = Some(sync);

@@ -8,7 +8,7 @@
 mod connection;
 pub mod integrate;
 
-pub use connection::WsConn;
+pub use connection::{ServerUrl, TlsOptions, WsConn, count_pem_certificates};
 
 use crate::config::SyncConfig;
 use crate::error::{Error, Result};
@@ -468,7 +468,13 @@ impl SyncSession {
     pub(crate) fn bind(&self, completing_reset: bool, fresh_ident: bool) -> std::result::Result<Bound, End> {
         let cursor = crate::sync_meta::cursor(&self.realm)?;
         log::debug!(target: "driftsync::sync", "connecting to {} for {}", self.config.server_url, self.realm.path().display());
-        let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT)?;
+        let mut conn = WsConn::open(&self.config.server_url, CONNECT_TIMEOUT, &self.config.tls_options()).map_err(|e| match e {
+            // A certificate this client does not trust: trying again cannot help.
+            Error::PermissionDenied(_) => {
+                End::Fatal(SyncError { action: ErrorAction::Fatal, retryable: false, ..SyncError::connection(&e) })
+            }
+            other => End::from(other),
+        })?;
         let (ident, sv, salt) = if fresh_ident { (None, 0, 0) } else { (cursor.ident, cursor.server_version, cursor.salt) };
         conn.send(&ClientMessage::Bind(Bind {
             protocol_version: protocol::PROTOCOL_VERSION,

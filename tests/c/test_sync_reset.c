@@ -162,6 +162,7 @@ static int calls(reg_t *r) { return atomic_load(&r->calls); }
 static const char *ADMIN_TOKEN = "admin-secret";
 static char server_bin[1024];
 static char server_url[128];
+static char admin_url[128];
 static volatile pid_t server_pid = -1;
 
 static void stop_server(void) {
@@ -209,13 +210,16 @@ static void print_file(const char *path) {
     fclose(f);
 }
 
-static int start_server(void) {
-    char *conf = path_in_dir("app.toml"), *data = path_in_dir("server-data");
-    char *out = path_in_dir("server.out"), *errp = path_in_dir("server.err");
+/* Starts the server; with `pki` (a directory holding server.pem and server.key) it speaks TLS
+ * and its URL is wss://. */
+static int start_server(const char *pki) {
+    char *conf = path_in_dir(pki ? "app-tls.toml" : "app.toml"), *data = path_in_dir(pki ? "server-tls-data" : "server-data");
+    char *out = path_in_dir(pki ? "server-tls.out" : "server.out"), *errp = path_in_dir(pki ? "server-tls.err" : "server.err");
     char *argv[] = {server_bin, "serve", "--config", conf, "--data", data, "--listen", "127.0.0.1:0", NULL};
     FILE *f = fopen(conf, "w");
     long long deadline;
     int ok = 0;
+    server_url[0] = admin_url[0] = '\0';
     if (f) {
         fprintf(f,
                 "admin_token = \"%s\"\n"
@@ -225,6 +229,7 @@ static int start_server(void) {
                 "[users.bob]\ntoken = \"bob-token\"\nrole = \"editor\"\n"
                 "[roles.editor]\nrealms = [\"*\"]\nread = [\"*\"]\nwrite = [\"*\"]\n",
                 ADMIN_TOKEN, SCHEMA_JSON);
+        if (pki) fprintf(f, "[tls]\ncert_chain_file = \"%s/server.pem\"\nkey_file = \"%s/server.key\"\n", pki, pki);
         fclose(f);
         server_pid = spawn(argv, out, errp);
     }
@@ -239,6 +244,13 @@ static int start_server(void) {
                     if (n < sizeof server_url) {
                         memcpy(server_url, line + 13, n);
                         server_url[n] = '\0';
+                    }
+                }
+                if (strncmp(line, "admin on ", 9) == 0) {
+                    size_t n = strcspn(line + 9, "\r\n");
+                    if (n < sizeof admin_url && server_url[0]) {
+                        memcpy(admin_url, line + 9, n);
+                        admin_url[n] = '\0';
                         ok = 1;
                     }
                 }
@@ -269,7 +281,7 @@ static int start_server(void) {
 /* Runs `driftsync-server admin … a1 [a2] [a3]`; 1 when it exits 0. */
 static int admin(const char *a1, const char *a2, const char *a3) {
     char *out = path_in_dir("admin.out"), *errp = path_in_dir("admin.err");
-    char *argv[] = {server_bin, "admin", "--url", server_url, "--admin-token", (char *)ADMIN_TOKEN,
+    char *argv[] = {server_bin, "admin", "--url", admin_url, "--admin-token", (char *)ADMIN_TOKEN,
                     (char *)a1, (char *)a2, (char *)a3, NULL};
     int st = -1, ok;
     pid_t pid = spawn(argv, out, errp);
@@ -1374,6 +1386,118 @@ static void manual_case(int fallback) {
     free(backups);
 }
 
+/* ---- TLS ----------------------------------------------------------------------------------- */
+
+/* The whole of a small text file (malloc'd), or NULL. */
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf) buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* A synced realm that trusts `ca_pem` (NULL: only the system roots). */
+static driftsync_realm_t *open_tls(const char *file, const char *ca_pem, bool paused) {
+    driftsync_config_builder_t *b = builder_for(file);
+    set_sync(b, "alice-token", "tls");
+    if (ca_pem) EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_add_trusted_ca_pem(b, S(ca_pem), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_start_paused(b, paused, ERR));
+    return open_with(b);
+}
+
+/* wss:// with a CA made at test time (examples/test_pki, path in $DRIFTSYNC_TEST_PKI): two realms
+ * sync; without the CA the session fails once, not retryable; a non-loopback ws:// is refused at
+ * open unless cleartext is allowed; junk given as a CA is refused. */
+static void test_tls(void) {
+    const char *tool = getenv("DRIFTSYNC_TEST_PKI");
+    char *pki = path_in_dir("pki"), *ca_path = path_in_dir("pki/ca.pem");
+    char *argv[] = {(char *)tool, pki, NULL};
+    char *out = path_in_dir("pki.out"), *errp = path_in_dir("pki.err");
+    char *ca = NULL;
+    int st = -1;
+    pid_t pid;
+    driftsync_config_builder_t *b;
+    driftsync_config_t *c = NULL;
+    driftsync_realm_t *r = NULL;
+
+    /* cleartext to a host that is not loopback */
+    b = builder_for("cleartext.realm");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_sync(b, S("ws://203.0.113.7:9"), S("t"), S("tls"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_config_builder_add_trusted_ca_pem(b, S("not a certificate"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_start_paused(b, true, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_build(b, &c, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+    b = builder_for("cleartext.realm");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_sync(b, S("ws://203.0.113.7:9"), S("t"), S("tls"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_allow_cleartext(b, true, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_config_builder_set_start_paused(b, true, ERR));
+    r = open_with(b);
+    driftsync_realm_free(r);
+
+    CHECK(tool != NULL);
+    if (tool) {
+        pid = spawn(argv, out, errp);
+        if (pid > 0) waitpid(pid, &st, 0);
+        CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        ca = read_text(ca_path);
+    }
+    CHECK(ca != NULL);
+    if (ca && start_server(pki)) {
+        driftsync_realm_t *a, *z, *untrusting;
+        driftsync_sync_error_t *last = NULL;
+        bool retryable = true, paused = false;
+        long long deadline;
+        passed++;
+        CHECK(strncmp(server_url, "wss://", 6) == 0);
+        a = open_tls("tls-a.realm", ca, false);
+        z = open_tls("tls-b.realm", ca, false);
+        put_item(a, 1, "over tls");
+        sync_all(a);
+        sync_all(z);
+        CHECK(has_item(z, 1, "over tls"));
+        driftsync_realm_free(a);
+        driftsync_realm_free(z);
+
+        untrusting = open_tls("tls-untrusting.realm", NULL, false);
+        deadline = now_ms() + WAIT_MS;
+        while (now_ms() < deadline) {
+            EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_last_error(untrusting, &last, ERR));
+            driftsync_realm_sync_is_paused(untrusting, &paused, NULL);
+            if (last && paused) break;
+            driftsync_sync_error_free(last);
+            last = NULL;
+            sleep_ms(20);
+        }
+        CHECK(last != NULL && paused);
+        if (last) {
+            EXPECT(DRIFTSYNC_STATUS_OK, driftsync_sync_error_is_retryable(last, &retryable, ERR));
+            CHECK(!retryable);
+        }
+        driftsync_sync_error_free(last);
+        driftsync_realm_free(untrusting);
+    } else {
+        failed++;
+    }
+    stop_server();
+    free(ca);
+    free(pki);
+    free(ca_path);
+    free(out);
+    free(errp);
+}
+
 /* ---- failures that reach the app at once (issue 11) ------------------------------------------ */
 
 /* The log callback: counts lines per category; a line must have a known level and category. */
@@ -1535,7 +1659,7 @@ int main(int argc, char **argv) {
     test_builder();
     test_nulls();
     test_without_sync();
-    if (start_server()) {
+    if (start_server(NULL)) {
         passed++;
         test_paused_session();
         test_session();
@@ -1552,6 +1676,7 @@ int main(int argc, char **argv) {
         failed++;
     }
     stop_server();
+    test_tls();
 
     for (i = 0; i < sizeof must_see / sizeof must_see[0]; i++) {
         if (seen[must_see[i]]) {

@@ -175,3 +175,23 @@ pub fn dump(r: &Realm) -> Vec<Object> {
     }
     out
 }
+
+/// A test certificate authority and a server certificate it signed, made with rcgen at test
+/// time: (CA PEM, server chain PEM, server key PEM).
+pub struct TestPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+#[path = "../../examples/test_pki.rs"]
+mod pki;
+
+pub fn test_pki(server_names: &[&str]) -> TestPki {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Each CA its own name: a client must not find another test CA as the issuer.
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (ca_pem, cert_pem, key_pem) =
+        pki::make_pki(&format!("driftsync test CA {n}"), server_names.iter().map(|s| s.to_string()).collect()).expect("test PKI");
+    TestPki { ca_pem, cert_pem, key_pem }
+}

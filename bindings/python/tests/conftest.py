@@ -97,35 +97,48 @@ def repo_root() -> Path:
     raise RuntimeError("cannot find the driftsync repository above the tests")
 
 
-@pytest.fixture(scope="session")
-def server_bin() -> Path:
-    """The reference server binary (DRIFTSYNC_SERVER_BIN, else built with cargo)."""
-    env = os.environ.get("DRIFTSYNC_SERVER_BIN")
+def cargo_artifact(env_var: str, build_args: List[str], relative: str) -> Path:
+    """A binary named by `env_var`, else built with `cargo build BUILD_ARGS` (debug profile)."""
+    env = os.environ.get(env_var)
     if env:
         return Path(env)
     root = repo_root()
-    subprocess.run(["cargo", "build", "-q", "-p", "driftsync-server"], cwd=root, check=True)
+    subprocess.run(["cargo", "build", "-q", *build_args], cwd=root, check=True)
     meta = json.loads(subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=root, check=True, capture_output=True).stdout)
-    return Path(meta["target_directory"]) / "debug" / "driftsync-server"
+    return Path(meta["target_directory"]) / "debug" / relative
+
+
+@pytest.fixture(scope="session")
+def server_bin() -> Path:
+    """The reference server binary (DRIFTSYNC_SERVER_BIN, else built with cargo)."""
+    return cargo_artifact("DRIFTSYNC_SERVER_BIN", ["-p", "driftsync-server"], "driftsync-server")
 
 
 class ServerProcess:
     """A running `driftsync-server serve` child process."""
 
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, config: Optional[Path] = None, tls_dir: Optional[Path] = None) -> None:
+        """Serves `config` (default: the tests' app.toml and schema, written into `workdir`).
+        With `tls_dir` (holding server.pem and server.key) the default config speaks wss://."""
         self.binary = binary
         self.workdir = workdir
-        (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
-        (workdir / "app.toml").write_text(APP_TOML.format(admin=ADMIN_TOKEN))
+        if config is None:
+            (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
+            toml = APP_TOML.format(admin=ADMIN_TOKEN)
+            if tls_dir is not None:
+                toml += f'\n[tls]\ncert_chain_file = "{tls_dir / "server.pem"}"\nkey_file = "{tls_dir / "server.key"}"\n'
+            config = workdir / "app.toml"
+            config.write_text(toml)
         self.data = workdir / "data"
         self.log: List[str] = []
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--config", str(workdir / "app.toml"), "--data", str(self.data), "--listen", "127.0.0.1:0"],
+            [str(binary), "serve", "--config", str(config), "--data", str(self.data), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
         self.url = self._read_url()
+        self.admin_url = self._read_admin_url()
         self._drain = threading.Thread(target=self._pump, daemon=True)
         self._drain.start()
 
@@ -137,10 +150,19 @@ class ServerProcess:
             if not line:
                 raise RuntimeError(f"the server exited early: {''.join(self.log)}")
             self.log.append(line)
-            m = re.search(r"listening on (ws://\S+)", line)
+            m = re.search(r"listening on (wss?://\S+)", line)
             if m:
                 return m.group(1)
         raise RuntimeError("the server did not print its address")
+
+    def _read_admin_url(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.log.append(line)
+        m = re.search(r"admin on (wss?://\S+)", line)
+        if not m:
+            raise RuntimeError(f"the server did not print its admin address: {line!r}")
+        return m.group(1)
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -150,7 +172,7 @@ class ServerProcess:
     def admin(self, *args: str) -> str:
         """Runs `driftsync-server admin … ARGS` and returns its output."""
         r = subprocess.run(
-            [str(self.binary), "admin", "--url", self.url, "--admin-token", ADMIN_TOKEN, *args],
+            [str(self.binary), "admin", "--url", self.admin_url, "--admin-token", ADMIN_TOKEN, *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -178,6 +200,32 @@ def server(server_bin: Path, tmp_path: Path) -> Iterator[ServerProcess]:
     d = tmp_path / "server"
     d.mkdir()
     s = ServerProcess(server_bin, d)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def test_pki_bin() -> Path:
+    """examples/test_pki: makes a test CA and a server certificate (DRIFTSYNC_TEST_PKI, else built)."""
+    return cargo_artifact("DRIFTSYNC_TEST_PKI", ["--example", "test_pki"], "examples/test_pki")
+
+
+@pytest.fixture
+def pki(test_pki_bin: Path, tmp_path: Path) -> Path:
+    """A fresh test CA (ca.pem) and server certificate (server.pem, server.key) for localhost."""
+    d = tmp_path / "pki"
+    subprocess.run([str(test_pki_bin), str(d)], check=True)
+    return d
+
+
+@pytest.fixture
+def tls_server(server_bin: Path, tmp_path: Path, pki: Path) -> Iterator[ServerProcess]:
+    """A reference server speaking wss:// with the `pki` certificate."""
+    d = tmp_path / "tls-server"
+    d.mkdir()
+    s = ServerProcess(server_bin, d, tls_dir=pki)
     try:
         yield s
     finally:

@@ -1,6 +1,8 @@
 //! A raw-protocol client and a test server setup, shared by the server's tests.
 #![allow(dead_code)]
 
+pub mod sockets;
+
 use driftsync::changeset::Changeset;
 use driftsync::protocol::{self, Bind, ClientMessage, ErrorAction, ProtocolError, ResetCause, ServerMessage, UploadChangeset};
 use driftsync::{ClassSchema, Instruction, PrimaryKey, Property, ScalarType, Schema, Value};

@@ -73,6 +73,10 @@ class SyncConfig:
     start_paused: bool = False
     #: keep a copy of the realm as it was before each automatic reset (path in the report)
     keep_backup: bool = False
+    #: extra trusted CA certificates (PEM text each) for ``wss://``, on top of the system roots
+    trusted_ca_pem: List[str] = field(default_factory=list)
+    #: allow ``ws://`` (cleartext) to a host that is not loopback; off, opening such a realm fails
+    allow_cleartext: bool = False
     #: ``on_error(error)``: every sync error, from the first connection on (sync thread)
     on_error: Optional[Callable[["SyncErrorInfo"], Any]] = None
     #: ``on_connection_state(old, new)``: every connection state change, from the first connection

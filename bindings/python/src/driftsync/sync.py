@@ -203,6 +203,11 @@ def apply_sync_config(builder: Any, sync: "SyncConfig", keep: List[Any], schema:
         call(lib.driftsync_config_builder_set_start_paused, builder, True)
     if sync.keep_backup:
         call(lib.driftsync_config_builder_set_keep_backup, builder, True)
+    for pem in sync.trusted_ca_pem:
+        p, pl = text_args(pem)
+        call(lib.driftsync_config_builder_add_trusted_ca_pem, builder, p, pl)
+    if sync.allow_cleartext:
+        call(lib.driftsync_config_builder_set_allow_cleartext, builder, True)
     state = sync._hook_state
     extra = (schema, path, state)
     hooks = [

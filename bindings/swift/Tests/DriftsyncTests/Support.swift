@@ -89,6 +89,7 @@ final class ServerProcess {
     let dir: URL
     let process = Process()
     private(set) var url = ""
+    private(set) var adminUrl = ""
     private let logLock = NSLock()
     private var logText = ""
 
@@ -110,11 +111,15 @@ final class ServerProcess {
             if data.isEmpty { h.readabilityHandler = nil; return }
             self.logLock.lock()
             self.logText += String(decoding: data, as: UTF8.self)
-            let wasEmpty = self.url.isEmpty
-            if wasEmpty, let r = self.logText.range(of: #"listening on (ws://\S+)"#, options: .regularExpression) {
+            // Both lines: `listening on URL`, then `admin on URL` (the admin listener).
+            let wasEmpty = self.adminUrl.isEmpty
+            if self.url.isEmpty, let r = self.logText.range(of: #"listening on (wss?://\S+)"#, options: .regularExpression) {
                 self.url = String(self.logText[r].dropFirst("listening on ".count))
             }
-            let nowKnown = wasEmpty && !self.url.isEmpty
+            if wasEmpty, let r = self.logText.range(of: #"admin on (wss?://\S+)"#, options: .regularExpression) {
+                self.adminUrl = String(self.logText[r].dropFirst("admin on ".count))
+            }
+            let nowKnown = wasEmpty && !self.adminUrl.isEmpty && !self.url.isEmpty
             self.logLock.unlock()
             if nowKnown { found.signal() }
         }
@@ -132,7 +137,7 @@ final class ServerProcess {
     func admin(_ args: String...) throws -> String {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: serverBinary)
-        p.arguments = ["admin", "--url", url, "--admin-token", adminToken] + args
+        p.arguments = ["admin", "--url", adminUrl, "--admin-token", adminToken] + args
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out

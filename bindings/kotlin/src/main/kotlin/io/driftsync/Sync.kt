@@ -58,6 +58,10 @@ class SyncConfiguration private constructor(
     val onError: ((SyncError) -> Unit)?,
     /** Every connection state change from the first connection on; sync thread. */
     val onConnectionStateChange: ((old: ConnectionState, new: ConnectionState) -> Unit)?,
+    /** Extra trusted CA certificates (PEM) for `wss://`, on top of the system roots. */
+    val trustedCaPem: List<String>,
+    /** Allows `ws://` to a host that is not loopback (else opening the realm fails). */
+    val allowCleartext: Boolean,
 ) {
     class Builder(private val serverUrl: String, private val userToken: String, private val realmName: String) {
         private var mode: ClientResetMode = ClientResetMode.RecoverOrDiscardUnsyncedChanges()
@@ -67,6 +71,8 @@ class SyncConfiguration private constructor(
         private var progress: ((Long, Long) -> Unit)? = null
         private var onError: ((SyncError) -> Unit)? = null
         private var onState: ((ConnectionState, ConnectionState) -> Unit)? = null
+        private val trustedCaPem = mutableListOf<String>()
+        private var allowCleartext = false
 
         fun clientResetMode(mode: ClientResetMode) = apply { this.mode = mode }
 
@@ -81,13 +87,22 @@ class SyncConfiguration private constructor(
 
         fun onDownloadProgress(callback: (received: Long, total: Long) -> Unit) = apply { progress = callback }
 
+        /** Trusts this CA certificate (PEM) for `wss://` too; call once per CA. */
+        fun trustedCaPem(pem: String) = apply { trustedCaPem.add(pem) }
+
+        /** Allows `ws://` (cleartext) to a host that is not loopback. */
+        fun allowCleartext(allow: Boolean) = apply { allowCleartext = allow }
+
         /** Called (on the sync thread) with every sync error, from the first connection on. */
         fun onError(callback: (SyncError) -> Unit) = apply { onError = callback }
 
         /** Called (on the sync thread) on every connection state change, from the first connection on. */
         fun onConnectionStateChange(callback: (old: ConnectionState, new: ConnectionState) -> Unit) = apply { onState = callback }
 
-        fun build() = SyncConfiguration(serverUrl, userToken, realmName, mode, backupDir, keepBackup, startPaused, progress, onError, onState)
+        fun build() = SyncConfiguration(
+            serverUrl, userToken, realmName, mode, backupDir, keepBackup, startPaused, progress, onError, onState,
+            trustedCaPem.toList(), allowCleartext,
+        )
     }
 
     /** Applies the settings to a native config builder; hooks are registered with user_data. */
@@ -100,6 +115,11 @@ class SyncConfiguration private constructor(
         backupDir?.let { d -> val db = utf8(d); check { lib.driftsync_config_builder_set_backup_dir(b, db, SizeT(db.size.toLong()), it) } }
         if (keepBackup) check { s.driftsync_config_builder_set_keep_backup(b, 1, it) }
         if (startPaused) check { s.driftsync_config_builder_set_start_paused(b, 1, it) }
+        for (pem in trustedCaPem) {
+            val p = utf8(pem)
+            check { s.driftsync_config_builder_add_trusted_ca_pem(b, p, SizeT(p.size.toLong()), it) }
+        }
+        if (allowCleartext) check { s.driftsync_config_builder_set_allow_cleartext(b, 1, it) }
         val mode = clientResetMode
         mode.onBeforeReset?.let { h ->
             val ud = Callbacks.register(HookTarget(realmConfig, h))

@@ -68,10 +68,13 @@ fun File.deleteTree() {
 class TestServer(
     val dir: Path = tempDir("server"),
     maxOfflineDays: Int = 30,
+    /** A directory with server.pem and server.key: the server speaks wss:// (see [TestPki]). */
+    tlsDir: Path? = null,
 ) : AutoCloseable {
     val binary: String = System.getProperty("driftsync.server.binary")
         ?: error("set -Ddriftsync.server.binary to target/debug/driftsync-server")
     val url: String
+    val adminUrl: String
     private val process: Process
     private val log = dir.resolve("server.log").toFile()
 
@@ -108,7 +111,7 @@ class TestServer(
             realms = ["*"]
             read = ["*"]
             write = []
-            """.trimIndent(),
+            """.trimIndent() + (tlsDir?.let { "\n[tls]\ncert_chain_file = \"${it.resolve("server.pem")}\"\nkey_file = \"${it.resolve("server.key")}\"\n" } ?: ""),
         )
         process = ProcessBuilder(
             binary, "serve", "--config", dir.resolve("app.toml").toString(), "--data", dir.resolve("data").toString(),
@@ -121,6 +124,8 @@ class TestServer(
             val line = reader.readLine() ?: break
             if (line.startsWith("listening on ")) found = line.removePrefix("listening on ").trim()
         }
+        val adminLine = if (found != null) reader.readLine() ?: "" else ""
+        adminUrl = adminLine.removePrefix("admin on ").trim()
         if (found == null) {
             process.destroyForcibly()
             error("the server did not start: ${log.readText()}")
@@ -132,7 +137,7 @@ class TestServer(
 
     /** Runs `driftsync-server admin … <args>` and returns its output. */
     fun admin(vararg args: String): String {
-        val p = ProcessBuilder(listOf(binary, "admin", "--url", url, "--admin-token", ADMIN) + args).redirectErrorStream(true).start()
+        val p = ProcessBuilder(listOf(binary, "admin", "--url", adminUrl, "--admin-token", ADMIN) + args).redirectErrorStream(true).start()
         val out = p.inputStream.bufferedReader().readText()
         check(p.waitFor(60, TimeUnit.SECONDS)) { "admin ${args.toList()} hangs" }
         check(p.exitValue() == 0) { "admin ${args.toList()} failed (${p.exitValue()}): $out" }
@@ -150,6 +155,21 @@ class TestServer(
     companion object {
         const val ADMIN = "admin-secret"
     }
+}
+
+/**
+ * A test CA and a server certificate for localhost / 127.0.0.1, made by `examples/test_pki`
+ * (system property `driftsync.test.pki`, set by the Maven build) into [dir].
+ */
+class TestPki(val dir: Path = tempDir("pki")) {
+    init {
+        val tool = System.getProperty("driftsync.test.pki") ?: error("set -Ddriftsync.test.pki to target/debug/examples/test_pki")
+        val p = ProcessBuilder(tool, dir.toString()).redirectErrorStream(true).start()
+        val out = p.inputStream.bufferedReader().readText()
+        check(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) { "test_pki failed: $out" }
+    }
+
+    val caPem: String get() = dir.resolve("ca.pem").toFile().readText()
 }
 
 fun syncConfig(

@@ -90,6 +90,8 @@ interface SyncLib : com.sun.jna.Library {
     // config
     fun driftsync_config_builder_set_start_paused(b: Pointer?, v: Byte, err: PointerByReference?): Int
     fun driftsync_config_builder_set_keep_backup(b: Pointer?, v: Byte, err: PointerByReference?): Int
+    fun driftsync_config_builder_add_trusted_ca_pem(b: Pointer?, pem: ByteArray?, len: SizeT, err: PointerByReference?): Int
+    fun driftsync_config_builder_set_allow_cleartext(b: Pointer?, v: Byte, err: PointerByReference?): Int
     fun driftsync_config_builder_set_before_reset(b: Pointer?, cb: BeforeResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
     fun driftsync_config_builder_set_after_reset(b: Pointer?, cb: AfterResetFn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
     fun driftsync_config_builder_set_before_reset_v2(b: Pointer?, cb: BeforeResetV2Fn?, ud: Pointer?, free: UserDataFreeFn?, err: PointerByReference?): Int
