@@ -625,29 +625,18 @@ fn list_op(
     op: impl FnOnce(&mut crate::list::RgaList, Value) -> Result<Outcome>,
 ) -> Result<Outcome> {
     let schema = tx.schema.clone();
-    let (ci, c) = schema.class(class)?;
-    c.check_pk(pk)?;
-    let (pi, p) = match c.property(prop) {
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, value, mode, (|p| p.list, "list"))? {
         Ok(x) => x,
-        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+        Err(outcome) => return Ok(outcome),
     };
-    if !p.list {
-        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a list"));
-        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a list"));
-    }
-    if let Some(v) = value {
-        if !p.accepts(v) {
-            let e = type_error(c, p, v);
-            let why = e.to_string();
-            return drop_or_err(mode, e, why);
-        }
-        if !link_target_exists(tx, p, v)? {
-            return drop_or_err(
-                mode,
-                Error::not_found(p.target.as_deref().unwrap_or(""), v),
-                "the linked object was erased, so the link left the list",
-            );
-        }
+    if let Some(v) = value
+        && !link_target_exists(tx, p, v)?
+    {
+        return drop_or_err(
+            mode,
+            Error::not_found(p.target.as_deref().unwrap_or(""), v),
+            "the linked object was erased, so the link left the list",
+        );
     }
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));

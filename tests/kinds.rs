@@ -7,6 +7,7 @@ use common::*;
 use driftsync::protocol::AdminCommand;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
+use std::sync::{Arc, Mutex};
 
 fn offline(r: &Realm) {
     let s = session(r);
@@ -27,6 +28,20 @@ fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
     sync_all(&a);
     sync_all(&b);
     (a, b)
+}
+
+/// Every change summary `r`'s observers get from now on, as text.
+fn record_changes(r: &Realm) -> (Arc<Mutex<Vec<String>>>, NotificationToken) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+    (seen, token)
+}
+
+/// A schema whose class `C` has the property `bad` is refused as invalid.
+fn assert_invalid(bad: Property) {
+    let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
+    assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
 }
 
 fn hits(r: &Realm, id: i64) -> Value {
@@ -174,12 +189,7 @@ fn counter_bad_input_is_a_typed_error_and_changes_nothing() {
     assert!(matches!(missing, Err(Error::ObjectNotFound { .. })), "{missing:?}");
     assert_eq!(r.get_value("Item", &1.into(), "hits").unwrap(), Value::Int(2));
     assert_eq!(r.last_local_version().unwrap(), before, "nothing was committed");
-    let bad_schema = Schema::new(vec![ClassSchema::new(
-        "C",
-        "id",
-        vec![Property::new("id", ScalarType::Int), Property { counter: true, ..Property::new("s", ScalarType::String) }],
-    )]);
-    assert!(matches!(bad_schema, Err(Error::InvalidSchema(_))), "{bad_schema:?}");
+    assert_invalid(Property { counter: true, ..Property::new("s", ScalarType::String) });
 }
 
 #[test]
@@ -187,9 +197,7 @@ fn counter_adds_notify_the_property_and_the_schema_json_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let r = Realm::open(RealmConfig::new(dir.path().join("c.realm"), kinds_schema())).unwrap();
     r.write(|r| r.create("Item", 1, &[])).unwrap();
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let _token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+    let (seen, _token) = record_changes(&r);
     r.write(|r| r.counter_add("Item", &1.into(), "hits", 2)).unwrap();
     assert_eq!(r.get_value("Item", &1.into(), "hits").unwrap(), Value::Int(2), "null counts as 0");
     let seen = seen.lock().unwrap();
@@ -383,8 +391,7 @@ fn set_bad_input_is_a_typed_error_and_changes_nothing() {
         Property { optional: true, ..Property::link_set("nulls", "C") },
         Property { set: true, ..Property::counter("n") },
     ] {
-        let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
-        assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
+        assert_invalid(bad);
     }
 }
 
@@ -395,9 +402,7 @@ fn set_changes_notify_the_property_and_the_file_keeps_them() {
     {
         let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
         r.write(|r| r.create("Item", 1, &[])).unwrap();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        let _token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+        let (seen, _token) = record_changes(&r);
         r.write(|r| {
             r.set_add("Item", &1.into(), "labels", "b".into())?;
             r.set_add("Item", &1.into(), "labels", "a".into())?;
@@ -597,8 +602,7 @@ fn dictionary_bad_input_is_a_typed_error_and_changes_nothing() {
         Property { optional: false, ..Property::link("refs", "C").dictionary() },
         Property { dictionary: true, ..Property::counter("n") },
     ] {
-        let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
-        assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
+        assert_invalid(bad);
     }
 }
 
@@ -609,9 +613,7 @@ fn dictionary_changes_notify_the_property_and_the_file_keeps_them() {
     {
         let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
         r.write(|r| r.create("Item", 1, &[])).unwrap();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        let _token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+        let (seen, _token) = record_changes(&r);
         r.write(|r| {
             r.dict_set("Item", &1.into(), "attrs", "z", "1".into())?;
             r.dict_set("Item", &1.into(), "attrs", "a", "2".into())
