@@ -269,24 +269,24 @@ fn cli_admin_token_from_environment_or_file() {
     std::fs::write(&wrong_file, "not-the-token\n").unwrap();
 
     // The token from the environment; the URL too.
-    let (ok, out, err) = cli(&["admin", "status"], &[("DRIFTSYNC_URL", &server.url), ("DRIFTSYNC_ADMIN_TOKEN", ADMIN)]);
+    let (ok, out, err) = cli(&["admin", "status"], &[("DRIFTSYNC_URL", &server.admin_url), ("DRIFTSYNC_ADMIN_TOKEN", ADMIN)]);
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["sync_enabled"], true);
     // From a file named by an option or by the environment (its trailing newline ignored).
-    let (ok, _, err) = cli(&["admin", "--url", &server.url, "--admin-token-file", token_file, "status"], &[]);
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", token_file, "status"], &[]);
     assert!(ok, "{err}");
-    let (ok, _, err) = cli(&["admin", "--url", &server.url, "status"], &[("DRIFTSYNC_ADMIN_TOKEN_FILE", token_file)]);
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "status"], &[("DRIFTSYNC_ADMIN_TOKEN_FILE", token_file)]);
     assert!(ok, "{err}");
     // A wrong token is refused, whatever its source; an explicit token beats the file.
-    let (ok, _, _) = cli(&["admin", "--url", &server.url, "--admin-token-file", wrong_file.to_str().unwrap(), "status"], &[]);
+    let (ok, _, _) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", wrong_file.to_str().unwrap(), "status"], &[]);
     assert!(!ok);
     let (ok, _, err) = cli(
-        &["admin", "--url", &server.url, "status"],
+        &["admin", "--url", &server.admin_url, "status"],
         &[("DRIFTSYNC_ADMIN_TOKEN", ADMIN), ("DRIFTSYNC_ADMIN_TOKEN_FILE", wrong_file.to_str().unwrap())],
     );
     assert!(ok, "{err}");
     // A missing file is named.
-    let (ok, _, err) = cli(&["admin", "--url", &server.url, "--admin-token-file", "/nonexistent/token", "status"], &[]);
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", "/nonexistent/token", "status"], &[]);
     assert!(!ok);
     assert!(err.contains("/nonexistent/token"), "{err}");
 }
