@@ -344,3 +344,37 @@ fn manual_reset_refuses_while_open_and_otherwise_runs_at_the_next_open() {
     let backup = Realm::open(RealmConfig::new(&manual.backup_path, schema())).unwrap();
     assert_eq!(name_of(&backup, 2).as_deref(), Some("unsynced"));
 }
+
+/// `ClientTooOld`: the clock advance expires the client files offline too long but spares the
+/// ones the server counts as connected. A paused session that reports Disconnected must be
+/// offline for the server too (the clean close waits for the server's answer), or a clock
+/// advance right after the pause spares it and no reset ever comes (the old too_old_* flake).
+#[test]
+fn too_old_paused_session_is_offline_for_the_server_once_disconnected() {
+    let ts = Arc::new(TestServer::start());
+    let r = open_client(&ts.path("p.realm"), &ts.url(), "alice", ClientResetConfig::default());
+    item(&r, 1, "synced");
+    sync_all(&r);
+    // Read on the sync thread right after the close, before the test thread could be slow.
+    let counted: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(Vec::new()));
+    let (c2, ts2) = (counted.clone(), ts.clone());
+    let s = session(&r);
+    let listener = s.on_state_change(move |_, new| {
+        if new == sync::ConnectionState::Disconnected {
+            c2.lock().unwrap().push(ts2.server.connected_clients());
+        }
+    });
+    for round in 1..=20 {
+        s.resume();
+        eventually("connected", || s.state() == sync::ConnectionState::Connected && ts.server.connected_clients() == 1);
+        offline(&r);
+        assert_eq!(counted.lock().unwrap().len(), round, "one disconnection per pause");
+    }
+    s.remove_listener(listener);
+    assert_eq!(*counted.lock().unwrap(), vec![0; 20], "connections the server still counted when the client was disconnected");
+    // And so the clock advance right after the pause expires the file: the next bind resets.
+    ts.admin(AdminCommand::AdvanceClock { seconds: 31 * 86_400 });
+    s.resume();
+    eventually("the reset report", || r.last_reset_report().unwrap().is_some());
+    assert_eq!(r.last_reset_report().unwrap().unwrap().cause, Some(protocol::ResetCause::ClientTooOld));
+}

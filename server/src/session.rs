@@ -334,7 +334,14 @@ impl Session {
                     ServerErrorCode::BadMessage,
                     "text frames are not part of the protocol; send MessagePack in binary frames",
                 )),
-                _ => Flow::Continue, // ping/pong/close are answered by tungstenite
+                Message::Close(_) => {
+                    // The client is offline from here on (client expiry spares connected
+                    // clients): forget it before the answer it may wait for is sent.
+                    self.inner.conns.lock().remove(&self.id);
+                    let _ = self.ws.flush();
+                    Flow::Close
+                }
+                _ => Flow::Continue, // ping/pong are answered by tungstenite
             };
             if let Flow::Close = flow {
                 return Flow::Close;

@@ -11,6 +11,9 @@ use std::time::Duration;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
+/// How long a clean close waits for the server's answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How a connection may be secured (from `SyncConfig`).
 #[derive(Debug, Clone, Default)]
 pub struct TlsOptions {
@@ -250,9 +253,25 @@ impl WsConn {
         }
     }
 
+    /// A clean close: sends the close frame and waits (up to `CLOSE_TIMEOUT`) for the server's
+    /// answer, which the server sends only once it no longer counts this client as connected: a
+    /// paused session is offline for the server too (client expiry spares connected clients).
     pub fn close(mut self) {
-        let _ = self.ws.close(None);
-        let _ = self.ws.flush();
+        if self.ws.close(None).is_err() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + CLOSE_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || self.ws.get_ref().tcp().set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match self.ws.read() {
+                // Messages still in flight are dropped: the session is ending.
+                Ok(Message::Close(_)) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
     }
 }
 
