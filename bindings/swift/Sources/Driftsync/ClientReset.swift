@@ -309,6 +309,10 @@ extension SyncConfiguration {
         }
         try check { driftsync_config_builder_set_start_paused(b, startPaused, $0) }
         try check { driftsync_config_builder_set_keep_backup(b, keepBackup, $0) }
+        for pem in trustedCAPEMs {
+            try check { driftsync_config_builder_add_trusted_ca_pem(b, pem, pem.utf8.count, $0) }
+        }
+        try check { driftsync_config_builder_set_allow_cleartext(b, allowCleartext, $0) }
         let (before, after) = clientResetMode.hooks
         if let before {
             let ctx = BeforeHookContext(before)

@@ -93,10 +93,16 @@ final class ServerProcess {
     private let logLock = NSLock()
     private var logText = ""
 
-    init() throws {
+    /// With `tlsDir` (holding server.pem and server.key, see `TestPKI`) the server speaks wss://.
+    init(tlsDir: URL? = nil) throws {
         dir = makeTempDir("driftsync-server")
         try syncSchema.json.write(to: dir.appendingPathComponent("schema.json"), atomically: true, encoding: .utf8)
-        try appToml.write(to: dir.appendingPathComponent("app.toml"), atomically: true, encoding: .utf8)
+        var toml = appToml
+        if let tlsDir {
+            toml += "\n[tls]\ncert_chain_file = \"\(tlsDir.appendingPathComponent("server.pem").path)\"\n"
+                + "key_file = \"\(tlsDir.appendingPathComponent("server.key").path)\"\n"
+        }
+        try toml.write(to: dir.appendingPathComponent("app.toml"), atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: serverBinary)
         process.arguments = ["serve", "--config", dir.appendingPathComponent("app.toml").path,
                              "--data", dir.appendingPathComponent("data").path, "--listen", "127.0.0.1:0"]
@@ -167,6 +173,36 @@ final class ServerProcess {
     }
 
     deinit { stop() }
+}
+
+/// The test CA tool: DRIFTSYNC_TEST_PKI (set by scripts/test-swift.sh), else the cargo build tree.
+let testPKIBinary: String = ProcessInfo.processInfo.environment["DRIFTSYNC_TEST_PKI"]
+    ?? repoRoot.appendingPathComponent("target/debug/examples/test_pki").path
+
+/// A CA and a server certificate for localhost / 127.0.0.1 it signed, made fresh by
+/// `examples/test_pki` into `dir` (ca.pem, server.pem, server.key).
+final class TestPKI {
+    let dir = makeTempDir("driftsync-pki")
+
+    init() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: testPKIBinary)
+        p.arguments = [dir.path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        if p.terminationStatus != 0 {
+            throw NSError(domain: "TestPKI", code: Int(p.terminationStatus),
+                          userInfo: [NSLocalizedDescriptionKey: "test_pki failed: \(String(decoding: data, as: UTF8.self))"])
+        }
+    }
+
+    var caPEM: String { get throws { try String(contentsOf: dir.appendingPathComponent("ca.pem"), encoding: .utf8) } }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
 }
 
 /// Polls `condition` until it is true (or fails the test after `timeout` seconds).
