@@ -34,7 +34,7 @@ public struct SyncConfiguration {
     /// Extra CA certificates (PEM text, one CA per element) trusted for a `wss://` server, on
     /// top of the system's roots. Text holding no certificate makes `Realm(configuration:)`
     /// throw `.invalidArgument`. A server certificate that is not trusted ends the session at
-    /// once with a non-retryable error (waits throw `.permissionDenied`).
+    /// once with a non-retryable error (waits throw `.sync`).
     public var trustedCAPEMs: [String]
     /// Allows a `ws://` (cleartext) URL whose host is not loopback; without it such a URL makes
     /// `Realm(configuration:)` throw `.invalidArgument`. `ws://` to loopback is always allowed.
