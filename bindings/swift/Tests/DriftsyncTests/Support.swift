@@ -141,21 +141,8 @@ final class ServerProcess {
     /// Runs `driftsync-server admin --url URL --admin-token T ARGS` and returns its output.
     @discardableResult
     func admin(_ args: String...) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: serverBinary)
-        p.arguments = ["admin", "--url", adminUrl, "--admin-token", adminToken] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        if p.terminationStatus != 0 {
-            throw NSError(domain: "ServerProcess", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "admin \(args.joined(separator: " ")) failed: \(text)"])
-        }
-        return text
+        try runTool(serverBinary, ["admin", "--url", adminUrl, "--admin-token", adminToken] + args,
+                    what: "admin \(args.joined(separator: " "))")
     }
 
     func apply(schema: Schema) throws {
@@ -175,6 +162,26 @@ final class ServerProcess {
     deinit { stop() }
 }
 
+/// Runs a tool to its end and returns its output (stdout and stderr); a non-zero exit throws.
+@discardableResult
+func runTool(_ path: String, _ args: [String], what: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    if p.terminationStatus != 0 {
+        throw NSError(domain: "runTool", code: Int(p.terminationStatus),
+                      userInfo: [NSLocalizedDescriptionKey: "\(what) failed: \(text)"])
+    }
+    return text
+}
+
 /// The test CA tool: DRIFTSYNC_TEST_PKI (set by scripts/test-swift.sh), else the cargo build tree.
 let testPKIBinary: String = ProcessInfo.processInfo.environment["DRIFTSYNC_TEST_PKI"]
     ?? repoRoot.appendingPathComponent("target/debug/examples/test_pki").path
@@ -185,19 +192,7 @@ final class TestPKI {
     let dir = makeTempDir("driftsync-pki")
 
     init() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: testPKIBinary)
-        p.arguments = [dir.path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        if p.terminationStatus != 0 {
-            throw NSError(domain: "TestPKI", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "test_pki failed: \(String(decoding: data, as: UTF8.self))"])
-        }
+        try runTool(testPKIBinary, [dir.path], what: "test_pki")
     }
 
     var caPEM: String { get throws { try String(contentsOf: dir.appendingPathComponent("ca.pem"), encoding: .utf8) } }
