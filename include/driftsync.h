@@ -716,6 +716,30 @@ typedef struct driftsync_reset_timings_t {
 } driftsync_reset_timings_t;
 
 /**
+ * The time a reset spent in each phase, in microseconds, with the change-summary phase and the
+ * total (`driftsync_reset_report_timings_v2`). The phases are laps of one clock: they add up to
+ * `total_us` exactly.
+ */
+typedef struct driftsync_reset_timings_v2_t {
+  uint64_t download_us;
+  uint64_t diff_us;
+  uint64_t replay_us;
+  /**
+   * Producing the change summary and the report's counts.
+   */
+  uint64_t summary_us;
+  uint64_t commit_us;
+  /**
+   * Download through commit: the sum of the phases above.
+   */
+  uint64_t total_us;
+  /**
+   * Milliseconds since the Unix epoch (0 for a preview).
+   */
+  int64_t completed_at_ms;
+} driftsync_reset_timings_v2_t;
+
+/**
  * One property for `driftsync_schema_builder_add_property`.
  */
 typedef struct driftsync_property_t {
@@ -1795,6 +1819,15 @@ enum driftsync_status_t driftsync_reset_report_backup_path(const struct driftsyn
 enum driftsync_status_t driftsync_reset_report_timings(const struct driftsync_reset_report_t *report,
                                                        struct driftsync_reset_timings_t *out_timings,
                                                        struct driftsync_error_t **out_error);
+
+/**
+ * The time the reset spent in each phase, in microseconds, the change summary included, and
+ * the total (the phases add up to it). Supersedes `driftsync_reset_report_timings`, which has
+ * no summary phase (its phases do not add up to the whole).
+ */
+enum driftsync_status_t driftsync_reset_report_timings_v2(const struct driftsync_reset_report_t *report,
+                                                          struct driftsync_reset_timings_v2_t *out_timings,
+                                                          struct driftsync_error_t **out_error);
 
 /**
  * Frees a report. NULL is a no-op.

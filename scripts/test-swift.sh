@@ -25,10 +25,14 @@ done
 echo "== native library and reference server (cargo build)"
 cargo build --lib
 cargo build -p driftsync-server
+cargo build --example test_pki
 LIB_DIR="$TARGET_DIR/debug"
 test -f "$LIB_DIR/libdriftsync.so"
 export DRIFTSYNC_SERVER_BIN="$LIB_DIR/driftsync-server"
 test -x "$DRIFTSYNC_SERVER_BIN"
+# Makes the test CA and server certificate of the wss:// tests.
+export DRIFTSYNC_TEST_PKI="$LIB_DIR/examples/test_pki"
+test -x "$DRIFTSYNC_TEST_PKI"
 
 # The same name and fields as the driftsync.pc an install writes, pointing at the build tree.
 PC_DIR="$TARGET_DIR/pkgconfig"

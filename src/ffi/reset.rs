@@ -290,6 +290,24 @@ pub struct driftsync_reset_timings_t {
     pub completed_at_ms: i64,
 }
 
+/// The time a reset spent in each phase, in microseconds, with the change-summary phase and the
+/// total (`driftsync_reset_report_timings_v2`). The phases are laps of one clock: they add up to
+/// `total_us` exactly.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct driftsync_reset_timings_v2_t {
+    pub download_us: u64,
+    pub diff_us: u64,
+    pub replay_us: u64,
+    /// Producing the change summary and the report's counts.
+    pub summary_us: u64,
+    pub commit_us: u64,
+    /// Download through commit: the sum of the phases above.
+    pub total_us: u64,
+    /// Milliseconds since the Unix epoch (0 for a preview).
+    pub completed_at_ms: i64,
+}
+
 /// # Safety
 /// `r` must be NULL or live.
 unsafe fn report_arg<'a>(r: *const driftsync_reset_report_t) -> FfiResult<&'a driftsync_reset_report_t> {
@@ -589,6 +607,32 @@ pub unsafe extern "C" fn driftsync_reset_report_timings(
             replay_ms: r.report.replay_ms,
             commit_ms: r.report.commit_ms,
             completed_at_ms: r.report.completed_at_ms,
+        })
+    }
+}
+
+/// The time the reset spent in each phase, in microseconds, the change summary included, and
+/// the total (the phases add up to it). Supersedes `driftsync_reset_report_timings`, which has
+/// no summary phase (its phases do not add up to the whole).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_reset_report_timings_v2(
+    report: *const driftsync_reset_report_t,
+    out_timings: *mut driftsync_reset_timings_v2_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report_field(report, out_timings, "out_timings", out_error, |r| {
+            let t = r.report.timings;
+            driftsync_reset_timings_v2_t {
+                download_us: t.download_us,
+                diff_us: t.diff_us,
+                replay_us: t.replay_us,
+                summary_us: t.summary_us,
+                commit_us: t.commit_us,
+                total_us: t.total_us(),
+                completed_at_ms: r.report.completed_at_ms,
+            }
         })
     }
 }

@@ -292,6 +292,8 @@ fn transform_in_place(
             return Ok(());
         }
         report.completed_at_ms = now_ms();
+        // The stored report's milliseconds match its microseconds until the final timings replace both.
+        report.derive_ms();
         let record_report = report.clone();
         let (server_version, salt, mode, cause, action) = (fresh.server_version, fresh.salt, report.mode, report.cause, report.action);
         let peer = realm.peer_id();

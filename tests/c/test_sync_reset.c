@@ -399,6 +399,8 @@ static driftsync_reset_cause_t cause_of(const driftsync_reset_report_t *rep) {
     return c;
 }
 
+static void check_timings_v2(const driftsync_reset_report_t *rep, const driftsync_reset_timings_t *v1);
+
 /* Reads every field of a report (and checks what holds for every report). */
 static void read_whole_report(const driftsync_reset_report_t *rep) {
     driftsync_error_action_t action;
@@ -438,6 +440,43 @@ static void read_whole_report(const driftsync_reset_report_t *rep) {
     memset(&t, 0, sizeof t);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_timings(rep, &t, ERR));
     CHECK(t.completed_at_ms >= 0);
+    check_timings_v2(rep, &t);
+}
+
+/* The v2 timings of a report: the five phases add up to the total exactly (microseconds), and
+ * the v1 milliseconds (no summary phase) plus the summary make the total's milliseconds within
+ * rounding. */
+static void check_timings_v2(const driftsync_reset_report_t *rep, const driftsync_reset_timings_t *v1) {
+    driftsync_reset_timings_v2_t t;
+    uint64_t v1_ms, total_ms;
+    memset(&t, 0, sizeof t);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_timings_v2(rep, &t, ERR));
+    CHECK(t.download_us + t.diff_us + t.replay_us + t.summary_us + t.commit_us == t.total_us);
+    CHECK(t.completed_at_ms == v1->completed_at_ms);
+    v1_ms = v1->download_ms + v1->diff_ms + v1->replay_ms + v1->commit_ms;
+    total_ms = t.total_us / 1000;
+    CHECK(v1_ms <= total_ms);
+    CHECK(total_ms - v1_ms <= t.summary_us / 1000 + 1);
+}
+
+/* Waits for the final timings of the last reset (stored just after its commit), then checks that
+ * every phase was timed, the summary included, and that the phases add up to the total. */
+static void check_transform_timed(const driftsync_realm_t *r) {
+    long long deadline = now_ms() + WAIT_MS;
+    driftsync_reset_timings_v2_t t;
+    memset(&t, 0, sizeof t);
+    while (now_ms() < deadline) {
+        driftsync_reset_report_t *rep = NULL;
+        if (driftsync_realm_last_reset_report(r, &rep, NULL) == DRIFTSYNC_STATUS_OK && rep) {
+            EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_timings_v2(rep, &t, ERR));
+            driftsync_reset_report_free(rep);
+            if (t.commit_us > 0) break;
+        }
+        sleep_ms(20);
+    }
+    /* (A discard may replay nothing: its replay phase can take under a microsecond.) */
+    CHECK(t.download_us > 0 && t.diff_us > 0 && t.summary_us > 0 && t.commit_us > 0);
+    CHECK(t.download_us + t.diff_us + t.replay_us + t.summary_us + t.commit_us == t.total_us);
 }
 
 static size_t discarded_count(const driftsync_reset_report_t *rep) {
@@ -732,6 +771,7 @@ static void test_nulls(void) {
     size_t n;
     driftsync_dropped_change_t d;
     driftsync_reset_timings_t t;
+    driftsync_reset_timings_v2_t t2;
     reg_t *r1 = new_reg("null-state"), *r2 = new_reg("null-error");
 
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_sync_state(NULL, &st, ERR));
@@ -772,6 +812,7 @@ static void test_nulls(void) {
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_after_hook_error(NULL, &s, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_backup_path(NULL, &s, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings(NULL, &t, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings_v2(NULL, &t2, ERR));
     driftsync_reset_report_free(NULL);
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, S("message"), ERR));
     EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, NULL, 0, NULL));
@@ -1022,6 +1063,7 @@ static void test_recover(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
     rep = wait_report(r);
     CHECK(rep != NULL);
+    check_transform_timed(r);
     if (rep) {
         CHECK(decision_of(rep) == DRIFTSYNC_RESET_DECISION_RECOVER);
         CHECK(cause_of(rep) == DRIFTSYNC_RESET_CAUSE_SERVER_RESTORED);
@@ -1057,6 +1099,7 @@ static void test_recover(void) {
         EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_after_hook_error(rep, NULL, ERR));
         EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_backup_path(rep, NULL, ERR));
         EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings(rep, NULL, ERR));
+        EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings_v2(rep, NULL, ERR));
         driftsync_reset_report_free(rep);
     }
     wait_calls(ra, 1);
@@ -1132,6 +1175,7 @@ static void test_discard(void) {
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_sync_resume(r, ERR));
     rep = wait_report(r);
     CHECK(rep != NULL);
+    check_transform_timed(r);
     if (rep) {
         CHECK(decision_of(rep) == DRIFTSYNC_RESET_DECISION_DISCARD);
         CHECK(cause_of(rep) == DRIFTSYNC_RESET_CAUSE_SYNC_REENABLED);

@@ -425,6 +425,23 @@ def test_keep_backup_path_in_report(server: ServerProcess, tmp_path: Path) -> No
     r.close()
 
 
+def test_reset_timings_phases_add_up_to_the_total_with_a_summary_phase(server: ServerProcess, tmp_path: Path) -> None:
+    seen = Seen()
+    r = prepare_restore(server, tmp_path, Mode.RECOVER_UNSYNCED_CHANGES, seen)
+    r.sync_session.resume()
+    # The final timings are stored just after the reset's commit: wait for them.
+    def final_timings() -> Optional[driftsync.ResetTimings]:
+        report = r.last_reset_report()
+        return report.timings if report is not None and report.timings.commit_us > 0 else None
+
+    t = eventually("the reset's final timings", final_timings, timeout=T)
+    assert t.download_us + t.diff_us + t.replay_us + t.summary_us + t.commit_us == t.total_us, t
+    assert t.summary_us > 0, t
+    # The older millisecond phases lack the summary: with it they make the total within rounding.
+    assert 0 <= t.total_us // 1000 - (t.download_ms + t.diff_ms + t.replay_ms + t.commit_ms) <= t.summary_us // 1000 + 1, t
+    r.close()
+
+
 def test_manual_reset_perform_needs_closed_handles(server: ServerProcess, tmp_path: Path) -> None:
     seen = Seen()
     r = prepare_restore(server, tmp_path, Mode.MANUAL, seen)

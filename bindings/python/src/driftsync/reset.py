@@ -106,13 +106,24 @@ class DroppedChange:
 
 @dataclass
 class ResetTimings:
-    """Milliseconds per reset phase; `completed_at_ms` since the Unix epoch (0 for a preview)."""
+    """Time per reset phase; `completed_at_ms` since the Unix epoch (0 for a preview).
+
+    The `*_us` fields (microseconds) include the change-summary phase and add up to `total_us`;
+    the older `*_ms` fields have no summary phase."""
 
     download_ms: int = 0
     diff_ms: int = 0
     replay_ms: int = 0
     commit_ms: int = 0
     completed_at_ms: int = 0
+    download_us: int = 0
+    diff_us: int = 0
+    replay_us: int = 0
+    #: producing the change summary and the report's counts
+    summary_us: int = 0
+    commit_us: int = 0
+    #: download through commit: the sum of the five phases
+    total_us: int = 0
 
 
 @dataclass
@@ -176,6 +187,8 @@ def read_report(report: Any) -> ResetReport:
     call(lib.driftsync_reset_report_recovered, report, rec + 0, rec + 1)
     t = ffi.new("driftsync_reset_timings_t *")
     call(lib.driftsync_reset_report_timings, report, t)
+    t2 = ffi.new("driftsync_reset_timings_v2_t *")
+    call(lib.driftsync_reset_report_timings_v2, report, t2)
     return ResetReport(
         cause=_enum(ResetCause, int(cause[0])),
         action=_enum(ErrorAction, int(action[0])),
@@ -192,7 +205,11 @@ def read_report(report: Any) -> ResetReport:
         before_hook_error=_str_out(lib.driftsync_reset_report_before_hook_error, report) or None,
         after_hook_error=_str_out(lib.driftsync_reset_report_after_hook_error, report) or None,
         backup_path=_str_out(lib.driftsync_reset_report_backup_path, report) or None,
-        timings=ResetTimings(int(t.download_ms), int(t.diff_ms), int(t.replay_ms), int(t.commit_ms), int(t.completed_at_ms)),
+        timings=ResetTimings(
+            int(t.download_ms), int(t.diff_ms), int(t.replay_ms), int(t.commit_ms), int(t.completed_at_ms),
+            download_us=int(t2.download_us), diff_us=int(t2.diff_us), replay_us=int(t2.replay_us),
+            summary_us=int(t2.summary_us), commit_us=int(t2.commit_us), total_us=int(t2.total_us),
+        ),
     )
 
 

@@ -86,13 +86,23 @@ public struct DroppedChange: Equatable, Sendable {
     public let partially: Bool
 }
 
-/// Time spent in each phase, in ms, and when the reset completed (ms since the epoch; 0 for a preview).
+/// Time spent in each phase and when the reset completed (ms since the epoch; 0 for a preview).
+/// The `…Us` fields (microseconds) include the change-summary phase and add up to `totalUs`;
+/// the older `…Ms` fields have no summary phase.
 public struct ResetTimings: Equatable, Sendable {
     public let downloadMs: UInt64
     public let diffMs: UInt64
     public let replayMs: UInt64
     public let commitMs: UInt64
     public let completedAtMs: Int64
+    public let downloadUs: UInt64
+    public let diffUs: UInt64
+    public let replayUs: UInt64
+    /// Producing the change summary and the report's counts.
+    public let summaryUs: UInt64
+    public let commitUs: UInt64
+    /// Download through commit: the sum of the five phases.
+    public let totalUs: UInt64
 }
 
 /// What a client reset did (`Realm.lastResetReport()`) or would do (`Realm.previewReset`).
@@ -163,7 +173,11 @@ public struct ResetReport: Sendable {
         backupPath = backup.isEmpty ? nil : backup
         var t = driftsync_reset_timings_t()
         try check { driftsync_reset_report_timings(r, &t, $0) }
-        timings = ResetTimings(downloadMs: t.download_ms, diffMs: t.diff_ms, replayMs: t.replay_ms, commitMs: t.commit_ms, completedAtMs: t.completed_at_ms)
+        var t2 = driftsync_reset_timings_v2_t()
+        try check { driftsync_reset_report_timings_v2(r, &t2, $0) }
+        timings = ResetTimings(downloadMs: t.download_ms, diffMs: t.diff_ms, replayMs: t.replay_ms, commitMs: t.commit_ms,
+                               completedAtMs: t.completed_at_ms, downloadUs: t2.download_us, diffUs: t2.diff_us,
+                               replayUs: t2.replay_us, summaryUs: t2.summary_us, commitUs: t2.commit_us, totalUs: t2.total_us)
     }
 }
 
@@ -309,6 +323,10 @@ extension SyncConfiguration {
         }
         try check { driftsync_config_builder_set_start_paused(b, startPaused, $0) }
         try check { driftsync_config_builder_set_keep_backup(b, keepBackup, $0) }
+        for pem in trustedCAPEMs {
+            try check { driftsync_config_builder_add_trusted_ca_pem(b, pem, pem.utf8.count, $0) }
+        }
+        try check { driftsync_config_builder_set_allow_cleartext(b, allowCleartext, $0) }
         let (before, after) = clientResetMode.hooks
         if let before {
             let ctx = BeforeHookContext(before)

@@ -31,6 +31,14 @@ public struct SyncConfiguration {
     public var syncErrorHandler: ((SyncErrorInfo) -> Void)?
     /// Called with every connection state change (old, new) from the first connection on.
     public var connectionStateHandler: ((ConnectionState, ConnectionState) -> Void)?
+    /// Extra CA certificates (PEM text, one CA per element) trusted for a `wss://` server, on
+    /// top of the system's roots. Text holding no certificate makes `Realm(configuration:)`
+    /// throw `.invalidArgument`. A server certificate that is not trusted ends the session at
+    /// once with a non-retryable error (waits throw `.sync`).
+    public var trustedCAPEMs: [String]
+    /// Allows a `ws://` (cleartext) URL whose host is not loopback; without it such a URL makes
+    /// `Realm(configuration:)` throw `.invalidArgument`. `ws://` to loopback is always allowed.
+    public var allowCleartext: Bool
 
     public init(url: String, token: String, realm: String,
                 clientResetMode: ClientResetMode = .recoverOrDiscardUnsyncedChanges(),
@@ -38,7 +46,8 @@ public struct SyncConfiguration {
                 downloadProgress: ((UInt64, UInt64) -> Void)? = nil,
                 backupDirectory: String? = nil, keepBackup: Bool = false, startPaused: Bool = false,
                 syncErrorHandler: ((SyncErrorInfo) -> Void)? = nil,
-                connectionStateHandler: ((ConnectionState, ConnectionState) -> Void)? = nil) {
+                connectionStateHandler: ((ConnectionState, ConnectionState) -> Void)? = nil,
+                trustedCAPEMs: [String] = [], allowCleartext: Bool = false) {
         self.url = url
         self.token = token
         self.realm = realm
@@ -50,6 +59,8 @@ public struct SyncConfiguration {
         self.startPaused = startPaused
         self.syncErrorHandler = syncErrorHandler
         self.connectionStateHandler = connectionStateHandler
+        self.trustedCAPEMs = trustedCAPEMs
+        self.allowCleartext = allowCleartext
     }
 }
 

@@ -200,6 +200,21 @@ final class ResetHookTests: ServerTestCase {
         r.close()
     }
 
+    func testReport_timingsHaveASummaryPhaseAndAddUpToTheTotal() async throws {
+        let seen = Seen()
+        let r = try await restoredClient(.recover, seen)
+        try XCTUnwrap(r.syncSession).resume()
+        // The final timings are stored just after the reset's commit: wait for them.
+        let t = try waitForReport(r, "the reset's final timings") { $0.timings.commitUs > 0 }.timings
+        XCTAssertEqual(t.downloadUs + t.diffUs + t.replayUs + t.summaryUs + t.commitUs, t.totalUs, "\(t)")
+        XCTAssertGreaterThan(t.summaryUs, 0, "\(t)")
+        // The older millisecond phases lack the summary: with it they make the total within rounding.
+        let v1 = t.downloadMs + t.diffMs + t.replayMs + t.commitMs
+        XCTAssertLessThanOrEqual(v1, t.totalUs / 1000, "\(t)")
+        XCTAssertLessThanOrEqual(t.totalUs / 1000 - v1, t.summaryUs / 1000 + 1, "\(t)")
+        r.close()
+    }
+
     func testTwoResetsInARow() async throws {
         let seen = Seen()
         let r = try await restoredClient(.recover, seen)

@@ -93,10 +93,16 @@ final class ServerProcess {
     private let logLock = NSLock()
     private var logText = ""
 
-    init() throws {
+    /// With `tlsDir` (holding server.pem and server.key, see `TestPKI`) the server speaks wss://.
+    init(tlsDir: URL? = nil) throws {
         dir = makeTempDir("driftsync-server")
         try syncSchema.json.write(to: dir.appendingPathComponent("schema.json"), atomically: true, encoding: .utf8)
-        try appToml.write(to: dir.appendingPathComponent("app.toml"), atomically: true, encoding: .utf8)
+        var toml = appToml
+        if let tlsDir {
+            toml += "\n[tls]\ncert_chain_file = \"\(tlsDir.appendingPathComponent("server.pem").path)\"\n"
+                + "key_file = \"\(tlsDir.appendingPathComponent("server.key").path)\"\n"
+        }
+        try toml.write(to: dir.appendingPathComponent("app.toml"), atomically: true, encoding: .utf8)
         process.executableURL = URL(fileURLWithPath: serverBinary)
         process.arguments = ["serve", "--config", dir.appendingPathComponent("app.toml").path,
                              "--data", dir.appendingPathComponent("data").path, "--listen", "127.0.0.1:0"]
@@ -135,21 +141,8 @@ final class ServerProcess {
     /// Runs `driftsync-server admin --url URL --admin-token T ARGS` and returns its output.
     @discardableResult
     func admin(_ args: String...) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: serverBinary)
-        p.arguments = ["admin", "--url", adminUrl, "--admin-token", adminToken] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        if p.terminationStatus != 0 {
-            throw NSError(domain: "ServerProcess", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "admin \(args.joined(separator: " ")) failed: \(text)"])
-        }
-        return text
+        try runTool(serverBinary, ["admin", "--url", adminUrl, "--admin-token", adminToken] + args,
+                    what: "admin \(args.joined(separator: " "))")
     }
 
     func apply(schema: Schema) throws {
@@ -167,6 +160,44 @@ final class ServerProcess {
     }
 
     deinit { stop() }
+}
+
+/// Runs a tool to its end and returns its output (stdout and stderr); a non-zero exit throws.
+@discardableResult
+func runTool(_ path: String, _ args: [String], what: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: data, as: UTF8.self)
+    if p.terminationStatus != 0 {
+        throw NSError(domain: "runTool", code: Int(p.terminationStatus),
+                      userInfo: [NSLocalizedDescriptionKey: "\(what) failed: \(text)"])
+    }
+    return text
+}
+
+/// The test CA tool: DRIFTSYNC_TEST_PKI (set by scripts/test-swift.sh), else the cargo build tree.
+let testPKIBinary: String = ProcessInfo.processInfo.environment["DRIFTSYNC_TEST_PKI"]
+    ?? repoRoot.appendingPathComponent("target/debug/examples/test_pki").path
+
+/// A CA and a server certificate for localhost / 127.0.0.1 it signed, made fresh by
+/// `examples/test_pki` into `dir` (ca.pem, server.pem, server.key).
+final class TestPKI {
+    let dir = makeTempDir("driftsync-pki")
+
+    init() throws {
+        try runTool(testPKIBinary, [dir.path], what: "test_pki")
+    }
+
+    var caPEM: String { get throws { try String(contentsOf: dir.appendingPathComponent("ca.pem"), encoding: .utf8) } }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
 }
 
 /// Polls `condition` until it is true (or fails the test after `timeout` seconds).

@@ -6,6 +6,7 @@ import com.sun.jna.ptr.LongByReference
 import com.sun.jna.ptr.PointerByReference
 import io.driftsync.internal.DsDroppedChange
 import io.driftsync.internal.DsResetTimings
+import io.driftsync.internal.DsResetTimingsV2
 import io.driftsync.internal.DsString
 import io.driftsync.internal.Handle
 import io.driftsync.internal.SizeT
@@ -148,8 +149,26 @@ data class DroppedChange(
     val partially: Boolean,
 )
 
-/** Time spent in each phase, in ms, and when the reset completed (ms since the epoch; 0 for a preview). */
-data class ResetTimings(val downloadMs: Long, val diffMs: Long, val replayMs: Long, val commitMs: Long, val completedAtMs: Long)
+/**
+ * Time spent in each phase and when the reset completed (ms since the epoch; 0 for a preview).
+ * The `…Us` fields (microseconds) include the change-summary phase and add up to [totalUs]; the
+ * older `…Ms` fields have no summary phase.
+ */
+data class ResetTimings(
+    val downloadMs: Long,
+    val diffMs: Long,
+    val replayMs: Long,
+    val commitMs: Long,
+    val completedAtMs: Long,
+    val downloadUs: Long = 0,
+    val diffUs: Long = 0,
+    val replayUs: Long = 0,
+    /** Producing the change summary and the report's counts. */
+    val summaryUs: Long = 0,
+    val commitUs: Long = 0,
+    /** Download through commit: the sum of the five phases. */
+    val totalUs: Long = 0,
+)
 
 /**
  * What a client reset did (from [Realm.lastResetReport]) or would do (from [Realm.previewReset]).
@@ -205,6 +224,8 @@ data class ResetReport(
             }
             val t = DsResetTimings()
             check { s.driftsync_reset_report_timings(r, t, it) }
+            val t2 = DsResetTimingsV2()
+            check { s.driftsync_reset_report_timings_v2(r, t2, it) }
             return ResetReport(
                 cause = ResetCause.of(int { o, e -> s.driftsync_reset_report_cause(r, o, e) }),
                 action = ErrorAction.of(int { o, e -> s.driftsync_reset_report_action(r, o, e) }),
@@ -218,7 +239,11 @@ data class ResetReport(
                 beforeHookError = str { o, e -> s.driftsync_reset_report_before_hook_error(r, o, e) }.ifEmpty { null },
                 afterHookError = str { o, e -> s.driftsync_reset_report_after_hook_error(r, o, e) }.ifEmpty { null },
                 backupPath = str { o, e -> s.driftsync_reset_report_backup_path(r, o, e) }.ifEmpty { null },
-                timings = ResetTimings(t.download_ms, t.diff_ms, t.replay_ms, t.commit_ms, t.completed_at_ms),
+                timings = ResetTimings(
+                    t.download_ms, t.diff_ms, t.replay_ms, t.commit_ms, t.completed_at_ms,
+                    downloadUs = t2.download_us, diffUs = t2.diff_us, replayUs = t2.replay_us,
+                    summaryUs = t2.summary_us, commitUs = t2.commit_us, totalUs = t2.total_us,
+                ),
             )
         }
 

@@ -81,6 +81,24 @@ class ResetBehaviourTest {
     }
 
     @Test
+    fun `reset timings have a summary phase and the phases add up to the total`() {
+        Realm.open(syncConfig(ts, "c.realm", mode = ClientResetMode.RecoverUnsyncedChanges())).use { r ->
+            r.syncAll()
+            r.goOffline()
+            r.item(2, "offline")
+            resetAndWait(r)
+            // The final timings are stored just after the reset's commit: wait for them.
+            eventually("the reset's final timings") { (r.lastResetReport()?.timings?.commitUs ?: 0) > 0 }
+            val t = r.lastResetReport()!!.timings
+            assertEquals(t.totalUs, t.downloadUs + t.diffUs + t.replayUs + t.summaryUs + t.commitUs, "$t")
+            assertTrue(t.summaryUs > 0, "$t")
+            // The older millisecond phases lack the summary: with it they make the total within rounding.
+            val missing = t.totalUs / 1000 - (t.downloadMs + t.diffMs + t.replayMs + t.commitMs)
+            assertTrue(missing >= 0 && missing <= t.summaryUs / 1000 + 1, "$t")
+        }
+    }
+
+    @Test
     fun `a Kotlin exception in the before hook aborts the automatic reset and is reported`() {
         val manual = AtomicReference<ManualClientReset>()
         val boom = IllegalStateException("the app refuses")

@@ -81,6 +81,18 @@ class DsResetTimings : Structure() {
     @JvmField var completed_at_ms: Long = 0
 }
 
+/** `driftsync_reset_timings_v2_t`. */
+@Structure.FieldOrder("download_us", "diff_us", "replay_us", "summary_us", "commit_us", "total_us", "completed_at_ms")
+class DsResetTimingsV2 : Structure() {
+    @JvmField var download_us: Long = 0
+    @JvmField var diff_us: Long = 0
+    @JvmField var replay_us: Long = 0
+    @JvmField var summary_us: Long = 0
+    @JvmField var commit_us: Long = 0
+    @JvmField var total_us: Long = 0
+    @JvmField var completed_at_ms: Long = 0
+}
+
 /**
  * The sync-session and client-reset part of the C ABI. Loaded from the same library as
  * [NativeLib] (JNA binds each function on its first call).
@@ -123,6 +135,7 @@ interface SyncLib : com.sun.jna.Library {
     fun driftsync_reset_report_after_hook_error(rep: Pointer?, out: DsString?, err: PointerByReference?): Int
     fun driftsync_reset_report_backup_path(rep: Pointer?, out: DsString?, err: PointerByReference?): Int
     fun driftsync_reset_report_timings(rep: Pointer?, out: DsResetTimings?, err: PointerByReference?): Int
+    fun driftsync_reset_report_timings_v2(rep: Pointer?, out: DsResetTimingsV2?, err: PointerByReference?): Int
     fun driftsync_reset_report_free(rep: Pointer?)
 
     // manual reset
