@@ -1,5 +1,5 @@
 //! The server as a child process: `serve` prints its port, survives SIGKILL without losing
-//! anything it acknowledged, and the admin CLI drives it.
+//! anything it acknowledged, the admin CLI drives it, and README.md's "Run the server" commands work.
 
 mod common;
 
