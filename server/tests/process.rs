@@ -1,5 +1,5 @@
 //! The server as a child process: `serve` prints its port, survives SIGKILL without losing
-//! anything it acknowledged, and the admin CLI drives it.
+//! anything it acknowledged, the admin CLI drives it, and README.md's "Run the server" commands work.
 
 mod common;
 
@@ -289,4 +289,96 @@ fn cli_admin_token_from_environment_or_file() {
     let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", "/nonexistent/token", "status"], &[]);
     assert!(!ok);
     assert!(err.contains("/nonexistent/token"), "{err}");
+}
+
+/// The `sh` blocks of one `## ` section of a markdown file, as lines (comments after `#` and
+/// blank lines removed).
+fn readme_sh_blocks(markdown: &str, section: &str) -> Vec<Vec<String>> {
+    let heading = format!("## {section}");
+    let start = markdown.lines().position(|l| l.trim() == heading).unwrap_or_else(|| panic!("README has no {heading:?}"));
+    let mut blocks = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in markdown.lines().skip(start + 1) {
+        if line.starts_with("## ") {
+            break;
+        }
+        match (&mut current, line.trim()) {
+            (None, "```sh") => current = Some(Vec::new()),
+            (Some(_), "```") => blocks.push(current.take().unwrap()),
+            (Some(lines), text) => {
+                let command = text.split(" #").next().unwrap_or("").trim();
+                if !command.is_empty() && !command.starts_with('#') {
+                    lines.push(command.to_string());
+                }
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+/// A command line of the README as `driftsync-server` arguments. The README uses no quoting,
+/// so words are split at whitespace; a quote would need a real shell and fails here instead.
+fn readme_server_args(command: &str) -> Vec<String> {
+    assert!(!command.contains(['"', '\'', '$', '|', '>', '<', '`']), "README command needs a shell: {command}");
+    let mut words = command.split_whitespace().map(String::from);
+    assert_eq!(words.next().as_deref(), Some("driftsync-server"), "{command}");
+    words.collect()
+}
+
+/// README.md "Run the server": the `serve` command as written (its port and data directory
+/// replaced by a free port and a temporary directory), then the admin commands as written, with
+/// the variables the README exports (`PORT` of the URL replaced by the `admin on` URL serve
+/// printed). The build lines (`cargo build` / `cargo install`) are what built this binary.
+#[test]
+fn readme_run_the_server_commands_work() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let blocks = readme_sh_blocks(&readme, "Run the server");
+    assert_eq!(blocks.len(), 2, "expected the serve block and the admin block: {blocks:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    let mut serve = None;
+    for command in &blocks[0] {
+        if command.starts_with("cargo build ") || command.starts_with("cargo install ") {
+            continue;
+        }
+        assert!(serve.is_none(), "a second command in the serve block is not run here: {command}");
+        serve = Some(readme_server_args(
+            &command.replace("/tmp/driftsync-data", data.to_str().unwrap()).replace("127.0.0.1:9090", &format!("127.0.0.1:{port}")),
+        ));
+    }
+    let serve = serve.expect("no driftsync-server command in the serve block");
+    assert_eq!(serve[0], "serve", "{serve:?}");
+    let child = Command::new(BIN).args(&serve).current_dir(root).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut server = ChildServer { child, url: String::new(), admin_url: String::new() };
+    let mut out = BufReader::new(server.child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("listening on ws://127.0.0.1:{port}"), "the first line the README promises");
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    server.admin_url = line.trim().strip_prefix("admin on ").unwrap_or_else(|| panic!("second line {line:?}")).to_string();
+
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut ran = Vec::new();
+    for command in &blocks[1] {
+        if let Some(assignment) = command.strip_prefix("export ") {
+            let (name, value) = assignment.split_once('=').unwrap_or_else(|| panic!("{command}"));
+            env.push((name.to_string(), value.replace("ws://127.0.0.1:PORT", &server.admin_url)));
+            continue;
+        }
+        let args = readme_server_args(command);
+        let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let (ok, stdout, err) = cli(&args.iter().map(String::as_str).collect::<Vec<_>>(), &env);
+        assert!(ok, "README command failed: {command}\n{err}");
+        if args == ["admin", "status"] {
+            let status: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("status is not JSON ({e}): {stdout}"));
+            assert_eq!(status["sync_enabled"], true, "{stdout}");
+        }
+        ran.push(args[1].clone());
+    }
+    assert_eq!(ran, ["status", "backup", "role", "restore"], "the README's admin commands");
 }
