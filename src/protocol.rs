@@ -71,11 +71,11 @@ pub enum ClientMessage {
     ReconcileRanges {
         queries: Vec<RangeQuery>,
     },
-    /// Asks for the records of these keys of `class` (at most `reconcile::MAX_FETCH_KEYS`):
-    /// answered by `ReconcileRecords`.
+    /// Asks for the records of `class` with these hashes in these ranges (at most
+    /// `reconcile::MAX_FETCH_HASHES` hashes): answered by `ReconcileRecords`.
     ReconcileFetch {
         class: String,
-        keys: Vec<ByteBuf>,
+        wanted: Vec<WantedRecords>,
     },
     /// An admin command; only accepted with the server's admin token.
     Admin {
@@ -113,10 +113,13 @@ pub struct RangeFingerprint {
     pub fingerprint: Fingerprint,
 }
 
+/// The server objects of `[lo, hi)` (a range answered with `Items`) whose hashes the client
+/// lacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RangeItem {
-    pub key: ByteBuf,
-    pub hash: u64,
+pub struct WantedRecords {
+    pub lo: ByteBuf,
+    pub hi: Option<ByteBuf>,
+    pub hashes: Vec<u64>,
 }
 
 /// A stored record (primary-key bytes, record bytes as in `ObjectState`).
@@ -133,8 +136,9 @@ pub enum RangeAnswer {
     Same,
     /// Differs: these sub-ranges cover it, with the server's fingerprints.
     Split(Vec<RangeFingerprint>),
-    /// Differs and is small: every server object of the range as (key, hash).
-    Items(Vec<RangeItem>),
+    /// Differs and is small: the hash of every server object of the range, in key order (a
+    /// hash covers the key, so the client matches its objects by hash alone).
+    Items(Vec<u64>),
     /// The client holds nothing of the range: its records, in key order; `resume` is set when
     /// the answer was cut for size (ask again from there, exclusive of nothing: `[resume, hi)`).
     Records { records: Vec<RawRecord>, resume: Option<ByteBuf> },
@@ -306,7 +310,7 @@ pub enum ServerMessage {
     ReconcileAnswers {
         answers: Vec<RangeAnswer>,
     },
-    /// Answers `ReconcileFetch`: the records of the first `served` keys asked for (a key the
+    /// Answers `ReconcileFetch`: the records of the first `served` wanted ranges (an object the
     /// server no longer has is left out), cut for size.
     ReconcileRecords {
         records: Vec<RawRecord>,

@@ -12,7 +12,7 @@
 //! (key, hash) items of a small one, or sends the records of a range the client holds nothing of.
 
 use crate::error::{Error, Result};
-use crate::protocol::{RangeAnswer, RangeFingerprint, RangeItem, RawRecord};
+use crate::protocol::{RangeAnswer, RangeFingerprint, RawRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -22,8 +22,8 @@ pub const FANOUT: usize = 16;
 pub const LEAF_ITEMS: usize = 32;
 /// Most ranges a client asks about in one message (answers are bounded by this times `FANOUT`).
 pub const MAX_QUERIES: usize = 4096;
-/// Most keys in one fetch request.
-pub const MAX_FETCH_KEYS: usize = 10_000;
+/// Most hashes in one fetch request.
+pub const MAX_FETCH_HASHES: usize = 10_000;
 /// Most record bytes the server puts into one answer (the first record always goes).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
@@ -98,6 +98,11 @@ impl HashIndex {
         (a..b).map(|i| (self.keys[i].as_slice(), self.hashes[i]))
     }
 
+    /// Keys of the objects of `[lo, hi)` whose hash is one of `hashes`.
+    pub fn keys_with_hashes(&self, lo: &[u8], hi: Option<&[u8]>, hashes: &[u64]) -> Vec<&[u8]> {
+        self.items(lo, hi).filter(|(_, h)| hashes.contains(h)).map(|(k, _)| k).collect()
+    }
+
     /// The server's answer about `[lo, hi)` given the client's fingerprint of it. `Records` is
     /// returned with no records: the caller reads them (records are not held here).
     pub fn answer(&self, lo: &[u8], hi: Option<&[u8]>, client: Fingerprint) -> RangeAnswer {
@@ -111,9 +116,7 @@ impl HashIndex {
         }
         let n = b - a;
         if n <= LEAF_ITEMS {
-            return RangeAnswer::Items(
-                (a..b).map(|i| RangeItem { key: self.keys[i].clone().into(), hash: self.hashes[i] }).collect(),
-            );
+            return RangeAnswer::Items(self.hashes[a..b].to_vec());
         }
         // FANOUT sub-ranges of about equal server counts; the first starts at `lo` and the last
         // ends at `hi`, so together they cover exactly `[lo, hi)` (client keys included).
@@ -187,23 +190,17 @@ pub fn read_range(conn: &Connection, class_idx: usize, lo: &[u8], hi: Option<&[u
     Ok((records, resume))
 }
 
-/// The records of `keys` (missing ones left out), cut at `MAX_RECORD_BYTES` (at least one key is
-/// served); returns them and how many keys were served.
-pub fn read_keys(conn: &Connection, class_idx: usize, keys: &[impl AsRef<[u8]>]) -> Result<(Vec<RawRecord>, usize)> {
+/// The records of `keys` (missing ones left out).
+pub fn read_keys(conn: &Connection, class_idx: usize, keys: &[&[u8]]) -> Result<Vec<RawRecord>> {
     let mut stmt = conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?;
     let mut records = Vec::new();
-    let mut bytes = 0usize;
-    for (served, key) in keys.iter().enumerate() {
-        if served > 0 && bytes >= MAX_RECORD_BYTES {
-            return Ok((records, served));
-        }
-        let data: Option<Vec<u8>> = stmt.query_row(params![class_idx as i64, key.as_ref()], |r| r.get(0)).optional()?;
+    for key in keys {
+        let data: Option<Vec<u8>> = stmt.query_row(params![class_idx as i64, key], |r| r.get(0)).optional()?;
         if let Some(data) = data {
-            bytes += key.as_ref().len() + data.len();
-            records.push(RawRecord { key: key.as_ref().to_vec().into(), data: data.into() });
+            records.push(RawRecord { key: key.to_vec().into(), data: data.into() });
         }
     }
-    Ok((records, keys.len()))
+    Ok(records)
 }
 
 #[cfg(test)]

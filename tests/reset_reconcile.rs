@@ -299,3 +299,29 @@ fn reconcile_nothing_differs_transfers_almost_nothing() {
     assert!(rep.transferred_bytes > 0);
     assert!((rep.transferred_bytes as usize) * 200 < records, "{} bytes for {records} bytes of records", rep.transferred_bytes);
 }
+
+/// A server from before range reconciliation sends a `BindOk` without the `reconcile` field: it
+/// decodes as "not offered", so the client takes the full copy.
+#[test]
+fn reconcile_not_offered_by_an_older_server_bind_ok() {
+    #[derive(serde::Serialize)]
+    enum OlderServerMessage {
+        BindOk { client_file_ident: u64, server_version: u64, salt: u64, epoch: u64, schema_json: String, new_file: bool },
+    }
+    let older = OlderServerMessage::BindOk {
+        client_file_ident: 7,
+        server_version: 3,
+        salt: 4,
+        epoch: 1,
+        schema_json: schema().to_json(),
+        new_file: true,
+    };
+    let bytes = rmp_serde::to_vec(&older).unwrap();
+    match protocol::decode::<ServerMessage>(&bytes).unwrap() {
+        ServerMessage::BindOk { client_file_ident, reconcile, .. } => {
+            assert_eq!(client_file_ident, 7);
+            assert!(!reconcile, "an older server does not offer reconciliation");
+        }
+        other => panic!("expected BindOk, got {other:?}"),
+    }
+}

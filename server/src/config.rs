@@ -6,6 +6,7 @@
 //! admin_token = "secret"
 //! is_recovery_mode_disabled = false
 //! client_max_offline_days = 30
+//! reconcile = true                     # offer range reconciliation of reset copies (default)
 //! schema_file = "schema.json"          # or: schema_json = '''{"classes": [...]}'''
 //!
 //! [users.alice]
@@ -469,6 +470,17 @@ write = ["Task"]
         assert_eq!(c.users["alice"].role, "editor");
         assert!(c.roles["editor"].may_write("Task"));
         assert!(!c.roles["editor"].may_write("Other"));
+        assert!(c.reconcile, "range reconciliation is offered unless switched off");
+    }
+
+    #[test]
+    fn reconcile_can_be_switched_off() {
+        let text = r#"
+admin_token = "adm"
+reconcile = false
+schema_json = '''{"classes":[{"name":"Task","primaryKey":"id","properties":[{"name":"id","type":"int"}]}]}'''
+"#;
+        assert!(!AppConfig::from_toml_str(text, None).unwrap().reconcile);
     }
 
     #[test]

@@ -471,15 +471,11 @@ impl RealmSlot {
     }
 
     /// Records of these keys of a class (see `reconcile::read_keys`).
-    pub fn records_of_keys(
-        &self,
-        class: &str,
-        keys: &[serde_bytes::ByteBuf],
-    ) -> std::result::Result<(Vec<driftsync::protocol::RawRecord>, usize), UploadError> {
+    pub fn records_of_keys(&self, class: &str, keys: &[&[u8]]) -> std::result::Result<Vec<driftsync::protocol::RawRecord>, UploadError> {
         self.realm
             .read(|conn, schema| match schema.class_index(class) {
                 Some(ci) => driftsync::reconcile::read_keys(conn, ci, keys),
-                None => Ok((Vec::new(), keys.len())),
+                None => Ok(Vec::new()),
             })
             .map_err(internal)
     }

@@ -11,7 +11,7 @@ use driftsync::protocol::{
     self, Bind, ClientMessage, DownloadChangeset, ErrorAction, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, ResetCause,
     ServerErrorCode, ServerMessage, UploadChangeset,
 };
-use driftsync::protocol::{RangeAnswer, RangeQuery, ReconcileClass};
+use driftsync::protocol::{RangeAnswer, RangeQuery, ReconcileClass, WantedRecords};
 use driftsync::reconcile;
 use driftsync::schema::AdditiveChange;
 use driftsync::{PrimaryKey, Schema};
@@ -506,9 +506,9 @@ impl Session {
                 self.touch();
                 self.reconcile_ranges(queries)
             }
-            ClientMessage::ReconcileFetch { class, keys } => {
+            ClientMessage::ReconcileFetch { class, wanted } => {
                 self.touch();
-                self.reconcile_fetch(&class, &keys)
+                self.reconcile_fetch(&class, &wanted)
             }
             ClientMessage::StartDownload { after } => {
                 self.touch();
@@ -845,32 +845,39 @@ impl Session {
         if self.send(&ServerMessage::ReconcileAnswers { answers }) { Flow::Continue } else { Flow::Close }
     }
 
-    fn reconcile_fetch(&mut self, class: &str, keys: &[serde_bytes::ByteBuf]) -> Flow {
+    fn reconcile_fetch(&mut self, class: &str, wanted: &[WantedRecords]) -> Flow {
         let Some(b) = &self.bound else { return Flow::Close };
-        if self.reconcile.is_none() {
+        let Some(snapshot) = &self.reconcile else {
             return self.fail(fatal(ServerErrorCode::BadMessage, "ReconcileFetch before ReconcileBegin"));
+        };
+        if wanted.iter().map(|w| w.hashes.len()).sum::<usize>() > reconcile::MAX_FETCH_HASHES {
+            return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} hashes in one fetch", reconcile::MAX_FETCH_HASHES)));
         }
-        if keys.len() > reconcile::MAX_FETCH_KEYS {
-            return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} keys in one fetch", reconcile::MAX_FETCH_KEYS)));
-        }
-        if !b.role.may_read(class) {
-            let msg = ServerMessage::ReconcileRecords { records: Vec::new(), served: keys.len() as u32 };
+        let Some(index) = snapshot.classes.iter().find(|c| c.name == class).map(|c| &c.index) else {
+            let msg = ServerMessage::ReconcileRecords { records: Vec::new(), served: wanted.len() as u32 };
             return if self.send(&msg) { Flow::Continue } else { Flow::Close };
-        }
+        };
         let slot = match self.inner.realm(&b.realm) {
             Ok(s) => s,
             Err(e) => return self.fail(internal(e)),
         };
-        match slot.records_of_keys(class, keys) {
-            Ok((records, served)) => {
-                if self.send(&ServerMessage::ReconcileRecords { records, served: served as u32 }) {
-                    Flow::Continue
-                } else {
-                    Flow::Close
-                }
+        // Whole ranges (at most `LEAF_ITEMS` objects each) until about MAX_RECORD_BYTES.
+        let (mut records, mut served, mut bytes) = (Vec::new(), 0usize, 0usize);
+        for w in wanted {
+            if served > 0 && bytes >= reconcile::MAX_RECORD_BYTES {
+                break;
             }
-            Err(e) => self.fail(internal(format!("{e:?}"))),
+            let keys = index.keys_with_hashes(&w.lo, w.hi.as_ref().map(|h| h.as_slice()), &w.hashes);
+            match slot.records_of_keys(class, &keys) {
+                Ok(got) => {
+                    bytes += got.iter().map(|r| r.key.len() + r.data.len()).sum::<usize>();
+                    records.extend(got);
+                }
+                Err(e) => return self.fail(internal(format!("{e:?}"))),
+            }
+            served += 1;
         }
+        if self.send(&ServerMessage::ReconcileRecords { records, served: served as u32 }) { Flow::Continue } else { Flow::Close }
     }
 
     fn start_download(&mut self, after: u64) -> Flow {

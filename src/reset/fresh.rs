@@ -10,14 +10,14 @@
 //! garbage is replaced.
 
 use crate::error::{Error, Result};
-use crate::protocol::{ClientMessage, RangeAnswer, RangeQuery, RawRecord, ServerMessage};
+use crate::protocol::{ClientMessage, RangeAnswer, RangeQuery, RawRecord, ServerMessage, WantedRecords};
 use crate::reconcile::{self, HashIndex};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::sync::WsConn;
 use crate::value::PrimaryKey;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_bytes::ByteBuf;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -208,7 +208,7 @@ struct LocalClass {
     /// class locally, or another layout): everything of it is fetched.
     local_idx: Option<usize>,
     index: HashIndex,
-    fetch: Vec<ByteBuf>,
+    fetch: Vec<WantedRecords>,
 }
 
 /// Fills the (empty) fresh copy by range reconciliation in one transaction.
@@ -289,13 +289,22 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
                         }
                     }
                 }
-                RangeAnswer::Items(items) => {
-                    let mine: HashMap<&[u8], u64> = class.index.items(&q.lo, q.hi.as_deref().map(Vec::as_slice)).collect();
-                    for item in items {
-                        match (mine.get(item.key.as_slice()), class.local_idx) {
-                            (Some(&h), Some(ci)) if h == item.hash => copy_local_key(db, &q.class, ci, &item.key)?,
-                            _ => class.fetch.push(item.key),
+                RangeAnswer::Items(hashes) => {
+                    // The local range is copied in one statement, then what differs is taken
+                    // out (local objects whose hash the server lacks) or fetched (server hashes
+                    // the client lacks). A hash covers the key: equal hashes, equal objects.
+                    copy_local_range(db, &q, class.local_idx)?;
+                    let theirs: HashSet<u64> = hashes.iter().copied().collect();
+                    let mut mine = HashSet::new();
+                    for (key, h) in class.index.items(&q.lo, q.hi.as_deref().map(Vec::as_slice)) {
+                        if !theirs.contains(&h) {
+                            remove_key(db, &q.class, key)?;
                         }
+                        mine.insert(h);
+                    }
+                    let wanted: Vec<u64> = hashes.into_iter().filter(|h| !mine.contains(h)).collect();
+                    if !wanted.is_empty() {
+                        class.fetch.push(WantedRecords { lo: q.lo, hi: q.hi, hashes: wanted });
                     }
                 }
                 RangeAnswer::Records { records, resume } => {
@@ -310,16 +319,22 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
         super::crash_point("fresh_reconcile");
     }
     for (name, class) in &classes {
-        let mut keys: &[ByteBuf] = &class.fetch;
-        while !keys.is_empty() {
-            let ask = &keys[..keys.len().min(reconcile::MAX_FETCH_KEYS)];
-            conn.send(&ClientMessage::ReconcileFetch { class: name.clone(), keys: ask.to_vec() })?;
+        let mut wanted: &[WantedRecords] = &class.fetch;
+        while !wanted.is_empty() {
+            // Whole ranges, at most MAX_FETCH_HASHES hashes (a range has at most LEAF_ITEMS).
+            let (mut n, mut hashes) = (0, 0);
+            while n < wanted.len() && hashes + wanted[n].hashes.len() <= reconcile::MAX_FETCH_HASHES {
+                hashes += wanted[n].hashes.len();
+                n += 1;
+            }
+            let ask = &wanted[..n.max(1)];
+            conn.send(&ClientMessage::ReconcileFetch { class: name.clone(), wanted: ask.to_vec() })?;
             let (records, served) = match conn.recv_required(ANSWER_TIMEOUT)? {
                 ServerMessage::ReconcileRecords { records, served } if served >= 1 && served as usize <= ask.len() => (records, served),
                 other => return Err(unexpected("the records asked for", other)),
             };
             store_records(db, name, &records)?;
-            keys = &keys[served as usize..];
+            wanted = &wanted[served as usize..];
         }
     }
     // As with a full copy, a class has a layout in the fresh copy only when it has objects.
@@ -350,19 +365,26 @@ fn unexpected(wanted: &str, msg: ServerMessage) -> Error {
 /// Copies the local objects of an equal range into the fresh copy.
 fn copy_local_range(db: &Connection, q: &RangeQuery, local_idx: Option<usize>) -> Result<()> {
     let Some(ci) = local_idx else { return Ok(()) };
-    let mut stmt = db.prepare_cached(
-        "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
-         SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3 AND (?4 IS NULL OR pk < ?4)",
-    )?;
-    stmt.execute(params![q.class, ci as i64, q.lo.as_slice(), q.hi.as_deref().map(Vec::as_slice)])?;
+    // Two statements, so that both bounds are index bounds (an `OR` would scan to the end).
+    match &q.hi {
+        Some(hi) => db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
+                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3 AND pk < ?4",
+            )?
+            .execute(params![q.class, ci as i64, q.lo.as_slice(), hi.as_slice()])?,
+        None => db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
+                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3",
+            )?
+            .execute(params![q.class, ci as i64, q.lo.as_slice()])?,
+    };
     Ok(())
 }
 
-fn copy_local_key(db: &Connection, class: &str, ci: usize, key: &[u8]) -> Result<()> {
-    let mut stmt = db.prepare_cached(
-        "INSERT OR REPLACE INTO fresh_objects(class, pk, data) SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk = ?3",
-    )?;
-    stmt.execute(params![class, ci as i64, key])?;
+fn remove_key(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
+    db.prepare_cached("DELETE FROM fresh_objects WHERE class = ?1 AND pk = ?2")?.execute(params![class, key])?;
     Ok(())
 }
 
