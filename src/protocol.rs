@@ -9,8 +9,8 @@
 
 use crate::changeset::Changeset;
 use crate::error::{Error, Result};
-use crate::schema::Property;
 use crate::reconcile::Fingerprint;
+use crate::schema::Property;
 use crate::value::PrimaryKey;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;

@@ -27,15 +27,20 @@ fn realm_config(path: &Path, url: &str, user: &str, realm: &str, schema: Schema)
     RealmConfig::new(path, schema).with_sync(s)
 }
 
-/// Every stored object of a realm file, raw: (class, primary-key bytes, record bytes).
-fn raw_objects(path: &Path) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+/// Stored objects, raw: (class, primary-key bytes, record bytes).
+type RawObjects<C> = Vec<(C, Vec<u8>, Vec<u8>)>;
+
+/// What the transform reads from a fresh copy: objects, layouts, server version and salt.
+type FreshContents = (RawObjects<String>, Vec<(String, String)>, i64, i64);
+
+/// Every stored object of a realm file.
+fn raw_objects(path: &Path) -> RawObjects<i64> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn.prepare("SELECT class, pk, data FROM ds_objects ORDER BY class, pk").unwrap();
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
-/// What the transform reads from a fresh copy: objects, layouts, server version and salt.
-fn fresh_contents(path: &Path) -> (Vec<(String, Vec<u8>, Vec<u8>)>, Vec<(String, String)>, i64, i64) {
+fn fresh_contents(path: &Path) -> FreshContents {
     let conn = rusqlite::Connection::open(path).unwrap();
     let objects = conn
         .prepare("SELECT class, pk, data FROM fresh_objects ORDER BY class, pk")
@@ -237,11 +242,10 @@ fn reconcile_fresh_copy_with_one_side_empty() {
 /// Plays the same history against `ts`: 3,000 synced items, local and server changes while the
 /// client is offline, then sync terminated and re-enabled. Returns the client's realm after the
 /// reset and its report.
-fn reset_scenario(ts: &TestServer, local_ops: &[Op], server_ops: &[Op]) -> (Vec<(i64, Vec<u8>, Vec<u8>)>, reset::ResetReport) {
+fn reset_scenario(ts: &TestServer, local_ops: &[Op], server_ops: &[Op]) -> (RawObjects<i64>, reset::ResetReport) {
     let url = ts.url();
     let seed = Realm::open(realm_config(&ts.path("seed.realm"), &url, "bob", "main", schema())).unwrap();
-    seed.write(|r| (0..3_000).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into()), ("count", i.into())])))
-        .unwrap();
+    seed.write(|r| (0..3_000).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into()), ("count", i.into())]))).unwrap();
     sync_all(&seed);
     let path = ts.path("client.realm");
     let client = Realm::open(realm_config(&path, &url, "alice", "main", schema())).unwrap();
@@ -286,7 +290,12 @@ fn reconcile_reset_gives_the_same_realm_as_a_full_copy() {
     assert_eq!(rep_f.ranges_differed, 0, "a full copy has no ranges: {rep_f:?}");
     let records: usize = copied.iter().map(|(_, k, d)| k.len() + d.len()).sum();
     assert!(rep_f.transferred_bytes as usize >= records, "a full copy transfers every record: {} < {records}", rep_f.transferred_bytes);
-    assert!(rep_r.transferred_bytes * 5 < rep_f.transferred_bytes, "reconciled {} vs full {}", rep_r.transferred_bytes, rep_f.transferred_bytes);
+    assert!(
+        rep_r.transferred_bytes * 5 < rep_f.transferred_bytes,
+        "reconciled {} vs full {}",
+        rep_r.transferred_bytes,
+        rep_f.transferred_bytes
+    );
 }
 
 /// When nothing differs only fingerprints travel.

@@ -742,16 +742,15 @@ impl Session {
             (db.cat.epoch, db.cat.schema.to_json())
         };
         let bound = Bound { ident, realm: b.realm.clone(), user, static_token, expires, role, last_integrated };
-        let msg =
-            ServerMessage::BindOk {
-                client_file_ident: ident,
-                server_version: head.version,
-                salt: head.salt,
-                epoch,
-                schema_json,
-                new_file,
-                reconcile: self.inner.reconcile,
-            };
+        let msg = ServerMessage::BindOk {
+            client_file_ident: ident,
+            server_version: head.version,
+            salt: head.salt,
+            epoch,
+            schema_json,
+            new_file,
+            reconcile: self.inner.reconcile,
+        };
         Ok((bound, msg))
     }
 
@@ -792,11 +791,7 @@ impl Session {
         let classes = snapshot
             .classes
             .iter()
-            .map(|c| ReconcileClass {
-                name: c.name.clone(),
-                properties: c.properties.clone(),
-                fingerprint: c.index.fingerprint(&[], None),
-            })
+            .map(|c| ReconcileClass { name: c.name.clone(), properties: c.properties.clone(), fingerprint: c.index.fingerprint(&[], None) })
             .collect();
         let msg = ServerMessage::ReconcileClasses { server_version: snapshot.server_version, salt: snapshot.salt, classes };
         self.reconcile = Some(snapshot);
@@ -822,7 +817,11 @@ impl Session {
             let answer = match snapshot.classes.iter().find(|c| c.name == q.class) {
                 // A class the client may not read or the server lacks holds nothing.
                 None => {
-                    if q.fingerprint.count == 0 { RangeAnswer::Same } else { RangeAnswer::Items(Vec::new()) }
+                    if q.fingerprint.count == 0 {
+                        RangeAnswer::Same
+                    } else {
+                        RangeAnswer::Items(Vec::new())
+                    }
                 }
                 Some(c) => c.index.answer(&q.lo, hi, q.fingerprint),
             };
