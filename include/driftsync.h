@@ -30,8 +30,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-/** The library version these declarations describe (equal to driftsync_version()). */
-#define DRIFTSYNC_VERSION "0.1.0"
+/**
+ * The library version these declarations describe: MAJOR.MINOR.PATCH (driftsync_version()
+ * returns it as a string). Only integer macros: the Python binding's cffi declarations are
+ * generated from this header by maturin, and cffi accepts no other #define.
+ */
 #define DRIFTSYNC_VERSION_MAJOR 0
 #define DRIFTSYNC_VERSION_MINOR 1
 #define DRIFTSYNC_VERSION_PATCH 0
@@ -252,6 +255,28 @@ typedef enum driftsync_pk_type_t {
   DRIFTSYNC_PK_OBJECT_ID = 7,
   DRIFTSYNC_PK_UUID = 8,
 } driftsync_pk_type_t;
+
+/**
+ * What a field of an object holds (`driftsync_object_field_collection`).
+ */
+typedef enum driftsync_collection_t {
+  /**
+   * One value: `driftsync_object_get_value`.
+   */
+  DRIFTSYNC_COLLECTION_NONE = 0,
+  /**
+   * A list: `driftsync_object_list_len` / `_list_get`.
+   */
+  DRIFTSYNC_COLLECTION_LIST = 1,
+  /**
+   * A set: read like a list, elements in canonical order.
+   */
+  DRIFTSYNC_COLLECTION_SET = 2,
+  /**
+   * A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
+   */
+  DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+} driftsync_collection_t;
 
 /**
  * Why the server demands a client reset (DESIGN "Reset causes").
@@ -744,8 +769,8 @@ extern "C" {
 
 /**
  * The library's version, as "MAJOR.MINOR.PATCH": a static NUL-terminated string (never free it).
- * It equals `DRIFTSYNC_VERSION` of the header the application was compiled with when the
- * library and header match.
+ * It equals `DRIFTSYNC_VERSION_MAJOR.DRIFTSYNC_VERSION_MINOR.DRIFTSYNC_VERSION_PATCH` of the
+ * header the application was compiled with when the library and header match.
  */
 const char *driftsync_version(void);
 
@@ -1082,7 +1107,7 @@ enum driftsync_status_t driftsync_object_get_value(const struct driftsync_object
                                                    struct driftsync_error_t **out_error);
 
 /**
- * The length of a list field.
+ * The length of a list (or set) field.
  */
 enum driftsync_status_t driftsync_object_list_len(const struct driftsync_object_t *object,
                                                   const char *property,
@@ -1091,12 +1116,41 @@ enum driftsync_status_t driftsync_object_list_len(const struct driftsync_object_
                                                   struct driftsync_error_t **out_error);
 
 /**
- * The element at `index` of a list field, borrowed from the object.
+ * The element at `index` of a list (or set: canonical order) field, borrowed from the object.
  */
 enum driftsync_status_t driftsync_object_list_get(const struct driftsync_object_t *object,
                                                   const char *property,
                                                   size_t property_len,
                                                   size_t index,
+                                                  struct driftsync_value_t *out_value,
+                                                  struct driftsync_error_t **out_error);
+
+/**
+ * What the field at `index` (schema order) holds: one value, a list, a set or a dictionary.
+ */
+enum driftsync_status_t driftsync_object_field_collection(const struct driftsync_object_t *object,
+                                                          size_t index,
+                                                          enum driftsync_collection_t *out_collection,
+                                                          struct driftsync_error_t **out_error);
+
+/**
+ * The number of entries of a dictionary field.
+ */
+enum driftsync_status_t driftsync_object_dict_len(const struct driftsync_object_t *object,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  size_t *out_len,
+                                                  struct driftsync_error_t **out_error);
+
+/**
+ * The entry at `index` (key order) of a dictionary field: its key and value, borrowed from the
+ * object.
+ */
+enum driftsync_status_t driftsync_object_dict_get(const struct driftsync_object_t *object,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  size_t index,
+                                                  struct driftsync_string_t *out_key,
                                                   struct driftsync_value_t *out_value,
                                                   struct driftsync_error_t **out_error);
 
@@ -1389,6 +1443,100 @@ enum driftsync_status_t driftsync_realm_set_value(const struct driftsync_realm_t
                                                   size_t property_len,
                                                   const struct driftsync_value_t *value,
                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Adds `delta` to a counter property (an int declared `"counter": true`; wraps on overflow).
+ * Concurrent adds on other clients merge additively, in sync and in client-reset recovery.
+ * A property that is not a counter is `DRIFTSYNC_ERR_TYPE_MISMATCH` and changes nothing.
+ * Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_counter_add(const struct driftsync_realm_t *realm,
+                                                    const char *class_name,
+                                                    size_t class_name_len,
+                                                    const struct driftsync_pk_t *primary_key,
+                                                    const char *property,
+                                                    size_t property_len,
+                                                    int64_t delta,
+                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Adds `value` to a set property (a no-op if it is there). A value of another type, a null
+ * in a set that holds none, or a property that is not a set is `DRIFTSYNC_STATUS_TYPE_MISMATCH`
+ * and changes nothing. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_add(const struct driftsync_realm_t *realm,
+                                                const char *class_name,
+                                                size_t class_name_len,
+                                                const struct driftsync_pk_t *primary_key,
+                                                const char *property,
+                                                size_t property_len,
+                                                const struct driftsync_value_t *value,
+                                                struct driftsync_error_t **out_error);
+
+/**
+ * Removes `value` from a set property (a no-op if it is not there). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_remove(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const struct driftsync_value_t *value,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Removes the elements of a set that this transaction sees (an element another client adds
+ * concurrently survives). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_set_clear(const struct driftsync_realm_t *realm,
+                                                  const char *class_name,
+                                                  size_t class_name_len,
+                                                  const struct driftsync_pk_t *primary_key,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Sets `key` of a dictionary property to `value` (inserting the key). A value of another type
+ * or a property that is not a dictionary is `DRIFTSYNC_STATUS_TYPE_MISMATCH` and changes
+ * nothing. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_set(const struct driftsync_realm_t *realm,
+                                                 const char *class_name,
+                                                 size_t class_name_len,
+                                                 const struct driftsync_pk_t *primary_key,
+                                                 const char *property,
+                                                 size_t property_len,
+                                                 const char *key,
+                                                 size_t key_len,
+                                                 const struct driftsync_value_t *value,
+                                                 struct driftsync_error_t **out_error);
+
+/**
+ * Erases `key` of a dictionary property (a no-op if it is absent). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_erase(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const char *key,
+                                                   size_t key_len,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Erases the keys of a dictionary that this transaction sees (a key another client inserts
+ * concurrently survives). Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_dict_clear(const struct driftsync_realm_t *realm,
+                                                   const char *class_name,
+                                                   size_t class_name_len,
+                                                   const struct driftsync_pk_t *primary_key,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   struct driftsync_error_t **out_error);
 
 /**
  * The number of objects of a class.
@@ -1740,6 +1888,44 @@ enum driftsync_status_t driftsync_schema_builder_add_property(struct driftsync_s
                                                               struct driftsync_error_t **out_error);
 
 /**
+ * Makes a property added before (with `list` false) a set of its `kind` (`"set": true` in the
+ * JSON form): edited with `driftsync_realm_set_add` / `_set_remove` / `_set_clear`, read like a
+ * list from an object copy (`driftsync_object_list_len` / `_list_get`, canonical order).
+ * `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+ */
+enum driftsync_status_t driftsync_schema_builder_set_set(struct driftsync_schema_builder_t *builder,
+                                                         const char *class_name,
+                                                         size_t class_name_len,
+                                                         const char *property_name,
+                                                         size_t property_name_len,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * Makes a property added before (with `list` false) a dictionary from string keys to its
+ * `kind` (`"dictionary": true` in the JSON form; a dictionary of links must be optional).
+ * Edited with `driftsync_realm_dict_set` / `_dict_erase` / `_dict_clear`, read from an object
+ * copy with `driftsync_object_dict_len` / `_dict_get` (key order).
+ */
+enum driftsync_status_t driftsync_schema_builder_set_dictionary(struct driftsync_schema_builder_t *builder,
+                                                                const char *class_name,
+                                                                size_t class_name_len,
+                                                                const char *property_name,
+                                                                size_t property_name_len,
+                                                                struct driftsync_error_t **out_error);
+
+/**
+ * Makes a property added before an int counter (`"counter": true` in the JSON form): it takes
+ * `driftsync_realm_counter_add`. The type is checked by `driftsync_schema_builder_build`.
+ * `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+ */
+enum driftsync_status_t driftsync_schema_builder_set_counter(struct driftsync_schema_builder_t *builder,
+                                                             const char *class_name,
+                                                             size_t class_name_len,
+                                                             const char *property_name,
+                                                             size_t property_name_len,
+                                                             struct driftsync_error_t **out_error);
+
+/**
  * Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`
  * says what is wrong). Consumes the builder whatever the outcome: do not use or free it after.
  */
@@ -1757,7 +1943,8 @@ void driftsync_schema_builder_free(struct driftsync_schema_builder_t *builder);
  * `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
  * {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
  * with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
- * forms are accepted too) and the optional flags `list` and `optional` (false when absent).
+ * forms are accepted too) and the optional flags `list`, `optional` and `counter` (an int
+ * that takes `driftsync_object_counter_add`; false when absent).
  */
 enum driftsync_status_t driftsync_schema_from_json(const char *json,
                                                    size_t json_len,

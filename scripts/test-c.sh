@@ -52,6 +52,12 @@ cargo build --lib
 cargo build -p driftsync-server
 LIB_DIR="$TARGET_DIR/debug"
 test -f "$LIB_DIR/libdriftsync.so"
+# The library's SONAME is libdriftsync.so.<ABI> (build.rs), the name a program linked against it
+# loads; cargo writes only libdriftsync.so, so the harness links against a directory with both.
+ABI=$(sed -n 's/^#define DRIFTSYNC_ABI_VERSION \([0-9]*\)$/\1/p' include/driftsync.h)
+mkdir -p "$work/lib"
+ln -s "$LIB_DIR/libdriftsync.so" "$work/lib/libdriftsync.so"
+ln -s "$LIB_DIR/libdriftsync.so" "$work/lib/libdriftsync.so.$ABI"
 export DRIFTSYNC_SERVER="$TARGET_DIR/debug/driftsync-server"
 test -x "$DRIFTSYNC_SERVER"
 # Makes a test CA and server certificate for the wss:// case.
@@ -67,7 +73,7 @@ for src in tests/c/test_*.c; do
     name=$(basename "$src" .c)
     exe="$work/$name"
     echo "== $name"
-    gcc "${CFLAGS[@]}" -Iinclude "$src" -o "$exe" -L"$LIB_DIR" -l:libdriftsync.so -Wl,-rpath,"$LIB_DIR" -pthread
+    gcc "${CFLAGS[@]}" -Iinclude "$src" -o "$exe" -L"$work/lib" -ldriftsync -Wl,-rpath,"$work/lib" -pthread
     for mode in plain valgrind; do
         scratch=$(mktemp -d "$work/$name-$mode.XXXX")
         # A harness that hangs is killed (SIGTERM: it kills its server child first); valgrind

@@ -33,10 +33,17 @@ test -x "$DRIFTSYNC_SERVER_BIN"
 # The same name and fields as the driftsync.pc an install writes, pointing at the build tree.
 PC_DIR="$TARGET_DIR/pkgconfig"
 mkdir -p "$PC_DIR"
-version=$(sed -n 's/^#define DRIFTSYNC_VERSION "\(.*\)"$/\1/p' include/driftsync.h)
+define() { sed -n "s/^#define $1 \\([0-9]*\\)\$/\\1/p" include/driftsync.h; }
+version="$(define DRIFTSYNC_VERSION_MAJOR).$(define DRIFTSYNC_VERSION_MINOR).$(define DRIFTSYNC_VERSION_PATCH)"
+# The library's SONAME is libdriftsync.so.<ABI> (build.rs), the name the test bundle loads;
+# cargo writes only libdriftsync.so, so libdir is a directory with both names.
+LINK_DIR="$PC_DIR/lib"
+mkdir -p "$LINK_DIR"
+ln -sfn "$LIB_DIR/libdriftsync.so" "$LINK_DIR/libdriftsync.so"
+ln -sfn "$LIB_DIR/libdriftsync.so" "$LINK_DIR/libdriftsync.so.$(define DRIFTSYNC_ABI_VERSION)"
 cat >"$PC_DIR/driftsync.pc" <<PC
 includedir=$ROOT/include
-libdir=$LIB_DIR
+libdir=$LINK_DIR
 
 Name: driftsync
 Description: offline-first object database core (C ABI), build tree
@@ -51,8 +58,8 @@ cd bindings/swift
 log=$(mktemp)
 trap 'rm -rf "$log"' EXIT
 set +e
-# The rpath lets the test bundle find libdriftsync.so in the build tree at run time.
-swift test -Xlinker -rpath -Xlinker "$LIB_DIR" "$@" 2>&1 | tee "$log"
+# The rpath lets the test bundle find the library in the build tree at run time.
+swift test -Xlinker -rpath -Xlinker "$LINK_DIR" "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 # XCTest prints its summary per suite; the last one is the whole run's. swift-testing prints

@@ -22,6 +22,9 @@ cargo test --workspace
 echo "== C ABI: header freshness, C11/C++ compile checks, harness plain and under valgrind"
 ./scripts/test-c.sh
 
+echo "== C install: scripts/install.sh into a temporary prefix, pkg-config shared and static, exports"
+./scripts/test-install.sh
+
 echo "== Python binding (pytest in a fresh virtual environment)"
 ./scripts/test-python.sh
 

@@ -82,6 +82,48 @@ pub enum Instruction {
         prop: String,
         ids: Vec<ElemId>,
     },
+    // New variants are appended: rmp-serde names a variant by its index, so changesets written
+    // before a variant existed decode unchanged (CHANGESET_FORMAT stays).
+    /// Adds `delta` to a counter (wrapping). Its own instruction, so concurrent adds merge
+    /// additively instead of the later set winning.
+    CounterAdd {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        delta: i64,
+    },
+    /// Adds `value` to a set (a no-op if it is there: concurrent adds give one element).
+    SetAdd {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: Value,
+    },
+    /// Removes `value` from a set (a no-op if it is not there). Of an add and a remove of the
+    /// same element, the later in server order wins.
+    SetRemove {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: Value,
+    },
+    /// Sets one key of a dictionary (inserting it if absent). Key by key: concurrent sets of
+    /// one key follow rule 4 (the later wins).
+    DictSet {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        key: String,
+        value: Value,
+    },
+    /// Erases one key of a dictionary (a no-op if it is absent). A clear is one erase per key
+    /// the clearing side saw, so a key inserted concurrently survives.
+    DictErase {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        key: String,
+    },
 }
 
 impl Instruction {
@@ -97,7 +139,12 @@ impl Instruction {
             | ListSet { class, pk, .. }
             | ListErase { class, pk, .. }
             | ListMove { class, pk, .. }
-            | ListClear { class, pk, .. } => Some((class, pk)),
+            | ListClear { class, pk, .. }
+            | CounterAdd { class, pk, .. }
+            | SetAdd { class, pk, .. }
+            | SetRemove { class, pk, .. }
+            | DictSet { class, pk, .. }
+            | DictErase { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -115,6 +162,11 @@ impl Instruction {
             ListErase { class, pk, prop, .. } => format!("erase an element of {class}[{pk}].{prop}"),
             ListMove { class, pk, prop, .. } => format!("move an element of {class}[{pk}].{prop}"),
             ListClear { class, pk, prop, ids } => format!("clear {} elements of {class}[{pk}].{prop}", ids.len()),
+            CounterAdd { class, pk, prop, delta } => format!("add {delta} to counter {class}[{pk}].{prop}"),
+            SetAdd { class, pk, prop, value } => format!("add {value} to set {class}[{pk}].{prop}"),
+            SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
+            DictSet { class, pk, prop, key, value } => format!("set {class}[{pk}].{prop}[{key:?}] = {value}"),
+            DictErase { class, pk, prop, key } => format!("erase {class}[{pk}].{prop}[{key:?}]"),
         }
     }
 }
@@ -149,5 +201,39 @@ impl Changeset {
             return Err(Error::Protocol(format!("changeset format {} is not supported (expected {CHANGESET_FORMAT})", cs.format)));
         }
         Ok(cs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::ScalarType;
+
+    /// How `Property` was encoded in MessagePack before it had a hand-written `Serialize`: a
+    /// positional array, `target` left out when absent.
+    #[derive(Serialize)]
+    struct OldProperty(String, ScalarType, bool, bool, #[serde(skip_serializing_if = "Option::is_none")] Option<String>);
+
+    #[test]
+    fn changesets_written_before_counters_still_decode() {
+        let old = vec![
+            OldProperty("n".into(), ScalarType::Int, false, true, None),
+            OldProperty("l".into(), ScalarType::Link, true, false, Some("T".into())),
+        ];
+        let bytes = rmp_serde::to_vec(&old).unwrap();
+        let props: Vec<Property> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(props[0], Property::new("n", ScalarType::Int).optional());
+        assert_eq!(props[1], Property::link_list("l", "T"));
+        // And the new form round-trips with the flag, inside a changeset.
+        let class = ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), Property::counter("hits")]);
+        let cs = Changeset::new(
+            1,
+            7,
+            vec![
+                Instruction::AddClass { class },
+                Instruction::CounterAdd { class: "C".into(), pk: 1.into(), prop: "hits".into(), delta: -3 },
+            ],
+        );
+        assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);
     }
 }

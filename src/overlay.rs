@@ -13,8 +13,8 @@
 use crate::error::{Error, Result};
 use crate::notify::ChangeSummary;
 use crate::schema::{ClassSchema, Schema};
-use crate::store::{self, Field, ObjectData};
-use crate::value::{PrimaryKey, Value};
+use crate::store::{self, ObjectData};
+use crate::value::PrimaryKey;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -220,17 +220,7 @@ pub fn links(schema: &Schema, class: &ClassSchema, data: &ObjectData) -> Result<
     for (p, f) in class.properties.iter().zip(&data.fields) {
         let Some(target) = &p.target else { continue };
         let ti = schema.class(target)?.0;
-        match f {
-            Field::Value(Value::Link(t)) => out.push((ti, t.to_key_bytes())),
-            Field::List(l) => {
-                for e in l.visible() {
-                    if let Value::Link(t) = &e.value {
-                        out.push((ti, t.to_key_bytes()));
-                    }
-                }
-            }
-            _ => {}
-        }
+        out.extend(f.links().into_iter().map(|t| (ti, t.to_key_bytes())));
     }
     Ok(out)
 }

@@ -19,11 +19,15 @@ use std::sync::{Arc, LazyLock, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-/// A field as read: a value, or the values of a list.
+/// A field as read: a value, the values of a list, or the elements of a set (in canonical
+/// order, the same on every replica).
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     Value(Value),
     List(Vec<Value>),
+    Set(Vec<Value>),
+    /// A dictionary's entries in key order.
+    Dict(Vec<(String, Value)>),
 }
 
 /// An object as read, with every property in schema order.
@@ -60,6 +64,8 @@ impl Object {
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v.clone()),
                     Field::List(l) => FieldValue::List(l.values()),
+                    Field::Set(s) => FieldValue::Set(s.clone()),
+                    Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 };
                 (p.name.clone(), v)
             })
@@ -77,6 +83,8 @@ impl Object {
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v),
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
+                    Field::Set(s) => FieldValue::Set(s),
+                    Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
                 };
                 (p.name.clone(), v)
             })
@@ -702,8 +710,8 @@ impl Realm {
             let (ci, c) = schema.class(class)?;
             c.check_pk(pk)?;
             let (pi, p) = c.property(prop)?;
-            if p.list {
-                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list; use get_list")));
+            if p.is_collection() {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.value(pi).clone())
@@ -720,6 +728,34 @@ impl Realm {
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.list(pi).map(|l| l.values()).unwrap_or_default())
+        })
+    }
+
+    /// The elements of a set property, in canonical order (the same on every replica).
+    pub fn get_set(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<Vec<Value>> {
+        self.read(|conn, schema| {
+            let (ci, c) = schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.set {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a set")));
+            }
+            let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.set_elements(pi).map(<[Value]>::to_vec).unwrap_or_default())
+        })
+    }
+
+    /// The entries of a dictionary property, in key order.
+    pub fn get_dict(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<Vec<(String, Value)>> {
+        self.read(|conn, schema| {
+            let (ci, c) = schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.dictionary {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a dictionary")));
+            }
+            let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.dict(pi).map(|d| d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
         })
     }
 
@@ -785,6 +821,70 @@ impl Realm {
 
     pub fn set(&self, class: &str, pk: &PrimaryKey, prop: &str, value: Value) -> Result<()> {
         self.local(Instruction::Set { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
+    }
+
+    /// Adds `delta` to a counter property (wrapping on overflow). Concurrent adds on other
+    /// clients merge additively; `set` replaces the value (the later in server order wins).
+    pub fn counter_add(&self, class: &str, pk: &PrimaryKey, prop: &str, delta: i64) -> Result<()> {
+        self.local(Instruction::CounterAdd { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), delta })
+    }
+
+    /// Adds `value` to a set property (a no-op if it is there).
+    pub fn set_add(&self, class: &str, pk: &PrimaryKey, prop: &str, value: Value) -> Result<()> {
+        self.local(Instruction::SetAdd { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
+    }
+
+    /// Removes `value` from a set property (a no-op if it is not there).
+    pub fn set_remove(&self, class: &str, pk: &PrimaryKey, prop: &str, value: Value) -> Result<()> {
+        self.local(Instruction::SetRemove { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), value })
+    }
+
+    /// Removes the elements this thread's transaction sees (as one remove each, so an element
+    /// another client adds concurrently survives the clear).
+    pub fn set_clear(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<()> {
+        let elements = self.with_txn(|tx, _| {
+            let (ci, c) = tx.schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.set {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a set")));
+            }
+            let data = store::load_object(tx.conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.set_elements(pi).map(<[Value]>::to_vec).unwrap_or_default())
+        })?;
+        for value in elements {
+            self.set_remove(class, pk, prop, value)?;
+        }
+        Ok(())
+    }
+
+    /// Sets `key` of a dictionary property to `value` (inserting the key if absent).
+    pub fn dict_set(&self, class: &str, pk: &PrimaryKey, prop: &str, key: &str, value: Value) -> Result<()> {
+        self.local(Instruction::DictSet { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), key: key.to_string(), value })
+    }
+
+    /// Erases `key` of a dictionary property (a no-op if it is absent).
+    pub fn dict_erase(&self, class: &str, pk: &PrimaryKey, prop: &str, key: &str) -> Result<()> {
+        self.local(Instruction::DictErase { class: class.to_string(), pk: pk.clone(), prop: prop.to_string(), key: key.to_string() })
+    }
+
+    /// Erases the keys this thread's transaction sees (one erase each, so a key another client
+    /// inserts concurrently survives the clear).
+    pub fn dict_clear(&self, class: &str, pk: &PrimaryKey, prop: &str) -> Result<()> {
+        let keys: Vec<String> = self.with_txn(|tx, _| {
+            let (ci, c) = tx.schema.class(class)?;
+            c.check_pk(pk)?;
+            let (pi, p) = c.property(prop)?;
+            if !p.dictionary {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a dictionary")));
+            }
+            let data = store::load_object(tx.conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            Ok(data.dict(pi).map(|d| d.keys().cloned().collect()).unwrap_or_default())
+        })?;
+        for key in keys {
+            self.dict_erase(class, pk, prop, &key)?;
+        }
+        Ok(())
     }
 
     /// Erases an object; fails with `ObjectNotFound` if it does not exist. Links to it become

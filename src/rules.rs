@@ -129,7 +129,13 @@ fn drop_or_err(mode: Mode, err: Error, reason: impl Into<String>) -> Result<Outc
 }
 
 fn type_error(class: &ClassSchema, p: &Property, v: &Value) -> Error {
-    let what = if p.list { "list element" } else { "property" };
+    let what = if p.list {
+        "list element"
+    } else if p.set {
+        "set element"
+    } else {
+        "property"
+    };
     Error::TypeMismatch(format!(
         "{what} '{}.{}' is {}{}, got {}",
         class.name,
@@ -202,6 +208,11 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
             }
             Ok(if any { Outcome::Applied } else { Outcome::NoOp })
         }),
+        CounterAdd { class, pk, prop, delta } => counter_add(tx, class, pk, prop, *delta, mode),
+        SetAdd { class, pk, prop, value } => set_op(tx, class, pk, prop, value, true, mode),
+        SetRemove { class, pk, prop, value } => set_op(tx, class, pk, prop, value, false, mode),
+        DictSet { class, pk, prop, key, value } => dict_op(tx, class, pk, prop, key, Some(value), mode),
+        DictErase { class, pk, prop, key } => dict_op(tx, class, pk, prop, key, None, mode),
     }
 }
 
@@ -231,7 +242,7 @@ fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Re
         let why = format!("property '{class}.{}' exists with another type", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
-    if !property.optional && !property.list {
+    if !property.optional && !property.is_collection() {
         let why = format!("property '{class}.{}' is required; only optional properties can be added", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
@@ -276,9 +287,9 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
             Ok(x) => x,
             Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{name}'")),
         };
-        if p.list {
-            let e = Error::TypeMismatch(format!("'{class}.{name}' is a list; fill it with list operations"));
-            return drop_or_err(mode, e, format!("'{class}.{name}' is a list"));
+        if p.is_collection() {
+            let e = Error::TypeMismatch(format!("'{class}.{name}' is a list or set; fill it element by element"));
+            return drop_or_err(mode, e, format!("'{class}.{name}' is a list or set"));
         }
         if pi == pk_idx {
             if PrimaryKey::from_value(v).as_ref() != Some(pk) {
@@ -389,6 +400,15 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
                         touched.push(p.name.clone());
                     }
                 }
+                Field::Set(elements) => touched.extend(store::set_remove(elements, &target).then(|| p.name.clone())),
+                Field::Dict(entries) => {
+                    let mut any = false;
+                    for v in entries.values_mut().filter(|v| **v == target) {
+                        *v = Value::Null;
+                        any = true;
+                    }
+                    touched.extend(any.then(|| p.name.clone()));
+                }
                 _ => {}
             }
         }
@@ -411,9 +431,9 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         Ok(x) => x,
         Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
     };
-    if p.list {
-        let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list; use list operations"));
-        return drop_or_err(mode, e, format!("'{class}.{prop}' is a list"));
+    if p.is_collection() {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; edit it element by element"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is a list or set"));
     }
     if pi == c.primary_key_index() {
         let e = Error::InvalidArgument(format!("the primary key '{class}.{prop}' cannot be changed"));
@@ -448,6 +468,152 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
     Ok(outcome)
 }
 
+/// Counters: an add is applied to whatever value the counter has when it arrives, so concurrent
+/// adds sum up; a set is an ordinary `Set` (rule 4: the later one in server order wins, and adds
+/// after it count from the value it set). A null (optional) counter counts as 0. An add on an
+/// erased object, or on a property that is not (or no longer) a counter, is dropped.
+fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+    };
+    if !p.counter {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a counter"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a counter (its type changed)"));
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let old = match data.value(pi) {
+        Value::Int(i) => *i,
+        Value::Null => 0,
+        other => return Err(Error::FileCorrupt(format!("counter '{class}.{prop}' holds {}", other.type_name()))),
+    };
+    if delta == 0 {
+        return Ok(Outcome::NoOp);
+    }
+    data.fields[pi] = Field::Value(Value::Int(old.wrapping_add(delta)));
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(Outcome::Applied)
+}
+
+/// A collection property found by `collection_property`: class index, class, property index,
+/// property.
+type CollectionTarget<'s> = (usize, &'s ClassSchema, usize, &'s Property);
+
+/// The checks every collection operation starts with: the class, the key, a property of the
+/// wanted kind (`is_kind`, named `what` in errors) and, if given, a value it accepts. Ok(Err)
+/// carries the outcome (or error) of an instruction that cannot apply.
+fn collection_property<'s>(
+    schema: &'s Schema,
+    class: &str,
+    pk: &PrimaryKey,
+    prop: &str,
+    value: Option<&Value>,
+    mode: Mode,
+    (is_kind, what): (fn(&Property) -> bool, &str),
+) -> Result<std::result::Result<CollectionTarget<'s>, Outcome>> {
+    let (ci, c) = schema.class(class)?;
+    c.check_pk(pk)?;
+    let (pi, p) = match c.property(prop) {
+        Ok(x) => x,
+        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")).map(Err),
+    };
+    if !is_kind(p) {
+        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a {what}"));
+        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a {what}")).map(Err);
+    }
+    if let Some(v) = value.filter(|v| !p.accepts(v)) {
+        let e = type_error(c, p, v);
+        let why = e.to_string();
+        return drop_or_err(mode, e, why).map(Err);
+    }
+    Ok(Ok((ci, c, pi, p)))
+}
+
+/// Dictionaries, key by key: a set of a key inserts or replaces it (rule 4 between concurrent
+/// sets: the later wins), an erase of an absent key is a no-op. A link to an erased object is
+/// stored as null (rule 6), as for a single link.
+fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, value: Option<&Value>, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, value, mode, (|p| p.dictionary, "dictionary"))? {
+        Ok(x) => x,
+        Err(outcome) => return Ok(outcome),
+    };
+    let mut outcome = Outcome::Applied;
+    let mut value = value.cloned();
+    if let Some(v) = &value
+        && !link_target_exists(tx, p, v)?
+    {
+        if mode == Mode::Local {
+            return Err(Error::not_found(p.target.as_deref().unwrap_or(""), v));
+        }
+        outcome = Outcome::Adjusted(link_reason(&[format!("{prop}[{key:?}]")]));
+        value = Some(Value::Null);
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let Some(entries) = data.dict_mut(pi) else {
+        return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a dictionary")));
+    };
+    let changed = match &value {
+        Some(v) if entries.get(key).is_some_and(|old| old.same_as(v)) => false,
+        Some(v) => {
+            entries.insert(key.to_string(), v.clone());
+            true
+        }
+        None => entries.remove(key).is_some(),
+    };
+    if !changed {
+        return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
+    }
+    if let (Some(t), Some(Value::Link(tpk))) = (&p.target, &value) {
+        tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
+    }
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(outcome)
+}
+
+/// Sets: an add of an element that is there and a remove of one that is not are no-ops, so
+/// concurrent adds give one element and, of an add and a remove of one element, the one applied
+/// later (server order) wins. An add of a link to an erased object is dropped (rule 6).
+fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, add: bool, mode: Mode) -> Result<Outcome> {
+    let schema = tx.schema.clone();
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, Some(value), mode, (|p| p.set, "set"))? {
+        Ok(x) => x,
+        Err(outcome) => return Ok(outcome),
+    };
+    if add && !link_target_exists(tx, p, value)? {
+        return drop_or_err(
+            mode,
+            Error::not_found(p.target.as_deref().unwrap_or(""), value),
+            "the linked object was erased, so the link left the set",
+        );
+    }
+    let Some(mut data) = tx.load_object(ci, c, pk)? else {
+        return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
+    };
+    let Some(elements) = data.set_mut(pi) else {
+        return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a set")));
+    };
+    let changed = if add { store::set_insert(elements, value.clone()) } else { store::set_remove(elements, value) };
+    if !changed {
+        return Ok(Outcome::NoOp);
+    }
+    if let (true, Some(t), Value::Link(tpk)) = (add, &p.target, value) {
+        tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
+    }
+    tx.save_object(ci, c, pk, &data)?;
+    tx.changes.record_modify(class, pk, prop);
+    Ok(Outcome::Applied)
+}
+
 /// Loads a list, checks the value (if any), runs `op`, and saves when it changed something.
 fn list_op(
     tx: &mut Tx,
@@ -459,29 +625,18 @@ fn list_op(
     op: impl FnOnce(&mut crate::list::RgaList, Value) -> Result<Outcome>,
 ) -> Result<Outcome> {
     let schema = tx.schema.clone();
-    let (ci, c) = schema.class(class)?;
-    c.check_pk(pk)?;
-    let (pi, p) = match c.property(prop) {
+    let (ci, c, pi, p) = match collection_property(&schema, class, pk, prop, value, mode, (|p| p.list, "list"))? {
         Ok(x) => x,
-        Err(e) => return drop_or_err(mode, e, format!("unknown property '{class}.{prop}'")),
+        Err(outcome) => return Ok(outcome),
     };
-    if !p.list {
-        let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a list"));
-        return drop_or_err(mode, e, format!("'{class}.{prop}' is not a list"));
-    }
-    if let Some(v) = value {
-        if !p.accepts(v) {
-            let e = type_error(c, p, v);
-            let why = e.to_string();
-            return drop_or_err(mode, e, why);
-        }
-        if !link_target_exists(tx, p, v)? {
-            return drop_or_err(
-                mode,
-                Error::not_found(p.target.as_deref().unwrap_or(""), v),
-                "the linked object was erased, so the link left the list",
-            );
-        }
+    if let Some(v) = value
+        && !link_target_exists(tx, p, v)?
+    {
+        return drop_or_err(
+            mode,
+            Error::not_found(p.target.as_deref().unwrap_or(""), v),
+            "the linked object was erased, so the link left the list",
+        );
     }
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
@@ -504,4 +659,55 @@ fn list_op(
 /// True for a property holding links (used by callers that check targets).
 pub fn is_link(p: &Property) -> bool {
     p.kind == ScalarType::Link
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changeset::Instruction;
+
+    fn tx_on(conn: &Connection, schema: Schema) -> Tx<'_> {
+        store::create_tables(conn, &schema, 1).unwrap();
+        Tx::new(conn, Arc::new(schema), 0)
+    }
+
+    fn item_schema(hits: Property) -> Schema {
+        Schema::new(vec![ClassSchema::new("Item", "id", vec![Property::new("id", ScalarType::Int), hits])]).unwrap()
+    }
+
+    fn add(delta: i64) -> Instruction {
+        Instruction::CounterAdd { class: "Item".into(), pk: 1.into(), prop: "hits".into(), delta }
+    }
+
+    #[test]
+    fn counter_add_on_a_property_whose_type_changed_is_dropped_and_reported() {
+        let conn = Connection::open_in_memory().unwrap();
+        // On this side `hits` is a plain int (the server changed its type): the add cannot merge.
+        let mut tx = tx_on(&conn, item_schema(Property::new("hits", ScalarType::Int)));
+        let create = Instruction::CreateObject { class: "Item".into(), pk: 1.into(), fields: vec![("hits".into(), Value::Int(5))] };
+        apply(&mut tx, &create, Mode::Merge).unwrap();
+        match apply(&mut tx, &add(3), Mode::Merge).unwrap() {
+            Outcome::Dropped(why) => assert!(why.contains("not a counter"), "{why}"),
+            other => panic!("expected a drop, got {other:?}"),
+        }
+        assert!(matches!(apply(&mut tx, &add(3), Mode::Local), Err(Error::TypeMismatch(_))));
+        let data = store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap();
+        assert_eq!(data.value(1), &Value::Int(5), "nothing changed");
+    }
+
+    #[test]
+    fn counter_adds_in_either_order_give_the_same_sum() {
+        let run = |order: [i64; 3]| {
+            let conn = Connection::open_in_memory().unwrap();
+            let mut tx = tx_on(&conn, item_schema(Property::counter("hits")));
+            apply(&mut tx, &Instruction::CreateObject { class: "Item".into(), pk: 1.into(), fields: vec![] }, Mode::Merge).unwrap();
+            for d in order {
+                assert_eq!(apply(&mut tx, &add(d), Mode::Merge).unwrap(), Outcome::Applied);
+            }
+            store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap().value(1).clone()
+        };
+        assert_eq!(run([1, 2, -7]), Value::Int(-4));
+        assert_eq!(run([-7, 2, 1]), Value::Int(-4));
+        assert_eq!(run([i64::MAX, 1, 5]), Value::Int(i64::MIN + 5), "an add wraps instead of failing a merge");
+    }
 }

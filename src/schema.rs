@@ -6,8 +6,9 @@ use crate::value::{PrimaryKey, ScalarType, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
-/// One property of a class.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One property of a class. Serialized as a map by field name (see the `Serialize` impl), so
+/// fields can be appended: records written before a field existed decode with its default.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Property {
     pub name: String,
@@ -22,11 +23,56 @@ pub struct Property {
     /// Target class of a link or list of links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// An int that is a counter: besides being set, it takes `add(n)`, which merges additively
+    /// (both sides' increments survive, in sync and in recovery). JSON: `"counter": true`.
+    /// Left out of the JSON when false, so schemas stored before counters read back equal.
+    #[serde(default)]
+    pub counter: bool,
+    /// A set of `kind` values (for links: of links): add and remove per element, no order, no
+    /// duplicates. JSON: `"set": true`.
+    #[serde(default)]
+    pub set: bool,
+    /// A dictionary from string keys to `kind` values (for links: optional, a link to an erased
+    /// object becomes null). JSON: `"dictionary": true`.
+    #[serde(default)]
+    pub dictionary: bool,
+}
+
+/// By name, never by position: MessagePack (changesets, the protocol) would otherwise encode a
+/// struct as an array, where an absent `target` shifts every field after it. Fields added after
+/// `optional` are written only when set, so the JSON of schemas without them is unchanged.
+impl Serialize for Property {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let len = 4 + usize::from(self.target.is_some()) + usize::from(self.counter) + usize::from(self.set) + usize::from(self.dictionary);
+        let mut m = s.serialize_map(Some(len))?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("type", &self.kind)?;
+        m.serialize_entry("list", &self.list)?;
+        m.serialize_entry("optional", &self.optional)?;
+        if let Some(t) = &self.target {
+            m.serialize_entry("target", t)?;
+        }
+        if self.counter {
+            m.serialize_entry("counter", &true)?;
+        }
+        if self.set {
+            m.serialize_entry("set", &true)?;
+        }
+        if self.dictionary {
+            m.serialize_entry("dictionary", &true)?;
+        }
+        m.end()
+    }
 }
 
 impl Property {
     pub fn new(name: &str, kind: ScalarType) -> Self {
-        Property { name: name.to_string(), kind, list: false, optional: false, target: None }
+        Property { name: name.to_string(), kind, list: false, optional: false, target: None, counter: false, set: false, dictionary: false }
+    }
+    /// An int counter (see `counter`).
+    pub fn counter(name: &str) -> Self {
+        Property { counter: true, ..Property::new(name, ScalarType::Int) }
     }
     pub fn optional(mut self) -> Self {
         self.optional = true;
@@ -36,28 +82,70 @@ impl Property {
         self.list = true;
         self
     }
+    /// A set of `kind` values.
+    pub fn set(mut self) -> Self {
+        self.set = true;
+        self
+    }
+    /// A set of links to objects of `target`.
+    pub fn link_set(name: &str, target: &str) -> Self {
+        Property { list: false, set: true, ..Property::link_list(name, target) }
+    }
+    /// A dictionary (string keys) of `kind` values.
+    pub fn dictionary(mut self) -> Self {
+        self.dictionary = true;
+        self
+    }
+    /// A list, set or dictionary: edited element by element, never set as a whole.
+    pub fn is_collection(&self) -> bool {
+        self.list || self.set || self.dictionary
+    }
     pub fn link(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: false, optional: true, target: Some(target.to_string()) }
+        Property {
+            name: name.to_string(),
+            kind: ScalarType::Link,
+            list: false,
+            optional: true,
+            target: Some(target.to_string()),
+            counter: false,
+            set: false,
+            dictionary: false,
+        }
     }
     pub fn link_list(name: &str, target: &str) -> Self {
-        Property { name: name.to_string(), kind: ScalarType::Link, list: true, optional: false, target: Some(target.to_string()) }
+        Property {
+            name: name.to_string(),
+            kind: ScalarType::Link,
+            list: true,
+            optional: false,
+            target: Some(target.to_string()),
+            counter: false,
+            set: false,
+            dictionary: false,
+        }
     }
 
     /// Whether `v` may be stored in this property (or as an element of this list).
     pub fn accepts(&self, v: &Value) -> bool {
         match v.scalar_type() {
-            None => self.optional && !(self.list && self.kind == ScalarType::Link),
+            None => self.optional && !(self.is_collection() && self.kind == ScalarType::Link),
             Some(t) => t == self.kind,
         }
     }
 
     fn describe(&self) -> String {
-        let mut s = self.kind.name().to_string();
+        let mut s = if self.counter { "counter".to_string() } else { self.kind.name().to_string() };
         if let Some(t) = &self.target {
             s = format!("{s}<{t}>");
         }
         if self.list {
             s = format!("list<{s}>");
+        }
+        if self.set {
+            s = format!("set<{s}>");
+        }
+        if self.dictionary {
+            s = format!("dictionary<string, {s}>");
         }
         if self.optional {
             s.push('?');
@@ -230,16 +318,29 @@ impl Schema {
                     (ScalarType::Link, Some(t)) if !self.index.contains_key(t) => {
                         return bad(&c.name, Some(&p.name), &format!("link to unknown class '{t}'"));
                     }
-                    (ScalarType::Link, Some(_)) if !p.list && !p.optional => {
+                    (ScalarType::Link, Some(_)) if !p.is_collection() && !p.optional => {
                         return bad(&c.name, Some(&p.name), "a single link must be optional (it becomes null when its target is erased)");
                     }
-                    (ScalarType::Link, Some(_)) if p.list && p.optional => {
-                        return bad(&c.name, Some(&p.name), "a list of links cannot hold nulls");
+                    (ScalarType::Link, Some(_)) if p.dictionary && !p.optional => {
+                        return bad(
+                            &c.name,
+                            Some(&p.name),
+                            "a dictionary of links must be optional (a link becomes null when its target is erased)",
+                        );
+                    }
+                    (ScalarType::Link, Some(_)) if (p.list || p.set) && p.optional => {
+                        return bad(&c.name, Some(&p.name), "a list or set of links cannot hold nulls");
                     }
                     (k, Some(_)) if *k != ScalarType::Link => {
                         return bad(&c.name, Some(&p.name), "only links have a target class");
                     }
                     _ => {}
+                }
+                if p.counter && (p.kind != ScalarType::Int || p.is_collection()) {
+                    return bad(&c.name, Some(&p.name), "only a single int can be a counter");
+                }
+                if usize::from(p.list) + usize::from(p.set) + usize::from(p.dictionary) > 1 {
+                    return bad(&c.name, Some(&p.name), "a property is one of list, set or dictionary, not several");
                 }
             }
             if c.primary_key.is_empty() {
@@ -248,8 +349,8 @@ impl Schema {
             let Some(pk) = c.properties.iter().find(|p| p.name == c.primary_key) else {
                 return bad(&c.name, Some(&c.primary_key), "the primary key names no property of the class");
             };
-            if pk.list {
-                return bad(&c.name, Some(&pk.name), "a list cannot be the primary key");
+            if pk.is_collection() {
+                return bad(&c.name, Some(&pk.name), "a list or set cannot be the primary key");
             }
             if !pk.kind.is_primary_key_type() {
                 return bad(
@@ -260,6 +361,9 @@ impl Schema {
             }
             if pk.optional {
                 return bad(&c.name, Some(&pk.name), "a primary key cannot be optional");
+            }
+            if pk.counter {
+                return bad(&c.name, Some(&pk.name), "a primary key cannot be a counter");
             }
         }
         Ok(())
@@ -293,7 +397,7 @@ impl Schema {
             }
             for np in &new_c.properties {
                 if old_c.property_index(&np.name).is_none() {
-                    if np.optional || np.list {
+                    if np.optional || np.is_collection() {
                         d.additive.push(AdditiveChange::AddProperty { class: old_c.name.clone(), property: np.clone() });
                     } else {
                         d.breaking.push(format!(

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::rules::Tx;
 use crate::schema::ClassSchema;
 use crate::store::{self, Field, ObjectData};
-use crate::value::{PrimaryKey, Value};
+use crate::value::PrimaryKey;
 
 /// Whether records of `server` can be used as records of `local` unchanged.
 pub fn same_layout(local: &ClassSchema, server: &ClassSchema) -> bool {
@@ -26,7 +26,7 @@ pub fn remap(local: &ClassSchema, server: &ClassSchema, data: &[u8]) -> Result<O
     for (si, sp) in server.properties.iter().enumerate() {
         let Some(li) = local.property_index(&sp.name) else { continue };
         let lp = &local.properties[li];
-        if lp.kind != sp.kind || lp.list != sp.list || lp.target != sp.target {
+        if lp.kind != sp.kind || lp.list != sp.list || lp.set != sp.set || lp.dictionary != sp.dictionary || lp.target != sp.target {
             return Err(Error::Protocol(format!("property '{}.{}' has another type on the server", local.name, sp.name)));
         }
         out.fields[li] = decoded.fields[si].clone();
@@ -89,16 +89,8 @@ fn add_backlinks(tx: &Tx, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) 
     for (p, f) in class.properties.iter().zip(&data.fields) {
         let Some(target) = &p.target else { continue };
         let ti = tx.schema.class(target)?.0;
-        match f {
-            Field::Value(Value::Link(t)) => store::add_backlink(tx.conn, ti, t, class_idx, pk)?,
-            Field::List(l) => {
-                for e in l.visible() {
-                    if let Value::Link(t) = &e.value {
-                        store::add_backlink(tx.conn, ti, t, class_idx, pk)?;
-                    }
-                }
-            }
-            _ => {}
+        for t in f.links() {
+            store::add_backlink(tx.conn, ti, t, class_idx, pk)?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ use crate::list::{Elem, RgaList};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -22,11 +23,60 @@ CREATE INDEX ds_backlinks_by_source ON ds_backlinks(sclass, spk);
 CREATE TABLE ds_history(version INTEGER PRIMARY KEY, changeset BLOB NOT NULL, server_version INTEGER);
 ";
 
-/// One stored property value: a scalar or a list.
+/// One stored property value: a scalar, a list or a set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
     Value(Value),
     List(RgaList),
+    /// The elements of a set, in canonical order (see `set_insert`), so every replica stores
+    /// (and shows) the same set the same way.
+    Set(Vec<Value>),
+    /// A dictionary, in key order.
+    Dict(BTreeMap<String, Value>),
+}
+
+impl Field {
+    /// The primary keys this field links to (a link, or the links of a list or set).
+    pub fn links(&self) -> Vec<&PrimaryKey> {
+        match self {
+            Field::Value(v) => v.as_link().into_iter().collect(),
+            Field::List(l) => l.visible().filter_map(|e| e.value.as_link()).collect(),
+            Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
+            Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
+        }
+    }
+}
+
+/// The canonical order of set elements: by their record encoding (bitwise for doubles, so NaN
+/// and -0.0 are elements like any other).
+fn set_key(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_value(&mut out, v);
+    out
+}
+
+/// Adds `v` to a set kept in canonical order; false if it is already there.
+pub fn set_insert(set: &mut Vec<Value>, v: Value) -> bool {
+    let key = set_key(&v);
+    match set.binary_search_by(|e| set_key(e).cmp(&key)) {
+        Ok(_) => false,
+        Err(i) => {
+            set.insert(i, v);
+            true
+        }
+    }
+}
+
+/// Removes `v` from a set; false if it was not there.
+pub fn set_remove(set: &mut Vec<Value>, v: &Value) -> bool {
+    let key = set_key(v);
+    match set.binary_search_by(|e| set_key(e).cmp(&key)) {
+        Ok(i) => {
+            set.remove(i);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// An object's stored fields, indexed like its class's properties.
@@ -39,6 +89,12 @@ pub struct ObjectData {
 pub fn default_field(p: &Property) -> Field {
     if p.list {
         return Field::List(RgaList::default());
+    }
+    if p.set {
+        return Field::Set(Vec::new());
+    }
+    if p.dictionary {
+        return Field::Dict(BTreeMap::new());
     }
     if p.optional {
         return Field::Value(Value::Null);
@@ -81,6 +137,34 @@ impl ObjectData {
             _ => None,
         }
     }
+
+    pub fn set_elements(&self, idx: usize) -> Option<&[Value]> {
+        match self.fields.get(idx) {
+            Some(Field::Set(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn dict(&self, idx: usize) -> Option<&BTreeMap<String, Value>> {
+        match self.fields.get(idx) {
+            Some(Field::Dict(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn dict_mut(&mut self, idx: usize) -> Option<&mut BTreeMap<String, Value>> {
+        match self.fields.get_mut(idx) {
+            Some(Field::Dict(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn set_mut(&mut self, idx: usize) -> Option<&mut Vec<Value>> {
+        match self.fields.get_mut(idx) {
+            Some(Field::Set(s)) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 /// The properties whose values differ between two states of an object, as observers see them:
@@ -92,6 +176,10 @@ pub fn changed_properties(class: &ClassSchema, old: &ObjectData, new: &ObjectDat
             let same = match (old.fields.get(i), new.fields.get(i)) {
                 (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
                 (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
+                (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+                (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
+                }
                 (a, b) => a == b,
             };
             !same
@@ -116,6 +204,11 @@ const T_OBJECTID: u8 = 8;
 const T_UUID: u8 = 9;
 const T_LINK: u8 = 10;
 const T_LIST: u8 = 32;
+/// A set: u32 count, then the tagged values in canonical order (added for issue 15).
+const T_SET: u8 = 33;
+/// A dictionary: u32 count, then per entry in key order the key (u32 length + UTF-8) and the
+/// tagged value (added for issue 15).
+const T_DICT: u8 = 34;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -176,6 +269,21 @@ pub fn encode_object(data: &ObjectData) -> Vec<u8> {
                     out.extend_from_slice(&e.id.peer.to_le_bytes());
                     out.push(e.erased as u8);
                     encode_value(&mut out, &e.value);
+                }
+            }
+            Field::Set(elements) => {
+                out.push(T_SET);
+                out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
+                for v in elements {
+                    encode_value(&mut out, v);
+                }
+            }
+            Field::Dict(entries) => {
+                out.push(T_DICT);
+                out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+                for (k, v) in entries {
+                    put_bytes(&mut out, k.as_bytes());
+                    encode_value(&mut out, v);
                 }
             }
         }
@@ -246,6 +354,24 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
                 elems.push(Elem { id: ElemId { lamport, peer }, value, erased });
             }
             fields.push(Field::List(RgaList { elems }));
+        } else if tag == T_SET {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut elements = Vec::with_capacity(count.min(1 << 16));
+            for _ in 0..count {
+                let t = r.u8()?;
+                elements.push(r.value_with_tag(t)?);
+            }
+            fields.push(Field::Set(elements));
+        } else if tag == T_DICT {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut entries = BTreeMap::new();
+            for _ in 0..count {
+                let key =
+                    String::from_utf8(r.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
+                let t = r.u8()?;
+                entries.insert(key, r.value_with_tag(t)?);
+            }
+            fields.push(Field::Dict(entries));
         } else {
             fields.push(Field::Value(r.value_with_tag(tag)?));
         }

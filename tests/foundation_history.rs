@@ -37,6 +37,11 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::ListErase { .. } => "ListErase",
         Instruction::ListMove { .. } => "ListMove",
         Instruction::ListClear { .. } => "ListClear",
+        Instruction::CounterAdd { .. } => "CounterAdd",
+        Instruction::SetAdd { .. } => "SetAdd",
+        Instruction::SetRemove { .. } => "SetRemove",
+        Instruction::DictSet { .. } => "DictSet",
+        Instruction::DictErase { .. } => "DictErase",
     }
 }
 

@@ -1,4 +1,4 @@
-//! Property test: 3–5 clients doing random creates, sets, erases and list edits, with random
+//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
 //! from the server). A fixed seed in CI; for a longer run:
 //! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
@@ -20,6 +20,13 @@ enum Op {
     ListMove(i64, usize, usize),
     ListSet(i64, usize, u8),
     Link(i64, i64),
+    CounterAdd(i64, i64),
+    CounterSet(i64, i64),
+    SetAdd(i64, u8),
+    SetRemove(i64, u8),
+    SetLink(i64, i64),
+    DictSet(i64, u8, u8),
+    DictErase(i64, u8),
     Disconnect,
     Reconnect,
 }
@@ -35,7 +42,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (id.clone(), 0..4usize).prop_map(|(i, x)| Op::ListErase(i, x)),
         1 => (id.clone(), 0..4usize, 0..4usize).prop_map(|(i, a, b)| Op::ListMove(i, a, b)),
         1 => (id.clone(), 0..4usize, any::<u8>()).prop_map(|(i, x, v)| Op::ListSet(i, x, v)),
-        1 => (id.clone(), id).prop_map(|(a, b)| Op::Link(a, b)),
+        1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::Link(a, b)),
+        3 => (id.clone(), -5..5i64).prop_map(|(i, d)| Op::CounterAdd(i, d)),
+        1 => (id.clone(), -5..5i64).prop_map(|(i, c)| Op::CounterSet(i, c)),
+        2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetAdd(i, v)),
+        2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetRemove(i, v)),
+        1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::SetLink(a, b)),
+        2 => (id.clone(), 0..3u8, any::<u8>()).prop_map(|(i, k, v)| Op::DictSet(i, k, v)),
+        1 => (id, 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
         1 => Just(Op::Disconnect),
         1 => Just(Op::Reconnect),
     ]
@@ -63,6 +77,13 @@ fn apply(r: &Realm, op: &Op) {
                 Op::ListMove(i, a, b) => r.list_move("Item", &(*i).into(), "tags", *a, *b),
                 Op::ListSet(i, x, v) => r.list_set("Item", &(*i).into(), "tags", *x, format!("u{v}").into()),
                 Op::Link(a, b) => r.set("Item", &(*a).into(), "next", Value::Link((*b).into())),
+                Op::CounterAdd(i, d) => r.counter_add("Item", &(*i).into(), "hits", *d),
+                Op::CounterSet(i, c) => r.set("Item", &(*i).into(), "hits", (*c).into()),
+                Op::SetAdd(i, v) => r.set_add("Item", &(*i).into(), "labels", format!("e{v}").into()),
+                Op::SetRemove(i, v) => r.set_remove("Item", &(*i).into(), "labels", format!("e{v}").into()),
+                Op::SetLink(a, b) => r.set_add("Item", &(*a).into(), "friends", Value::Link((*b).into())),
+                Op::DictSet(i, k, v) => r.dict_set("Item", &(*i).into(), "attrs", &format!("k{k}"), format!("v{v}").into()),
+                Op::DictErase(i, k) => r.dict_erase("Item", &(*i).into(), "attrs", &format!("k{k}")),
                 Op::Disconnect | Op::Reconnect => Ok(()),
             });
         }
@@ -70,11 +91,9 @@ fn apply(r: &Realm, op: &Op) {
 }
 
 fn run_scenario(n: usize, ops: &[(usize, Op)]) -> Result<(), TestCaseError> {
-    let ts = TestServer::start();
+    let ts = start_kinds_server();
     let clients: Vec<Realm> = (0..n)
-        .map(|i| {
-            open_client(&ts.path(&format!("c{i}.realm")), &ts.url(), if i % 2 == 0 { "alice" } else { "bob" }, ClientResetConfig::default())
-        })
+        .map(|i| open_kinds_client(&ts, &format!("c{i}.realm"), if i % 2 == 0 { "alice" } else { "bob" }, ClientResetConfig::default()))
         .collect();
     for (c, op) in ops {
         apply(&clients[*c], op);
@@ -88,7 +107,7 @@ fn run_scenario(n: usize, ops: &[(usize, Op)]) -> Result<(), TestCaseError> {
             sync_all(c);
         }
     }
-    let fresh = open_client(&ts.path("fresh.realm"), &ts.url(), "alice", ClientResetConfig::default());
+    let fresh = open_kinds_client(&ts, "fresh.realm", "alice", ClientResetConfig::default());
     sync_all(&fresh);
     let want = dump(&fresh);
     for (i, c) in clients.iter().enumerate() {

@@ -209,7 +209,9 @@ pub(crate) fn compare_client_schema(server: &Schema, client: &Schema) -> (Vec<St
                     if cp.optional { " optional" } else { "" },
                 )),
                 Some(_) => {}
-                None if cp.optional || cp.list => extras.push(AdditiveChange::AddProperty { class: cc.name.clone(), property: cp.clone() }),
+                None if cp.optional || cp.is_collection() => {
+                    extras.push(AdditiveChange::AddProperty { class: cc.name.clone(), property: cp.clone() })
+                }
                 None => breaking.push(format!(
                     "class '{}': the client has the required property '{}' the server lacks (only optional properties can be added)",
                     cc.name, cp.name

@@ -208,3 +208,85 @@ fn serve_with_a_bad_config_fails_with_a_message() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("schema"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+fn cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(BIN);
+    command.args(args);
+    for var in
+        ["DRIFTSYNC_URL", "DRIFTSYNC_ADMIN_TOKEN", "DRIFTSYNC_ADMIN_TOKEN_FILE", "DRIFTSYNC_CONFIG", "DRIFTSYNC_DATA", "DRIFTSYNC_LISTEN"]
+    {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let out = command.output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn cli_version_prints_the_crate_version() {
+    let (ok, out, _) = cli(&["--version"], &[]);
+    assert!(ok);
+    assert_eq!(out.trim(), format!("driftsync-server {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn cli_every_command_has_its_own_help() {
+    for (args, expect) in [
+        (&["serve", "--help"][..], "--listen <HOST:PORT>"),
+        (&["admin", "--help"][..], "DRIFTSYNC_ADMIN_TOKEN"),
+        (&["admin", "role", "--help"][..], "assign"),
+        (&["admin", "clock", "advance", "--help"][..], "31d"),
+        (&["help", "admin", "schema", "apply"][..], "breaking changes start a new epoch"),
+    ] {
+        let (ok, out, err) = cli(args, &[]);
+        assert!(ok, "{args:?}: {err}");
+        assert!(out.contains(expect), "{args:?} help lacks {expect:?}:\n{out}");
+    }
+}
+
+#[test]
+fn cli_unknown_command_or_missing_token_fails_with_a_message() {
+    let (ok, _, err) = cli(&["admin", "--url", "ws://127.0.0.1:1", "frobnicate"], &[("DRIFTSYNC_ADMIN_TOKEN", "t")]);
+    assert!(!ok);
+    assert!(err.contains("frobnicate"), "{err}");
+    let (ok, _, err) = cli(&["admin", "--url", "ws://127.0.0.1:1", "status"], &[]);
+    assert!(!ok);
+    assert!(err.contains("admin needs a token"), "{err}");
+    let (ok, _, err) = cli(&["serve", "--data", "/nonexistent"], &[]);
+    assert!(!ok);
+    assert!(err.contains("--config"), "{err}");
+}
+
+#[test]
+fn cli_admin_token_from_environment_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_files(dir.path());
+    let server = ChildServer::start(&config, &dir.path().join("data"));
+    let token_file = dir.path().join("admin-token");
+    std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
+    let token_file = token_file.to_str().unwrap();
+    let wrong_file = dir.path().join("wrong-token");
+    std::fs::write(&wrong_file, "not-the-token\n").unwrap();
+
+    // The token from the environment; the URL too.
+    let (ok, out, err) = cli(&["admin", "status"], &[("DRIFTSYNC_URL", &server.admin_url), ("DRIFTSYNC_ADMIN_TOKEN", ADMIN)]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["sync_enabled"], true);
+    // From a file named by an option or by the environment (its trailing newline ignored).
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", token_file, "status"], &[]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "status"], &[("DRIFTSYNC_ADMIN_TOKEN_FILE", token_file)]);
+    assert!(ok, "{err}");
+    // A wrong token is refused, whatever its source; an explicit token beats the file.
+    let (ok, _, _) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", wrong_file.to_str().unwrap(), "status"], &[]);
+    assert!(!ok);
+    let (ok, _, err) = cli(
+        &["admin", "--url", &server.admin_url, "status"],
+        &[("DRIFTSYNC_ADMIN_TOKEN", ADMIN), ("DRIFTSYNC_ADMIN_TOKEN_FILE", wrong_file.to_str().unwrap())],
+    );
+    assert!(ok, "{err}");
+    // A missing file is named.
+    let (ok, _, err) = cli(&["admin", "--url", &server.admin_url, "--admin-token-file", "/nonexistent/token", "status"], &[]);
+    assert!(!ok);
+    assert!(err.contains("/nonexistent/token"), "{err}");
+}

@@ -30,8 +30,8 @@ pub(crate) const ABI_VERSION: u32 = 1;
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 
 /// The library's version, as "MAJOR.MINOR.PATCH": a static NUL-terminated string (never free it).
-/// It equals `DRIFTSYNC_VERSION` of the header the application was compiled with when the
-/// library and header match.
+/// It equals `DRIFTSYNC_VERSION_MAJOR.DRIFTSYNC_VERSION_MINOR.DRIFTSYNC_VERSION_PATCH` of the
+/// header the application was compiled with when the library and header match.
 #[unsafe(no_mangle)]
 pub extern "C" fn driftsync_version() -> *const c_char {
     VERSION.as_ptr().cast()

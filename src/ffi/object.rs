@@ -120,7 +120,8 @@ pub unsafe extern "C" fn driftsync_object_field_name(
         let len = o.fields.len();
         let (name, f) = o.fields.get(index).ok_or(crate::Error::IndexOutOfRange { index, len })?;
         write_out(out_name, str_view(name));
-        write_out(out_is_list, matches!(f, FieldValue::List(_)));
+        // A set reads like a list (its elements in canonical order): `out_is_list` is true.
+        write_out(out_is_list, matches!(f, FieldValue::List(_) | FieldValue::Set(_)));
         Ok(())
     })
 }
@@ -141,22 +142,26 @@ pub unsafe extern "C" fn driftsync_object_get_value(
         check_out(out_value, "out_value")?;
         match f {
             FieldValue::Value(v) => write_out(out_value, value_view(v)),
-            FieldValue::List(_) => {
-                return Err(crate::Error::TypeMismatch("the field is a list; use driftsync_object_list_get".into()).into());
+            FieldValue::List(_) | FieldValue::Set(_) => {
+                return Err(crate::Error::TypeMismatch("the field is a list or set; use driftsync_object_list_get".into()).into());
+            }
+            FieldValue::Dict(_) => {
+                return Err(crate::Error::TypeMismatch("the field is a dictionary; use driftsync_object_dict_get".into()).into());
             }
         }
         Ok(())
     })
 }
 
+/// The elements of a list, or of a set (in canonical order).
 fn list_of(f: &FieldValue) -> FfiResult<&[Value]> {
     match f {
-        FieldValue::List(l) => Ok(l),
-        FieldValue::Value(_) => Err(crate::Error::TypeMismatch("the field is not a list".into()).into()),
+        FieldValue::List(l) | FieldValue::Set(l) => Ok(l),
+        FieldValue::Value(_) | FieldValue::Dict(_) => Err(crate::Error::TypeMismatch("the field is not a list".into()).into()),
     }
 }
 
-/// The length of a list field.
+/// The length of a list (or set) field.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_object_list_len(
     object: *const driftsync_object_t,
@@ -174,7 +179,7 @@ pub unsafe extern "C" fn driftsync_object_list_len(
     })
 }
 
-/// The element at `index` of a list field, borrowed from the object.
+/// The element at `index` of a list (or set: canonical order) field, borrowed from the object.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_object_list_get(
     object: *const driftsync_object_t,
@@ -189,6 +194,82 @@ pub unsafe extern "C" fn driftsync_object_list_get(
         let l = list_of(unsafe { field_arg(object, property, property_len)? })?;
         check_out(out_value, "out_value")?;
         let v = l.get(index).ok_or(crate::Error::IndexOutOfRange { index, len: l.len() })?;
+        write_out(out_value, value_view(v));
+        Ok(())
+    })
+}
+
+/// What the field at `index` (schema order) holds: one value, a list, a set or a dictionary.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_object_field_collection(
+    object: *const driftsync_object_t,
+    index: usize,
+    out_collection: *mut driftsync_collection_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live object.
+        let o = unsafe { object_arg(object)? };
+        check_out(out_collection, "out_collection")?;
+        let len = o.fields.len();
+        let (_, f) = o.fields.get(index).ok_or(crate::Error::IndexOutOfRange { index, len })?;
+        write_out(
+            out_collection,
+            match f {
+                FieldValue::Value(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_NONE,
+                FieldValue::List(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_LIST,
+                FieldValue::Set(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_SET,
+                FieldValue::Dict(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_DICTIONARY,
+            },
+        );
+        Ok(())
+    })
+}
+
+fn dict_of(f: &FieldValue) -> FfiResult<&[(String, Value)]> {
+    match f {
+        FieldValue::Dict(d) => Ok(d),
+        _ => Err(crate::Error::TypeMismatch("the field is not a dictionary".into()).into()),
+    }
+}
+
+/// The number of entries of a dictionary field.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_object_dict_len(
+    object: *const driftsync_object_t,
+    property: *const c_char,
+    property_len: usize,
+    out_len: *mut usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes valid pointers and lengths.
+        let d = dict_of(unsafe { field_arg(object, property, property_len)? })?;
+        check_out(out_len, "out_len")?;
+        write_out(out_len, d.len());
+        Ok(())
+    })
+}
+
+/// The entry at `index` (key order) of a dictionary field: its key and value, borrowed from the
+/// object.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_object_dict_get(
+    object: *const driftsync_object_t,
+    property: *const c_char,
+    property_len: usize,
+    index: usize,
+    out_key: *mut driftsync_string_t,
+    out_value: *mut driftsync_value_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes valid pointers and lengths.
+        let d = dict_of(unsafe { field_arg(object, property, property_len)? })?;
+        check_out(out_key, "out_key")?;
+        check_out(out_value, "out_value")?;
+        let (k, v) = d.get(index).ok_or(crate::Error::IndexOutOfRange { index, len: d.len() })?;
+        write_out(out_key, str_view(k));
         write_out(out_value, value_view(v));
         Ok(())
     })

@@ -483,6 +483,161 @@ pub unsafe extern "C" fn driftsync_realm_set_value(
     })
 }
 
+/// Adds `delta` to a counter property (an int declared `"counter": true`; wraps on overflow).
+/// Concurrent adds on other clients merge additively, in sync and in client-reset recovery.
+/// A property that is not a counter is `DRIFTSYNC_ERR_TYPE_MISMATCH` and changes nothing.
+/// Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_counter_add(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    delta: i64,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: the caller passes valid pointers and lengths.
+        let (t, prop) = unsafe { (target(realm, class_name, class_name_len, primary_key)?, str_arg(property, property_len, "property")?) };
+        t.realm.counter_add(t.class, &t.pk, prop, delta)?;
+        Ok(())
+    })
+}
+
+/// Adds `value` to a set property (a no-op if it is there). A value of another type, a null
+/// in a set that holds none, or a property that is not a set is `DRIFTSYNC_STATUS_TYPE_MISMATCH`
+/// and changes nothing. Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_set_add(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    value: *const driftsync_value_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            let value = read_value(value, "value")?;
+            Ok(t.realm.set_add(t.class, &t.pk, prop, value)?)
+        })
+    }
+}
+
+/// Removes `value` from a set property (a no-op if it is not there). Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_set_remove(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    value: *const driftsync_value_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            let value = read_value(value, "value")?;
+            Ok(t.realm.set_remove(t.class, &t.pk, prop, value)?)
+        })
+    }
+}
+
+/// Removes the elements of a set that this transaction sees (an element another client adds
+/// concurrently survives). Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_set_clear(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            Ok(t.realm.set_clear(t.class, &t.pk, prop)?)
+        })
+    }
+}
+
+/// Sets `key` of a dictionary property to `value` (inserting the key). A value of another type
+/// or a property that is not a dictionary is `DRIFTSYNC_STATUS_TYPE_MISMATCH` and changes
+/// nothing. Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_dict_set(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    key: *const c_char,
+    key_len: usize,
+    value: *const driftsync_value_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            let key = str_arg(key, key_len, "key")?;
+            let value = read_value(value, "value")?;
+            Ok(t.realm.dict_set(t.class, &t.pk, prop, key, value)?)
+        })
+    }
+}
+
+/// Erases `key` of a dictionary property (a no-op if it is absent). Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_dict_erase(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    key: *const c_char,
+    key_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            let key = str_arg(key, key_len, "key")?;
+            Ok(t.realm.dict_erase(t.class, &t.pk, prop, key)?)
+        })
+    }
+}
+
+/// Erases the keys of a dictionary that this transaction sees (a key another client inserts
+/// concurrently survives). Needs a write transaction.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_realm_dict_clear(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    property: *const c_char,
+    property_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        list_call(realm, class_name, class_name_len, primary_key, property, property_len, out_error, |t, prop| {
+            Ok(t.realm.dict_clear(t.class, &t.pk, prop)?)
+        })
+    }
+}
+
 /// The number of objects of a class.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_realm_count(

@@ -107,6 +107,9 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
                 list: bool_raw(addr_of!((*property).list)),
                 optional: bool_raw(addr_of!((*property).optional)),
                 target,
+                counter: false,
+                set: false,
+                dictionary: false,
             }
         };
         let mut classes = b.classes.lock();
@@ -114,6 +117,83 @@ pub unsafe extern "C" fn driftsync_schema_builder_add_property(
         c.2.push(p);
         Ok(())
     })
+}
+
+/// Makes a property added before (with `list` false) a set of its `kind` (`"set": true` in the
+/// JSON form): edited with `driftsync_realm_set_add` / `_set_remove` / `_set_clear`, read like a
+/// list from an object copy (`driftsync_object_list_len` / `_list_get`, canonical order).
+/// `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_set(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.set = true) }
+}
+
+/// Makes a property added before (with `list` false) a dictionary from string keys to its
+/// `kind` (`"dictionary": true` in the JSON form; a dictionary of links must be optional).
+/// Edited with `driftsync_realm_dict_set` / `_dict_erase` / `_dict_clear`, read from an object
+/// copy with `driftsync_object_dict_len` / `_dict_get` (key order).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_dictionary(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.dictionary = true) }
+}
+
+/// Finds a property added to the builder and changes one of its flags.
+///
+/// # Safety
+/// Pointers must be NULL or valid for their lengths.
+unsafe fn mark_property(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+    mark: impl FnOnce(&mut Property),
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or a live builder.
+        let b = unsafe { builder.as_ref() }.ok_or_else(|| Failure::null("builder"))?;
+        // SAFETY: the caller passes readable strings.
+        let class = unsafe { str_arg(class_name, class_name_len, "class_name")? };
+        let prop = unsafe { str_arg(property_name, property_name_len, "property_name")? };
+        let mut classes = b.classes.lock();
+        let c = classes.iter_mut().find(|c| c.0 == class).ok_or_else(|| Failure::from(crate::Error::UnknownClass(class.to_string())))?;
+        let p = c.2.iter_mut().find(|p| p.name == prop).ok_or_else(|| Failure::from(crate::Error::unknown_property(class, prop)))?;
+        mark(p);
+        Ok(())
+    })
+}
+
+/// Makes a property added before an int counter (`"counter": true` in the JSON form): it takes
+/// `driftsync_realm_counter_add`. The type is checked by `driftsync_schema_builder_build`.
+/// `DRIFTSYNC_STATUS_UNKNOWN_CLASS` / `DRIFTSYNC_STATUS_UNKNOWN_PROPERTY` if not added yet.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_schema_builder_set_counter(
+    builder: *mut driftsync_schema_builder_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    property_name: *const c_char,
+    property_name_len: usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.counter = true) }
 }
 
 /// Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`
@@ -151,7 +231,8 @@ pub unsafe extern "C" fn driftsync_schema_builder_free(builder: *mut driftsync_s
 /// `{"classes":[{"name":"Dog","primaryKey":"id","properties":[{"name":"id","type":"int"},
 /// {"name":"owner","type":"link","optional":true,"target":"Person"}]}]}`
 /// with types bool, int, double, string, binary, timestamp, objectId, uuid, link (capitalized
-/// forms are accepted too) and the optional flags `list` and `optional` (false when absent).
+/// forms are accepted too) and the optional flags `list`, `optional` and `counter` (an int
+/// that takes `driftsync_object_counter_add`; false when absent).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_schema_from_json(
     json: *const c_char,

@@ -578,3 +578,17 @@ impl Drop for UserData {
         }
     }
 }
+
+/// What a field of an object holds (`driftsync_object_field_collection`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum driftsync_collection_t {
+    /// One value: `driftsync_object_get_value`.
+    DRIFTSYNC_COLLECTION_NONE = 0,
+    /// A list: `driftsync_object_list_len` / `_list_get`.
+    DRIFTSYNC_COLLECTION_LIST = 1,
+    /// A set: read like a list, elements in canonical order.
+    DRIFTSYNC_COLLECTION_SET = 2,
+    /// A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
+    DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+}

@@ -261,10 +261,10 @@ fn transform_in_place(
             let cursor = sync_meta::load_cursor(tx.conn)?;
             let unsynced = changes_to_recover(tx.conn, &cursor, lost_after)?;
             let erased = transform::begin(tx, if recover { &unsynced } else { &[] })?;
-            transform::apply_diff(tx, fresh, true, &erased)?;
+            let kept_local = transform::apply_diff(tx, fresh, true, &erased)?;
             report.timings.diff_us = clock.lap();
             let diff_changes = std::mem::take(&mut tx.changes);
-            let replayed = if recover { transform::replay(tx, &unsynced)? } else { Replayed::default() };
+            let replayed = if recover { transform::replay(tx, &unsynced, &kept_local)? } else { Replayed::default() };
             transform::finish(tx, diff_changes)?;
             report.timings.replay_us = clock.lap();
             Ok((unsynced, replayed))
@@ -463,9 +463,9 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
         realm.with_txn(|tx, _| {
             let local = sync_meta::local_changesets(tx.conn, 0, usize::MAX)?;
             let erased = transform::begin(tx, &local)?;
-            transform::apply_diff(tx, &fresh, false, &erased)?;
+            let kept_local = transform::apply_diff(tx, &fresh, false, &erased)?;
             let diff_changes = std::mem::take(&mut tx.changes);
-            transform::replay(tx, &local)?;
+            transform::replay(tx, &local, &kept_local)?;
             transform::finish(tx, diff_changes)
         })?;
         let (server_version, salt) = (fresh.server_version, fresh.salt);

@@ -80,7 +80,10 @@ pub fn finish(tx: &mut Tx, diff_changes: crate::notify::ChangeSummary) -> Result
 /// false (bootstrap of a new client file), local objects the server lacks are kept. Both sides
 /// are walked in pages in primary-key order; records that are byte-for-byte equal are not even
 /// decoded. `erased_by_recovery`: objects that link to them are held, not written.
-pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased_by_recovery: &HashSet<Key>) -> Result<()> {
+/// Returns the held (pinned) objects that the server lacks and that were kept as they are: their
+/// local changes are already in them (see `replay`'s `kept_local`).
+pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased_by_recovery: &HashSet<Key>) -> Result<HashSet<Key>> {
+    let mut kept_local = HashSet::new();
     let schema = tx.schema.clone();
     let conn = tx.conn;
     for (ci, class) in schema.classes.iter().enumerate() {
@@ -106,7 +109,11 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
             };
             let (key, local_data, server_data) = match order {
                 std::cmp::Ordering::Less if !erase_local_only => {
-                    local.skip();
+                    let (key, _) = local.take();
+                    let key = (ci, key);
+                    if tx.overlay.as_ref().is_some_and(|o| o.is_pinned(&key)) {
+                        kept_local.insert(key);
+                    }
                     continue;
                 }
                 std::cmp::Ordering::Less => {
@@ -135,7 +142,7 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
             write_differing(tx, (ci, key), local_data, wanted, record, erased_by_recovery)?;
         }
     }
-    Ok(())
+    Ok(kept_local)
 }
 
 /// One object the diff found different: held for the replay, or written now and recorded.
@@ -271,12 +278,20 @@ fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut P
 }
 
 /// Replays changesets with the rulebook. Nothing is lost silently: an instruction is either kept
-/// (and will be uploaded) or reported as dropped with the reason.
-pub fn replay(tx: &mut Tx, changesets: &[Changeset]) -> Result<Replayed> {
+/// (and will be uploaded) or reported as dropped with the reason. `kept_local`: objects that
+/// still hold their local changes (bootstrap keeps what the server lacks); a counter add on them
+/// is kept without adding it a second time (every other instruction is idempotent).
+pub fn replay(tx: &mut Tx, changesets: &[Changeset], kept_local: &HashSet<Key>) -> Result<Replayed> {
     let mut out = Replayed::default();
     for cs in changesets {
         let mut kept = Vec::new();
         for ins in &cs.instructions {
+            if let Instruction::CounterAdd { class, pk, .. } = ins
+                && tx.schema.class_index(class).is_some_and(|ci| kept_local.contains(&(ci, pk.to_key_bytes())))
+            {
+                kept.push(ins.clone());
+                continue;
+            }
             match rules::apply(tx, ins, Mode::Merge) {
                 Ok(Outcome::Applied) | Ok(Outcome::NoOp) => kept.push(ins.clone()),
                 Ok(Outcome::Adjusted(reason)) => {

@@ -2,7 +2,7 @@
 //! DESIGN rulebook), compensating writes, upload acknowledgements and history trimming. The
 //! cursors and the unrecorded write these build on are in `sync_meta` (shared with reset).
 
-use crate::changeset::Changeset;
+use crate::changeset::{Changeset, Instruction};
 use crate::error::Result;
 use crate::notify::ChangeSummary;
 use crate::protocol::DownloadChangeset;
@@ -87,6 +87,9 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
         for ins in &lc.instructions {
             let relevant = match ins.object() {
                 None => true,
+                // An add is not idempotent: it is already in the local value, and counts again
+                // only when the server's changeset replaced that value.
+                Some(_) if matches!(ins, Instruction::CounterAdd { .. }) => replaces_counter(cs, ins),
                 Some((c, pk)) => touched.touches(c, pk) || named.iter().any(|(nc, npk)| nc == c && npk == pk),
             };
             if relevant {
@@ -98,6 +101,18 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
     all.merge(&tx.changes);
     tx.changes = all;
     Ok(())
+}
+
+/// Whether `cs` sets the counter a local `CounterAdd` adds to (or erases its object), so that
+/// the add must be applied again on top of the server's value.
+fn replaces_counter(cs: &Changeset, add: &Instruction) -> bool {
+    let Instruction::CounterAdd { class, pk, prop, .. } = add else { return false };
+    cs.instructions.iter().any(|i| match i {
+        Instruction::Set { class: c, pk: k, prop: p, .. } => c == class && k == pk && p == prop,
+        Instruction::CreateObject { class: c, pk: k, fields } => c == class && k == pk && fields.iter().any(|(n, _)| n == prop),
+        Instruction::EraseObject { class: c, pk: k } => c == class && k == pk,
+        _ => false,
+    })
 }
 
 /// Replaces the transaction's change summary by the exact net change: each object it names as

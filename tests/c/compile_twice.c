@@ -25,7 +25,7 @@ int driftsync_compile_twice_probe(void) {
     (void)cb;
     (void)fr;
     (void)m;
-    return (int)s + DRIFTSYNC_ABI_VERSION + (int)sizeof(DRIFTSYNC_VERSION);
+    return (int)s + DRIFTSYNC_ABI_VERSION + DRIFTSYNC_VERSION_MAJOR;
 }
 
 #ifdef __cplusplus

@@ -149,7 +149,9 @@ static driftsync_realm_t *open_realm(const char *file, uint64_t timeout_ms) {
 /* ---- version, statuses, errors -------------------------------------------------------------- */
 
 static void test_version(void) {
-    CHECK(strcmp(driftsync_version(), DRIFTSYNC_VERSION) == 0);
+    char version[64];
+    snprintf(version, sizeof version, "%d.%d.%d", DRIFTSYNC_VERSION_MAJOR, DRIFTSYNC_VERSION_MINOR, DRIFTSYNC_VERSION_PATCH);
+    CHECK(strcmp(driftsync_version(), version) == 0);
     CHECK(driftsync_abi_version() == DRIFTSYNC_ABI_VERSION);
     CHECK(DRIFTSYNC_VERSION_MAJOR == 0 && DRIFTSYNC_VERSION_MINOR >= 0 && DRIFTSYNC_VERSION_PATCH >= 0);
     CHECK(strcmp(driftsync_status_name(DRIFTSYNC_STATUS_OK), "OK") == 0);
@@ -705,6 +707,266 @@ static void test_lists(void) {
     /* the object read before is a copy */
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("tags"), &len, ERR));
     CHECK(len == 2);
+    driftsync_object_free(o);
+    driftsync_realm_free(r);
+}
+
+/* ---- counters (issue 15) ----------------------------------------------------------------------- */
+
+static const char COUNTER_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Page\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"title\",\"type\":\"string\"},"
+    "{\"name\":\"visits\",\"type\":\"int\",\"counter\":true}]}]}";
+
+static void test_counter(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_pk_t p1 = pk_int(1), p9 = pk_int(9);
+    driftsync_owned_value_t *ov = NULL;
+    driftsync_value_t v;
+
+    EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA,
+           driftsync_schema_from_json(S("{\"classes\":[{\"name\":\"A\",\"primaryKey\":\"id\",\"properties\":["
+                                        "{\"name\":\"id\",\"type\":\"int\"},"
+                                        "{\"name\":\"s\",\"type\":\"string\",\"counter\":true}]}]}"),
+                                      &s, ERR));
+    {
+        /* the builder's form: a property added, then marked a counter */
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "n";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("n"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "hits";
+        prop.name.len = 4;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_schema_builder_set_counter(b, S("B"), S("nope"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_counter(b, S("Z"), S("hits"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_counter(b, S("B"), S("hits"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+        b = driftsync_schema_builder_new();
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("n"), ERR));
+        prop.name.data = "n";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_counter(b, S("B"), S("n"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA, driftsync_schema_builder_build(b, &s, ERR));
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(COUNTER_SCHEMA_JSON), &s, ERR));
+    c = make_config("counter.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Page"), &p1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), 5, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_counter_add(r, S("Page"), &p1, S("visits"), -2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_counter_add(r, S("Page"), &p1, S("title"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_realm_counter_add(r, S("Page"), &p1, S("nope"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_counter_add(r, S("Page"), &p9, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_counter_add(r, S("Page"), NULL, S("visits"), 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_value(r, S("Page"), &p1, S("visits"), &ov, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_owned_value_get(ov, &v, ERR));
+    CHECK(v.kind == DRIFTSYNC_VALUE_INT && v.int_value == 3);
+    driftsync_owned_value_free(ov);
+    driftsync_realm_free(r);
+}
+
+/* ---- sets (issue 15) --------------------------------------------------------------------------- */
+
+static const char SET_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Post\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"tags\",\"type\":\"string\",\"set\":true},"
+    "{\"name\":\"related\",\"type\":\"link\",\"set\":true,\"target\":\"Post\"}]}]}";
+
+static void test_set(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_pk_t p1 = pk_int(1), p2 = pk_int(2), p9 = pk_int(9);
+    driftsync_value_t v;
+    size_t len = 0;
+
+    {
+        /* the builder's form: a property added (not a list), then marked a set */
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "id";
+        prop.name.len = 2;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "tags";
+        prop.name.len = 4;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        prop.list = true;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_schema_builder_set_set(b, S("B"), S("nope"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_set(b, S("B"), S("tags"), ERR));
+        /* a list and a set at once is refused */
+        EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA, driftsync_schema_builder_build(b, &s, ERR));
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(SET_SCHEMA_JSON), &s, ERR));
+    c = make_config("set.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    v = v_str("b");
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Post"), &p1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Post"), &p2, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("a");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("gone");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_remove(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_int(3);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_null();
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_add(r, S("Post"), &p1, S("tags"), &v, ERR));
+    v = v_str("x");
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_value(r, S("Post"), &p1, S("tags"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_set_add(r, S("Post"), &p9, S("tags"), &v, ERR));
+    v = v_link(p9);
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_set_add(r, S("Post"), &p1, S("related"), &v, ERR));
+    v = v_link(p2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Post"), &p1, S("related"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Post"), &p1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("tags"), &len, ERR));
+    CHECK(len == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_get(o, S("tags"), 0, &v, ERR));
+    CHECK(str_eq(v.string, "a"));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_get(o, S("tags"), 1, &v, ERR));
+    CHECK(str_eq(v.string, "b"));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("tags"), &v, ERR));
+    driftsync_object_free(o);
+
+    /* erasing the linked object takes it out of the set; clear empties the other set */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_erase(r, S("Post"), &p2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_clear(r, S("Post"), &p1, S("tags"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Post"), &p1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("related"), &len, ERR));
+    CHECK(len == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("tags"), &len, ERR));
+    CHECK(len == 0);
+    driftsync_object_free(o);
+    driftsync_realm_free(r);
+}
+
+/* ---- dictionaries (issue 15) ------------------------------------------------------------------- */
+
+static const char DICT_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Doc\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"meta\",\"type\":\"string\",\"dictionary\":true},"
+    "{\"name\":\"refs\",\"type\":\"link\",\"dictionary\":true,\"optional\":true,\"target\":\"Doc\"}]}]}";
+
+static void test_dictionary(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_pk_t d1 = pk_int(1), d2 = pk_int(2), d9 = pk_int(9);
+    driftsync_value_t v;
+    driftsync_string_t key;
+    driftsync_collection_t kind = DRIFTSYNC_COLLECTION_NONE;
+    size_t len = 0;
+
+    {
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "id";
+        prop.name.len = 2;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        prop.name.data = "m";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_STRING;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_dictionary(b, S("Z"), S("m"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_dictionary(b, S("B"), S("m"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(DICT_SCHEMA_JSON), &s, ERR));
+    c = make_config("dict.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    v = v_str("x");
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("k"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Doc"), &d1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Doc"), &d2, NULL, 0, ERR));
+    v = v_str("one");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("b"), &v, ERR));
+    v = v_str("two");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_erase(r, S("Doc"), &d1, S("meta"), S("absent"), ERR));
+    v = v_int(3);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    v = v_null();
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), S("a"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_dict_set(r, S("Doc"), &d1, S("meta"), NULL, 1, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_dict_erase(r, S("Doc"), &d9, S("meta"), S("a"), ERR));
+    v = v_link(d9);
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_dict_set(r, S("Doc"), &d1, S("refs"), S("r"), &v, ERR));
+    v = v_link(d2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Doc"), &d1, S("refs"), S("r"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Doc"), &d1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 1, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_DICTIONARY);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 0, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_NONE);
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_object_field_collection(o, 3, &kind, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_len(o, S("meta"), &len, ERR));
+    CHECK(len == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("meta"), 0, &key, &v, ERR));
+    CHECK(str_eq(key, "a") && str_eq(v.string, "two"));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("meta"), 1, &key, &v, ERR));
+    CHECK(str_eq(key, "b") && str_eq(v.string, "one"));
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_object_dict_get(o, S("meta"), 2, &key, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("meta"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_list_len(o, S("meta"), &len, ERR));
+    driftsync_object_free(o);
+
+    /* erasing the linked object leaves the key with null; clear removes every key */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_erase(r, S("Doc"), &d2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_clear(r, S("Doc"), &d1, S("meta"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Doc"), &d1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_len(o, S("meta"), &len, ERR));
+    CHECK(len == 0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("refs"), 0, &key, &v, ERR));
+    CHECK(str_eq(key, "r") && v.kind == DRIFTSYNC_VALUE_NULL);
     driftsync_object_free(o);
     driftsync_realm_free(r);
 }
@@ -1311,6 +1573,9 @@ int main(int argc, char **argv) {
     test_open_errors();
     test_objects();
     test_lists();
+    test_counter();
+    test_set();
+    test_dictionary();
     test_frozen();
     test_cursor();
     test_observers();

@@ -44,6 +44,32 @@ pub fn schema_with_extra_class() -> Schema {
     Schema::new(classes).expect("valid schema")
 }
 
+/// The schema plus the data kinds beyond scalars and lists (issue 15), added the way an app's
+/// update adds them: `Item.hits`, an optional counter (null counts as 0); `Item.labels`, a set
+/// of strings; `Item.friends`, a set of links to items; `Item.attrs`, a dictionary of strings;
+/// `Item.refs`, a dictionary of (optional) links to items.
+pub fn kinds_schema() -> Schema {
+    let mut classes = schema().classes.clone();
+    classes[0].properties.push(Property::counter("hits").optional());
+    classes[0].properties.push(Property::new("labels", ScalarType::String).set());
+    classes[0].properties.push(Property::link_set("friends", "Item"));
+    classes[0].properties.push(Property::new("attrs", ScalarType::String).dictionary());
+    classes[0].properties.push(Property::link("refs", "Item").dictionary());
+    Schema::new(classes).expect("valid schema")
+}
+
+/// A server that already has `kinds_schema` (else a client bringing it is reset at its first
+/// connection, `ClientSchemaAhead`).
+pub fn start_kinds_server() -> TestServer {
+    let ts = TestServer::start();
+    ts.admin(driftsync::protocol::AdminCommand::ApplySchema { schema_json: kinds_schema().to_json() });
+    ts
+}
+
+pub fn open_kinds_client(ts: &TestServer, file: &str, user: &str, reset: ClientResetConfig) -> Realm {
+    open_client_with_schema(&ts.path(file), &ts.url(), user, reset, kinds_schema())
+}
+
 /// The schema with `Item.count` turned into a string: a breaking change.
 pub fn breaking_schema() -> Schema {
     let mut classes = schema().classes.clone();

@@ -117,19 +117,22 @@ def server_bin() -> Path:
 class ServerProcess:
     """A running `driftsync-server serve` child process."""
 
-    def __init__(self, binary: Path, workdir: Path, tls_dir: Optional[Path] = None) -> None:
-        """With `tls_dir` (holding server.pem and server.key) the server speaks wss://."""
+    def __init__(self, binary: Path, workdir: Path, config: Optional[Path] = None, tls_dir: Optional[Path] = None) -> None:
+        """Serves `config` (default: the tests' app.toml and schema, written into `workdir`).
+        With `tls_dir` (holding server.pem and server.key) the default config speaks wss://."""
         self.binary = binary
         self.workdir = workdir
-        (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
-        toml = APP_TOML.format(admin=ADMIN_TOKEN)
-        if tls_dir is not None:
-            toml += f'\n[tls]\ncert_chain_file = "{tls_dir / "server.pem"}"\nkey_file = "{tls_dir / "server.key"}"\n'
-        (workdir / "app.toml").write_text(toml)
+        if config is None:
+            (workdir / "schema.json").write_text(json.dumps(SCHEMA_JSON))
+            toml = APP_TOML.format(admin=ADMIN_TOKEN)
+            if tls_dir is not None:
+                toml += f'\n[tls]\ncert_chain_file = "{tls_dir / "server.pem"}"\nkey_file = "{tls_dir / "server.key"}"\n'
+            config = workdir / "app.toml"
+            config.write_text(toml)
         self.data = workdir / "data"
         self.log: List[str] = []
         self.proc = subprocess.Popen(
-            [str(binary), "serve", "--config", str(workdir / "app.toml"), "--data", str(self.data), "--listen", "127.0.0.1:0"],
+            [str(binary), "serve", "--config", str(config), "--data", str(self.data), "--listen", "127.0.0.1:0"],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -18,10 +18,14 @@ from driftsync import Status
 
 # -- import / version -----------------------------------------------------------------------
 def test_version_and_abi() -> None:
+    import importlib.metadata
+
     assert driftsync.__version__ == driftsync.library_version()
+    assert driftsync.__version__ == importlib.metadata.version("driftsync")
     assert driftsync.abi_version() == driftsync.ABI_VERSION
     assert Path(driftsync.LIBRARY_PATH).is_file()
-    assert Path(driftsync.LIBRARY_PATH).parent == Path(driftsync.__file__).parent
+    # maturin ships the library beside the generated cffi declarations (driftsync._ffi).
+    assert Path(driftsync.LIBRARY_PATH).parent == Path(driftsync.__file__).parent / "_ffi"
     assert (Path(driftsync.__file__).parent / "py.typed").is_file()
 
 

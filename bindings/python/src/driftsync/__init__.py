@@ -8,7 +8,7 @@
             realm.create("Dog", 1, name="Rex", tags=["good"])
         print(realm.get("Dog", 1).name)
 
-The package is a thin layer over the library's C ABI (shipped inside the package). Errors are
+The package is a thin layer over the library's C ABI (shipped inside the package, in `driftsync._ffi`). Errors are
 `driftsync.Error` subclasses; see `Realm`, `Config`, `SyncConfig` and `ClientResetMode`.
 """
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import atexit as _atexit
 
-from . import _build_info, _log
+from . import _log
 from ._handles import set_callback_error_handler
 from ._native import ABI_VERSION, LIBRARY_PATH, ffi as _ffi, lib as _lib
 from .config import ClientResetMode, Config, SyncConfig, open
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
-from .realm import Changes, ClassChanges, List, Object, Realm, Token, WriteTransaction, close_all_realms
+from .realm import Changes, ClassChanges, Dictionary, List, Object, Realm, Set, Token, WriteTransaction, close_all_realms
 from .schema import ClassSchema, Property, Schema
 from .reset import (
     ConnectionState,
@@ -40,8 +40,8 @@ from .reset import (
 from .sync import SyncSession
 from .values import ObjectId
 
-#: The package version (equal to the library's version).
-__version__: str = _build_info.HEADER_VERSION
+#: The package version (equal to the library's version: maturin takes it from Cargo.toml).
+__version__: str = _ffi.string(_lib.driftsync_version()).decode()
 
 
 def library_version() -> str:
@@ -80,6 +80,8 @@ __all__ = [
     "Realm",
     "Object",
     "List",
+    "Set",
+    "Dictionary",
     "Token",
     "Changes",
     "ClassChanges",

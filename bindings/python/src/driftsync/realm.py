@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Mapping, MutableSequence
+from collections.abc import Mapping, MutableMapping, MutableSequence, MutableSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Optional, Tuple, Union, overload
 from typing import List as _List
@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
-__all__ = ["Realm", "Object", "List", "Token", "Changes", "ClassChanges", "WriteTransaction"]
+__all__ = ["Realm", "Object", "List", "Set", "Dictionary", "Token", "Changes", "ClassChanges", "WriteTransaction"]
 
 ClassRef = Union[str, type]
 
@@ -332,7 +332,7 @@ class Realm:
         pk, values = self._split(cs, name, _MISSING if primary_key is None else primary_key, fields)
         lists = {}
         if cs is not None:
-            lists = {k: v for k, v in values.items() if (cs.get(k) is not None and cs.get(k).list)}  # type: ignore[union-attr]
+            lists = {k: v for k, v in values.items() if (cs.get(k) is not None and cs.get(k).is_collection)}  # type: ignore[union-attr]
             values = {k: v for k, v in values.items() if k not in lists}
         arena = Arena()
         n, nl = arena.text(name)
@@ -342,9 +342,7 @@ class Realm:
             call(fn, p, n, nl, key, arr, count)
         obj = Object(self, name, pk)
         for k, v in lists.items():
-            lst = obj[k]
-            lst.clear()
-            lst.extend(v)
+            self._set_value(name, pk, k, v)
         return obj
 
     def erase(self, obj_or_cls: Union["Object", ClassRef], primary_key: Any = None) -> None:
@@ -445,6 +443,22 @@ class Realm:
             lst = Object(self, name, pk)[prop]
             lst.clear()
             lst.extend(value)
+            return
+        if p_ is not None and p_.dictionary:
+            if not isinstance(value, Mapping):
+                raise TypeMismatchError(f"{name}.{prop} is a dictionary: assign a mapping")
+            entries = Object(self, name, pk)[prop]
+            entries.clear()
+            for k, v in value.items():
+                entries[k] = v
+            return
+        if p_ is not None and p_.set:
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise TypeMismatchError(f"{name}.{prop} is a set: assign an iterable of elements")
+            elements = Object(self, name, pk)[prop]
+            elements.clear()
+            for v in value:
+                elements.add(v)
             return
         arena = Arena()
         n, nl = arena.text(name)
@@ -551,11 +565,21 @@ def object_to_dict(obj: Any) -> Dict[str, Any]:
     is_list = ffi.new("bool *")
     v = ffi.new("driftsync_value_t *")
     ln = ffi.new("size_t *")
+    collection = ffi.new("driftsync_collection_t *")
+    key = ffi.new("driftsync_string_t *")
     for i in range(n):
         call(lib.driftsync_object_field_name, obj, i, s, is_list)
         name = string_view(s)
         nb, nl = text_args(name)
-        if is_list[0]:
+        call(lib.driftsync_object_field_collection, obj, i, collection)
+        if collection[0] == lib.DRIFTSYNC_COLLECTION_DICTIONARY:
+            call(lib.driftsync_object_dict_len, obj, nb, nl, ln)
+            entries = {}
+            for j in range(ln[0]):
+                call(lib.driftsync_object_dict_get, obj, nb, nl, j, key, v)
+                entries[string_view(key)] = read_value(v)
+            out[name] = entries
+        elif is_list[0]:
             call(lib.driftsync_object_list_len, obj, nb, nl, ln)
             items = []
             for j in range(ln[0]):
@@ -644,6 +668,10 @@ class Object(Mapping):
         p = cs.get(name) if cs is not None else None
         if p is not None and p.list:
             return List(self, name)
+        if p is not None and p.set:
+            return Set(self, name)
+        if p is not None and p.dictionary:
+            return Dictionary(self, name)
         if cs is not None and p is None:
             raise KeyError(name)
         return self._realm._get_value(self._class, self._pk, name)
@@ -686,6 +714,18 @@ class Object(Mapping):
         """Erases the object (needs a write transaction)."""
         self._realm.erase(self)
 
+    def increment(self, name: str, delta: int = 1) -> None:
+        """Adds `delta` to the counter property `name` (needs a write transaction). Concurrent
+        increments on other clients add up, in sync and in client-reset recovery; assigning the
+        property replaces the value. A property that is not a counter is `TypeMismatchError`."""
+        cs = self._schema()
+        arena = Arena()
+        n, nl = arena.text(self._class)
+        pn, pl = arena.text(name)
+        key = new_pk(self._pk, arena, cs.pk_kind if cs else None)
+        with self._realm._h as p:
+            call(lib.driftsync_realm_counter_add, p, n, nl, key, pn, pl, int(delta))
+
     def observe(self, callback: Callable[[Changes], Any]) -> Token:
         """Observes this object (see `Realm.observe`)."""
         return self._realm.observe_object(self, callback)
@@ -700,6 +740,109 @@ class Object(Mapping):
 
     def __repr__(self) -> str:
         return f"<driftsync.Object {self._class}[{self._pk!r}]>"
+
+
+class Set(MutableSet):
+    """A live view of a set property, behaving like a Python set (writes need a write
+    transaction). Elements come in canonical order, the same on every client. Concurrent adds of
+    one element give one element; of an add and a remove, the later in server order wins."""
+
+    def __init__(self, obj: Object, prop: str) -> None:
+        self._obj = obj
+        self._prop = prop
+
+    def _elements(self) -> _List[Any]:
+        values = self._obj._realm._read_object(self._obj._class, self._obj._pk)[self._prop]
+        cs = self._obj._schema()
+        p = cs.get(self._prop) if cs is not None else None
+        if p is not None and p.target is not None:
+            return [Object(self._obj._realm, p.target, v) for v in values]
+        return list(values)
+
+    def _call(self, fn: Any, value: Any) -> None:
+        arena = Arena()
+        lst = List(self._obj, self._prop)
+        with self._obj._realm._h as p:
+            call(fn, p, *lst._args(arena), lst._value(value, arena))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._elements()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._elements())
+
+    def __len__(self) -> int:
+        return len(self._elements())
+
+    def add(self, value: Any) -> None:
+        self._call(lib.driftsync_realm_set_add, value)
+
+    def discard(self, value: Any) -> None:
+        self._call(lib.driftsync_realm_set_remove, value)
+
+    def clear(self) -> None:
+        """Removes the elements this transaction sees (one concurrently added elsewhere stays)."""
+        arena = Arena()
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_set_clear, p, *List(self._obj, self._prop)._args(arena))
+
+    def __repr__(self) -> str:
+        return f"driftsync.Set({self._elements()!r})"
+
+
+class Dictionary(MutableMapping):
+    """A live view of a dictionary property (string keys), behaving like a Python dict (writes
+    need a write transaction). Keys merge one by one across clients; `clear()` removes the keys
+    this transaction sees, so a key another client adds concurrently stays."""
+
+    def __init__(self, obj: Object, prop: str) -> None:
+        self._obj = obj
+        self._prop = prop
+
+    def _entries(self) -> Dict[str, Any]:
+        entries = self._obj._realm._read_object(self._obj._class, self._obj._pk)[self._prop]
+        cs = self._obj._schema()
+        p = cs.get(self._prop) if cs is not None else None
+        if p is not None and p.target is not None:
+            return {k: (None if v is None else Object(self._obj._realm, p.target, v)) for k, v in entries.items()}
+        return dict(entries)
+
+    def _key_args(self, key: str, arena: Arena) -> Tuple[Any, ...]:
+        if not isinstance(key, str):
+            raise TypeMismatchError(f"dictionary keys are strings, not {type(key).__name__}")
+        return (*List(self._obj, self._prop)._args(arena), *arena.text(key))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._entries()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        arena = Arena()
+        args = self._key_args(key, arena)
+        v = List(self._obj, self._prop)._value(value, arena)
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_set, p, *args, v)
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self._entries():
+            raise KeyError(key)
+        arena = Arena()
+        args = self._key_args(key, arena)
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_erase, p, *args)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries())
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def clear(self) -> None:
+        arena = Arena()
+        with self._obj._realm._h as p:
+            call(lib.driftsync_realm_dict_clear, p, *List(self._obj, self._prop)._args(arena))
+
+    def __repr__(self) -> str:
+        return f"driftsync.Dictionary({self._entries()!r})"
 
 
 class List(MutableSequence):

@@ -33,7 +33,9 @@ class Property:
     """One property of a class.
 
     `type` is one of "bool", "int", "double", "string", "binary", "timestamp", "objectId",
-    "uuid", "link"; `target` names the linked class for links and lists of links.
+    "uuid", "link"; `target` names the linked class for links and lists of links. `counter`
+    marks an int that takes `Object.increment`, which merges additively across clients (in the
+    short form: "counter" or "counter?").
     """
 
     name: str
@@ -41,6 +43,18 @@ class Property:
     optional: bool = False
     list: bool = False
     target: Optional[str] = None
+    counter: bool = False
+    #: A set of `type` values (short form "string{}", annotation `Set[str]`): add and remove
+    #: per element, no order, no duplicates.
+    set: bool = False
+    #: A dictionary from string keys to `type` values (short form "dict[string]"; of links:
+    #: "dict[Person]", values optional).
+    dictionary: bool = False
+
+    @property
+    def is_collection(self) -> bool:
+        """A list or a set: filled element by element."""
+        return self.list or self.set or self.dictionary
 
     @property
     def kind(self) -> int:
@@ -54,6 +68,12 @@ class Property:
             d["optional"] = True
         if self.target is not None:
             d["target"] = self.target
+        if self.counter:
+            d["counter"] = True
+        if self.set:
+            d["set"] = True
+        if self.dictionary:
+            d["dictionary"] = True
         return d
 
 
@@ -92,14 +112,28 @@ SchemaLike = Union["Schema", Mapping[str, Any], Sequence[Any], str]
 
 
 def _parse_type(spec: str) -> Dict[str, Any]:
-    """'int', 'string?', 'string[]', 'Person', 'Person?', 'Person[]', 'int?[]'."""
+    """'int', 'string?', 'string[]', 'Person', 'Person?', 'Person[]', 'int?[]', 'string{}'
+    (a set), 'Person{}' (a set of links), 'counter'."""
     s = spec.strip()
+    if s.startswith("dict[") and s.endswith("]"):
+        d = _parse_type(s[5:-1])
+        d["dictionary"] = True
+        if d.get("target") is not None:
+            d["optional"] = True
+        return d
+    if s.endswith("{}"):
+        d = _parse_type(s[:-2] + "[]")
+        d["list"] = False
+        d["set"] = True
+        return d
     is_list = s.endswith("[]")
     if is_list:
         s = s[:-2]
     optional = s.endswith("?")
     if optional:
         s = s[:-1]
+    if s.lower() == "counter" and not is_list:
+        return {"type": "int", "counter": True, "optional": optional}
     kind = TYPE_NAMES.get(s.lower())
     if kind is None or (kind == LINK and s.lower() in ("link", "object")):
         if kind == LINK:
@@ -126,6 +160,9 @@ def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
                         optional=bool(p.get("optional", False)),
                         list=bool(p.get("list", False)),
                         target=p.get("target"),
+                        counter=bool(p.get("counter", False)),
+                        set=bool(p.get("set", False)),
+                        dictionary=bool(p.get("dictionary", False)),
                     )
                 )
     else:
@@ -151,6 +188,9 @@ def _prop_from_spec(pname: str, spec: Any) -> Property:
             optional=bool(spec.get("optional", False)),
             list=bool(spec.get("list", False)),
             target=spec.get("target"),
+            counter=bool(spec.get("counter", False)),
+            set=bool(spec.get("set", False)),
+            dictionary=bool(spec.get("dictionary", False)),
         )
     if isinstance(spec, type):
         return _prop_from_annotation(pname, spec, {})
@@ -348,6 +388,12 @@ class Schema:
                         tn, tl = text_args(p.target)
                         prop.target.data, prop.target.len = tn, tl
                     call(lib.driftsync_schema_builder_add_property, builder, n, nl, prop)
+                    if p.counter:
+                        call(lib.driftsync_schema_builder_set_counter, builder, n, nl, pn, pl)
+                    if p.set:
+                        call(lib.driftsync_schema_builder_set_set, builder, n, nl, pn, pl)
+                    if p.dictionary:
+                        call(lib.driftsync_schema_builder_set_dictionary, builder, n, nl, pn, pl)
         except BaseException:
             lib.driftsync_schema_builder_free(builder)
             raise

@@ -149,6 +149,104 @@ public final class Realm {
         }
     }
 
+    /// Adds `delta` to a counter property (wrapping on overflow). Concurrent adds on other
+    /// clients add up, in sync and in client-reset recovery; `set` replaces the value. A property
+    /// that is not a counter is `.typeMismatch` and changes nothing. Needs a write transaction.
+    public func counterAdd(_ className: String, primaryKey: PrimaryKey, _ property: String, _ delta: Int64) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_counter_add(h, className, className.utf8.count, &pk, property, property.utf8.count, delta, $0) }
+            }
+        }
+    }
+
+    /// Sets `key` of a dictionary property to `value` (inserting the key). Needs a write transaction.
+    public func dictSet(_ className: String, primaryKey: PrimaryKey, _ property: String, key: String, _ value: Value) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                var v = try value.native(arena)
+                try check {
+                    driftsync_realm_dict_set(h, className, className.utf8.count, &pk, property, property.utf8.count, key, key.utf8.count, &v, $0)
+                }
+            }
+        }
+    }
+
+    /// Erases `key` of a dictionary property (a no-op if it is absent). Needs a write transaction.
+    public func dictErase(_ className: String, primaryKey: PrimaryKey, _ property: String, key: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_dict_erase(h, className, className.utf8.count, &pk, property, property.utf8.count, key, key.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// Erases the keys this transaction sees (a key added concurrently elsewhere stays).
+    public func dictClear(_ className: String, primaryKey: PrimaryKey, _ property: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_dict_clear(h, className, className.utf8.count, &pk, property, property.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// The entries of a dictionary property.
+    public func dictionary(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> [String: Value] {
+        guard let o = try object(className, primaryKey: primaryKey) else {
+            throw DriftsyncError(code: .objectNotFound, message: "no \(className) with primary key \(primaryKey)")
+        }
+        guard let d = o[property]?.dictionaryValue else {
+            throw DriftsyncError(code: .typeMismatch, message: "'\(className).\(property)' is not a dictionary")
+        }
+        return d
+    }
+
+    /// Adds `value` to a set property (a no-op if it is there). Needs a write transaction.
+    public func setAdd(_ className: String, primaryKey: PrimaryKey, _ property: String, _ value: Value) throws {
+        try setCall(className, primaryKey, property, value, driftsync_realm_set_add)
+    }
+
+    /// Removes `value` from a set property (a no-op if it is not there). Needs a write transaction.
+    public func setRemove(_ className: String, primaryKey: PrimaryKey, _ property: String, _ value: Value) throws {
+        try setCall(className, primaryKey, property, value, driftsync_realm_set_remove)
+    }
+
+    /// Removes the elements this transaction sees (one added concurrently elsewhere stays).
+    public func setClear(_ className: String, primaryKey: PrimaryKey, _ property: String) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                try check { driftsync_realm_set_clear(h, className, className.utf8.count, &pk, property, property.utf8.count, $0) }
+            }
+        }
+    }
+
+    /// The elements of a set property, in canonical order (the same on every client).
+    public func setElements(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> [Value] {
+        guard let o = try object(className, primaryKey: primaryKey) else {
+            throw DriftsyncError(code: .objectNotFound, message: "no \(className) with primary key \(primaryKey)")
+        }
+        return o[property]?.listValue ?? []
+    }
+
+    private func setCall(
+        _ className: String, _ primaryKey: PrimaryKey, _ property: String, _ value: Value,
+        _ fn: (OpaquePointer?, UnsafePointer<CChar>?, Int, UnsafePointer<driftsync_pk_t>?, UnsafePointer<CChar>?, Int,
+               UnsafePointer<driftsync_value_t>?, UnsafeMutablePointer<OpaquePointer?>?) -> driftsync_status_t
+    ) throws {
+        try with { h in
+            try withArena { arena in
+                var pk = primaryKey.native(arena)
+                var v = try value.native(arena)
+                try check { fn(h, className, className.utf8.count, &pk, property, property.utf8.count, &v, $0) }
+            }
+        }
+    }
+
     /// Reads one non-list property.
     public func get(_ className: String, primaryKey: PrimaryKey, _ property: String) throws -> Value {
         try with { h in

@@ -14,13 +14,41 @@ public struct Property: Sendable {
     public var isList: Bool
     /// For links and lists of links: the target class.
     public var target: String?
+    /// An int counter: `Realm.counterAdd` increments merge additively across clients.
+    public var isCounter: Bool
+    /// A set of `type` values: `Realm.setAdd` / `setRemove` / `setClear`, no order, no duplicates.
+    public var isSet: Bool
+    /// A dictionary from string keys to `type` values (of links: optional): `Realm.dictSet` /
+    /// `dictErase` / `dictClear`.
+    public var isDictionary: Bool
 
-    public init(_ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil) {
+    public init(
+        _ name: String, _ type: PropertyType, optional: Bool = false, list: Bool = false, target: String? = nil,
+        counter: Bool = false, set: Bool = false, dictionary: Bool = false
+    ) {
         self.name = name
         self.type = type
         self.isOptional = optional
         self.isList = list
         self.target = target
+        self.isCounter = counter
+        self.isSet = set
+        self.isDictionary = dictionary
+    }
+
+    /// A dictionary from string keys to `type` values (for `.link`: optional links to `target`).
+    public static func dictionary(_ name: String, _ type: PropertyType, optional: Bool = false, target: String? = nil) -> Property {
+        Property(name, type, optional: optional || type == .link, target: target, dictionary: true)
+    }
+
+    /// A set of `type` values (for `.link`: of links to `target`).
+    public static func set(_ name: String, _ type: PropertyType, optional: Bool = false, target: String? = nil) -> Property {
+        Property(name, type, optional: optional, target: target, set: true)
+    }
+
+    /// An int counter property.
+    public static func counter(_ name: String, optional: Bool = false) -> Property {
+        Property(name, .int, optional: optional, counter: true)
     }
 }
 
@@ -52,6 +80,9 @@ public struct Schema: Sendable {
             ["name": c.className, "primaryKey": c.primaryKey, "properties": c.properties.map { p -> [String: Any] in
                 var d: [String: Any] = ["name": p.name, "type": p.type.rawValue, "optional": p.isOptional, "list": p.isList]
                 if let t = p.target { d["target"] = t }
+                if p.isCounter { d["counter"] = true }
+                if p.isSet { d["set"] = true }
+                if p.isDictionary { d["dictionary"] = true }
                 return d
             }]
         }]

@@ -108,6 +108,8 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
     case uuid(UUID)
     case link(PrimaryKey)
     case list([Value])
+    /// A dictionary property's entries, as read (written with `Realm.dictSet`).
+    case dictionary([String: Value])
 
     public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
@@ -125,6 +127,7 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
     public var doubleValue: Double? { if case .double(let d) = self { return d }; return nil }
     public var linkValue: PrimaryKey? { if case .link(let k) = self { return k }; return nil }
     public var listValue: [Value]? { if case .list(let l) = self { return l }; return nil }
+    public var dictionaryValue: [String: Value]? { if case .dictionary(let d) = self { return d }; return nil }
     public var isNull: Bool { self == .null }
 
     /// The C view of a scalar value (a list is not one: the caller writes lists element-wise).
@@ -143,6 +146,8 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
         case .link(let k): v.kind = DRIFTSYNC_VALUE_LINK; v.link = k.native(arena)
         case .list:
             throw DriftsyncError(code: .typeMismatch, message: "a list is not a single value (use the list operations)")
+        case .dictionary:
+            throw DriftsyncError(code: .typeMismatch, message: "a dictionary is not a single value (use dictSet)")
         }
         return v
     }
@@ -188,7 +193,20 @@ public struct DynamicObject: Equatable, Sendable {
             var isList = false
             try check { driftsync_object_field_name(o, i, &name, &isList, $0) }
             let key = swiftString(name)
-            if isList {
+            var collection = DRIFTSYNC_COLLECTION_NONE
+            try check { driftsync_object_field_collection(o, i, &collection, $0) }
+            if collection == DRIFTSYNC_COLLECTION_DICTIONARY {
+                var n = 0
+                try check { driftsync_object_dict_len(o, key, key.utf8.count, &n, $0) }
+                var entries: [String: Value] = [:]
+                for j in 0..<n {
+                    var k = driftsync_string_t()
+                    var v = driftsync_value_t()
+                    try check { driftsync_object_dict_get(o, key, key.utf8.count, j, &k, &v, $0) }
+                    entries[swiftString(k)] = try Value(native: v)
+                }
+                fields[key] = .dictionary(entries)
+            } else if isList {
                 var n = 0
                 try check { driftsync_object_list_len(o, key, key.utf8.count, &n, $0) }
                 fields[key] = .list(try (0..<n).map { j in

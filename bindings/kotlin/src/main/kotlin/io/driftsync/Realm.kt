@@ -105,6 +105,16 @@ abstract class BaseRealm internal constructor() {
     fun getList(className: String, primaryKey: Any, property: String): List<Any?> =
         getOrThrow(className, primaryKey).getList(property)
 
+    /** A copy of a dictionary field (in key order). */
+    @Suppress("UNCHECKED_CAST")
+    fun getDictionary(className: String, primaryKey: Any, property: String): Map<String, Any?> =
+        getOrThrow(className, primaryKey).fields[property] as? Map<String, Any?>
+            ?: throw DriftsyncException.of(StatusCode.TYPE_MISMATCH.code, "'$className.$property' is not a dictionary")
+
+    /** A copy of a set field (iterated in canonical order, the same on every client). */
+    fun getSet(className: String, primaryKey: Any, property: String): Set<Any?> =
+        LinkedHashSet(getOrThrow(className, primaryKey).getList(property))
+
     /**
      * A cursor over the objects of a class in primary-key order, read [batchSize] at a time
      * (0: the library's default). Close it (or use `use { }`).
@@ -378,6 +388,58 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
                 valueOf(convert(className, property, value), a), it,
             )
         }
+    }
+
+    /**
+     * Adds [delta] to a counter property (wrapping on overflow). Concurrent adds on other clients
+     * add up, in sync and in client-reset recovery; [set] replaces the value. A property that is
+     * not a counter throws [TypeMismatchException] and changes nothing.
+     */
+    fun counterAdd(className: String, primaryKey: Any, property: String, delta: Long) = withHandle { p ->
+        val a = Arena()
+        val c = utf8(className)
+        val pr = utf8(property)
+        check { lib.driftsync_realm_counter_add(p, c, SizeT(c.size.toLong()), pkOf(primaryKey, a), pr, SizeT(pr.size.toLong()), delta, it) }
+    }
+
+    /** Sets [key] of a dictionary property to [value] (inserting the key). */
+    fun dictSet(className: String, primaryKey: Any, property: String, key: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        val k = utf8(key)
+        check {
+            lib.driftsync_realm_dict_set(
+                p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), k, SizeT(k.size.toLong()),
+                valueOf(convert(className, property, value), a), it,
+            )
+        }
+    }
+
+    /** Erases [key] of a dictionary property (a no-op if it is absent). */
+    fun dictErase(className: String, primaryKey: Any, property: String, key: String) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val k = utf8(key)
+        check { lib.driftsync_realm_dict_erase(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), k, SizeT(k.size.toLong()), it) }
+    }
+
+    /** Erases the keys this transaction sees (a key added concurrently elsewhere stays). */
+    fun dictClear(className: String, primaryKey: Any, property: String) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        check { lib.driftsync_realm_dict_clear(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), it) }
+    }
+
+    /** Adds [value] to a set property (a no-op if it is there). */
+    fun setAdd(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        check { lib.driftsync_realm_set_add(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), valueOf(convert(className, property, value), a), it) }
+    }
+
+    /** Removes [value] from a set property (a no-op if it is not there). */
+    fun setRemove(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        check { lib.driftsync_realm_set_remove(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), valueOf(convert(className, property, value), a), it) }
+    }
+
+    /** Removes the elements this transaction sees (an element added concurrently elsewhere stays). */
+    fun setClear(className: String, primaryKey: Any, property: String) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        check { lib.driftsync_realm_set_clear(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), it) }
     }
 
     fun listAdd(className: String, primaryKey: Any, property: String, value: Any?) = listOp(className, primaryKey, property) { p, c, pk, pr ->

@@ -10,6 +10,7 @@ import io.driftsync.internal.readPk
 import io.driftsync.internal.readValue
 import io.driftsync.internal.utf8
 import com.sun.jna.ptr.ByteByReference
+import com.sun.jna.ptr.IntByReference
 import java.time.Instant
 import java.util.UUID
 
@@ -67,6 +68,9 @@ class RealmObject(
         }
 
         /** Reads a native object (does not free it). */
+        /** DRIFTSYNC_COLLECTION_DICTIONARY of driftsync_collection_t. */
+        private const val COLLECTION_DICTIONARY = 3
+
         fun read(o: Pointer): RealmObject {
             val lib = Driftsync.lib
             val cls = lib.driftsync_object_class(o).text()
@@ -81,7 +85,20 @@ class RealmObject(
                 check { lib.driftsync_object_field_name(o, SizeT(i), name, isList, it) }
                 val fname = name.text()
                 val fb = utf8(fname)
-                if (isList.value.toInt() != 0) {
+                val collection = IntByReference()
+                check { lib.driftsync_object_field_collection(o, SizeT(i), collection, it) }
+                if (collection.value == COLLECTION_DICTIONARY) {
+                    val len = SizeTByReference()
+                    check { lib.driftsync_object_dict_len(o, fb, SizeT(fb.size.toLong()), len, it) }
+                    val entries = LinkedHashMap<String, Any?>()
+                    for (j in 0 until len.value) {
+                        val k = DsString()
+                        val v = DsValue()
+                        check { lib.driftsync_object_dict_get(o, fb, SizeT(fb.size.toLong()), SizeT(j), k, v, it) }
+                        entries[k.text()] = readValue(v)
+                    }
+                    fields[fname] = entries
+                } else if (isList.value.toInt() != 0) {
                     val len = SizeTByReference()
                     check { lib.driftsync_object_list_len(o, fb, SizeT(fb.size.toLong()), len, it) }
                     val items = ArrayList<Any?>(len.value.toInt())

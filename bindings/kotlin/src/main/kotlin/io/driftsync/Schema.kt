@@ -12,13 +12,21 @@ enum class PropertyType(internal val native: Int) {
     BOOL(1), INT(2), DOUBLE(3), STRING(4), BINARY(5), TIMESTAMP(6), OBJECT_ID(7), UUID(8), LINK(9),
 }
 
-/** One property of a class. A single link must be optional; [target] is the linked class. */
+/**
+ * One property of a class. A single link must be optional; [target] is the linked class.
+ * [counter] marks an INT that takes [Realm.counterAdd], which merges additively across clients.
+ * [set] makes it a set of [type] values (add and remove per element, no order, no duplicates);
+ * [dictionary] a dictionary from string keys to [type] values (of links: optional).
+ */
 data class Property(
     val name: String,
     val type: PropertyType,
     val list: Boolean = false,
     val optional: Boolean = false,
     val target: String? = null,
+    val counter: Boolean = false,
+    val set: Boolean = false,
+    val dictionary: Boolean = false,
 )
 
 /** One class: its name, the name of its primary-key property, and its properties (the key included). */
@@ -83,6 +91,16 @@ class Schema private constructor(
                     dp.optional = if (p.optional) 1 else 0
                     if (p.target != null) dp.target.setText(utf8(p.target), arena.keep)
                     check { lib.driftsync_schema_builder_add_property(builder, n, SizeT(n.size.toLong()), dp, it) }
+                    val pn = utf8(p.name)
+                    if (p.counter) {
+                        check { lib.driftsync_schema_builder_set_counter(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
+                    if (p.set) {
+                        check { lib.driftsync_schema_builder_set_set(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
+                    if (p.dictionary) {
+                        check { lib.driftsync_schema_builder_set_dictionary(builder, n, SizeT(n.size.toLong()), pn, SizeT(pn.size.toLong()), it) }
+                    }
                 }
             }
         } catch (e: Throwable) {
@@ -123,6 +141,9 @@ class ClassBuilder internal constructor() {
     fun property(p: Property) { properties += p }
     fun bool(name: String, optional: Boolean = false) = property(Property(name, PropertyType.BOOL, optional = optional))
     fun int(name: String, optional: Boolean = false) = property(Property(name, PropertyType.INT, optional = optional))
+
+    /** An int counter: [Realm.counterAdd] increments merge additively (both sides' survive). */
+    fun counter(name: String, optional: Boolean = false) = property(Property(name, PropertyType.INT, optional = optional, counter = true))
     fun double(name: String, optional: Boolean = false) = property(Property(name, PropertyType.DOUBLE, optional = optional))
     fun string(name: String, optional: Boolean = false) = property(Property(name, PropertyType.STRING, optional = optional))
     fun binary(name: String, optional: Boolean = false) = property(Property(name, PropertyType.BINARY, optional = optional))
@@ -135,6 +156,18 @@ class ClassBuilder internal constructor() {
 
     /** A list of values of [type]. */
     fun list(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, list = true, optional = optional))
+
+    /** A set of values of [type]. */
+    fun set(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, optional = optional, set = true))
+
+    /** A dictionary from string keys to values of [type]. */
+    fun dictionary(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, optional = optional, dictionary = true))
+
+    /** A dictionary from string keys to (optional) links to objects of [target]. */
+    fun linkDictionary(name: String, target: String) = property(Property(name, PropertyType.LINK, optional = true, target = target, dictionary = true))
+
+    /** A set of links to objects of [target]. */
+    fun linkSet(name: String, target: String) = property(Property(name, PropertyType.LINK, target = target, set = true))
 
     /** A list of links to objects of [target]. */
     fun linkList(name: String, target: String) = property(Property(name, PropertyType.LINK, list = true, target = target))

@@ -111,6 +111,33 @@ interface NativeLib : Library {
         r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
         value: DsValue?, err: PointerByReference?,
     ): Int
+    fun driftsync_realm_counter_add(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        delta: Long, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_set_add(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_set_remove(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_set_clear(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_realm_dict_set(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        key: ByteArray?, keyLen: SizeT, value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_dict_erase(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        key: ByteArray?, keyLen: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_dict_clear(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_object_field_collection(o: Pointer?, index: SizeT, out: IntByReference?, err: PointerByReference?): Int
+    fun driftsync_object_dict_len(o: Pointer?, prop: ByteArray?, propLen: SizeT, out: SizeTByReference?, err: PointerByReference?): Int
+    fun driftsync_object_dict_get(
+        o: Pointer?, prop: ByteArray?, propLen: SizeT, index: SizeT, key: DsString?, value: DsValue?, err: PointerByReference?,
+    ): Int
     fun driftsync_realm_count(r: Pointer?, cls: ByteArray?, clsLen: SizeT, out: LongByReference?, err: PointerByReference?): Int
     fun driftsync_realm_list_insert(
         r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
@@ -149,6 +176,9 @@ interface NativeLib : Library {
     fun driftsync_schema_builder_new(): Pointer?
     fun driftsync_schema_builder_add_class(b: Pointer?, name: ByteArray?, nameLen: SizeT, pk: ByteArray?, pkLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_add_property(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: DsProperty?, err: PointerByReference?): Int
+    fun driftsync_schema_builder_set_counter(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_schema_builder_set_set(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_schema_builder_set_dictionary(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_build(b: Pointer?, out: PointerByReference?, err: PointerByReference?): Int
     fun driftsync_schema_builder_free(b: Pointer?)
     fun driftsync_schema_from_json(json: ByteArray?, len: SizeT, out: PointerByReference?, err: PointerByReference?): Int
