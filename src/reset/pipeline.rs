@@ -76,11 +76,11 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     let fresh_path = fresh::fresh_path(realm.path());
     log::info!(
         target: LOG,
-        "download: {} objects, {} bytes transferred, {} ranges differed, in {} ms (server version {})",
+        "download: {} objects, {} bytes in {} ms ({} ranges differed; server version {})",
         fresh.objects,
         fresh.transferred_bytes,
-        fresh.ranges_differed,
         report.timings.download_us / 1000,
+        fresh.ranges_differed,
         fresh.server_version
     );
     if config.keep_backup {
