@@ -305,11 +305,13 @@ fn bench_bootstrap(dir: &Path, n: i64) {
     );
 }
 
-/// A client with `n` synced objects; the server changes `n/100` of them; the client has
-/// `unsynced` local changesets (1 set each); then sync is terminated and re-enabled.
-fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 {
+/// A client with `n` synced objects; the server changes `n/100` of them (none when `!differ`);
+/// the client has `unsynced` local changesets (1 set each); then sync is terminated and
+/// re-enabled. Returns the time (download included), the report and the bytes of the realm's
+/// records (primary keys and records) after the reset.
+fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode, differ: bool) -> (f64, ResetReport, u64) {
     let schema = schema_a();
-    let tag = format!("reset{n}-{unsynced}-{mode:?}");
+    let tag = format!("reset{n}-{unsynced}-{mode:?}-{differ}");
     let s = start_server(&dir.join(&tag), &schema);
     let client_path = dir.join(format!("{tag}-client.realm"));
     let (reset, done) = mode_with_done_signal(mode);
@@ -319,8 +321,9 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     let other = open(&s, &dir.join(format!("{tag}-other.realm")), "b", &schema, ClientResetMode::default(), false);
     synced(&other);
     pause(&client);
+    let changed = if differ { n } else { 0 };
     other
-        .write(|r| (0..n).step_by(100).try_for_each(|i| r.set("A", &i.into(), "s1", Value::String("changed on the server".into()))))
+        .write(|r| (0..changed).step_by(100).try_for_each(|i| r.set("A", &i.into(), "s1", Value::String("changed on the server".into()))))
         .expect("server-side change");
     synced(&other);
     for i in 0..unsynced {
@@ -337,18 +340,46 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode) -> f64 
     let secs = start.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - base;
     let rss_peak = proc_status_kib("VmHWM:").saturating_sub(rss);
+    let differing = if differ { "1% differ" } else { "nothing differs" };
     line(
-        &format!("{mode:?} reset, {n} objects, 1% differ, {unsynced} unsynced changesets (download included)"),
+        &format!("{mode:?} reset, {n} objects, {differing}, {unsynced} unsynced changesets (download included)"),
         secs,
         &format!(
-            "peak client heap +{:.1} MiB, peak RSS +{:.1} MiB; {}; {:?}",
+            "peak client heap +{:.1} MiB, peak RSS +{:.1} MiB; {}; {} bytes transferred, {} ranges differed; {:?}",
             mib(peak),
             rss_peak as f64 / 1024.0,
             phases(&rep),
+            rep.transferred_bytes,
+            rep.ranges_differed,
             rep.decision
         ),
     );
-    secs
+    let records = record_bytes(&client_path);
+    (secs, rep, records)
+}
+
+/// Bytes of a realm file's stored objects: primary keys and records.
+fn record_bytes(path: &Path) -> u64 {
+    let conn = rusqlite::Connection::open(path).expect("open the realm file");
+    conn.query_row("SELECT COALESCE(SUM(length(pk) + length(data)), 0) FROM ds_objects", [], |r| r.get::<_, i64>(0)).expect("sum") as u64
+}
+
+/// What a 100,000-object reset transfers (range reconciliation), as a share of the realm's
+/// records, with 1% differing and with nothing differing; then a 1,000,000-object reset.
+fn bench_transfer(dir: &Path, quick: bool) {
+    for differ in [true, false] {
+        let (_, rep, records) = bench_reset(dir, 100_000, 0, ClientResetMode::DiscardUnsyncedChanges, differ);
+        let what = if differ { "1% differ" } else { "nothing differs" };
+        println!(
+            "reset transfer, {what}: {} bytes = {:.4} of the realm's records ({records} bytes; {} ranges differed)",
+            rep.transferred_bytes,
+            rep.transferred_bytes as f64 / records as f64,
+            rep.ranges_differed
+        );
+    }
+    if !quick {
+        bench_reset(dir, 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges, true);
+    }
 }
 
 /// realm-core's client-reset benchmark shapes: transform time (diff + replay + change summary +
@@ -432,12 +463,17 @@ fn main() {
         bench_realm_core_shapes(dir.path(), rounds);
         return;
     }
+    // `transfer`: only the transfer and timing of resets (issue #14).
+    if std::env::args().any(|a| a == "transfer") {
+        bench_transfer(dir.path(), quick);
+        return;
+    }
     bench_changesets_reach_second_client(dir.path());
     bench_bootstrap(dir.path(), 100_000);
-    let t100k = bench_reset(dir.path(), 100_000, 0, ClientResetMode::DiscardUnsyncedChanges);
-    bench_reset(dir.path(), 100_000, 10_000, ClientResetMode::RecoverUnsyncedChanges);
+    let (t100k, _, _) = bench_reset(dir.path(), 100_000, 0, ClientResetMode::DiscardUnsyncedChanges, true);
+    bench_reset(dir.path(), 100_000, 10_000, ClientResetMode::RecoverUnsyncedChanges, true);
     if !quick {
-        let t1m = bench_reset(dir.path(), 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges);
+        let (t1m, _, _) = bench_reset(dir.path(), 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges, true);
         println!("1,000,000 vs 100,000 objects: {:.1}x the time (target at most 12x)", t1m / t100k);
     }
     bench_realm_core_shapes(dir.path(), rounds);

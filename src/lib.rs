@@ -10,6 +10,7 @@ pub mod notify;
 pub mod overlay;
 pub mod protocol;
 pub mod realm;
+pub mod reconcile;
 pub mod reset;
 pub mod rules;
 pub mod schema;

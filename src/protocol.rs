@@ -9,9 +9,11 @@
 
 use crate::changeset::Changeset;
 use crate::error::{Error, Result};
+use crate::reconcile::Fingerprint;
 use crate::schema::Property;
 use crate::value::PrimaryKey;
 use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
 
 /// 2: `DownloadChangeset::own` replaced `origin_file` (other clients' idents are not revealed).
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -61,6 +63,20 @@ pub enum ClientMessage {
     Ping {
         nonce: u64,
     },
+    /// Starts a range reconciliation of the server state (only to a server whose `BindOk` said
+    /// `reconcile`): answered by `ReconcileClasses`. See `reconcile.rs`.
+    ReconcileBegin,
+    /// Asks about key ranges with the client's fingerprints (at most `reconcile::MAX_QUERIES`):
+    /// answered by one `ReconcileAnswers`, one answer per query in order.
+    ReconcileRanges {
+        queries: Vec<RangeQuery>,
+    },
+    /// Asks for the records of `class` with these hashes in these ranges (at most
+    /// `reconcile::MAX_FETCH_HASHES` hashes): answered by `ReconcileRecords`.
+    ReconcileFetch {
+        class: String,
+        wanted: Vec<WantedRecords>,
+    },
     /// An admin command; only accepted with the server's admin token.
     Admin {
         admin_token: String,
@@ -77,6 +93,65 @@ pub struct ObjectState {
     pub pk: PrimaryKey,
     #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
+}
+
+/// A key range `[lo, hi)` of one class (`hi` None: to the end of the class), primary keys as
+/// `PrimaryKey::to_key_bytes`, with the asking side's fingerprint of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeQuery {
+    pub class: String,
+    pub lo: ByteBuf,
+    pub hi: Option<ByteBuf>,
+    pub fingerprint: Fingerprint,
+}
+
+/// A sub-range of a split, with the server's fingerprint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeFingerprint {
+    pub lo: ByteBuf,
+    pub hi: Option<ByteBuf>,
+    pub fingerprint: Fingerprint,
+}
+
+/// The server objects of `[lo, hi)` (a range answered with `Items`) whose hashes the client
+/// lacks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WantedRecords {
+    pub lo: ByteBuf,
+    pub hi: Option<ByteBuf>,
+    pub hashes: Vec<u64>,
+}
+
+/// A stored record (primary-key bytes, record bytes as in `ObjectState`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawRecord {
+    pub key: ByteBuf,
+    pub data: ByteBuf,
+}
+
+/// The server's answer about one queried range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RangeAnswer {
+    /// Same fingerprint on both sides: nothing to transfer.
+    Same,
+    /// Differs: these sub-ranges cover it, with the server's fingerprints.
+    Split(Vec<RangeFingerprint>),
+    /// Differs and is small: the hash of every server object of the range, in key order (a
+    /// hash covers the key, so the client matches its objects by hash alone).
+    Items(Vec<u64>),
+    /// The client holds nothing of the range: its records, in key order; `resume` is set when
+    /// the answer was cut for size (ask again from there, exclusive of nothing: `[resume, hi)`).
+    Records { records: Vec<RawRecord>, resume: Option<ByteBuf> },
+}
+
+/// One class of the server's reconciliation snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileClass {
+    pub name: String,
+    /// The server's properties of the class, in record order.
+    pub properties: Vec<Property>,
+    /// The whole class's fingerprint.
+    pub fingerprint: Fingerprint,
 }
 
 /// The server's state of one object a client tried to change without permission.
@@ -186,6 +261,10 @@ pub enum ServerMessage {
         schema_json: String,
         /// True when the ident is new: the client must pull the state before downloading.
         new_file: bool,
+        /// The server speaks range reconciliation (`ReconcileBegin`…). Absent (false) from a
+        /// server that does not: the client pulls a full copy with `StateRequest`s.
+        #[serde(default)]
+        reconcile: bool,
     },
     StateChunk {
         server_version: u64,
@@ -220,6 +299,22 @@ pub enum ServerMessage {
     Pong {
         nonce: u64,
         latest_server_version: u64,
+    },
+    /// Answers `ReconcileBegin`: the readable classes of one snapshot of the server state, at
+    /// this server version and salt. Later answers of the session come from the same snapshot.
+    ReconcileClasses {
+        server_version: u64,
+        salt: u64,
+        classes: Vec<ReconcileClass>,
+    },
+    ReconcileAnswers {
+        answers: Vec<RangeAnswer>,
+    },
+    /// Answers `ReconcileFetch`: the records of the first `served` wanted ranges (an object the
+    /// server no longer has is left out), cut for size.
+    ReconcileRecords {
+        records: Vec<RawRecord>,
+        served: u32,
     },
     AdminResult {
         ok: bool,

@@ -96,6 +96,9 @@ fn check_after_restart(ts: &TestServer, path: &Path, expect_resumed: bool) {
     assert_eq!(name_of(&other, 2).as_deref(), Some("offline"), "recovered changes reached the server");
     assert_eq!(name_of(&other, 1).as_deref(), Some("local edit"));
     let p = progress.lock().unwrap().clone();
+    if !expect_resumed {
+        assert!(rep.ranges_differed > 0, "the fresh copy came by range reconciliation: {rep:?}");
+    }
     if expect_resumed {
         // The first progress report after the restart already counts the chunk stored before
         // the crash: the download resumed instead of starting over.
@@ -108,7 +111,12 @@ fn crash_at(test: &str, step: &str) {
         let (path, url) = (std::env::var("CRASH_REALM").unwrap(), std::env::var("CRASH_URL").unwrap());
         child(&path, &url);
     }
-    let ts = TestServer::start();
+    // The full-copy download is what a server without range reconciliation sends.
+    let ts = if step == "fresh_download" {
+        TestServer::start_with(|c| driftsync_server::AppConfig { reconcile: false, ..c })
+    } else {
+        TestServer::start()
+    };
     let path = prepare(&ts);
     run_child(test, step, &path, &ts.url());
     let resumable = step == "fresh_download";
@@ -126,6 +134,13 @@ fn sigkill_after_before_hook() {
 #[test]
 fn sigkill_during_fresh_download_resumes_it() {
     crash_at("sigkill_during_fresh_download_resumes_it", "fresh_download");
+}
+
+/// A client killed in the middle of a range reconciliation (after its first round) leaves no
+/// half-made fresh copy: the next run reconciles again and the reset completes, nothing lost.
+#[test]
+fn sigkill_during_reconcile_completes_next_time() {
+    crash_at("sigkill_during_reconcile_completes_next_time", "fresh_reconcile");
 }
 
 #[test]

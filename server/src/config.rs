@@ -6,6 +6,7 @@
 //! admin_token = "secret"
 //! is_recovery_mode_disabled = false
 //! client_max_offline_days = 30
+//! reconcile = true                     # offer range reconciliation of reset copies (default)
 //! schema_file = "schema.json"          # or: schema_json = '''{"classes": [...]}'''
 //!
 //! [users.alice]
@@ -255,6 +256,9 @@ struct RawConfig {
     is_recovery_mode_disabled: bool,
     #[serde(default)]
     client_max_offline_days: Option<u64>,
+    /// false: answer resets with full copies only (as a server before range reconciliation).
+    #[serde(default)]
+    reconcile: Option<bool>,
     #[serde(default)]
     schema_json: Option<String>,
     #[serde(default)]
@@ -282,6 +286,8 @@ pub struct AppConfig {
     pub admin_token: String,
     pub is_recovery_mode_disabled: bool,
     pub client_max_offline_days: u64,
+    /// Offer range reconciliation of the fresh copy to clients (`BindOk::reconcile`).
+    pub reconcile: bool,
     pub schema: Schema,
     pub users: BTreeMap<String, UserDef>,
     pub roles: BTreeMap<String, RoleDef>,
@@ -299,6 +305,7 @@ impl AppConfig {
             admin_token: admin_token.to_string(),
             is_recovery_mode_disabled: false,
             client_max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
+            reconcile: true,
             schema,
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
@@ -381,6 +388,7 @@ impl AppConfig {
             admin_token: raw.admin_token,
             is_recovery_mode_disabled: raw.is_recovery_mode_disabled,
             client_max_offline_days: raw.client_max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS),
+            reconcile: raw.reconcile.unwrap_or(true),
             schema,
             users: raw.users,
             roles: raw.roles,
@@ -462,6 +470,17 @@ write = ["Task"]
         assert_eq!(c.users["alice"].role, "editor");
         assert!(c.roles["editor"].may_write("Task"));
         assert!(!c.roles["editor"].may_write("Other"));
+        assert!(c.reconcile, "range reconciliation is offered unless switched off");
+    }
+
+    #[test]
+    fn reconcile_can_be_switched_off() {
+        let text = r#"
+admin_token = "adm"
+reconcile = false
+schema_json = '''{"classes":[{"name":"Task","primaryKey":"id","properties":[{"name":"id","type":"int"}]}]}'''
+"#;
+        assert!(!AppConfig::from_toml_str(text, None).unwrap().reconcile);
     }
 
     #[test]

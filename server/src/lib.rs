@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub data_dir: PathBuf,
     pub admin_token: String,
     pub max_offline_days: u64,
+    /// Whether `BindOk` offers range reconciliation.
+    pub reconcile: bool,
     /// Connections hold it shared while they handle a message; admin commands that replace
     /// stored data hold it exclusively.
     pub gate: RwLock<()>,
@@ -281,6 +283,7 @@ impl Server {
             data_dir,
             admin_token: opts.config.admin_token.clone(),
             max_offline_days: opts.config.client_max_offline_days,
+            reconcile: opts.config.reconcile,
             gate: RwLock::new(()),
             db: Mutex::new(db),
             realms: Mutex::new(HashMap::new()),

@@ -421,6 +421,66 @@ impl RealmSlot {
     }
 }
 
+/// One session's view of the server state for range reconciliation: the hash index of every
+/// readable class, read in one snapshot together with the server version it reflects.
+pub struct ReconcileSnapshot {
+    pub server_version: u64,
+    pub salt: u64,
+    pub classes: Vec<SnapshotClass>,
+}
+
+pub struct SnapshotClass {
+    pub name: String,
+    pub properties: Vec<driftsync::schema::Property>,
+    pub index: driftsync::reconcile::HashIndex,
+}
+
+impl RealmSlot {
+    pub fn reconcile_snapshot(&self, role: &RoleDef) -> std::result::Result<ReconcileSnapshot, UploadError> {
+        self.realm
+            .read(|conn, schema| {
+                conn.execute_batch("BEGIN DEFERRED")?;
+                let r = (|| {
+                    let head = read_head(conn)?;
+                    let mut classes = Vec::new();
+                    for (ci, class) in schema.classes.iter().enumerate().filter(|(_, c)| role.may_read(&c.name)) {
+                        let index = driftsync::reconcile::index_class(conn, "main", ci)?;
+                        classes.push(SnapshotClass { name: class.name.clone(), properties: class.properties.clone(), index });
+                    }
+                    Ok(ReconcileSnapshot { server_version: head.version, salt: head.salt, classes })
+                })();
+                let _ = conn.execute_batch("COMMIT");
+                r
+            })
+            .map_err(internal)
+    }
+
+    /// Records of `[lo, hi)` of a readable class (see `reconcile::read_range`).
+    pub fn records_in_range(
+        &self,
+        class: &str,
+        lo: &[u8],
+        hi: Option<&[u8]>,
+    ) -> std::result::Result<(Vec<driftsync::protocol::RawRecord>, Option<Vec<u8>>), UploadError> {
+        self.realm
+            .read(|conn, schema| match schema.class_index(class) {
+                Some(ci) => driftsync::reconcile::read_range(conn, ci, lo, hi),
+                None => Ok((Vec::new(), None)),
+            })
+            .map_err(internal)
+    }
+
+    /// Records of these keys of a class (see `reconcile::read_keys`).
+    pub fn records_of_keys(&self, class: &str, keys: &[&[u8]]) -> std::result::Result<Vec<driftsync::protocol::RawRecord>, UploadError> {
+        self.realm
+            .read(|conn, schema| match schema.class_index(class) {
+                Some(ci) => driftsync::reconcile::read_keys(conn, ci, keys),
+                None => Ok(Vec::new()),
+            })
+            .map_err(internal)
+    }
+}
+
 fn chunk_in_snapshot(
     conn: &Connection,
     schema: &Schema,

@@ -11,6 +11,8 @@ use driftsync::protocol::{
     self, Bind, ClientMessage, DownloadChangeset, ErrorAction, MAX_FRAME_BYTES, PROTOCOL_VERSION, ProtocolError, ResetCause,
     ServerErrorCode, ServerMessage, UploadChangeset,
 };
+use driftsync::protocol::{RangeAnswer, RangeQuery, ReconcileClass, WantedRecords};
+use driftsync::reconcile;
 use driftsync::schema::AdditiveChange;
 use driftsync::{PrimaryKey, Schema};
 use std::os::fd::AsRawFd;
@@ -57,6 +59,7 @@ pub(crate) fn serve(inner: Arc<Inner>, stream: std::net::TcpStream, id: u64, wak
         ws,
         id,
         bound: None,
+        reconcile: None,
         download: None,
         kick: Arc::new(AtomicU8::new(KICK_NONE)),
         waker,
@@ -112,6 +115,8 @@ struct Session {
     id: u64,
     bound: Option<Bound>,
     download: Option<DownloadState>,
+    /// The snapshot a range reconciliation answers from (after `ReconcileBegin`).
+    reconcile: Option<crate::realms::ReconcileSnapshot>,
     kick: Arc<AtomicU8>,
     waker: Arc<Waker>,
     last_touch: i64,
@@ -502,6 +507,18 @@ impl Session {
                 self.touch();
                 self.state_request(after, max_objects)
             }
+            ClientMessage::ReconcileBegin => {
+                self.touch();
+                self.reconcile_begin()
+            }
+            ClientMessage::ReconcileRanges { queries } => {
+                self.touch();
+                self.reconcile_ranges(queries)
+            }
+            ClientMessage::ReconcileFetch { class, wanted } => {
+                self.touch();
+                self.reconcile_fetch(&class, &wanted)
+            }
             ClientMessage::StartDownload { after } => {
                 self.touch();
                 self.start_download(after)
@@ -734,8 +751,15 @@ impl Session {
             (db.cat.epoch, db.cat.schema.to_json())
         };
         let bound = Bound { ident, realm: b.realm.clone(), user, static_token, expires, role, last_integrated };
-        let msg =
-            ServerMessage::BindOk { client_file_ident: ident, server_version: head.version, salt: head.salt, epoch, schema_json, new_file };
+        let msg = ServerMessage::BindOk {
+            client_file_ident: ident,
+            server_version: head.version,
+            salt: head.salt,
+            epoch,
+            schema_json,
+            new_file,
+            reconcile: self.inner.reconcile,
+        };
         Ok((bound, msg))
     }
 
@@ -758,6 +782,110 @@ impl Session {
             Err(UploadError::Bad(m)) => self.fail(fatal(ServerErrorCode::BadMessage, m)),
             Err(UploadError::Internal(m)) => self.fail(internal(m)),
         }
+    }
+
+    fn reconcile_begin(&mut self) -> Flow {
+        let Some(b) = &self.bound else { return Flow::Close };
+        if !self.inner.reconcile {
+            return self.fail(fatal(ServerErrorCode::BadMessage, "range reconciliation is not offered by this server"));
+        }
+        let slot = match self.inner.realm(&b.realm) {
+            Ok(s) => s,
+            Err(e) => return self.fail(internal(e)),
+        };
+        let snapshot = match slot.reconcile_snapshot(&b.role) {
+            Ok(s) => s,
+            Err(UploadError::Bad(m) | UploadError::Internal(m)) => return self.fail(internal(m)),
+        };
+        let classes = snapshot
+            .classes
+            .iter()
+            .map(|c| ReconcileClass { name: c.name.clone(), properties: c.properties.clone(), fingerprint: c.index.fingerprint(&[], None) })
+            .collect();
+        let msg = ServerMessage::ReconcileClasses { server_version: snapshot.server_version, salt: snapshot.salt, classes };
+        self.reconcile = Some(snapshot);
+        if self.send(&msg) { Flow::Continue } else { Flow::Close }
+    }
+
+    fn reconcile_ranges(&mut self, queries: Vec<RangeQuery>) -> Flow {
+        let Some(b) = &self.bound else { return Flow::Close };
+        let Some(snapshot) = &self.reconcile else {
+            return self.fail(fatal(ServerErrorCode::BadMessage, "ReconcileRanges before ReconcileBegin"));
+        };
+        if queries.len() > reconcile::MAX_QUERIES {
+            return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} ranges in one message", reconcile::MAX_QUERIES)));
+        }
+        let slot = match self.inner.realm(&b.realm) {
+            Ok(s) => s,
+            Err(e) => return self.fail(internal(e)),
+        };
+        let mut answers = Vec::with_capacity(queries.len());
+        let mut record_bytes = 0usize;
+        for q in &queries {
+            let hi = q.hi.as_ref().map(|h| h.as_slice());
+            let answer = match snapshot.classes.iter().find(|c| c.name == q.class) {
+                // A class the client may not read or the server lacks holds nothing.
+                None => {
+                    if q.fingerprint.count == 0 {
+                        RangeAnswer::Same
+                    } else {
+                        RangeAnswer::Items(Vec::new())
+                    }
+                }
+                Some(c) => c.index.answer(&q.lo, hi, q.fingerprint),
+            };
+            let answer = match answer {
+                // Records are read now, at most about MAX_RECORD_BYTES per message.
+                RangeAnswer::Records { .. } if record_bytes >= reconcile::MAX_RECORD_BYTES => {
+                    RangeAnswer::Records { records: Vec::new(), resume: Some(q.lo.clone()) }
+                }
+                RangeAnswer::Records { .. } => match slot.records_in_range(&q.class, &q.lo, hi) {
+                    Ok((records, resume)) => {
+                        record_bytes += records.iter().map(|r| r.key.len() + r.data.len()).sum::<usize>();
+                        RangeAnswer::Records { records, resume: resume.map(Into::into) }
+                    }
+                    Err(e) => return self.fail(internal(format!("{e:?}"))),
+                },
+                other => other,
+            };
+            answers.push(answer);
+        }
+        if self.send(&ServerMessage::ReconcileAnswers { answers }) { Flow::Continue } else { Flow::Close }
+    }
+
+    fn reconcile_fetch(&mut self, class: &str, wanted: &[WantedRecords]) -> Flow {
+        let Some(b) = &self.bound else { return Flow::Close };
+        let Some(snapshot) = &self.reconcile else {
+            return self.fail(fatal(ServerErrorCode::BadMessage, "ReconcileFetch before ReconcileBegin"));
+        };
+        if wanted.iter().map(|w| w.hashes.len()).sum::<usize>() > reconcile::MAX_FETCH_HASHES {
+            return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} hashes in one fetch", reconcile::MAX_FETCH_HASHES)));
+        }
+        let Some(index) = snapshot.classes.iter().find(|c| c.name == class).map(|c| &c.index) else {
+            let msg = ServerMessage::ReconcileRecords { records: Vec::new(), served: wanted.len() as u32 };
+            return if self.send(&msg) { Flow::Continue } else { Flow::Close };
+        };
+        let slot = match self.inner.realm(&b.realm) {
+            Ok(s) => s,
+            Err(e) => return self.fail(internal(e)),
+        };
+        // Whole ranges (at most `LEAF_ITEMS` objects each) until about MAX_RECORD_BYTES.
+        let (mut records, mut served, mut bytes) = (Vec::new(), 0usize, 0usize);
+        for w in wanted {
+            if served > 0 && bytes >= reconcile::MAX_RECORD_BYTES {
+                break;
+            }
+            let keys = index.keys_with_hashes(&w.lo, w.hi.as_ref().map(|h| h.as_slice()), &w.hashes);
+            match slot.records_of_keys(class, &keys) {
+                Ok(got) => {
+                    bytes += got.iter().map(|r| r.key.len() + r.data.len()).sum::<usize>();
+                    records.extend(got);
+                }
+                Err(e) => return self.fail(internal(format!("{e:?}"))),
+            }
+            served += 1;
+        }
+        if self.send(&ServerMessage::ReconcileRecords { records, served: served as u32 }) { Flow::Continue } else { Flow::Close }
     }
 
     fn start_download(&mut self, after: u64) -> Flow {

@@ -32,7 +32,7 @@ fn new_client_file_gets_an_ident_and_the_server_schema() {
     let s = start();
     let mut raw = Raw::connect(&s.url());
     let ident = match raw.bind(bind_msg(ALICE, "main", None, 0, 0)) {
-        ServerMessage::BindOk { client_file_ident, server_version, salt, epoch, schema_json, new_file } => {
+        ServerMessage::BindOk { client_file_ident, server_version, salt, epoch, schema_json, new_file, .. } => {
             assert!(client_file_ident > 0);
             assert_eq!((server_version, salt, epoch), (0, 0, 1));
             assert!(new_file);

@@ -1,14 +1,23 @@
-//! Step 3: the fresh copy. The server state is pulled with `StateRequest`s, in (class, primary
-//! key) order, into `<path>.fresh`: a small SQLite file of object states. A cut-off download is
-//! resumed from the last key stored; a file from another epoch or one that is garbage is
-//! replaced. The transform reads it back in the same order, so memory stays bounded.
+//! Step 3: the fresh copy. The server state is written into `<path>.fresh`, a small SQLite file
+//! of object states, which the transform reads back in (class, primary key) order.
+//!
+//! Two ways to get it: a full copy pulled with `StateRequest`s (a cut-off download resumes from
+//! the last key stored), or, when the server offers it, range reconciliation (`reconcile.rs`):
+//! only the records of key ranges whose fingerprints differ travel, and the objects of every
+//! equal range are copied from the local realm file. The reconciliation runs in one transaction
+//! of the fresh file that also reads the local file in one snapshot, so a client killed during it
+//! leaves no fresh copy and starts again next time. A file from another epoch or one that is
+//! garbage is replaced.
 
 use crate::error::{Error, Result};
-use crate::protocol::{ClientMessage, ServerMessage};
-use crate::schema::{ClassSchema, Property};
+use crate::protocol::{ClientMessage, RangeAnswer, RangeQuery, RawRecord, ServerMessage, WantedRecords};
+use crate::reconcile::{self, HashIndex};
+use crate::schema::{ClassSchema, Property, Schema};
 use crate::sync::WsConn;
 use crate::value::PrimaryKey;
 use rusqlite::{Connection, OptionalExtension, params};
+use serde_bytes::ByteBuf;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,6 +49,16 @@ pub struct FreshCopy {
     pub server_version: u64,
     pub salt: u64,
     pub objects: u64,
+    /// Payload bytes sent and received to get it (this run; 0 when it was complete already).
+    pub transferred_bytes: u64,
+    /// Ranges whose fingerprints differed (0 for a full copy).
+    pub ranges_differed: u64,
+}
+
+/// The local realm a reconciliation compares against: its file and schema.
+pub struct Local<'a> {
+    pub path: &'a Path,
+    pub schema: &'a Schema,
 }
 
 fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
@@ -82,13 +101,23 @@ fn set_meta(conn: &Connection, key: &str, v: impl rusqlite::ToSql) -> Result<()>
     Ok(())
 }
 
-/// Downloads (or resumes) the server state into `path` over a bound connection.
+/// Gets (or resumes) the server state into `path` over a bound connection: by range
+/// reconciliation against `local` when given and no full copy is half done, else by a full copy.
 /// `progress(received, total)` is called after each chunk.
-pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u64, u64)) -> Result<FreshCopy> {
+pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, local: Option<Local>, progress: &dyn Fn(u64, u64)) -> Result<FreshCopy> {
     let db = open_store(path, epoch)?;
     if meta_i64(&db, "done")? == Some(1) {
         return finish(db);
     }
+    let full_copy_started = meta_i64(&db, "received")?.is_some_and(|n| n > 0);
+    if let Some(local) = local.filter(|_| !full_copy_started) {
+        reconcile_into(conn, &db, &local)?;
+        let received = meta_i64(&db, "received")?.unwrap_or(0) as u64;
+        progress(received, received);
+        return finish(db);
+    }
+    // Bytes of this run not yet added to the stored count (which spans resumed runs).
+    let mut counted = conn.bytes_transferred();
     let after: Option<(String, PrimaryKey)> =
         match db.query_row("SELECT value FROM fresh_meta WHERE key='last'", [], |r| r.get::<_, Vec<u8>>(0)).optional()? {
             Some(b) => Some(rmp_serde::from_slice(&b).map_err(|e| Error::FileCorrupt(format!("fresh copy cursor: {e}")))?),
@@ -135,11 +164,14 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, progress: &dyn Fn(u6
             }
             let received = meta_i64(&db, "received")?.unwrap_or(0) as u64 + objects.len() as u64;
             set_meta(&db, "received", received as i64)?;
+            let transferred = meta_i64(&db, "transferred")?.unwrap_or(0) as u64 + (conn.bytes_transferred() - counted);
+            set_meta(&db, "transferred", transferred as i64)?;
             Ok((received, meta_i64(&db, "total")?.unwrap_or(0) as u64))
         })();
         let (received, total) = match stored {
             Ok(counts) => {
                 db.execute_batch("COMMIT")?;
+                counted = conn.bytes_transferred();
                 counts
             }
             Err(e) => {
@@ -159,7 +191,209 @@ fn finish(conn: Connection) -> Result<FreshCopy> {
     let server_version = meta_i64(&conn, "server_version")?.unwrap_or(0) as u64;
     let salt = meta_i64(&conn, "salt")?.unwrap_or(0) as u64;
     let objects = meta_i64(&conn, "received")?.unwrap_or(0) as u64;
-    Ok(FreshCopy { conn, server_version, salt, objects })
+    let transferred_bytes = meta_i64(&conn, "transferred")?.unwrap_or(0) as u64;
+    let ranges_differed = meta_i64(&conn, "ranges_differed")?.unwrap_or(0) as u64;
+    Ok(FreshCopy { conn, server_version, salt, objects, transferred_bytes, ranges_differed })
+}
+
+/// A range still to ask about; `continued`: the rest of a `Records` answer cut for size.
+struct Pending {
+    query: RangeQuery,
+    continued: bool,
+}
+
+/// One server class as the reconciliation sees it locally.
+struct LocalClass {
+    /// Index of the class in the local file; None when its records cannot be compared (no such
+    /// class locally, or another layout): everything of it is fetched.
+    local_idx: Option<usize>,
+    index: HashIndex,
+    fetch: Vec<WantedRecords>,
+}
+
+/// Fills the (empty) fresh copy by range reconciliation in one transaction.
+fn reconcile_into(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<()> {
+    let path = local.path.to_str().ok_or_else(|| Error::InvalidArgument("realm path is not UTF-8".into()))?;
+    let _ = db.execute("DETACH DATABASE local", []);
+    db.execute("ATTACH DATABASE ?1 AS local", [path])?;
+    db.execute_batch("BEGIN")?;
+    let result = reconcile_in_txn(conn, db, local);
+    match result {
+        Ok(()) => {
+            db.execute_batch("COMMIT")?;
+            db.execute("DETACH DATABASE local", [])?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = db.execute_batch("ROLLBACK");
+            let _ = db.execute("DETACH DATABASE local", []);
+            Err(e)
+        }
+    }
+}
+
+fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<()> {
+    let start_bytes = conn.bytes_transferred();
+    db.execute_batch("DELETE FROM fresh_objects; DELETE FROM fresh_props;")?;
+    conn.send(&ClientMessage::ReconcileBegin)?;
+    let (server_version, salt, server_classes) = match conn.recv_required(ANSWER_TIMEOUT)? {
+        ServerMessage::ReconcileClasses { server_version, salt, classes } => (server_version, salt, classes),
+        other => return Err(unexpected("the classes of a reconciliation", other)),
+    };
+    let mut classes: HashMap<String, LocalClass> = HashMap::new();
+    let mut props: Vec<(String, String)> = Vec::new();
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    for sc in &server_classes {
+        let local_idx = local.schema.class_index(&sc.name).filter(|&ci| {
+            let lc = &local.schema.classes[ci];
+            crate::state::same_layout(lc, &ClassSchema::new(&lc.name, &lc.primary_key, sc.properties.clone()))
+        });
+        let index = match local_idx {
+            Some(ci) => reconcile::index_class(db, "local", ci)?,
+            None => HashIndex::default(),
+        };
+        let fingerprint = index.fingerprint(&[], None);
+        props.push((sc.name.clone(), serde_json::to_string(&sc.properties).unwrap_or_default()));
+        let query = RangeQuery { class: sc.name.clone(), lo: ByteBuf::new(), hi: None, fingerprint };
+        if fingerprint == sc.fingerprint {
+            copy_local_range(db, &query, local_idx)?;
+        } else {
+            pending.push_back(Pending { query, continued: false });
+        }
+        classes.insert(sc.name.clone(), LocalClass { local_idx, index, fetch: Vec::new() });
+    }
+    let mut differed = 0u64;
+    while !pending.is_empty() {
+        let batch: Vec<Pending> = pending.drain(..pending.len().min(reconcile::MAX_QUERIES)).collect();
+        conn.send(&ClientMessage::ReconcileRanges { queries: batch.iter().map(|p| p.query.clone()).collect() })?;
+        let answers = match conn.recv_required(ANSWER_TIMEOUT)? {
+            ServerMessage::ReconcileAnswers { answers } if answers.len() == batch.len() => answers,
+            other => return Err(unexpected("one answer per range", other)),
+        };
+        for (asked, answer) in batch.into_iter().zip(answers) {
+            let q = asked.query;
+            let class = classes.get_mut(&q.class).ok_or_else(|| Error::Protocol(format!("an answer about unknown class '{}'", q.class)))?;
+            if !matches!(answer, RangeAnswer::Same) && !asked.continued {
+                differed += 1;
+            }
+            match answer {
+                RangeAnswer::Same => copy_local_range(db, &q, class.local_idx)?,
+                RangeAnswer::Split(parts) => {
+                    for part in parts {
+                        let fingerprint = class.index.fingerprint(&part.lo, part.hi.as_deref().map(Vec::as_slice));
+                        let sub = RangeQuery { class: q.class.clone(), lo: part.lo, hi: part.hi, fingerprint };
+                        if fingerprint == part.fingerprint {
+                            copy_local_range(db, &sub, class.local_idx)?;
+                        } else {
+                            pending.push_back(Pending { query: sub, continued: false });
+                        }
+                    }
+                }
+                RangeAnswer::Items(hashes) => {
+                    // The local range is copied in one statement, then what differs is taken
+                    // out (local objects whose hash the server lacks) or fetched (server hashes
+                    // the client lacks). A hash covers the key: equal hashes, equal objects.
+                    copy_local_range(db, &q, class.local_idx)?;
+                    let theirs: HashSet<u64> = hashes.iter().copied().collect();
+                    let mut mine = HashSet::new();
+                    for (key, h) in class.index.items(&q.lo, q.hi.as_deref().map(Vec::as_slice)) {
+                        if !theirs.contains(&h) {
+                            remove_key(db, &q.class, key)?;
+                        }
+                        mine.insert(h);
+                    }
+                    let wanted: Vec<u64> = hashes.into_iter().filter(|h| !mine.contains(h)).collect();
+                    if !wanted.is_empty() {
+                        class.fetch.push(WantedRecords { lo: q.lo, hi: q.hi, hashes: wanted });
+                    }
+                }
+                RangeAnswer::Records { records, resume } => {
+                    store_records(db, &q.class, &records)?;
+                    if let Some(resume) = resume {
+                        let rest = RangeQuery { lo: resume, ..q };
+                        pending.push_back(Pending { query: rest, continued: true });
+                    }
+                }
+            }
+        }
+        super::crash_point("fresh_reconcile");
+    }
+    for (name, class) in &classes {
+        let mut wanted: &[WantedRecords] = &class.fetch;
+        while !wanted.is_empty() {
+            // Whole ranges, at most MAX_FETCH_HASHES hashes (a range has at most LEAF_ITEMS).
+            let (mut n, mut hashes) = (0, 0);
+            while n < wanted.len() && hashes + wanted[n].hashes.len() <= reconcile::MAX_FETCH_HASHES {
+                hashes += wanted[n].hashes.len();
+                n += 1;
+            }
+            let ask = &wanted[..n.max(1)];
+            conn.send(&ClientMessage::ReconcileFetch { class: name.clone(), wanted: ask.to_vec() })?;
+            let (records, served) = match conn.recv_required(ANSWER_TIMEOUT)? {
+                ServerMessage::ReconcileRecords { records, served } if served >= 1 && served as usize <= ask.len() => (records, served),
+                other => return Err(unexpected("the records asked for", other)),
+            };
+            store_records(db, name, &records)?;
+            wanted = &wanted[served as usize..];
+        }
+    }
+    // As with a full copy, a class has a layout in the fresh copy only when it has objects.
+    for (name, json) in &props {
+        let has: Option<i64> = db.query_row("SELECT 1 FROM fresh_objects WHERE class = ?1 LIMIT 1", [name], |r| r.get(0)).optional()?;
+        if has.is_some() {
+            db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![name, json])?;
+        }
+    }
+    let received: i64 = db.query_row("SELECT COUNT(*) FROM fresh_objects", [], |r| r.get(0))?;
+    set_meta(db, "server_version", server_version as i64)?;
+    set_meta(db, "salt", salt as i64)?;
+    set_meta(db, "received", received)?;
+    set_meta(db, "total", received)?;
+    set_meta(db, "ranges_differed", differed as i64)?;
+    set_meta(db, "transferred", (conn.bytes_transferred() - start_bytes) as i64)?;
+    set_meta(db, "done", 1)?;
+    Ok(())
+}
+
+fn unexpected(wanted: &str, msg: ServerMessage) -> Error {
+    match msg {
+        ServerMessage::Error(e) => Error::Sync(format!("reconciliation refused: {}", e.message)),
+        other => Error::Protocol(format!("expected {wanted}, got {other:?}")),
+    }
+}
+
+/// Copies the local objects of an equal range into the fresh copy.
+fn copy_local_range(db: &Connection, q: &RangeQuery, local_idx: Option<usize>) -> Result<()> {
+    let Some(ci) = local_idx else { return Ok(()) };
+    // Two statements, so that both bounds are index bounds (an `OR` would scan to the end).
+    match &q.hi {
+        Some(hi) => db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
+                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3 AND pk < ?4",
+            )?
+            .execute(params![q.class, ci as i64, q.lo.as_slice(), hi.as_slice()])?,
+        None => db
+            .prepare_cached(
+                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
+                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3",
+            )?
+            .execute(params![q.class, ci as i64, q.lo.as_slice()])?,
+    };
+    Ok(())
+}
+
+fn remove_key(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
+    db.prepare_cached("DELETE FROM fresh_objects WHERE class = ?1 AND pk = ?2")?.execute(params![class, key])?;
+    Ok(())
+}
+
+fn store_records(db: &Connection, class: &str, records: &[RawRecord]) -> Result<()> {
+    let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, data) VALUES(?1, ?2, ?3)")?;
+    for r in records {
+        ins.execute(params![class, r.key.as_slice(), r.data.as_slice()])?;
+    }
+    Ok(())
 }
 
 /// The server's layout of a class, as sent with its objects (None: the server sent none).

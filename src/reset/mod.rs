@@ -111,6 +111,12 @@ pub struct ResetReport {
     /// Producing the change summary and the report's counts.
     #[serde(default)]
     pub summary_ms: u64,
+    /// Payload bytes sent and received to get the fresh copy (this run of the download).
+    #[serde(default)]
+    pub transferred_bytes: u64,
+    /// Key ranges whose fingerprints differed in a range reconciliation (0: a full copy).
+    #[serde(default)]
+    pub ranges_differed: u64,
     /// The same phases in microseconds.
     #[serde(default)]
     pub timings: PhaseTimings,

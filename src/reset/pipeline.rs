@@ -72,13 +72,15 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
         Err(FetchError::Other(e)) => return Err(e),
     };
     report.timings.download_us = clock.lap();
+    (report.transferred_bytes, report.ranges_differed) = (fresh.transferred_bytes, fresh.ranges_differed);
     let fresh_path = fresh::fresh_path(realm.path());
     log::info!(
         target: LOG,
-        "download: {} objects, {} bytes in {} ms (server version {})",
+        "download: {} objects, {} bytes in {} ms ({} ranges differed; server version {})",
         fresh.objects,
-        std::fs::metadata(&fresh_path).map(|m| m.len()).unwrap_or(0),
+        fresh.transferred_bytes,
         report.timings.download_us / 1000,
+        fresh.ranges_differed,
         fresh.server_version
     );
     if config.keep_backup {
@@ -152,6 +154,7 @@ pub fn preview(realm: &Realm, decision: ResetDecision) -> Result<ResetReport> {
         FetchError::Transient(e) | FetchError::Other(e) => e,
     })?;
     report.timings.download_us = clock.lap();
+    (report.transferred_bytes, report.ranges_differed) = (fresh.transferred_bytes, fresh.ranges_differed);
     let fresh_path = fresh::fresh_path(realm.path());
     let r = transform_in_place(realm, &fresh, ident, None, decision, &mut report, &mut clock, false);
     drop(fresh);
@@ -182,6 +185,8 @@ fn new_report(demand: &SyncError, mode: super::ClientResetMode, decision: ResetD
         replay_ms: 0,
         commit_ms: 0,
         summary_ms: 0,
+        transferred_bytes: 0,
+        ranges_differed: 0,
         timings: Default::default(),
         completed_at_ms: 0,
     }
@@ -209,7 +214,10 @@ fn fetch_fresh_copy(session: &SyncSession) -> std::result::Result<(FreshCopy, u6
         }
     };
     let path = fresh::fresh_path(realm.path());
-    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report).map_err(|e| match e {
+    let schema = realm.schema();
+    // A server that offers it reconciles against the local file; others send a full copy.
+    let local = bound.reconcile.then(|| fresh::Local { path: realm.path(), schema: &schema });
+    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, local, &report).map_err(|e| match e {
         Error::Sync(_) | Error::Timeout(_) | Error::Protocol(_) => FetchError::Transient(e),
         other => FetchError::Other(other),
     })?;
@@ -451,7 +459,7 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
         }
     };
     let path = fresh::fresh_path(realm.path());
-    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, &report)?;
+    let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, None, &report)?;
     let ident = bound.ident;
     let result = sync_meta::unrecorded_write(realm, || {
         realm.with_txn(|tx, _| {

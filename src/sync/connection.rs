@@ -168,6 +168,8 @@ fn permanent_tls_failure(e: &std::io::Error) -> Option<String> {
 
 pub struct WsConn {
     ws: WebSocket<Stream>,
+    /// Payload bytes of the binary messages sent and received (the reset report's transfer).
+    transferred: u64,
 }
 
 impl WsConn {
@@ -212,18 +214,28 @@ impl WsConn {
             }
             Error::Sync(format!("WebSocket handshake with {url} failed: {e}"))
         })?;
-        Ok(WsConn { ws })
+        Ok(WsConn { ws, transferred: 0 })
     }
 
     pub fn send(&mut self, msg: &ClientMessage) -> Result<()> {
-        self.ws.send(Message::Binary(protocol::encode(msg).into())).map_err(|e| Error::Sync(format!("send failed: {e}")))
+        let bytes = protocol::encode(msg);
+        self.transferred += bytes.len() as u64;
+        self.ws.send(Message::Binary(bytes.into())).map_err(|e| Error::Sync(format!("send failed: {e}")))
+    }
+
+    /// Payload bytes of the messages sent and received on this connection so far.
+    pub fn bytes_transferred(&self) -> u64 {
+        self.transferred
     }
 
     /// The next server message, or None if none arrived within `timeout`.
     pub fn recv(&mut self, timeout: Duration) -> Result<Option<ServerMessage>> {
         self.ws.get_ref().tcp().set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
         match self.ws.read() {
-            Ok(Message::Binary(b)) => protocol::decode(&b).map(Some),
+            Ok(Message::Binary(b)) => {
+                self.transferred += b.len() as u64;
+                protocol::decode(&b).map(Some)
+            }
             Ok(Message::Close(_)) => Err(Error::Sync("the server closed the connection".into())),
             Ok(Message::Text(_)) => Err(Error::Protocol("the server sent a text frame".into())),
             Ok(_) => {

@@ -133,6 +133,8 @@ pub(crate) struct Bound {
     pub server_version: u64,
     pub epoch: u64,
     pub new_file: bool,
+    /// The server offers range reconciliation of the fresh copy.
+    pub reconcile: bool,
 }
 
 /// How one connection ended.
@@ -487,9 +489,9 @@ impl SyncSession {
             completing_reset,
         }))?;
         match conn.recv_required(ANSWER_TIMEOUT)? {
-            ServerMessage::BindOk { client_file_ident, server_version, epoch, new_file, .. } => {
+            ServerMessage::BindOk { client_file_ident, server_version, epoch, new_file, reconcile, .. } => {
                 log::info!(target: "driftsync::sync", "bound {} as client file {client_file_ident} (server version {server_version}, new file: {new_file})", self.realm.path().display());
-                Ok(Bound { conn, ident: client_file_ident, server_version, epoch, new_file })
+                Ok(Bound { conn, ident: client_file_ident, server_version, epoch, new_file, reconcile })
             }
             ServerMessage::Error(e) => Err(classify(e)),
             other => Err(End::Retry(SyncError::connection(&Error::Protocol(format!("expected BindOk, got {other:?}"))))),
