@@ -23,7 +23,7 @@ pub mod value;
 pub use changeset::{Changeset, ElemId, Instruction};
 pub use config::{RealmConfig, SyncConfig};
 pub use error::{Error, ErrorCode, Result};
-pub use notify::{ChangeSummary, ClassChanges, NotificationToken, ObserverScope};
+pub use notify::{ChangeSummary, Changed, ClassChanges, CollectionChanges, NotificationToken, ObserverScope};
 pub use realm::{FieldValue, Object, Realm};
 pub use reset::{ClientResetConfig, ClientResetMode};
 pub use schema::{ClassSchema, Property, Schema};

@@ -1,9 +1,203 @@
 //! Change summaries (what one commit changed) and the observers that receive them.
+//!
+//! A modified object's list, set and dictionary properties also say what changed inside them
+//! (`CollectionChanges`, like Realm's collection change sets). Producers that compare a before
+//! and an after state record it directly (`record_object`, `record_field`); the rules, which
+//! change a collection one operation at a time, note the collection's state before the first and
+//! after the last operation (`note_collection_edit`), and the commit turns those notes into
+//! changes once (`resolve_pending`), so a transaction of many operations is compared once.
 
-use crate::value::PrimaryKey;
+use crate::list::RgaList;
+use crate::schema::ClassSchema;
+use crate::store::{self, Field, ObjectData};
+use crate::value::{PrimaryKey, Value};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
+
+/// What was deleted, inserted and modified in one collection, each in ascending order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changed<T> {
+    pub deleted: Vec<T>,
+    pub inserted: Vec<T>,
+    pub modified: Vec<T>,
+}
+
+impl<T> Default for Changed<T> {
+    fn default() -> Self {
+        Changed { deleted: Vec::new(), inserted: Vec::new(), modified: Vec::new() }
+    }
+}
+
+impl<T> Changed<T> {
+    pub fn is_empty(&self) -> bool {
+        self.deleted.is_empty() && self.inserted.is_empty() && self.modified.is_empty()
+    }
+}
+
+/// What changed inside one collection property of a modified object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CollectionChanges {
+    /// Indices as Realm reports them: `deleted` are positions in the list before the commit,
+    /// `inserted` and `modified` positions in the list after it. Deleting the `deleted` positions
+    /// from the old list and inserting at the `inserted` positions gives the new list. A moved
+    /// element is a deletion and an insertion.
+    List(Changed<usize>),
+    /// The elements themselves (a set's element is its own identity), in the set's canonical
+    /// order: `deleted` left the set, `inserted` joined it; `modified` is always empty.
+    Set(Changed<Value>),
+    /// Keys in key order: `inserted` appeared, `modified` got another value, `deleted` went.
+    Dictionary(Changed<String>),
+}
+
+impl CollectionChanges {
+    /// What changed from `old` to `new`; None for a field that is not a collection (a counter,
+    /// any scalar) or when nothing visible changed.
+    pub fn between(old: &Field, new: &Field) -> Option<CollectionChanges> {
+        let changes = match (old, new) {
+            (Field::List(o), Field::List(n)) => CollectionChanges::List(list_changes(o, n)),
+            (Field::Set(o), Field::Set(n)) => CollectionChanges::Set(Changed {
+                deleted: o.iter().filter(|v| !store::set_contains(n, v)).cloned().collect(),
+                inserted: n.iter().filter(|v| !store::set_contains(o, v)).cloned().collect(),
+                modified: Vec::new(),
+            }),
+            (Field::Dict(o), Field::Dict(n)) => CollectionChanges::Dictionary(Changed {
+                deleted: o.keys().filter(|k| !n.contains_key(*k)).cloned().collect(),
+                inserted: n.keys().filter(|k| !o.contains_key(*k)).cloned().collect(),
+                modified: n.iter().filter(|(k, v)| o.get(*k).is_some_and(|ov| !ov.same_as(v))).map(|(k, _)| k.clone()).collect(),
+            }),
+            _ => return None,
+        };
+        (!changes.is_empty()).then_some(changes)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        match self {
+            CollectionChanges::List(c) => c.is_empty(),
+            CollectionChanges::Set(c) => c.is_empty(),
+            CollectionChanges::Dictionary(c) => c.is_empty(),
+        }
+    }
+
+    /// These changes followed by `later` (of the same collection), as one change.
+    fn then(self, later: CollectionChanges) -> CollectionChanges {
+        match (self, later) {
+            (CollectionChanges::List(a), CollectionChanges::List(b)) => CollectionChanges::List(compose_list(&a, &b)),
+            // A set element removed and added again is the same element: no change.
+            (CollectionChanges::Set(a), CollectionChanges::Set(b)) => CollectionChanges::Set(compose_keyed(a, b, false)),
+            // A key erased and set again may hold another value: modified.
+            (CollectionChanges::Dictionary(a), CollectionChanges::Dictionary(b)) => {
+                CollectionChanges::Dictionary(compose_keyed(a, b, true))
+            }
+            // The property changed kind in between (a schema change): only the later one holds.
+            (_, later) => later,
+        }
+    }
+}
+
+/// List changes by element id: an element in both lists is kept (modified if its value
+/// differs), the others were deleted or inserted. Elements never change their relative order in
+/// an RGA list; should two replicas disagree, an element out of order counts as moved.
+fn list_changes(old: &RgaList, new: &RgaList) -> Changed<usize> {
+    let old_elems: Vec<_> = old.visible().collect();
+    let old_pos: HashMap<_, usize> = old_elems.iter().enumerate().map(|(i, e)| (e.id, i)).collect();
+    let mut kept = vec![false; old_elems.len()];
+    let mut out = Changed::default();
+    let mut last_kept = None;
+    for (ni, e) in new.visible().enumerate() {
+        match old_pos.get(&e.id) {
+            Some(&oi) if last_kept.is_none_or(|l| oi > l) => {
+                kept[oi] = true;
+                last_kept = Some(oi);
+                if !old_elems[oi].value.same_as(&e.value) {
+                    out.modified.push(ni);
+                }
+            }
+            _ => out.inserted.push(ni),
+        }
+    }
+    out.deleted = (0..kept.len()).filter(|&i| !kept[i]).collect();
+    out
+}
+
+/// The `k`-th (from 0) natural number not in `sorted`.
+fn nth_absent(sorted: &[usize], k: usize) -> usize {
+    let mut n = k;
+    for &s in sorted {
+        if s <= n {
+            n += 1;
+        } else {
+            break;
+        }
+    }
+    n
+}
+
+/// Two list changes in a row as one: `a` takes list 0 to list 1, `b` list 1 to list 2.
+fn compose_list(a: &Changed<usize>, b: &Changed<usize>) -> Changed<usize> {
+    let below = |sorted: &[usize], q: usize| sorted.partition_point(|&x| x < q);
+    // A position of list 1 that `a` did not insert, in list 0; one that `b` kept, in list 2.
+    let to_old = |q: usize| nth_absent(&a.deleted, q - below(&a.inserted, q));
+    let to_new = |q: usize| nth_absent(&b.inserted, q - below(&b.deleted, q));
+    let mut deleted: Vec<usize> = a.deleted.clone();
+    deleted.extend(b.deleted.iter().filter(|q| a.inserted.binary_search(q).is_err()).map(|&q| to_old(q)));
+    let mut inserted: Vec<usize> = b.inserted.clone();
+    inserted.extend(a.inserted.iter().filter(|q| b.deleted.binary_search(q).is_err()).map(|&q| to_new(q)));
+    let mut modified: Vec<usize> = a.modified.iter().filter(|q| b.deleted.binary_search(q).is_err()).map(|&q| to_new(q)).collect();
+    modified.extend(b.modified.iter().copied());
+    for v in [&mut deleted, &mut inserted, &mut modified] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    modified.retain(|p| inserted.binary_search(p).is_err());
+    Changed { deleted, inserted, modified }
+}
+
+/// What identifies a set element or a dictionary key, and the order they are reported in.
+trait CollectionKey: Clone {
+    fn same(&self, other: &Self) -> bool;
+    /// Sorts into reporting order and removes repeats.
+    fn normalize(keys: &mut Vec<Self>);
+}
+
+impl CollectionKey for String {
+    fn same(&self, other: &Self) -> bool {
+        self == other
+    }
+    fn normalize(keys: &mut Vec<Self>) {
+        keys.sort();
+        keys.dedup();
+    }
+}
+
+impl CollectionKey for Value {
+    fn same(&self, other: &Self) -> bool {
+        self.same_as(other)
+    }
+    fn normalize(keys: &mut Vec<Self>) {
+        store::set_normalize(keys);
+    }
+}
+
+/// Two keyed changes (set elements, dictionary keys) in a row as one; `reinsert_modifies`: a
+/// key deleted by `a` and inserted by `b` counts as modified (else as unchanged).
+fn compose_keyed<T: CollectionKey>(a: Changed<T>, b: Changed<T>, reinsert_modifies: bool) -> Changed<T> {
+    let has = |v: &[T], x: &T| v.iter().any(|y| y.same(x));
+    let mut out = Changed::default();
+    // Deleted: there before `a` and deleted by one of them.
+    out.deleted.extend(a.deleted.iter().filter(|k| !has(&b.inserted, k)).cloned());
+    out.deleted.extend(b.deleted.iter().filter(|k| !has(&a.inserted, k)).cloned());
+    if reinsert_modifies {
+        out.modified.extend(a.deleted.iter().filter(|k| has(&b.inserted, k)).cloned());
+    }
+    out.inserted.extend(a.inserted.iter().filter(|k| !has(&b.deleted, k)).cloned());
+    out.inserted.extend(b.inserted.iter().filter(|k| !has(&a.deleted, k)).cloned());
+    out.modified.extend(a.modified.iter().chain(&b.modified).filter(|k| !has(&b.deleted, k) && !has(&a.inserted, k)).cloned());
+    for v in [&mut out.deleted, &mut out.inserted, &mut out.modified] {
+        T::normalize(v);
+    }
+    out
+}
 
 /// What one commit changed in one class.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12,18 +206,32 @@ pub struct ClassChanges {
     pub erased: BTreeSet<PrimaryKey>,
     /// Objects that existed before and after the commit, with the properties that changed.
     pub modified: BTreeMap<PrimaryKey, BTreeSet<String>>,
+    /// For modified objects, what changed inside their changed list, set and dictionary
+    /// properties (by property name). Counters and scalars have no entry.
+    pub collections: BTreeMap<PrimaryKey, BTreeMap<String, CollectionChanges>>,
 }
 
 impl ClassChanges {
     pub fn is_empty(&self) -> bool {
         self.inserted.is_empty() && self.erased.is_empty() && self.modified.is_empty()
     }
+
+    /// What changed inside the collection property `prop` of the object `pk`.
+    pub fn collection(&self, pk: &PrimaryKey, prop: &str) -> Option<&CollectionChanges> {
+        self.collections.get(pk).and_then(|props| props.get(prop))
+    }
 }
+
+/// A collection's state before the first and after the last operation of a transaction.
+type PendingEdit = (Field, Field);
 
 /// What one commit changed, by class name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeSummary {
     pub classes: BTreeMap<String, ClassChanges>,
+    /// Collections changed operation by operation, not yet compared: (class, object, property)
+    /// → (state before the first operation, state after the last). Resolved at commit.
+    pending: BTreeMap<(String, PrimaryKey, String), PendingEdit>,
 }
 
 impl ChangeSummary {
@@ -47,9 +255,11 @@ impl ChangeSummary {
     pub fn record_erase(&mut self, class: &str, pk: &PrimaryKey) {
         let c = self.class_mut(class);
         c.modified.remove(pk);
+        c.collections.remove(pk);
         if !c.inserted.remove(pk) {
             c.erased.insert(pk.clone());
         }
+        self.pending.retain(|(pc, ppk, _), _| !(pc == class && ppk == pk));
     }
 
     /// Modifications of objects inserted in this commit are part of the insertion.
@@ -59,6 +269,86 @@ impl ChangeSummary {
             return;
         }
         c.modified.entry(pk.clone()).or_default().insert(prop.to_string());
+    }
+
+    /// The property `prop` changed from `old` to `new`: records the modification and, for a
+    /// collection, what changed inside it.
+    pub fn record_field(&mut self, class: &str, pk: &PrimaryKey, prop: &str, old: &Field, new: &Field) {
+        self.record_modify(class, pk, prop);
+        if let Some(changes) = CollectionChanges::between(old, new) {
+            self.add_collection_changes(class, pk, prop, changes);
+        }
+    }
+
+    /// Records every property that differs between an object's `old` and `new` state.
+    pub fn record_object(&mut self, class: &ClassSchema, pk: &PrimaryKey, old: &ObjectData, new: &ObjectData) {
+        for i in store::changed_properties(class, old, new) {
+            let (Some(o), Some(n)) = (old.fields.get(i), new.fields.get(i)) else {
+                self.record_modify(&class.name, pk, &class.properties[i].name);
+                continue;
+            };
+            self.record_field(&class.name, pk, &class.properties[i].name, o, n);
+        }
+    }
+
+    /// One operation changed the property `prop` from `before` to `after`: records the
+    /// modification; for a collection, what changed inside is worked out once, by
+    /// `resolve_pending`.
+    pub fn note_collection_edit(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: &Field, after: &Field) {
+        self.record_modify(class, pk, prop);
+        self.note_pending(class, pk, prop, before, after);
+    }
+
+    /// Keeps the earliest `before` and the latest `after` of a collection edited in steps
+    /// (nothing for an object inserted in this commit: its insertion says it all).
+    fn note_pending(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: &Field, after: &Field) {
+        if matches!(before, Field::Value(_)) || self.classes.get(class).is_some_and(|c| c.inserted.contains(pk)) {
+            return;
+        }
+        let key = (class.to_string(), pk.clone(), prop.to_string());
+        match self.pending.get_mut(&key) {
+            Some(edit) => edit.1 = after.clone(),
+            None => {
+                self.pending.insert(key, (before.clone(), after.clone()));
+            }
+        }
+    }
+
+    /// Turns the noted collection edits into collection changes (the commit does this before
+    /// observers are called).
+    pub fn resolve_pending(&mut self) {
+        for ((class, pk, prop), (before, after)) in std::mem::take(&mut self.pending) {
+            if let Some(changes) = CollectionChanges::between(&before, &after) {
+                self.add_collection_changes(&class, &pk, &prop, changes);
+            }
+        }
+    }
+
+    fn resolve_pending_of(&mut self, class: &str, pk: &PrimaryKey, prop: &str) {
+        if let Some((before, after)) = self.pending.remove(&(class.to_string(), pk.clone(), prop.to_string()))
+            && let Some(changes) = CollectionChanges::between(&before, &after)
+        {
+            self.add_collection_changes(class, pk, prop, changes);
+        }
+    }
+
+    /// Adds changes of a collection after those already recorded for it.
+    fn add_collection_changes(&mut self, class: &str, pk: &PrimaryKey, prop: &str, changes: CollectionChanges) {
+        let c = self.class_mut(class);
+        if !c.modified.get(pk).is_some_and(|props| props.contains(prop)) {
+            return;
+        }
+        let props = c.collections.entry(pk.clone()).or_default();
+        let combined = match props.remove(prop) {
+            Some(earlier) => earlier.then(changes),
+            None => changes,
+        };
+        if !combined.is_empty() {
+            props.insert(prop.to_string(), combined);
+        }
+        if props.is_empty() {
+            c.collections.remove(pk);
+        }
     }
 
     /// True if the object was inserted, erased or modified.
@@ -87,6 +377,9 @@ impl ChangeSummary {
             if let Some(props) = c.modified.get(pk) {
                 oc.modified.insert(pk.clone(), props.clone());
             }
+            if let Some(props) = c.collections.get(pk) {
+                oc.collections.insert(pk.clone(), props.clone());
+            }
             if !oc.is_empty() {
                 out.classes.insert(class.to_string(), oc);
             }
@@ -95,7 +388,7 @@ impl ChangeSummary {
     }
 
     /// Merges a later commit's changes into this one (used where one logical change spans
-    /// several steps).
+    /// several steps). Collection changes of both compose into one.
     pub fn merge(&mut self, later: &ChangeSummary) {
         for (class, c) in &later.classes {
             for pk in &c.erased {
@@ -109,6 +402,16 @@ impl ChangeSummary {
                     self.record_modify(class, pk, p);
                 }
             }
+            for (pk, props) in &c.collections {
+                for (prop, changes) in props {
+                    // This summary's own edits of the collection came first.
+                    self.resolve_pending_of(class, pk, prop);
+                    self.add_collection_changes(class, pk, prop, changes.clone());
+                }
+            }
+        }
+        for ((class, pk, prop), (before, after)) in &later.pending {
+            self.note_pending(class, pk, prop, before, after);
         }
     }
 }
@@ -194,5 +497,150 @@ impl Drop for NotificationToken {
         if let Some(o) = self.observers.upgrade() {
             o.remove(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::changeset::ElemId;
+
+    /// A small deterministic generator (the tests need no crate for this).
+    struct Lcg(u64);
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % n.max(1)
+        }
+    }
+
+    /// Random inserts, sets (each to a value never used before) and erases on `list`.
+    fn edit_list(list: &mut RgaList, rng: &mut Lcg, next: &mut i64) {
+        for _ in 0..rng.below(6) {
+            *next += 1;
+            let ids: Vec<ElemId> = list.visible().map(|e| e.id).collect();
+            match rng.below(3) {
+                0 => {
+                    let after = if ids.is_empty() { None } else { Some(ids[rng.below(ids.len())]) };
+                    list.integrate_insert(ElemId { lamport: *next as u64, peer: 1 }, after, Value::Int(*next));
+                }
+                1 if !ids.is_empty() => {
+                    list.set(ids[rng.below(ids.len())], Value::Int(*next));
+                }
+                _ if !ids.is_empty() => {
+                    list.erase(ids[rng.below(ids.len())]);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn list_changes_composed_equal_the_changes_of_both_steps_at_once() {
+        let mut rng = Lcg(7);
+        for _ in 0..2000 {
+            let mut next = 0;
+            let mut l0 = RgaList::default();
+            edit_list(&mut l0, &mut rng, &mut next);
+            let mut l1 = l0.clone();
+            edit_list(&mut l1, &mut rng, &mut next);
+            let mut l2 = l1.clone();
+            edit_list(&mut l2, &mut rng, &mut next);
+            let composed = compose_list(&list_changes(&l0, &l1), &list_changes(&l1, &l2));
+            assert_eq!(composed, list_changes(&l0, &l2), "{l0:?} -> {l1:?} -> {l2:?}");
+        }
+    }
+
+    #[test]
+    fn list_changes_follow_realm_index_rules() {
+        let id = |l| ElemId { lamport: l, peer: 1 };
+        let mut old = RgaList::default();
+        for (l, v) in [(1, "a"), (2, "b"), (3, "c"), (4, "d")] {
+            old.integrate_insert(id(l), if l == 1 { None } else { Some(id(l - 1)) }, v.into());
+        }
+        let mut new = old.clone();
+        new.erase(id(2));
+        new.set(id(4), "D".into());
+        new.integrate_insert(id(9), None, "z".into());
+        // Deleted: old positions; inserted and modified: new positions.
+        assert_eq!(list_changes(&old, &new), Changed { deleted: vec![1], inserted: vec![0], modified: vec![3] });
+        // Two replicas that disagree on the order of shared elements: the one out of order moved.
+        let swapped = RgaList { elems: vec![old.elems[1].clone(), old.elems[0].clone()] };
+        let first_two = RgaList { elems: old.elems[..2].to_vec() };
+        assert_eq!(list_changes(&first_two, &swapped), Changed { deleted: vec![0], inserted: vec![1], modified: vec![] });
+    }
+
+    #[test]
+    fn keyed_changes_composed_equal_the_changes_of_both_steps_at_once() {
+        let mut rng = Lcg(11);
+        let edit = |d: &mut BTreeMap<String, Value>, rng: &mut Lcg, next: &mut i64| {
+            for _ in 0..rng.below(6) {
+                *next += 1;
+                let key = format!("k{}", rng.below(5));
+                if rng.below(3) == 0 {
+                    d.remove(&key);
+                } else {
+                    d.insert(key, Value::Int(*next));
+                }
+            }
+        };
+        for _ in 0..2000 {
+            let mut next = 0;
+            let mut d0 = BTreeMap::new();
+            edit(&mut d0, &mut rng, &mut next);
+            let mut d1 = d0.clone();
+            edit(&mut d1, &mut rng, &mut next);
+            let mut d2 = d1.clone();
+            edit(&mut d2, &mut rng, &mut next);
+            let [f0, f1, f2] = [d0, d1, d2].map(Field::Dict);
+            let step = |a: &Field, b: &Field| match CollectionChanges::between(a, b) {
+                Some(CollectionChanges::Dictionary(c)) => c,
+                _ => Changed::default(),
+            };
+            assert_eq!(compose_keyed(step(&f0, &f1), step(&f1, &f2), true), step(&f0, &f2), "{f0:?} -> {f1:?} -> {f2:?}");
+            // The same keys as set elements (a set element has no value to modify).
+            let set = |f: &Field| match f {
+                Field::Dict(d) => Field::Set(d.keys().map(|k| Value::from(k.as_str())).collect()),
+                other => other.clone(),
+            };
+            let (s0, s1, s2) = (set(&f0), set(&f1), set(&f2));
+            let step = |a: &Field, b: &Field| match CollectionChanges::between(a, b) {
+                Some(CollectionChanges::Set(c)) => c,
+                _ => Changed::default(),
+            };
+            assert_eq!(compose_keyed(step(&s0, &s1), step(&s1, &s2), false), step(&s0, &s2));
+        }
+    }
+
+    #[test]
+    fn merge_composes_collection_changes_and_pending_edits_of_both_summaries() {
+        let pk = PrimaryKey::from(1);
+        let list_of = |vals: &[(u64, &str)]| {
+            let mut l = RgaList::default();
+            let mut prev = None;
+            for (lamport, v) in vals {
+                let id = ElemId { lamport: *lamport, peer: 1 };
+                l.integrate_insert(id, prev, (*v).into());
+                prev = Some(id);
+            }
+            Field::List(l)
+        };
+        let l0 = list_of(&[(1, "a"), (2, "b")]);
+        let l1 = list_of(&[(1, "a"), (2, "b"), (3, "c")]);
+        let l2 = list_of(&[(2, "b"), (3, "c")]);
+        let mut first = ChangeSummary::default();
+        first.note_collection_edit("Item", &pk, "tags", &l0, &l1);
+        let mut later = ChangeSummary::default();
+        later.record_field("Item", &pk, "tags", &l1, &l2);
+        first.merge(&later);
+        first.resolve_pending();
+        let item = &first.classes["Item"];
+        assert_eq!(
+            item.collection(&pk, "tags"),
+            Some(&CollectionChanges::List(Changed { deleted: vec![0], inserted: vec![1], modified: vec![] }))
+        );
+        // An erase later in the same summary leaves no collection changes behind.
+        first.record_erase("Item", &pk);
+        assert!(first.classes["Item"].collections.is_empty());
     }
 }

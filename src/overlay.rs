@@ -192,12 +192,7 @@ impl<'c> Overlay<'c> {
             match (&h.original, &h.current) {
                 (None, Some(_)) => summary.record_insert(&class.name, &pk),
                 (Some(_), None) => summary.record_erase(&class.name, &pk),
-                (Some(o), Some(n)) => {
-                    let o = store::decode_object(o, class)?;
-                    for i in store::changed_properties(class, &o, n) {
-                        summary.record_modify(&class.name, &pk, &class.properties[i].name);
-                    }
-                }
+                (Some(o), Some(n)) => summary.record_object(class, &pk, &store::decode_object(o, class)?, n),
                 (None, None) => {}
             }
             self.write_now(class, &key, record.as_deref())?;

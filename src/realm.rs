@@ -588,6 +588,9 @@ impl Realm {
             }
         };
         self.release_owner();
+        // Collections edited operation by operation are compared once, after the lock is gone.
+        let mut changes = changes;
+        changes.resolve_pending();
         self.shared.observers.notify(&changes);
         if version > 0 || !changes.is_empty() {
             let listeners: Vec<_> = self.shared.commit_listeners.lock().iter().map(|(_, l)| l.clone()).collect();

@@ -381,41 +381,43 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
     for (si, spk) in tx.take_backlinks(ci, pk)? {
         let Some(sc) = schema.classes.get(si) else { continue };
         let Some(mut data) = tx.load_object(si, sc, &spk)? else { continue };
+        let before = data.clone();
         let mut touched = Vec::new();
         for (pi, p) in sc.properties.iter().enumerate() {
             if p.target.as_deref() != Some(class) {
                 continue;
             }
-            match &mut data.fields[pi] {
+            let changed = match &mut data.fields[pi] {
                 Field::Value(v) if *v == target => {
                     *v = Value::Null;
-                    touched.push(p.name.clone());
+                    true
                 }
                 Field::List(l) => {
                     let ids: Vec<_> = l.visible().filter(|e| e.value == target).map(|e| e.id).collect();
                     for id in &ids {
                         l.erase(*id);
                     }
-                    if !ids.is_empty() {
-                        touched.push(p.name.clone());
-                    }
+                    !ids.is_empty()
                 }
-                Field::Set(elements) => touched.extend(store::set_remove(elements, &target).then(|| p.name.clone())),
+                Field::Set(elements) => store::set_remove(elements, &target),
                 Field::Dict(entries) => {
                     let mut any = false;
                     for v in entries.values_mut().filter(|v| **v == target) {
                         *v = Value::Null;
                         any = true;
                     }
-                    touched.extend(any.then(|| p.name.clone()));
+                    any
                 }
-                _ => {}
+                _ => false,
+            };
+            if changed {
+                touched.push(pi);
             }
         }
         if !touched.is_empty() {
             tx.save_object(si, sc, &spk, &data)?;
-            for p in touched {
-                tx.changes.record_modify(&sc.name, &spk, &p);
+            for pi in touched {
+                tx.changes.note_collection_edit(&sc.name, &spk, &sc.properties[pi].name, &before.fields[pi], &data.fields[pi]);
             }
         }
     }
@@ -558,6 +560,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
+    let before = data.fields[pi].clone();
     let Some(entries) = data.dict_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a dictionary")));
     };
@@ -576,7 +579,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.record_modify(class, pk, prop);
+    tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
     Ok(outcome)
 }
 
@@ -599,6 +602,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
+    let before = data.fields[pi].clone();
     let Some(elements) = data.set_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a set")));
     };
@@ -610,7 +614,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.record_modify(class, pk, prop);
+    tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
     Ok(Outcome::Applied)
 }
 
@@ -641,6 +645,7 @@ fn list_op(
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
+    let before = data.fields[pi].clone();
     let Some(list) = data.list_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a list")));
     };
@@ -651,7 +656,7 @@ fn list_op(
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
         tx.save_object(ci, c, pk, &data)?;
-        tx.changes.record_modify(class, pk, prop);
+        tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
     }
     Ok(outcome)
 }

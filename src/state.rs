@@ -59,7 +59,10 @@ pub fn write_state(tx: &mut Tx, class_idx: usize, pk: &PrimaryKey, wanted: Optio
                 add_backlinks(tx, class_idx, pk, &w)?;
                 store::save_object(tx.conn, class_idx, pk, &w)?;
                 for i in changed {
-                    tx.changes.record_modify(&class.name, pk, &class.properties[i].name);
+                    match (cur.fields.get(i), w.fields.get(i)) {
+                        (Some(o), Some(n)) => tx.changes.record_field(&class.name, pk, &class.properties[i].name, o, n),
+                        _ => tx.changes.record_modify(&class.name, pk, &class.properties[i].name),
+                    }
                 }
                 bump_lamport(tx, &w);
             }

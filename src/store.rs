@@ -79,6 +79,18 @@ pub fn set_remove(set: &mut Vec<Value>, v: &Value) -> bool {
     }
 }
 
+/// Whether a set kept in canonical order holds `v`.
+pub fn set_contains(set: &[Value], v: &Value) -> bool {
+    let key = set_key(v);
+    set.binary_search_by(|e| set_key(e).cmp(&key)).is_ok()
+}
+
+/// Puts set elements into canonical order and removes repeats.
+pub fn set_normalize(set: &mut Vec<Value>) {
+    set.sort_by_cached_key(set_key);
+    set.dedup_by(|a, b| a.same_as(b));
+}
+
 /// An object's stored fields, indexed like its class's properties.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ObjectData {

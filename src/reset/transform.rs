@@ -174,11 +174,11 @@ fn write_differing(
         return Ok(());
     };
     let record = record.unwrap_or_else(|| store::encode_object(&wanted));
-    let (old_links, changed) = match &local {
+    let (old_links, old) = match &local {
         Some(bytes) if *bytes == record => return Ok(()),
         Some(bytes) => {
             let old = store::decode_object(bytes, class)?;
-            (overlay::links(&schema, class, &old)?, Some(store::changed_properties(class, &old, &wanted)))
+            (overlay::links(&schema, class, &old)?, Some(old))
         }
         None => (Vec::new(), None),
     };
@@ -186,13 +186,9 @@ fn write_differing(
     for t in new_links.iter().filter(|t| !old_links.contains(t)) {
         ov.add_backlink(t, &key)?;
     }
-    match changed {
+    match old {
         None => tx.changes.record_insert(&class.name, &pk),
-        Some(props) => {
-            for i in props {
-                tx.changes.record_modify(&class.name, &pk, &class.properties[i].name);
-            }
-        }
+        Some(old) => tx.changes.record_object(class, &pk, &old, &wanted),
     }
     Ok(())
 }

@@ -142,11 +142,7 @@ pub fn refine_changes(realm: &Realm) -> Result<()> {
                 match (old, new) {
                     (None, Some(_)) => exact.record_insert(&class, pk),
                     (Some(_), None) => exact.record_erase(&class, pk),
-                    (Some(o), Some(n)) => {
-                        for i in store::changed_properties(cs, &o, &n) {
-                            exact.record_modify(&class, pk, &cs.properties[i].name);
-                        }
-                    }
+                    (Some(o), Some(n)) => exact.record_object(cs, pk, &o, &n),
                     (None, None) => {}
                 }
             }

@@ -163,6 +163,43 @@ pub fn name_of(r: &Realm, id: i64) -> Option<String> {
     r.get("Item", &id.into()).expect("get").map(|o| o.value("name").and_then(|v| v.as_str()).unwrap_or_default().to_string())
 }
 
+pub fn offline(r: &Realm) {
+    let s = session(r);
+    s.pause();
+    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
+}
+
+pub fn online(r: &Realm) {
+    session(r).resume();
+    sync_all(r);
+}
+
+/// Two synced clients of the kinds schema that both have `Item[1]`.
+pub fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
+    let a = open_kinds_client(ts, "a.realm", "alice", reset);
+    let b = open_kinds_client(ts, "b.realm", "bob", ClientResetConfig::default());
+    item(&a, 1, "one");
+    sync_all(&a);
+    sync_all(&b);
+    (a, b)
+}
+
+/// The server terminates sync (every client must reset); `other` resets at once and writes
+/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
+pub fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
+    ts.admin(AdminCommand::Terminate);
+    ts.admin(AdminCommand::Enable);
+    eventually("other resets", || other.last_reset_report().unwrap().is_some());
+    sync_all(other);
+    after_terminate(other);
+    sync_all(other);
+    session(r).resume();
+    eventually("the reset", || r.last_reset_report().unwrap().is_some());
+    sync_all(r);
+    sync_all(other);
+    r.last_reset_report().unwrap().unwrap()
+}
+
 /// Every object of every class, as a comparable dump.
 pub fn dump(r: &Realm) -> Vec<Object> {
     let mut out = Vec::new();
