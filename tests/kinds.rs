@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use driftsync::protocol::AdminCommand;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
 use std::sync::{Arc, Mutex};
