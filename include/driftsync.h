@@ -376,6 +376,28 @@ typedef enum driftsync_server_error_code_t {
 } driftsync_server_error_code_t;
 
 /**
+ * One part of what changed inside a collection (`driftsync_changes_collection_len` and the
+ * getters after it).
+ */
+typedef enum driftsync_collection_change_t {
+  /**
+   * Lists: positions in the list before the commit. Sets: elements that left. Dictionaries:
+   * keys that were erased.
+   */
+  DRIFTSYNC_CHANGE_DELETED = 0,
+  /**
+   * Lists: positions in the list after the commit. Sets: elements that joined. Dictionaries:
+   * keys that appeared.
+   */
+  DRIFTSYNC_CHANGE_INSERTED = 1,
+  /**
+   * Lists: positions, after the commit, of elements whose value changed. Dictionaries: keys
+   * that got another value. Sets: always empty.
+   */
+  DRIFTSYNC_CHANGE_MODIFIED = 2,
+} driftsync_collection_change_t;
+
+/**
  * What one commit changed, by class, as an observer sees it (only the classes and objects in
  * its scope). Borrowed: valid only during the observer call; views it returns likewise.
  */
@@ -1315,6 +1337,78 @@ enum driftsync_status_t driftsync_changes_modified_property(const struct driftsy
                                                             size_t property_index,
                                                             struct driftsync_string_t *out_name,
                                                             struct driftsync_error_t **out_error);
+
+/**
+ * How many collection properties of modified objects of the class say what changed inside
+ * them (lists, sets and dictionaries; a counter or scalar never does).
+ */
+enum driftsync_status_t driftsync_changes_collection_count(const struct driftsync_changes_t *changes,
+                                                           size_t class_index,
+                                                           size_t *out_count,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * The `index`-th changed collection of the class (in primary-key, then property-name order):
+ * the object's primary key, the property's name, and whether it is a list, a set or a
+ * dictionary (which says which getter reads its parts: `driftsync_changes_collection_index`,
+ * `_element` or `_key`). The views borrow from `changes` (valid during the observer call).
+ */
+enum driftsync_status_t driftsync_changes_collection(const struct driftsync_changes_t *changes,
+                                                     size_t class_index,
+                                                     size_t index,
+                                                     struct driftsync_pk_t *out_primary_key,
+                                                     struct driftsync_string_t *out_property,
+                                                     enum driftsync_collection_t *out_collection,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * How many entries the part `part` (a `driftsync_collection_change_t` value) of the
+ * `index`-th changed collection of the class has.
+ */
+enum driftsync_status_t driftsync_changes_collection_len(const struct driftsync_changes_t *changes,
+                                                         size_t class_index,
+                                                         size_t index,
+                                                         int32_t part,
+                                                         size_t *out_len,
+                                                         struct driftsync_error_t **out_error);
+
+/**
+ * A list's changed position: the `n`-th (ascending) of part `part`. Deleted positions are in
+ * the list before the commit, inserted and modified ones in the list after it (delete the
+ * deleted, then insert the inserted, and the old list becomes the new one; a move is a
+ * deletion and an insertion). `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a set or dictionary.
+ */
+enum driftsync_status_t driftsync_changes_collection_index(const struct driftsync_changes_t *changes,
+                                                           size_t class_index,
+                                                           size_t index,
+                                                           int32_t part,
+                                                           size_t n,
+                                                           size_t *out_index,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * A set's changed element: the `n`-th (in the set's canonical order) of part `part`. The
+ * value borrows from `changes`. `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a list or dictionary.
+ */
+enum driftsync_status_t driftsync_changes_collection_element(const struct driftsync_changes_t *changes,
+                                                             size_t class_index,
+                                                             size_t index,
+                                                             int32_t part,
+                                                             size_t n,
+                                                             struct driftsync_value_t *out_value,
+                                                             struct driftsync_error_t **out_error);
+
+/**
+ * A dictionary's changed key: the `n`-th (in key order) of part `part`. The string borrows from
+ * `changes`. `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a list or set.
+ */
+enum driftsync_status_t driftsync_changes_collection_key(const struct driftsync_changes_t *changes,
+                                                         size_t class_index,
+                                                         size_t index,
+                                                         int32_t part,
+                                                         size_t n,
+                                                         struct driftsync_string_t *out_key,
+                                                         struct driftsync_error_t **out_error);
 
 /**
  * Opens (or creates) the realm a config describes. Another open of the same file in this

@@ -71,6 +71,18 @@ impl CollectionChanges {
         (!changes.is_empty()).then_some(changes)
     }
 
+    pub fn as_list(&self) -> Option<&Changed<usize>> {
+        if let CollectionChanges::List(c) = self { Some(c) } else { None }
+    }
+
+    pub fn as_set(&self) -> Option<&Changed<Value>> {
+        if let CollectionChanges::Set(c) = self { Some(c) } else { None }
+    }
+
+    pub fn as_dictionary(&self) -> Option<&Changed<String>> {
+        if let CollectionChanges::Dictionary(c) = self { Some(c) } else { None }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             CollectionChanges::List(c) => c.is_empty(),

@@ -2,7 +2,7 @@
 
 use super::realm::driftsync_realm_t;
 use super::types::*;
-use crate::notify::{ChangeSummary, NotificationToken, ObserverScope};
+use crate::notify::{ChangeSummary, Changed, CollectionChanges, NotificationToken, ObserverScope};
 use crate::value::PrimaryKey;
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_void};
@@ -56,6 +56,8 @@ struct ChangedClass {
     inserted: Vec<PrimaryKey>,
     erased: Vec<PrimaryKey>,
     modified: Vec<(PrimaryKey, Vec<String>)>,
+    /// What changed inside collection properties, by object then property name.
+    collections: Vec<(PrimaryKey, String, CollectionChanges)>,
 }
 
 /// What one commit changed, by class, as an observer sees it (only the classes and objects in
@@ -75,6 +77,11 @@ impl driftsync_changes_t {
                 inserted: c.inserted.iter().cloned().collect(),
                 erased: c.erased.iter().cloned().collect(),
                 modified: c.modified.iter().map(|(pk, props)| (pk.clone(), props.iter().cloned().collect())).collect(),
+                collections: c
+                    .collections
+                    .iter()
+                    .flat_map(|(pk, props)| props.iter().map(move |(p, ch)| (pk.clone(), p.clone(), ch.clone())))
+                    .collect(),
             })
             .collect();
         driftsync_changes_t { classes }
@@ -358,6 +365,193 @@ pub unsafe extern "C" fn driftsync_changes_modified_property(
         check_out(out_name, "out_name")?;
         let (_, props) = at(&c.modified, index)?;
         write_out(out_name, str_view(at(props, property_index)?));
+        Ok(())
+    })
+}
+
+// ---- changes inside collections --------------------------------------------------------------
+
+/// One part of what changed inside a collection (`driftsync_changes_collection_len` and the
+/// getters after it).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum driftsync_collection_change_t {
+    /// Lists: positions in the list before the commit. Sets: elements that left. Dictionaries:
+    /// keys that were erased.
+    DRIFTSYNC_CHANGE_DELETED = 0,
+    /// Lists: positions in the list after the commit. Sets: elements that joined. Dictionaries:
+    /// keys that appeared.
+    DRIFTSYNC_CHANGE_INSERTED = 1,
+    /// Lists: positions, after the commit, of elements whose value changed. Dictionaries: keys
+    /// that got another value. Sets: always empty.
+    DRIFTSYNC_CHANGE_MODIFIED = 2,
+}
+
+/// The `index`-th changed collection of the class at `class_index`, and the part `part` (a
+/// `driftsync_collection_change_t` value) of its changes.
+///
+/// # Safety
+/// `changes` must be NULL or live.
+unsafe fn collection_part<'a, T>(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    part: i32,
+    pick: fn(&CollectionChanges) -> Option<&Changed<T>>,
+    what: &str,
+) -> FfiResult<&'a [T]> {
+    // SAFETY: forwarded from the caller.
+    let c = unsafe { class_at(changes, class_index)? };
+    let (_, _, changed) = at(&c.collections, index)?;
+    let changed = pick(changed).ok_or_else(|| crate::Error::TypeMismatch(format!("the changed collection is not a {what}")))?;
+    Ok(match part {
+        0 => &changed.deleted,
+        1 => &changed.inserted,
+        2 => &changed.modified,
+        other => return Err(Failure::invalid(format!("{other} is not a driftsync_collection_change_t"))),
+    })
+}
+
+fn any_kind(c: &CollectionChanges) -> (driftsync_collection_t, [usize; 3]) {
+    use driftsync_collection_t as K;
+    let lens = |d: usize, i: usize, m: usize| [d, i, m];
+    match c {
+        CollectionChanges::List(x) => (K::DRIFTSYNC_COLLECTION_LIST, lens(x.deleted.len(), x.inserted.len(), x.modified.len())),
+        CollectionChanges::Set(x) => (K::DRIFTSYNC_COLLECTION_SET, lens(x.deleted.len(), x.inserted.len(), x.modified.len())),
+        CollectionChanges::Dictionary(x) => (K::DRIFTSYNC_COLLECTION_DICTIONARY, lens(x.deleted.len(), x.inserted.len(), x.modified.len())),
+    }
+}
+
+/// How many collection properties of modified objects of the class say what changed inside
+/// them (lists, sets and dictionaries; a counter or scalar never does).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection_count(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    out_count: *mut usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let c = unsafe { class_at(changes, class_index)? };
+        check_out(out_count, "out_count")?;
+        write_out(out_count, c.collections.len());
+        Ok(())
+    })
+}
+
+/// The `index`-th changed collection of the class (in primary-key, then property-name order):
+/// the object's primary key, the property's name, and whether it is a list, a set or a
+/// dictionary (which says which getter reads its parts: `driftsync_changes_collection_index`,
+/// `_element` or `_key`). The views borrow from `changes` (valid during the observer call).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    out_primary_key: *mut driftsync_pk_t,
+    out_property: *mut driftsync_string_t,
+    out_collection: *mut driftsync_collection_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let c = unsafe { class_at(changes, class_index)? };
+        check_out(out_primary_key, "out_primary_key")?;
+        check_out(out_property, "out_property")?;
+        check_out(out_collection, "out_collection")?;
+        let (pk, prop, changed) = at(&c.collections, index)?;
+        write_out(out_primary_key, pk_view(pk));
+        write_out(out_property, str_view(prop));
+        write_out(out_collection, any_kind(changed).0);
+        Ok(())
+    })
+}
+
+/// How many entries the part `part` (a `driftsync_collection_change_t` value) of the
+/// `index`-th changed collection of the class has.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection_len(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    part: i32,
+    out_len: *mut usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let c = unsafe { class_at(changes, class_index)? };
+        check_out(out_len, "out_len")?;
+        let (_, _, changed) = at(&c.collections, index)?;
+        let lens = any_kind(changed).1;
+        let len = usize::try_from(part).ok().and_then(|p| lens.get(p).copied());
+        write_out(out_len, len.ok_or_else(|| Failure::invalid(format!("{part} is not a driftsync_collection_change_t")))?);
+        Ok(())
+    })
+}
+
+/// A list's changed position: the `n`-th (ascending) of part `part`. Deleted positions are in
+/// the list before the commit, inserted and modified ones in the list after it (delete the
+/// deleted, then insert the inserted, and the old list becomes the new one; a move is a
+/// deletion and an insertion). `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a set or dictionary.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection_index(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    part: i32,
+    n: usize,
+    out_index: *mut usize,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let items = unsafe { collection_part(changes, class_index, index, part, CollectionChanges::as_list, "list")? };
+        check_out(out_index, "out_index")?;
+        write_out(out_index, *at(items, n)?);
+        Ok(())
+    })
+}
+
+/// A set's changed element: the `n`-th (in the set's canonical order) of part `part`. The
+/// value borrows from `changes`. `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a list or dictionary.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection_element(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    part: i32,
+    n: usize,
+    out_value: *mut driftsync_value_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let items = unsafe { collection_part(changes, class_index, index, part, CollectionChanges::as_set, "set")? };
+        check_out(out_value, "out_value")?;
+        write_out(out_value, value_view(at(items, n)?));
+        Ok(())
+    })
+}
+
+/// A dictionary's changed key: the `n`-th (in key order) of part `part`. The string borrows from
+/// `changes`. `DRIFTSYNC_STATUS_TYPE_MISMATCH` for a list or set.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_changes_collection_key(
+    changes: *const driftsync_changes_t,
+    class_index: usize,
+    index: usize,
+    part: i32,
+    n: usize,
+    out_key: *mut driftsync_string_t,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: NULL or live changes.
+        let items = unsafe { collection_part(changes, class_index, index, part, CollectionChanges::as_dictionary, "dictionary")? };
+        check_out(out_key, "out_key")?;
+        write_out(out_key, str_view(at(items, n)?));
         Ok(())
     })
 }

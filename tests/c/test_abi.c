@@ -1548,6 +1548,146 @@ static void test_change_nulls(void) {
     CHECK(frees == registrations);
 }
 
+/* ---- what changed inside collections (issue 15) --------------------------------------------- */
+
+static const char BOX_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Box\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"l\",\"type\":\"string\",\"list\":true},"
+    "{\"name\":\"s\",\"type\":\"string\",\"set\":true},"
+    "{\"name\":\"d\",\"type\":\"string\",\"dictionary\":true}]}]}";
+
+/* The collection changes an observer saw, as text: "prop kind: -deleted +inserted *modified;". */
+static char collection_text[512];
+
+static void append_text(const char *fmt_kind, const char *s, size_t len) {
+    size_t used = strlen(collection_text);
+    snprintf(collection_text + used, sizeof collection_text - used, fmt_kind, (int)len, s);
+}
+
+static void on_collection_changes(void *ud, const driftsync_changes_t *ch) {
+    static const char marks[3] = {'-', '+', '*'};
+    size_t count = 0, i, n, len;
+    int part;
+    (void)ud;
+    collection_text[0] = 0;
+    EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection_count(ch, 0, &count, NULL));
+    for (i = 0; i < count; i++) {
+        driftsync_pk_t pk;
+        driftsync_string_t prop;
+        driftsync_collection_t kind = DRIFTSYNC_COLLECTION_NONE;
+        EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection(ch, 0, i, &pk, &prop, &kind, NULL));
+        CHECK(pk.kind == DRIFTSYNC_PK_INT && pk.int_value == 1);
+        append_text("%.*s:", prop.data, prop.len);
+        for (part = DRIFTSYNC_CHANGE_DELETED; part <= DRIFTSYNC_CHANGE_MODIFIED; part++) {
+            EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection_len(ch, 0, i, part, &len, NULL));
+            for (n = 0; n < len; n++) {
+                char item[32];
+                driftsync_value_t v;
+                driftsync_string_t key;
+                size_t index = 0;
+                item[0] = marks[part];
+                if (kind == DRIFTSYNC_COLLECTION_LIST) {
+                    EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection_index(ch, 0, i, part, n, &index, NULL));
+                    snprintf(item + 1, sizeof item - 1, "%zu", index);
+                } else if (kind == DRIFTSYNC_COLLECTION_SET) {
+                    EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection_element(ch, 0, i, part, n, &v, NULL));
+                    CHECK(v.kind == DRIFTSYNC_VALUE_STRING);
+                    snprintf(item + 1, sizeof item - 1, "%.*s", (int)v.string.len, v.string.data);
+                } else {
+                    CHECK(kind == DRIFTSYNC_COLLECTION_DICTIONARY);
+                    EXPECT0(DRIFTSYNC_STATUS_OK, driftsync_changes_collection_key(ch, 0, i, part, n, &key, NULL));
+                    snprintf(item + 1, sizeof item - 1, "%.*s", (int)key.len, key.data);
+                }
+                append_text(" %.*s", item, strlen(item));
+            }
+            /* one past the end of each part */
+            if (kind == DRIFTSYNC_COLLECTION_LIST) {
+                EXPECT0(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_changes_collection_index(ch, 0, i, part, len, &n, NULL));
+            } else if (kind == DRIFTSYNC_COLLECTION_SET) {
+                EXPECT0(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE,
+                        driftsync_changes_collection_element(ch, 0, i, part, len, &(driftsync_value_t){0}, NULL));
+            } else {
+                EXPECT0(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE,
+                        driftsync_changes_collection_key(ch, 0, i, part, len, &(driftsync_string_t){0}, NULL));
+            }
+        }
+        append_text("%.*s", ";", 1);
+        /* the getter of another kind is a type mismatch; an unknown part is invalid */
+        if (kind == DRIFTSYNC_COLLECTION_LIST) {
+            EXPECT0(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_changes_collection_key(ch, 0, i, 0, 0, &prop, NULL));
+        } else {
+            EXPECT0(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_changes_collection_index(ch, 0, i, 0, 0, &len, NULL));
+        }
+        EXPECT0(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_changes_collection_len(ch, 0, i, 3, &len, NULL));
+        EXPECT0(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_changes_collection_len(ch, 0, i, -1, &len, NULL));
+    }
+    EXPECT0(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_changes_collection(ch, 0, count, &(driftsync_pk_t){0}, &(driftsync_string_t){0}, &(driftsync_collection_t){0}, NULL));
+    EXPECT0(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_changes_collection_count(ch, 1, &len, NULL));
+    EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection_count(ch, 0, NULL, NULL));
+    EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection(ch, 0, 0, NULL, &(driftsync_string_t){0}, &(driftsync_collection_t){0}, NULL));
+    EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection_len(ch, 0, 0, 0, NULL, NULL));
+}
+
+static void test_collection_changes(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_token_t *t = NULL;
+    driftsync_pk_t b1 = pk_int(1);
+    driftsync_value_t v;
+    const char *items[] = {"a", "b", "c", "d"};
+    size_t i, len = 0;
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(BOX_SCHEMA_JSON), &s, ERR));
+    c = make_config("collections.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Box"), &b1, NULL, 0, ERR));
+    for (i = 0; i < 4; i++) {
+        v = v_str(items[i]);
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_list_push(r, S("Box"), &b1, S("l"), &v, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Box"), &b1, S("s"), &v, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Box"), &b1, S("d"), S(items[i]), &v, ERR));
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    registrations++;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_observe_object(r, S("Box"), &b1, on_collection_changes, NULL, count_free, &t, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    /* list a b c d -> z a c D */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_list_erase(r, S("Box"), &b1, S("l"), 1, ERR));
+    v = v_str("D");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_list_set(r, S("Box"), &b1, S("l"), 2, &v, ERR));
+    v = v_str("z");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_list_insert(r, S("Box"), &b1, S("l"), 0, &v, ERR));
+    /* set a b c d -> a c d e */
+    v = v_str("b");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_remove(r, S("Box"), &b1, S("s"), &v, ERR));
+    v = v_str("e");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Box"), &b1, S("s"), &v, ERR));
+    /* dictionary a b c d -> a b=B d e */
+    v = v_str("B");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Box"), &b1, S("d"), S("b"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_erase(r, S("Box"), &b1, S("d"), S("c"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_dict_set(r, S("Box"), &b1, S("d"), S("e"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    /* properties in name order: deleted list positions are old ones, inserted/modified new */
+    CHECK(strcmp(collection_text, "d: -c +e *b;l: -1 +0 *3;s: -b +e;") == 0);
+    if (strcmp(collection_text, "d: -c +e *b;l: -1 +0 *3;s: -b +e;") != 0) {
+        fprintf(stderr, "collection changes: %s\n", collection_text);
+    }
+
+    /* outside a callback: NULL changes */
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection_count(NULL, 0, &len, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection_index(NULL, 0, 0, 0, 0, &len, ERR));
+    driftsync_token_free(t);
+    driftsync_realm_free(r);
+    CHECK(frees == registrations);
+}
+
 int main(int argc, char **argv) {
     static const driftsync_status_t must_see[] = {
         DRIFTSYNC_STATUS_OK, DRIFTSYNC_STATUS_INVALID_ARGUMENT, DRIFTSYNC_STATUS_INVALID_SCHEMA,
@@ -1583,6 +1723,7 @@ int main(int argc, char **argv) {
     test_threads();
     test_nulls();
     test_change_nulls();
+    test_collection_changes();
 
     for (i = 0; i < sizeof must_see / sizeof must_see[0]; i++) {
         if (seen[must_see[i]]) {
