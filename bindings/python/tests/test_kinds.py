@@ -198,3 +198,32 @@ def test_dictionary_bad_input_is_a_typed_error_and_changes_nothing(tmp_path: Pat
             with pytest.raises(KeyError):
                 del doc.meta["absent"]
         assert dict(doc.meta) == {"k": "v"}
+
+
+# -- what changed inside collections -----------------------------------------------------------
+def test_notify_collections_report_list_indices_set_elements_and_dictionary_keys(tmp_path: Path) -> None:
+    schema = {"Box": {"id": "int", "l": "string[]", "s": "string{}", "d": "dict[string]", "n": "counter"}}
+    with driftsync.open(tmp_path / "n.realm", schema=schema) as r:
+        with r.write():
+            box = r.create("Box", 1, l=["a", "b", "c", "d"], s=["a", "b"], d={"a": "1", "b": "2", "c": "3"})
+        seen: List[driftsync.Changes] = []
+        with r.observe_object("Box", 1, seen.append):
+            with r.write():
+                del box.l[1]  # a c d
+                box.l[2] = "D"  # a c D
+                box.l.insert(0, "z")  # z a c D
+                box.s.discard("b")
+                box.s.add("c")
+                box.d["b"] = "20"
+                del box.d["c"]
+                box.d["e"] = "5"
+                box.increment("n")
+        assert list(box.l) == ["z", "a", "c", "D"]
+        [changes] = seen
+        inside = changes["Box"].collections[1]
+        # Lists: deleted positions before the commit, inserted and modified ones after it.
+        assert inside["l"] == driftsync.CollectionChanges("list", deleted=[1], inserted=[0], modified=[3])
+        assert inside["s"] == driftsync.CollectionChanges("set", deleted=["b"], inserted=["c"])
+        assert inside["d"] == driftsync.CollectionChanges("dictionary", deleted=["c"], inserted=["e"], modified=["b"])
+        assert "n" not in inside, "a counter names only the property"
+        assert sorted(changes["Box"].modified[1]) == ["d", "l", "n", "s"]

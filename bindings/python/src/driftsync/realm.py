@@ -29,7 +29,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
-__all__ = ["Realm", "Object", "List", "Set", "Dictionary", "Token", "Changes", "ClassChanges", "WriteTransaction"]
+__all__ = [
+    "Realm",
+    "Object",
+    "List",
+    "Set",
+    "Dictionary",
+    "Token",
+    "Changes",
+    "ClassChanges",
+    "CollectionChanges",
+    "WriteTransaction",
+]
 
 ClassRef = Union[str, type]
 
@@ -47,6 +58,22 @@ def _free_realm(ptr: Any) -> None:
 
 
 @dataclass
+class CollectionChanges:
+    """What changed inside one list, set or dictionary property of a modified object.
+
+    ``kind`` is ``"list"``, ``"set"`` or ``"dictionary"``. Lists: ``deleted`` are positions in the
+    list before the commit, ``inserted`` and ``modified`` positions after it (a move is a deletion
+    and an insertion). Sets: the elements that left (``deleted``) and joined (``inserted``), in
+    the set's order; ``modified`` is empty. Dictionaries: the keys erased, inserted and set to
+    another value, in key order."""
+
+    kind: str
+    deleted: _List[Any] = field(default_factory=list)
+    inserted: _List[Any] = field(default_factory=list)
+    modified: _List[Any] = field(default_factory=list)
+
+
+@dataclass
 class ClassChanges:
     """What one commit changed in one class (primary keys in key order)."""
 
@@ -54,6 +81,8 @@ class ClassChanges:
     erased: _List[PrimaryKey] = field(default_factory=list)
     #: primary key → names of the properties that changed
     modified: Dict[PrimaryKey, _List[str]] = field(default_factory=dict)
+    #: primary key → property name → what changed inside that list, set or dictionary
+    collections: Dict[PrimaryKey, Dict[str, CollectionChanges]] = field(default_factory=dict)
 
 
 @dataclass
@@ -98,8 +127,40 @@ def read_changes(changes: Any) -> Changes:
                 call(lib.driftsync_changes_modified_property, changes, ci, i, j, s)
                 props.append(string_view(s))
             cc.modified[key] = props
+        _read_collection_changes(changes, ci, cc)
         out.classes[name] = cc
     return out
+
+
+_COLLECTION_KINDS = {1: "list", 2: "set", 3: "dictionary"}
+
+
+def _read_collection_changes(changes: Any, ci: int, cc: ClassChanges) -> None:
+    count = ffi.new("size_t *")
+    pk = ffi.new("driftsync_pk_t *")
+    prop = ffi.new("driftsync_string_t *")
+    kind = ffi.new("driftsync_collection_t *")
+    length = ffi.new("size_t *")
+    index = ffi.new("size_t *")
+    value = ffi.new("driftsync_value_t *")
+    key = ffi.new("driftsync_string_t *")
+    call(lib.driftsync_changes_collection_count, changes, ci, count)
+    for i in range(count[0]):
+        call(lib.driftsync_changes_collection, changes, ci, i, pk, prop, kind)
+        changed = CollectionChanges(_COLLECTION_KINDS[int(kind[0])])
+        for part, items in enumerate((changed.deleted, changed.inserted, changed.modified)):
+            call(lib.driftsync_changes_collection_len, changes, ci, i, part, length)
+            for n in range(length[0]):
+                if changed.kind == "list":
+                    call(lib.driftsync_changes_collection_index, changes, ci, i, part, n, index)
+                    items.append(int(index[0]))
+                elif changed.kind == "set":
+                    call(lib.driftsync_changes_collection_element, changes, ci, i, part, n, value)
+                    items.append(read_value(value))
+                else:
+                    call(lib.driftsync_changes_collection_key, changes, ci, i, part, n, key)
+                    items.append(string_view(key))
+        cc.collections.setdefault(read_pk(pk), {})[string_view(prop)] = changed
 
 
 @ffi.callback("driftsync_observer_fn")
