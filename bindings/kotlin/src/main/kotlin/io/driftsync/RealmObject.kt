@@ -128,9 +128,30 @@ data class ClassChanges(
     val erased: List<Any>,
     /** Modified objects, in key order, with the names of their changed properties. */
     val modified: List<ModifiedObject>,
-)
+    /** What changed inside the lists, sets and dictionaries of modified objects (by key, then property). */
+    val collections: List<ChangedCollection> = emptyList(),
+) {
+    /** What changed inside `property` of the object `primaryKey`, or null. */
+    fun collection(primaryKey: Any, property: String): CollectionChanges? =
+        collections.firstOrNull { it.primaryKey == primaryKey && it.property == property }?.changes
+}
 
 data class ModifiedObject(val primaryKey: Any, val properties: List<String>)
+
+/** One collection property of a modified object and what changed inside it. */
+data class ChangedCollection(val primaryKey: Any, val property: String, val changes: CollectionChanges)
+
+/** What changed inside one list, set or dictionary (a counter or scalar has none). */
+sealed interface CollectionChanges {
+    /** `deleted`: positions in the list before the commit; `inserted`, `modified`: positions after it (a move is both). */
+    data class ListChanges(val deleted: List<Int>, val inserted: List<Int>, val modified: List<Int>) : CollectionChanges
+
+    /** The elements that left and joined the set, in the set's order. */
+    data class SetChanges(val deleted: List<Any?>, val inserted: List<Any?>) : CollectionChanges
+
+    /** The keys erased, inserted and set to another value, in key order. */
+    data class DictionaryChanges(val deleted: List<String>, val inserted: List<String>, val modified: List<String>) : CollectionChanges
+}
 
 /** What one commit changed, as an observer sees it (a copy, usable after the callback). */
 data class RealmChanges(val classes: List<ClassChanges>) {
@@ -166,9 +187,48 @@ data class RealmChanges(val classes: List<ClassChanges>) {
                     }
                     ModifiedObject(readPk(pk), props)
                 }
-                out += ClassChanges(name.text(), inserted, erased, modified)
+                out += ClassChanges(name.text(), inserted, erased, modified, readCollections(c, ci))
             }
             return RealmChanges(out)
+        }
+
+        private fun readCollections(c: Pointer, ci: Long): List<ChangedCollection> {
+            val lib = Driftsync.lib
+            val count = SizeTByReference()
+            check { lib.driftsync_changes_collection_count(c, SizeT(ci), count, it) }
+            return (0 until count.value).map { i ->
+                val pk = DsPk()
+                val prop = DsString()
+                val kind = IntByReference()
+                check { lib.driftsync_changes_collection(c, SizeT(ci), SizeT(i), pk, prop, kind, it) }
+                // Each part (0 deleted, 1 inserted, 2 modified) is read with the getter of its kind.
+                fun <T> part(p: Int, get: (Int, SizeT) -> T): List<T> {
+                    val len = SizeTByReference()
+                    check { lib.driftsync_changes_collection_len(c, SizeT(ci), SizeT(i), p, len, it) }
+                    return (0 until len.value).map { n -> get(p, SizeT(n)) }
+                }
+                fun index(p: Int) = part(p) { q, n ->
+                    val o = SizeTByReference()
+                    check { lib.driftsync_changes_collection_index(c, SizeT(ci), SizeT(i), q, n, o, it) }
+                    o.value.toInt()
+                }
+                fun element(p: Int) = part(p) { q, n ->
+                    val v = DsValue()
+                    check { lib.driftsync_changes_collection_element(c, SizeT(ci), SizeT(i), q, n, v, it) }
+                    readValue(v)
+                }
+                fun key(p: Int) = part(p) { q, n ->
+                    val s = DsString()
+                    check { lib.driftsync_changes_collection_key(c, SizeT(ci), SizeT(i), q, n, s, it) }
+                    s.text()
+                }
+                val changes = when (kind.value) {
+                    1 -> CollectionChanges.ListChanges(index(0), index(1), index(2))
+                    2 -> CollectionChanges.SetChanges(element(0), element(1))
+                    else -> CollectionChanges.DictionaryChanges(key(0), key(1), key(2))
+                }
+                ChangedCollection(readPk(pk), prop.text(), changes)
+            }
         }
     }
 }

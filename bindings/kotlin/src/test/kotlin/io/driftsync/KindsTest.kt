@@ -164,4 +164,47 @@ class KindsTest {
         assertEquals(mapOf("k" to "v"), realm.getDictionary("Page", 1, "meta"))
         assertThrows<TypeMismatchException> { realm.getDictionary("Page", 1, "title") }
     }
+
+    @Test
+    fun `notify collections report list indices, set elements and dictionary keys`() {
+        val boxSchema = schema {
+            realmClass("Box", primaryKey = "id") {
+                int("id")
+                list("l", PropertyType.STRING)
+                set("s", PropertyType.STRING)
+                dictionary("d", PropertyType.STRING)
+                counter("n")
+            }
+        }
+        Realm.open(localConfig(dir.resolve("n.realm").toString(), boxSchema)).use { r ->
+            r.write {
+                create("Box", 1)
+                for (x in listOf("a", "b", "c", "d")) listAdd("Box", 1, "l", x)
+                for (x in listOf("a", "b")) setAdd("Box", 1, "s", x)
+                for (x in listOf("a", "b", "c")) dictSet("Box", 1, "d", x, x)
+            }
+            val seen = CopyOnWriteArrayList<RealmChanges>()
+            val token = r.observeObject("Box", 1) { seen += it }
+            r.write {
+                listRemoveAt("Box", 1, "l", 1) // a c d
+                listSet("Box", 1, "l", 2, "D") // a c D
+                listInsert("Box", 1, "l", 0, "z") // z a c D
+                setRemove("Box", 1, "s", "b")
+                setAdd("Box", 1, "s", "c")
+                dictSet("Box", 1, "d", "b", "B")
+                dictErase("Box", 1, "d", "c")
+                dictSet("Box", 1, "d", "e", "e")
+                counterAdd("Box", 1, "n", 1)
+            }
+            eventually("the observer saw the commit") { seen.isNotEmpty() }
+            token.close()
+            val box = seen.single().forClass("Box")!!
+            // Lists: deleted positions before the commit, inserted and modified ones after it.
+            assertEquals(CollectionChanges.ListChanges(listOf(1), listOf(0), listOf(3)), box.collection(1L, "l"))
+            assertEquals(CollectionChanges.SetChanges(listOf("b"), listOf("c")), box.collection(1L, "s"))
+            assertEquals(CollectionChanges.DictionaryChanges(listOf("c"), listOf("e"), listOf("b")), box.collection(1L, "d"))
+            assertEquals(null, box.collection(1L, "n"), "a counter names only the property")
+            assertEquals(listOf("d", "l", "n", "s"), box.modified.single().properties)
+        }
+    }
 }

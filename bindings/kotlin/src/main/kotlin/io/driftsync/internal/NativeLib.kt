@@ -86,6 +86,14 @@ interface NativeLib : Library {
     fun driftsync_changes_erased(c: Pointer?, ci: SizeT, i: SizeT, out: DsPk?, err: PointerByReference?): Int
     fun driftsync_changes_modified(c: Pointer?, ci: SizeT, i: SizeT, out: DsPk?, outCount: SizeTByReference?, err: PointerByReference?): Int
     fun driftsync_changes_modified_property(c: Pointer?, ci: SizeT, i: SizeT, pi: SizeT, out: DsString?, err: PointerByReference?): Int
+    fun driftsync_changes_collection_count(c: Pointer?, ci: SizeT, out: SizeTByReference?, err: PointerByReference?): Int
+    fun driftsync_changes_collection(
+        c: Pointer?, ci: SizeT, i: SizeT, pk: DsPk?, prop: DsString?, kind: IntByReference?, err: PointerByReference?,
+    ): Int
+    fun driftsync_changes_collection_len(c: Pointer?, ci: SizeT, i: SizeT, part: Int, out: SizeTByReference?, err: PointerByReference?): Int
+    fun driftsync_changes_collection_index(c: Pointer?, ci: SizeT, i: SizeT, part: Int, n: SizeT, out: SizeTByReference?, err: PointerByReference?): Int
+    fun driftsync_changes_collection_element(c: Pointer?, ci: SizeT, i: SizeT, part: Int, n: SizeT, out: DsValue?, err: PointerByReference?): Int
+    fun driftsync_changes_collection_key(c: Pointer?, ci: SizeT, i: SizeT, part: Int, n: SizeT, out: DsString?, err: PointerByReference?): Int
 
     // realm
     fun driftsync_realm_open(config: Pointer?, out: PointerByReference?, err: PointerByReference?): Int
