@@ -28,11 +28,38 @@ public struct ModifiedObject: Equatable, Sendable {
     public let properties: [String]
 }
 
+/// What changed inside one list, set or dictionary property of a modified object (a counter or
+/// a scalar property has none).
+public enum CollectionChanges: Equatable, Sendable {
+    /// Positions as Realm reports them: `deletions` in the list before the commit, `insertions`
+    /// and `modifications` in the list after it (a move is a deletion and an insertion).
+    case list(deletions: [Int], insertions: [Int], modifications: [Int])
+    /// The elements that left and joined the set, in the set's order.
+    case set(removed: [Value], added: [Value])
+    /// The keys erased, inserted and set to another value, in key order.
+    case dictionary(deleted: [String], inserted: [String], modified: [String])
+}
+
+/// One collection property of a modified object and what changed inside it.
+public struct ChangedCollection: Equatable, Sendable {
+    public let primaryKey: PrimaryKey
+    public let property: String
+    public let changes: CollectionChanges
+}
+
 /// What one commit changed in one class, in primary-key order.
 public struct ClassChanges: Equatable, Sendable {
     public let inserted: [PrimaryKey]
     public let deleted: [PrimaryKey]
     public let modified: [ModifiedObject]
+    /// What changed inside the lists, sets and dictionaries of modified objects (by primary key,
+    /// then property name).
+    public let collections: [ChangedCollection]
+
+    /// What changed inside `property` of the object `primaryKey`, or nil.
+    public func collection(_ primaryKey: PrimaryKey, _ property: String) -> CollectionChanges? {
+        collections.first { $0.primaryKey == primaryKey && $0.property == property }?.changes
+    }
 }
 
 /// What one commit changed, by class name.
@@ -66,9 +93,56 @@ public struct RealmChanges: Equatable, Sendable {
                 }
                 return ModifiedObject(primaryKey: pk, properties: props)
             }
-            classes[swiftString(name)] = ClassChanges(inserted: inserted, deleted: deleted, modified: modified)
+            classes[swiftString(name)] = ClassChanges(
+                inserted: inserted, deleted: deleted, modified: modified, collections: try Self.collections(c, ci))
         }
         self.classes = classes
+    }
+
+    /// The changes inside the collections of class `ci`: each part (0 deleted, 1 inserted,
+    /// 2 modified) read with the getter of the collection's kind.
+    private static func collections(_ c: OpaquePointer, _ ci: Int) throws -> [ChangedCollection] {
+        var count = 0
+        try check { driftsync_changes_collection_count(c, ci, &count, $0) }
+        return try (0..<count).map { i -> ChangedCollection in
+            var pk = driftsync_pk_t()
+            var prop = driftsync_string_t()
+            var kind = DRIFTSYNC_COLLECTION_NONE
+            try check { driftsync_changes_collection(c, ci, i, &pk, &prop, &kind, $0) }
+            func part<T>(_ p: Int32, _ get: (Int32, Int) throws -> T) throws -> [T] {
+                var len = 0
+                try check { driftsync_changes_collection_len(c, ci, i, p, &len, $0) }
+                return try (0..<len).map { try get(p, $0) }
+            }
+            func index(_ p: Int32) throws -> [Int] {
+                try part(p) { q, n in
+                    var out = 0
+                    try check { driftsync_changes_collection_index(c, ci, i, q, n, &out, $0) }
+                    return out
+                }
+            }
+            func element(_ p: Int32) throws -> [Value] {
+                try part(p) { q, n in
+                    var v = driftsync_value_t()
+                    try check { driftsync_changes_collection_element(c, ci, i, q, n, &v, $0) }
+                    return try Value(native: v)
+                }
+            }
+            func key(_ p: Int32) throws -> [String] {
+                try part(p) { q, n in
+                    var s = driftsync_string_t()
+                    try check { driftsync_changes_collection_key(c, ci, i, q, n, &s, $0) }
+                    return swiftString(s)
+                }
+            }
+            let changes: CollectionChanges
+            switch kind {
+            case DRIFTSYNC_COLLECTION_LIST: changes = .list(deletions: try index(0), insertions: try index(1), modifications: try index(2))
+            case DRIFTSYNC_COLLECTION_SET: changes = .set(removed: try element(0), added: try element(1))
+            default: changes = .dictionary(deleted: try key(0), inserted: try key(1), modified: try key(2))
+            }
+            return ChangedCollection(primaryKey: try PrimaryKey(native: pk), property: swiftString(prop), changes: changes)
+        }
     }
 }
 

@@ -154,4 +154,47 @@ final class KindsTests: XCTestCase {
         XCTAssertEqual(try r.dictionary("Page", primaryKey: 1, "meta"), ["k": "v"])
         XCTAssertThrowsError(try r.dictionary("Page", primaryKey: 1, "title")) { XCTAssertEqual(($0 as? DriftsyncError)?.code, .typeMismatch) }
     }
+
+    func testNotifyCollectionsReportListIndicesSetElementsAndDictionaryKeys() throws {
+        let schema = Schema([
+            ObjectSchema("Box", primaryKey: "id", properties: [
+                Property("id", .int),
+                Property("l", .string, list: true),
+                .set("s", .string),
+                .dictionary("d", .string),
+                .counter("n"),
+            ]),
+        ])
+        let r = try Realm(configuration: .init(fileURL: dir.appendingPathComponent("n.realm"), schema: schema))
+        defer { r.close() }
+        let l = r.list("Box", primaryKey: 1, "l")
+        try r.write {
+            try r.create("Box", primaryKey: 1)
+            for x in ["a", "b", "c", "d"] { try l.append(.string(x)) }
+            for x in ["a", "b"] { try r.setAdd("Box", primaryKey: 1, "s", .string(x)) }
+            for x in ["a", "b", "c"] { try r.dictSet("Box", primaryKey: 1, "d", key: x, .string(x)) }
+        }
+        var seen: [RealmChanges] = []
+        let token = try r.observe("Box", primaryKey: 1) { seen.append($0) }
+        defer { token.invalidate() }
+        try r.write {
+            try l.remove(at: 1) // a c d
+            try l.set("D", at: 2) // a c D
+            try l.insert("z", at: 0) // z a c D
+            try r.setRemove("Box", primaryKey: 1, "s", "b")
+            try r.setAdd("Box", primaryKey: 1, "s", "c")
+            try r.dictSet("Box", primaryKey: 1, "d", key: "b", "B")
+            try r.dictErase("Box", primaryKey: 1, "d", key: "c")
+            try r.dictSet("Box", primaryKey: 1, "d", key: "e", "e")
+            try r.counterAdd("Box", primaryKey: 1, "n", 1)
+        }
+        XCTAssertEqual(seen.count, 1)
+        let box = try XCTUnwrap(seen.first?["Box"])
+        // Lists: deletions are positions before the commit, insertions and modifications after it.
+        XCTAssertEqual(box.collection(1, "l"), .list(deletions: [1], insertions: [0], modifications: [3]))
+        XCTAssertEqual(box.collection(1, "s"), .set(removed: ["b"], added: ["c"]))
+        XCTAssertEqual(box.collection(1, "d"), .dictionary(deleted: ["c"], inserted: ["e"], modified: ["b"]))
+        XCTAssertNil(box.collection(1, "n"), "a counter names only the property")
+        XCTAssertEqual(box.modified.first?.properties, ["d", "l", "n", "s"])
+    }
 }
