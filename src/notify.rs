@@ -547,17 +547,24 @@ mod tests {
         }
     }
 
+    /// Three states of a collection, each made from the one before by random edits (every new
+    /// value is one never used before, so a value that changed twice still differs).
+    fn three_states<T: Clone + Default>(rng: &mut Lcg, edit: impl Fn(&mut T, &mut Lcg, &mut i64)) -> [T; 3] {
+        let mut next = 0;
+        let mut s0 = T::default();
+        edit(&mut s0, rng, &mut next);
+        let mut s1 = s0.clone();
+        edit(&mut s1, rng, &mut next);
+        let mut s2 = s1.clone();
+        edit(&mut s2, rng, &mut next);
+        [s0, s1, s2]
+    }
+
     #[test]
     fn list_changes_composed_equal_the_changes_of_both_steps_at_once() {
         let mut rng = Lcg(7);
         for _ in 0..2000 {
-            let mut next = 0;
-            let mut l0 = RgaList::default();
-            edit_list(&mut l0, &mut rng, &mut next);
-            let mut l1 = l0.clone();
-            edit_list(&mut l1, &mut rng, &mut next);
-            let mut l2 = l1.clone();
-            edit_list(&mut l2, &mut rng, &mut next);
+            let [l0, l1, l2] = three_states(&mut rng, edit_list);
             let composed = compose_list(&list_changes(&l0, &l1), &list_changes(&l1, &l2));
             assert_eq!(composed, list_changes(&l0, &l2), "{l0:?} -> {l1:?} -> {l2:?}");
         }
@@ -597,14 +604,7 @@ mod tests {
             }
         };
         for _ in 0..2000 {
-            let mut next = 0;
-            let mut d0 = BTreeMap::new();
-            edit(&mut d0, &mut rng, &mut next);
-            let mut d1 = d0.clone();
-            edit(&mut d1, &mut rng, &mut next);
-            let mut d2 = d1.clone();
-            edit(&mut d2, &mut rng, &mut next);
-            let [f0, f1, f2] = [d0, d1, d2].map(Field::Dict);
+            let [f0, f1, f2] = three_states(&mut rng, edit).map(Field::Dict);
             let step = |a: &Field, b: &Field| match CollectionChanges::between(a, b) {
                 Some(CollectionChanges::Dictionary(c)) => c,
                 _ => Changed::default(),

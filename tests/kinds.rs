@@ -191,10 +191,6 @@ fn labels(r: &Realm, id: i64) -> Vec<Value> {
     r.get_set("Item", &id.into(), "labels").unwrap()
 }
 
-fn strings(v: &[&str]) -> Vec<Value> {
-    v.iter().map(|s| Value::from(*s)).collect()
-}
-
 #[test]
 fn set_concurrent_adds_of_one_element_give_one_element() {
     let ts = start_kinds_server();

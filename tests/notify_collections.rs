@@ -43,42 +43,25 @@ fn local_realm(dir: &tempfile::TempDir) -> Realm {
     r
 }
 
+/// In one write transaction, `f` for each of `items`.
+fn write_each<T: Copy>(r: &Realm, items: &[T], f: impl Fn(&Realm, T) -> Result<()>) {
+    r.write(|r| items.iter().try_for_each(|&x| f(r, x))).unwrap();
+}
+
 fn push_tags(r: &Realm, id: i64, tags: &[&str]) {
-    r.write(|r| {
-        for t in tags {
-            r.list_push("Item", &id.into(), "tags", (*t).into())?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    write_each(r, tags, |r, t| r.list_push("Item", &id.into(), "tags", t.into()));
 }
 
 fn set_attrs(r: &Realm, id: i64, entries: &[(&str, &str)]) {
-    r.write(|r| {
-        for (k, v) in entries {
-            r.dict_set("Item", &id.into(), "attrs", k, (*v).into())?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    write_each(r, entries, |r, (k, v)| r.dict_set("Item", &id.into(), "attrs", k, v.into()));
 }
 
 fn add_labels(r: &Realm, id: i64, labels: &[&str]) {
-    r.write(|r| {
-        for l in labels {
-            r.set_add("Item", &id.into(), "labels", (*l).into())?;
-        }
-        Ok(())
-    })
-    .unwrap();
+    write_each(r, labels, |r, l| r.set_add("Item", &id.into(), "labels", l.into()));
 }
 
 fn tags(r: &Realm, id: i64) -> Vec<Value> {
     r.get_list("Item", &id.into(), "tags").unwrap()
-}
-
-fn strings(v: &[&str]) -> Vec<Value> {
-    v.iter().map(|s| Value::from(*s)).collect()
 }
 
 // ---- local writes ----------------------------------------------------------------------------

@@ -200,6 +200,11 @@ pub fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after
     r.last_reset_report().unwrap().unwrap()
 }
 
+/// String values.
+pub fn strings(v: &[&str]) -> Vec<Value> {
+    v.iter().map(|s| Value::from(*s)).collect()
+}
+
 /// Every object of every class, as a comparable dump.
 pub fn dump(r: &Realm) -> Vec<Object> {
     let mut out = Vec::new();

@@ -29,18 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .reset import ResetDecision, ResetReport
     from .sync import SyncSession
 
-__all__ = [
-    "Realm",
-    "Object",
-    "List",
-    "Set",
-    "Dictionary",
-    "Token",
-    "Changes",
-    "ClassChanges",
-    "CollectionChanges",
-    "WriteTransaction",
-]
+__all__ = ["Realm", "Object", "List", "Set", "Dictionary", "Token", "Changes", "ClassChanges", "CollectionChanges", "WriteTransaction"]
 
 ClassRef = Union[str, type]
 
