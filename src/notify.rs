@@ -306,23 +306,37 @@ impl ChangeSummary {
     /// One operation changed the property `prop` from `before` to `after`: records the
     /// modification; for a collection, what changed inside is worked out once, by
     /// `resolve_pending`.
-    pub fn note_collection_edit(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: &Field, after: &Field) {
+    /// `before` is needed (see `needs_before`) only for the first edit of a collection in the
+    /// transaction.
+    pub fn note_collection_edit(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: Option<Field>, after: Field) {
         self.record_modify(class, pk, prop);
         self.note_pending(class, pk, prop, before, after);
     }
 
+    /// Whether `note_collection_edit` of this collection needs its state before the edit: only
+    /// the state before the first edit in the transaction is kept, so later edits need not copy
+    /// the collection.
+    pub fn needs_before(&self, class: &str, pk: &PrimaryKey, prop: &str) -> bool {
+        !self.classes.get(class).is_some_and(|c| c.inserted.contains(pk))
+            && !self.pending.contains_key(&(class.to_string(), pk.clone(), prop.to_string()))
+    }
+
     /// Keeps the earliest `before` and the latest `after` of a collection edited in steps
-    /// (nothing for an object inserted in this commit: its insertion says it all).
-    fn note_pending(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: &Field, after: &Field) {
-        if matches!(before, Field::Value(_)) || self.classes.get(class).is_some_and(|c| c.inserted.contains(pk)) {
+    /// (nothing for a scalar, nor for an object inserted in this commit: its insertion says it
+    /// all).
+    fn note_pending(&mut self, class: &str, pk: &PrimaryKey, prop: &str, before: Option<Field>, after: Field) {
+        if matches!(after, Field::Value(_)) || self.classes.get(class).is_some_and(|c| c.inserted.contains(pk)) {
             return;
         }
         let key = (class.to_string(), pk.clone(), prop.to_string());
-        match self.pending.get_mut(&key) {
-            Some(edit) => edit.1 = after.clone(),
-            None => {
-                self.pending.insert(key, (before.clone(), after.clone()));
+        match (self.pending.get_mut(&key), before) {
+            (Some(edit), _) => edit.1 = after,
+            (None, Some(before)) => {
+                self.pending.insert(key, (before, after));
             }
+            // A first edit noted without its `before` (a caller's mistake): the modification
+            // stands, without the detail.
+            (None, None) => {}
         }
     }
 
@@ -423,7 +437,7 @@ impl ChangeSummary {
             }
         }
         for ((class, pk, prop), (before, after)) in &later.pending {
-            self.note_pending(class, pk, prop, before, after);
+            self.note_pending(class, pk, prop, Some(before.clone()), after.clone());
         }
     }
 }
@@ -641,7 +655,7 @@ mod tests {
         let l1 = list_of(&[(1, "a"), (2, "b"), (3, "c")]);
         let l2 = list_of(&[(2, "b"), (3, "c")]);
         let mut first = ChangeSummary::default();
-        first.note_collection_edit("Item", &pk, "tags", &l0, &l1);
+        first.note_collection_edit("Item", &pk, "tags", Some(l0), l1.clone());
         let mut later = ChangeSummary::default();
         later.record_field("Item", &pk, "tags", &l1, &l2);
         first.merge(&later);

@@ -381,7 +381,7 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
     for (si, spk) in tx.take_backlinks(ci, pk)? {
         let Some(sc) = schema.classes.get(si) else { continue };
         let Some(mut data) = tx.load_object(si, sc, &spk)? else { continue };
-        let before = data.clone();
+        let mut before = data.clone();
         let mut touched = Vec::new();
         for (pi, p) in sc.properties.iter().enumerate() {
             if p.target.as_deref() != Some(class) {
@@ -417,7 +417,9 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
         if !touched.is_empty() {
             tx.save_object(si, sc, &spk, &data)?;
             for pi in touched {
-                tx.changes.note_collection_edit(&sc.name, &spk, &sc.properties[pi].name, &before.fields[pi], &data.fields[pi]);
+                let name = &sc.properties[pi].name;
+                let old = tx.changes.needs_before(&sc.name, &spk, name).then(|| take_field(&mut before, pi));
+                tx.changes.note_collection_edit(&sc.name, &spk, name, old, take_field(&mut data, pi));
             }
         }
     }
@@ -560,7 +562,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = data.fields[pi].clone();
+    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
     let Some(entries) = data.dict_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a dictionary")));
     };
@@ -579,7 +581,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
+    tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
     Ok(outcome)
 }
 
@@ -602,7 +604,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = data.fields[pi].clone();
+    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
     let Some(elements) = data.set_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a set")));
     };
@@ -614,7 +616,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
+    tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
     Ok(Outcome::Applied)
 }
 
@@ -645,7 +647,7 @@ fn list_op(
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = data.fields[pi].clone();
+    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
     let Some(list) = data.list_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a list")));
     };
@@ -656,9 +658,15 @@ fn list_op(
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
         tx.save_object(ci, c, pk, &data)?;
-        tx.changes.note_collection_edit(class, pk, prop, &before, &data.fields[pi]);
+        tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
     }
     Ok(outcome)
+}
+
+/// Moves a field out of an object that was saved and is not used again (the change summary
+/// keeps it instead of a copy).
+fn take_field(data: &mut ObjectData, pi: usize) -> Field {
+    std::mem::replace(&mut data.fields[pi], Field::Value(Value::Null))
 }
 
 /// True for a property holding links (used by callers that check targets).
