@@ -54,16 +54,12 @@ pub fn write_state(tx: &mut Tx, class_idx: usize, pk: &PrimaryKey, wanted: Optio
             bump_lamport(tx, &w);
         }
         (Some(cur), Some(w)) => {
-            let changed: Vec<usize> = (0..class.properties.len()).filter(|&i| !field_same(cur.fields.get(i), w.fields.get(i))).collect();
-            if !changed.is_empty() {
+            // Written when any field differs (list tombstones included); the summary names what
+            // an observer can see change.
+            if (0..class.properties.len()).any(|i| !field_same(cur.fields.get(i), w.fields.get(i))) {
                 add_backlinks(tx, class_idx, pk, &w)?;
                 store::save_object(tx.conn, class_idx, pk, &w)?;
-                for i in changed {
-                    match (cur.fields.get(i), w.fields.get(i)) {
-                        (Some(o), Some(n)) => tx.changes.record_field(&class.name, pk, &class.properties[i].name, o, n),
-                        _ => tx.changes.record_modify(&class.name, pk, &class.properties[i].name),
-                    }
-                }
+                tx.changes.record_object(class, pk, &cur, &w);
                 bump_lamport(tx, &w);
             }
         }
