@@ -153,7 +153,7 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
         AddClass { class } => add_class(tx, class, mode),
         AddProperty { class, property } => add_property(tx, class, property, mode),
         CreateObject { class, pk, fields } => create(tx, class, pk, fields, mode),
-        EraseObject { class, pk } => erase(tx, class, pk),
+        EraseObject { class, pk } => erase(tx, class, pk, mode),
         Set { class, pk, prop, value } => set(tx, class, pk, prop, value, mode),
         ListInsert { class, pk, prop, id, after, value } => {
             let (id, after) = (*id, *after);
@@ -365,7 +365,7 @@ fn link_reason(props: &[String]) -> String {
 }
 
 /// Rule 2: erasing a missing object is a no-op. Rule 6: links to it become null or leave lists.
-fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
+fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey, mode: Mode) -> Result<Outcome> {
     let schema = tx.schema.clone();
     let (ci, c) = schema.class(class)?;
     c.check_pk(pk)?;
@@ -381,12 +381,12 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
     for (si, spk) in tx.take_backlinks(ci, pk)? {
         let Some(sc) = schema.classes.get(si) else { continue };
         let Some(mut data) = tx.load_object(si, sc, &spk)? else { continue };
-        let mut before = data.clone();
         let mut touched = Vec::new();
         for (pi, p) in sc.properties.iter().enumerate() {
             if p.target.as_deref() != Some(class) {
                 continue;
             }
+            let before = collection_before(tx, mode, &sc.name, &spk, &p.name, &data, pi);
             let changed = match &mut data.fields[pi] {
                 Field::Value(v) if *v == target => {
                     *v = Value::Null;
@@ -411,15 +411,13 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
                 _ => false,
             };
             if changed {
-                touched.push(pi);
+                touched.push((pi, before));
             }
         }
         if !touched.is_empty() {
             tx.save_object(si, sc, &spk, &data)?;
-            for pi in touched {
-                let name = &sc.properties[pi].name;
-                let old = tx.changes.needs_before(&sc.name, &spk, name).then(|| take_field(&mut before, pi));
-                tx.changes.note_collection_edit(&sc.name, &spk, name, old, take_field(&mut data, pi));
+            for (pi, before) in touched {
+                record_edit(tx, mode, &sc.name, &spk, &sc.properties[pi].name, before, take_field(&mut data, pi));
             }
         }
     }
@@ -562,7 +560,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
+    let before = collection_before(tx, mode, class, pk, prop, &data, pi);
     let Some(entries) = data.dict_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a dictionary")));
     };
@@ -581,7 +579,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
+    record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
     Ok(outcome)
 }
 
@@ -604,7 +602,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
+    let before = collection_before(tx, mode, class, pk, prop, &data, pi);
     let Some(elements) = data.set_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a set")));
     };
@@ -616,7 +614,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
-    tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
+    record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
     Ok(Outcome::Applied)
 }
 
@@ -647,7 +645,7 @@ fn list_op(
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased"));
     };
-    let before = tx.changes.needs_before(class, pk, prop).then(|| data.fields[pi].clone());
+    let before = collection_before(tx, mode, class, pk, prop, &data, pi);
     let Some(list) = data.list_mut(pi) else {
         return Err(Error::FileCorrupt(format!("'{class}.{prop}' is not stored as a list")));
     };
@@ -658,13 +656,32 @@ fn list_op(
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
         tx.save_object(ci, c, pk, &data)?;
-        tx.changes.note_collection_edit(class, pk, prop, before, take_field(&mut data, pi));
+        record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
     }
     Ok(outcome)
 }
 
-/// Moves a field out of an object that was saved and is not used again (the change summary
-/// keeps it instead of a copy).
+// What changed inside a collection: a local write notes the collection's state before its first
+// and after its last edit, and the commit compares the two (`ChangeSummary::note_collection_edit`).
+// In `Mode::Merge` the caller compares whole objects afterwards (`refine_changes`, the reset
+// transform), so the property's name is all the rules record.
+
+/// A copy of field `pi` of `data` before its edit, when the summary needs it (the first local
+/// edit of the collection in the transaction).
+fn collection_before(tx: &Tx, mode: Mode, class: &str, pk: &PrimaryKey, prop: &str, data: &ObjectData, pi: usize) -> Option<Field> {
+    (mode == Mode::Local && tx.changes.needs_before(class, pk, prop)).then(|| data.fields[pi].clone())
+}
+
+/// Records the edit of `prop`; `after` is its new state.
+fn record_edit(tx: &mut Tx, mode: Mode, class: &str, pk: &PrimaryKey, prop: &str, before: Option<Field>, after: Field) {
+    match mode {
+        Mode::Local => tx.changes.note_collection_edit(class, pk, prop, before, after),
+        Mode::Merge => tx.changes.record_modify(class, pk, prop),
+    }
+}
+
+/// Moves field `pi` out of an object that was saved and is not used again (the summary keeps it
+/// instead of a copy).
 fn take_field(data: &mut ObjectData, pi: usize) -> Field {
     std::mem::replace(&mut data.fields[pi], Field::Value(Value::Null))
 }
