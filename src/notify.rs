@@ -396,19 +396,18 @@ impl ChangeSummary {
 
     /// Adds changes of a collection after those already recorded for it.
     fn add_collection_changes(&mut self, class: &str, pk: &PrimaryKey, prop: &str, changes: CollectionChanges) {
-        let c = self.class_mut(class);
-        if !c.modified.get(pk).is_some_and(|props| props.contains(prop)) {
+        // Only a property recorded as modified has changes inside it.
+        let Some(c) = self.classes.get_mut(class).filter(|c| c.modified.get(pk).is_some_and(|props| props.contains(prop))) else {
             return;
-        }
-        let props = c.collections.entry(pk.clone()).or_default();
-        let combined = match props.remove(prop) {
+        };
+        let earlier = c.collections.get_mut(pk).and_then(|props| props.remove(prop));
+        let combined = match earlier {
             Some(earlier) => earlier.then(changes),
             None => changes,
         };
         if !combined.is_empty() {
-            props.insert(prop.to_string(), combined);
-        }
-        if props.is_empty() {
+            c.collections.entry(pk.clone()).or_default().insert(prop.to_string(), combined);
+        } else if c.collections.get(pk).is_some_and(BTreeMap::is_empty) {
             c.collections.remove(pk);
         }
     }
