@@ -218,6 +218,9 @@ impl<'c> Overlay<'c> {
 pub fn links(schema: &Schema, class: &ClassSchema, data: &ObjectData) -> Result<Vec<Key>> {
     let mut out = Vec::new();
     for (p, f) in class.properties.iter().zip(&data.fields) {
+        for (tclass, t) in f.typed_links() {
+            out.push((schema.class(tclass)?.0, t.to_key_bytes()));
+        }
         let Some(target) = &p.target else { continue };
         let ti = schema.class(target)?.0;
         out.extend(f.links().into_iter().map(|t| (ti, t.to_key_bytes())));

@@ -28,6 +28,9 @@ pub enum FieldValue {
     Set(Vec<Value>),
     /// A dictionary's entries in key order.
     Dict(Vec<(String, Value)>),
+    /// A single `mixed` property holding a nested list or dictionary (a mixed holding a scalar
+    /// reads as `Value`).
+    Mixed(crate::mixed::Mixed),
 }
 
 /// An object as read, with every property in schema order.
@@ -66,6 +69,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
                     Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                 };
                 (p.name.clone(), v)
             })
@@ -85,6 +89,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
                     Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                 };
                 (p.name.clone(), v)
             })
@@ -714,6 +719,9 @@ impl Realm {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            if matches!(data.fields[pi], Field::Nested(_)) {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' holds a nested collection; use get_mixed")));
+            }
             Ok(data.value(pi).clone())
         })
     }

@@ -4,6 +4,7 @@
 use crate::changeset::ElemId;
 use crate::error::{Error, Result};
 use crate::list::{Elem, RgaList};
+use crate::mixed::{MAX_DEPTH, MixedItem, Nested};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -33,6 +34,9 @@ pub enum Field {
     Set(Vec<Value>),
     /// A dictionary, in key order.
     Dict(BTreeMap<String, Value>),
+    /// A nested list or dictionary held by a single `mixed` property (a mixed holding a scalar
+    /// is a `Value`).
+    Nested(Nested),
 }
 
 impl Field {
@@ -43,6 +47,27 @@ impl Field {
             Field::List(l) => l.visible().filter_map(|e| e.value.as_link()).collect(),
             Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
             Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
+            Field::Nested(_) => Vec::new(),
+        }
+    }
+
+    /// The typed links (class, primary key) this field holds: those of `mixed` values.
+    pub fn typed_links(&self) -> Vec<(&str, &PrimaryKey)> {
+        match self {
+            Field::Value(v) => v.as_typed_link().into_iter().collect(),
+            Field::List(l) => l.visible().filter_map(|e| e.value.as_typed_link()).collect(),
+            Field::Set(s) => s.iter().filter_map(Value::as_typed_link).collect(),
+            Field::Dict(d) => d.values().filter_map(Value::as_typed_link).collect(),
+            Field::Nested(n) => n.typed_links(),
+        }
+    }
+
+    /// The greatest lamport value of the element and collection ids in this field.
+    pub fn max_lamport(&self) -> u64 {
+        match self {
+            Field::List(l) => l.max_lamport(),
+            Field::Nested(n) => n.max_lamport(),
+            _ => 0,
         }
     }
 }
@@ -108,7 +133,7 @@ pub fn default_field(p: &Property) -> Field {
         ScalarType::Timestamp => Value::Timestamp(Timestamp(0)),
         ScalarType::ObjectId => Value::ObjectId(ObjectId([0; 12])),
         ScalarType::Uuid => Value::Uuid(Uuid([0; 16])),
-        ScalarType::Link => Value::Null,
+        ScalarType::Link | ScalarType::Mixed => Value::Null,
     })
 }
 
@@ -203,12 +228,22 @@ const T_TIMESTAMP: u8 = 7;
 const T_OBJECTID: u8 = 8;
 const T_UUID: u8 = 9;
 const T_LINK: u8 = 10;
+/// A typed link (in a `mixed`): the class name (u32 length + UTF-8), then the target's key
+/// bytes (u32 length + bytes) (added for issue 15).
+const T_TYPED_LINK: u8 = 11;
 const T_LIST: u8 = 32;
 /// A set: u32 count, then the tagged values in canonical order (added for issue 15).
 const T_SET: u8 = 33;
 /// A dictionary: u32 count, then per entry in key order the key (u32 length + UTF-8) and the
 /// tagged value (added for issue 15).
 const T_DICT: u8 = 34;
+/// A nested list in a `mixed`: its id (lamport u64, peer u64), u32 count, then per element
+/// lamport, peer, erased u8 and the element as a mixed item (a tagged value or a nested
+/// collection) (added for issue 15).
+const T_NESTED_LIST: u8 = 35;
+/// A nested dictionary in a `mixed`: its id, u32 count, then per entry in key order the key
+/// (u32 length + UTF-8) and the mixed item (added for issue 15).
+const T_NESTED_DICT: u8 = 36;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -252,6 +287,44 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
             out.push(T_LINK);
             put_bytes(out, &pk.to_key_bytes());
         }
+        Value::TypedLink(class, pk) => {
+            out.push(T_TYPED_LINK);
+            put_bytes(out, class.as_bytes());
+            put_bytes(out, &pk.to_key_bytes());
+        }
+    }
+}
+
+fn put_id(out: &mut Vec<u8>, id: ElemId) {
+    out.extend_from_slice(&id.lamport.to_le_bytes());
+    out.extend_from_slice(&id.peer.to_le_bytes());
+}
+
+fn encode_nested(out: &mut Vec<u8>, n: &Nested) {
+    let item = |out: &mut Vec<u8>, item: &MixedItem| match item {
+        MixedItem::Value(v) => encode_value(out, v),
+        MixedItem::Nested(n) => encode_nested(out, n),
+    };
+    match n {
+        Nested::List { id, list } => {
+            out.push(T_NESTED_LIST);
+            put_id(out, *id);
+            out.extend_from_slice(&(list.elems.len() as u32).to_le_bytes());
+            for e in &list.elems {
+                put_id(out, e.id);
+                out.push(e.erased as u8);
+                item(out, &e.value);
+            }
+        }
+        Nested::Dict { id, entries } => {
+            out.push(T_NESTED_DICT);
+            put_id(out, *id);
+            out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (k, v) in entries {
+                put_bytes(out, k.as_bytes());
+                item(out, v);
+            }
+        }
     }
 }
 
@@ -286,6 +359,7 @@ pub fn encode_object(data: &ObjectData) -> Vec<u8> {
                     encode_value(&mut out, v);
                 }
             }
+            Field::Nested(n) => encode_nested(&mut out, n),
         }
     }
     out
@@ -331,8 +405,46 @@ impl<'a> Reader<'a> {
             T_OBJECTID => Value::ObjectId(ObjectId(self.arr()?)),
             T_UUID => Value::Uuid(Uuid(self.arr()?)),
             T_LINK => Value::Link(PrimaryKey::from_key_bytes(self.bytes()?).ok_or_else(|| corrupt("bad link"))?),
+            T_TYPED_LINK => {
+                let class = String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("invalid UTF-8 in a link's class"))?;
+                Value::TypedLink(class, PrimaryKey::from_key_bytes(self.bytes()?).ok_or_else(|| corrupt("bad link"))?)
+            }
             t => return Err(Error::FileCorrupt(format!("unknown value tag {t}"))),
         })
+    }
+    fn id(&mut self) -> Result<ElemId> {
+        Ok(ElemId { lamport: u64::from_le_bytes(self.arr()?), peer: u64::from_le_bytes(self.arr()?) })
+    }
+    fn mixed_item(&mut self, depth: usize) -> Result<MixedItem> {
+        let tag = self.u8()?;
+        Ok(match tag {
+            T_NESTED_LIST | T_NESTED_DICT => MixedItem::Nested(self.nested(tag, depth + 1)?),
+            t => MixedItem::Value(self.value_with_tag(t)?),
+        })
+    }
+    /// A nested collection of a mixed whose tag was read.
+    fn nested(&mut self, tag: u8, depth: usize) -> Result<Nested> {
+        if depth > MAX_DEPTH {
+            return Err(Error::FileCorrupt("collections in a mixed nest too deep".into()));
+        }
+        let id = self.id()?;
+        let count = u32::from_le_bytes(self.arr()?) as usize;
+        if tag == T_NESTED_LIST {
+            let mut elems = Vec::with_capacity(count.min(1 << 16));
+            for _ in 0..count {
+                let id = self.id()?;
+                let erased = self.u8()? != 0;
+                elems.push(Elem { id, value: self.mixed_item(depth)?, erased });
+            }
+            return Ok(Nested::List { id, list: RgaList { elems } });
+        }
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key =
+                String::from_utf8(self.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
+            entries.insert(key, self.mixed_item(depth)?);
+        }
+        Ok(Nested::Dict { id, entries })
     }
 }
 
@@ -372,6 +484,8 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
                 entries.insert(key, r.value_with_tag(t)?);
             }
             fields.push(Field::Dict(entries));
+        } else if tag == T_NESTED_LIST || tag == T_NESTED_DICT {
+            fields.push(Field::Nested(r.nested(tag, 1)?));
         } else {
             fields.push(Field::Value(r.value_with_tag(tag)?));
         }

@@ -4,64 +4,11 @@
 
 mod common;
 use common::*;
-use driftsync::protocol::AdminCommand;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
-use std::sync::{Arc, Mutex};
-
-fn offline(r: &Realm) {
-    let s = session(r);
-    s.pause();
-    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
-}
-
-fn online(r: &Realm) {
-    session(r).resume();
-    sync_all(r);
-}
-
-/// Two synced clients of the kinds schema that both have `Item[1]`.
-fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
-    let a = open_kinds_client(ts, "a.realm", "alice", reset);
-    let b = open_kinds_client(ts, "b.realm", "bob", ClientResetConfig::default());
-    item(&a, 1, "one");
-    sync_all(&a);
-    sync_all(&b);
-    (a, b)
-}
-
-/// Every change summary `r`'s observers get from now on, as text.
-fn record_changes(r: &Realm) -> (Arc<Mutex<Vec<String>>>, NotificationToken) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
-    (seen, token)
-}
-
-/// A schema whose class `C` has the property `bad` is refused as invalid.
-fn assert_invalid(bad: Property) {
-    let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
-    assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
-}
 
 fn hits(r: &Realm, id: i64) -> Value {
     r.get_value("Item", &id.into(), "hits").unwrap()
-}
-
-/// The server terminates sync (every client must reset); `other` resets at once and writes
-/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
-fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
-    ts.admin(AdminCommand::Terminate);
-    ts.admin(AdminCommand::Enable);
-    eventually("other resets", || other.last_reset_report().unwrap().is_some());
-    sync_all(other);
-    after_terminate(other);
-    sync_all(other);
-    session(r).resume();
-    eventually("the reset", || r.last_reset_report().unwrap().is_some());
-    sync_all(r);
-    sync_all(other);
-    r.last_reset_report().unwrap().unwrap()
 }
 
 // ---- counter ---------------------------------------------------------------------------------
