@@ -665,6 +665,42 @@ mod tests {
     }
 
     #[test]
+    fn mixed_rule_drops_an_insert_into_a_replaced_nested_list_with_a_reason() {
+        use crate::schema::{ClassSchema, Property, Schema};
+        use crate::value::ScalarType;
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let schema =
+            Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), Property::mixed("m")])]).unwrap();
+        store::create_tables(&conn, &schema, 1).unwrap();
+        let mut tx = Tx::new(&conn, std::sync::Arc::new(schema), 0);
+        let set = |value| Instruction::MixedSet { class: "C".into(), pk: 1.into(), prop: "m".into(), value };
+        let insert = |n: u64| Instruction::NestedInsert {
+            class: "C".into(),
+            pk: 1.into(),
+            prop: "m".into(),
+            list: NestedRef { path: vec![], id: id(1) },
+            id: id(n),
+            after: None,
+            value: MixedInit::Value(Value::Int(n as i64)),
+        };
+        rules::apply(&mut tx, &Instruction::CreateObject { class: "C".into(), pk: 1.into(), fields: vec![] }, Mode::Merge).unwrap();
+        assert_eq!(rules::apply(&mut tx, &set(MixedInit::List(id(1))), Mode::Merge).unwrap(), Outcome::Applied);
+        assert_eq!(rules::apply(&mut tx, &insert(2), Mode::Merge).unwrap(), Outcome::Applied);
+        assert_eq!(rules::apply(&mut tx, &insert(2), Mode::Merge).unwrap(), Outcome::NoOp, "re-applied in a rebase");
+        assert_eq!(rules::apply(&mut tx, &set(MixedInit::List(id(1))), Mode::Merge).unwrap(), Outcome::NoOp, "the same list stays");
+        // Replaced by another list (another identity): the insert into the old one is dropped.
+        assert_eq!(rules::apply(&mut tx, &set(MixedInit::List(id(9))), Mode::Merge).unwrap(), Outcome::Applied);
+        match rules::apply(&mut tx, &insert(3), Mode::Merge).unwrap() {
+            Outcome::Dropped(why) => assert!(why.contains("replaced"), "{why}"),
+            other => panic!("expected a drop, got {other:?}"),
+        }
+        assert!(matches!(rules::apply(&mut tx, &insert(3), Mode::Local), Err(Error::TypeMismatch(_))));
+        let data = store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap();
+        assert_eq!(field_to_mixed(&data.fields[1]), Mixed::List(vec![]));
+        assert!(tx.lamport >= 9, "ids seen in nested collections advance the lamport clock");
+    }
+
+    #[test]
     fn mixed_instructions_round_trip_in_a_changeset() {
         let list = NestedRef { path: vec![PathStep::Key("k".into()), PathStep::Elem(id(4))], id: id(5) };
         let cs = crate::changeset::Changeset::new(

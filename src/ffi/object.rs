@@ -41,7 +41,11 @@ unsafe fn object_arg<'a>(p: *const driftsync_object_t) -> FfiResult<&'a Object> 
 
 /// # Safety
 /// Pointers must be NULL or valid for their lengths.
-unsafe fn field_arg<'a>(object: *const driftsync_object_t, property: *const c_char, property_len: usize) -> FfiResult<&'a FieldValue> {
+pub(crate) unsafe fn field_arg<'a>(
+    object: *const driftsync_object_t,
+    property: *const c_char,
+    property_len: usize,
+) -> FfiResult<&'a FieldValue> {
     // SAFETY: forwarded from the caller.
     let (o, name) = unsafe { (object_arg(object)?, str_arg(property, property_len, "property")?) };
     o.field(name).ok_or_else(|| crate::Error::unknown_property(&o.class, name).into())
