@@ -355,6 +355,16 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
         Ok(x) => x,
         Err(outcome) => return Ok(outcome),
     };
+    // A collection created inside the one `path` names sits at depth path + 2 (the property's
+    // own collection is at depth 1); records deeper than MAX_DEPTH do not decode.
+    let depth = match ins {
+        NestedInsert { list: r, .. } | NestedSet { container: r, .. } => r.path.len() + 2,
+        _ => 1,
+    };
+    if depth > MAX_DEPTH && matches!(init, Some(MixedInit::List(_) | MixedInit::Dict(_))) {
+        let why = format!("collections in a mixed nest at most {MAX_DEPTH} deep");
+        return rules::drop_or_err(mode, Error::InvalidArgument(why.clone()), why);
+    }
     let (init, adjusted) = match init {
         Some(i) => {
             let (i, why) = checked_init(tx, i, mode, prop)?;
@@ -477,20 +487,19 @@ fn erase_slot(n: &mut Nested, at: &PathStep) -> Outcome {
 // ---- the app's API --------------------------------------------------------------------------------
 
 /// A path the app gave, resolved against the current value: the nested collection it leads to.
-fn resolve(field: &Field, path: &[MixedKey], prop: &str) -> Result<(NestedRef, Nested)> {
+fn resolve<'f>(field: &'f Field, path: &[MixedKey], prop: &str) -> Result<(NestedRef, &'f Nested)> {
     let not_collection = |at: usize| Error::TypeMismatch(format!("'{prop}' at {:?} does not hold a list or dictionary", &path[..at]));
-    let Field::Nested(mut cur) = field.clone() else { return Err(not_collection(0)) };
+    let Field::Nested(root) = field else { return Err(not_collection(0)) };
+    let mut cur = root;
     let mut steps = Vec::with_capacity(path.len());
     for (i, key) in path.iter().enumerate() {
         let (step, item) = match (cur, key) {
             (Nested::List { list, .. }, MixedKey::Index(ix)) => {
-                let len = list.len();
-                let e = list.visible().nth(*ix).ok_or(Error::IndexOutOfRange { index: *ix, len })?;
-                (PathStep::Elem(e.id), e.value.clone())
+                let e = list.visible().nth(*ix).ok_or(Error::IndexOutOfRange { index: *ix, len: list.len() })?;
+                (PathStep::Elem(e.id), &e.value)
             }
-            (Nested::Dict { mut entries, .. }, MixedKey::Key(k)) => {
-                let item =
-                    entries.remove(k).ok_or_else(|| Error::TypeMismatch(format!("'{prop}' has no key {k:?} at {:?}", &path[..i])))?;
+            (Nested::Dict { entries, .. }, MixedKey::Key(k)) => {
+                let item = entries.get(k).ok_or_else(|| Error::TypeMismatch(format!("'{prop}' has no key {k:?} at {:?}", &path[..i])))?;
                 (PathStep::Key(k.clone()), item)
             }
             (Nested::List { .. }, MixedKey::Key(k)) => {
@@ -529,13 +538,13 @@ impl Realm {
     /// or dictionary key of the nested collection the rest of the path leads to.
     pub fn mixed_set(&self, class: &str, pk: &PrimaryKey, prop: &str, path: &[MixedKey], value: impl Into<MixedInput>) -> Result<()> {
         let value = value.into();
-        self.mixed_write(class, pk, prop, path.len(), |field, lamport, peer| {
+        self.mixed_write(class, pk, prop, |field, lamport, peer| {
             let init = new_init(&value, lamport, peer);
             let Some((last, parent)) = path.split_last() else {
                 return Ok(Instruction::MixedSet { class: class.into(), pk: pk.clone(), prop: prop.into(), value: init });
             };
             let (container, nested) = resolve(field, parent, prop)?;
-            let at = step_in(&nested, last, prop, false)?;
+            let at = step_in(nested, last, prop, false)?;
             Ok(Instruction::NestedSet { class: class.into(), pk: pk.clone(), prop: prop.into(), container, at, value: init })
         })
     }
@@ -551,9 +560,9 @@ impl Realm {
         value: impl Into<MixedInput>,
     ) -> Result<()> {
         let value = value.into();
-        self.mixed_write(class, pk, prop, path.len() + 1, |field, lamport, peer| {
+        self.mixed_write(class, pk, prop, |field, lamport, peer| {
             let (list, nested) = resolve(field, path, prop)?;
-            let Nested::List { list: elems, .. } = &nested else {
+            let Nested::List { list: elems, .. } = nested else {
                 return Err(Error::TypeMismatch(format!("'{prop}' at {path:?} is a dictionary, not a list")));
             };
             let len = elems.len();
@@ -570,26 +579,25 @@ impl Realm {
 
     /// Erases the list element or dictionary key at `path` (not empty) of a mixed property.
     pub fn mixed_erase(&self, class: &str, pk: &PrimaryKey, prop: &str, path: &[MixedKey]) -> Result<()> {
-        self.mixed_write(class, pk, prop, 0, |field, _, _| {
+        self.mixed_write(class, pk, prop, |field, _, _| {
             let Some((last, parent)) = path.split_last() else {
                 return Err(Error::InvalidArgument(
                     "an erase needs a path to a list element or key; set the property to null instead".into(),
                 ));
             };
             let (container, nested) = resolve(field, parent, prop)?;
-            let at = step_in(&nested, last, prop, true)?;
+            let at = step_in(nested, last, prop, true)?;
             Ok(Instruction::NestedErase { class: class.into(), pk: pk.clone(), prop: prop.into(), container, at })
         })
     }
 
     /// Builds an instruction from the mixed field as this transaction sees it, then applies and
-    /// records it. `depth` is how deep a collection it creates would sit.
+    /// records it.
     fn mixed_write(
         &self,
         class: &str,
         pk: &PrimaryKey,
         prop: &str,
-        depth: usize,
         build: impl FnOnce(&Field, u64, u64) -> Result<Instruction>,
     ) -> Result<()> {
         let peer = self.peer_id();
@@ -601,15 +609,6 @@ impl Realm {
             };
             let data = store::load_object(tx.conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             let ins = build(&data.fields[pi], tx.lamport, peer)?;
-            let creates = matches!(
-                &ins,
-                Instruction::MixedSet { value: MixedInit::List(_) | MixedInit::Dict(_), .. }
-                    | Instruction::NestedSet { value: MixedInit::List(_) | MixedInit::Dict(_), .. }
-                    | Instruction::NestedInsert { value: MixedInit::List(_) | MixedInit::Dict(_), .. }
-            );
-            if creates && depth >= MAX_DEPTH {
-                return Err(Error::InvalidArgument(format!("collections in a mixed nest at most {MAX_DEPTH} deep")));
-            }
             rules::apply(tx, &ins, Mode::Local)?;
             rec.push(ins);
             Ok(())

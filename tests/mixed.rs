@@ -318,3 +318,35 @@ fn mixed_property_added_to_an_existing_file_reads_null() {
     assert_eq!(any(&r, 1), Mixed::Value(Value::Null));
     assert_eq!(name_of(&r, 1).as_deref(), Some("old"));
 }
+
+#[test]
+fn mixed_nesting_deeper_than_the_limit_is_refused_and_the_deepest_allowed_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("deep.realm");
+    let depth = driftsync::mixed::MAX_DEPTH;
+    {
+        let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+        let pk: PrimaryKey = 1.into();
+        r.write(|r| {
+            r.create("Item", 1, &[])?;
+            r.mixed_set("Item", &pk, "any", &[], MixedInput::List)?;
+            // Each list holds the next one at index 0: the innermost is at `depth`.
+            let mut at = Vec::new();
+            for _ in 1..depth {
+                r.mixed_insert("Item", &pk, "any", &at, 0, MixedInput::List)?;
+                at.push(MixedKey::Index(0));
+            }
+            Ok(())
+        })
+        .unwrap();
+        let at = vec![MixedKey::Index(0); depth - 1];
+        let too_deep = r.write(|r| r.mixed_insert("Item", &pk, "any", &at, 0, MixedInput::Dictionary));
+        assert!(matches!(too_deep, Err(Error::InvalidArgument(_))), "{too_deep:?}");
+        r.write(|r| r.mixed_insert("Item", &pk, "any", &at, 0, "a value fits")).unwrap();
+        r.close();
+    }
+    let r = Realm::open(RealmConfig::new(&path, kinds_schema())).unwrap();
+    let deepest = any(&r, 1);
+    let at = vec![MixedKey::Index(0); depth];
+    assert_eq!(deepest.at(&at), Some(&text("a value fits")));
+}
