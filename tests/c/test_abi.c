@@ -875,6 +875,22 @@ static void test_set(void) {
     driftsync_realm_free(r);
 }
 
+/* A schema builder with class B: `id` (int, the primary key) and `name` of type `kind`. */
+static driftsync_schema_builder_t *builder_with(const char *name, driftsync_value_type_t kind) {
+    driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+    driftsync_property_t prop;
+    memset(&prop, 0, sizeof prop);
+    prop.name.data = "id";
+    prop.name.len = 2;
+    prop.kind = DRIFTSYNC_VALUE_INT;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+    prop.name = str(name);
+    prop.kind = kind;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+    return b;
+}
+
 /* ---- dictionaries (issue 15) ------------------------------------------------------------------- */
 
 static const char DICT_SCHEMA_JSON[] =
@@ -895,18 +911,7 @@ static void test_dictionary(void) {
     size_t len = 0;
 
     {
-        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
-        driftsync_property_t prop;
-        memset(&prop, 0, sizeof prop);
-        prop.name.data = "id";
-        prop.name.len = 2;
-        prop.kind = DRIFTSYNC_VALUE_INT;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
-        prop.name.data = "m";
-        prop.name.len = 1;
-        prop.kind = DRIFTSYNC_VALUE_STRING;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        driftsync_schema_builder_t *b = builder_with("m", DRIFTSYNC_VALUE_STRING);
         EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_dictionary(b, S("Z"), S("m"), ERR));
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_dictionary(b, S("B"), S("m"), ERR));
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
@@ -1008,18 +1013,7 @@ static void test_mixed(void) {
     size_t len = 0;
 
     {
-        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
-        driftsync_property_t prop;
-        memset(&prop, 0, sizeof prop);
-        prop.name.data = "id";
-        prop.name.len = 2;
-        prop.kind = DRIFTSYNC_VALUE_INT;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
-        prop.name.data = "m";
-        prop.name.len = 1;
-        prop.kind = DRIFTSYNC_VALUE_MIXED;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        driftsync_schema_builder_t *b = builder_with("m", DRIFTSYNC_VALUE_MIXED);
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
         driftsync_schema_free(s);
     }

@@ -11,9 +11,8 @@ import pytest
 
 import driftsync
 
-from conftest import SCHEMA_JSON, ServerProcess, eventually
+from conftest import SCHEMA_JSON, ServerProcess, eventually, sync_all
 
-T = 30.0
 SCHEMA = {"Box": {"id": "int", "any": "mixed", "bag": "mixed{}"}, "Tag": {"name": "string", "__primary_key__": "name"}}
 
 
@@ -73,13 +72,6 @@ def kinds_schema() -> dict:
     s = json.loads(json.dumps(SCHEMA_JSON))
     s["classes"][0]["properties"].append({"name": "any", "type": "mixed"})
     return s
-
-
-def sync_all(r: driftsync.Realm) -> None:
-    s = r.sync_session
-    assert s is not None
-    s.wait_for_upload(timeout=T)
-    s.wait_for_download(timeout=T)
 
 
 @pytest.mark.e2e
