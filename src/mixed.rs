@@ -390,7 +390,11 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
         tx.lamport = tx.lamport.max(n.max_lamport());
     }
     if outcome != Outcome::Applied {
-        return Ok(outcome);
+        // A link nulled by rule 6 into a slot that was already null still says so.
+        return Ok(match (outcome, adjusted) {
+            (Outcome::NoOp, Some(why)) => Outcome::Adjusted(why),
+            (o, _) => o,
+        });
     }
     if let Some((tclass, tpk)) = init.as_ref().and_then(init_value).and_then(Value::as_typed_link) {
         let ti = schema.class(tclass)?.0;
@@ -697,6 +701,32 @@ mod tests {
         let data = store::load_object(&conn, 0, &tx.schema.classes[0], &1.into()).unwrap().unwrap();
         assert_eq!(field_to_mixed(&data.fields[1]), Mixed::List(vec![]));
         assert!(tx.lamport >= 9, "ids seen in nested collections advance the lamport clock");
+        // Rule 6: a link to a missing object is stored as null, and the outcome says so even
+        // when the slot already was null.
+        let link = Instruction::NestedSet {
+            class: "C".into(),
+            pk: 1.into(),
+            prop: "m".into(),
+            container: NestedRef { path: vec![], id: id(9) },
+            at: PathStep::Elem(id(10)),
+            value: MixedInit::Value(Value::TypedLink("C".into(), 77.into())),
+        };
+        let gone = Instruction::NestedInsert {
+            class: "C".into(),
+            pk: 1.into(),
+            prop: "m".into(),
+            list: NestedRef { path: vec![], id: id(9) },
+            id: id(10),
+            after: None,
+            value: MixedInit::Value(Value::Null),
+        };
+        assert_eq!(rules::apply(&mut tx, &gone, Mode::Merge).unwrap(), Outcome::Applied);
+        for _ in 0..2 {
+            match rules::apply(&mut tx, &link, Mode::Merge).unwrap() {
+                Outcome::Adjusted(why) => assert!(why.contains("erased"), "{why}"),
+                other => panic!("expected an adjusted outcome, got {other:?}"),
+            }
+        }
     }
 
     #[test]
