@@ -637,6 +637,27 @@ pub unsafe extern "C" fn driftsync_reset_report_timings_v2(
     }
 }
 
+/// What the reset's fresh copy cost on the wire: the payload bytes of its messages, both
+/// directions (`transferred_bytes`), and how many key ranges differed between this realm and the
+/// server when the copy was range-reconciled (`ranges_differed`; 0 for a full copy).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_reset_report_transfer(
+    report: *const driftsync_reset_report_t,
+    out_transferred_bytes: *mut u64,
+    out_ranges_differed: *mut u64,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { report_arg(report)? };
+        check_out(out_transferred_bytes, "out_transferred_bytes")?;
+        check_out(out_ranges_differed, "out_ranges_differed")?;
+        write_out(out_transferred_bytes, r.report.transferred_bytes);
+        write_out(out_ranges_differed, r.report.ranges_differed);
+        Ok(())
+    })
+}
+
 /// Frees a report. NULL is a no-op.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn driftsync_reset_report_free(report: *mut driftsync_reset_report_t) {
