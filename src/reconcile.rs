@@ -55,10 +55,14 @@ pub struct HashIndex {
 impl HashIndex {
     /// Appends an object; keys must come in increasing order.
     pub fn push(&mut self, key: &[u8], data: &[u8]) {
+        self.push_hash(key, object_hash(key, data));
+    }
+
+    /// Appends an object by its hash; keys must come in increasing order.
+    pub fn push_hash(&mut self, key: &[u8], h: u64) {
         if self.prefix.is_empty() {
             self.prefix.push(0);
         }
-        let h = object_hash(key, data);
         let last = *self.prefix.last().unwrap_or(&0);
         self.keys.push(key.to_vec());
         self.hashes.push(h);
@@ -159,13 +163,20 @@ pub fn scan_from(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], mut f
     Ok(())
 }
 
-/// The `HashIndex` of one class of database `db`.
+/// The `HashIndex` of one class of database `db`, from the hashes stored with the objects (a
+/// scan of keys and hashes; records are read only for a row without a stored hash).
 pub fn index_class(conn: &Connection, db: &str, class_idx: usize) -> Result<HashIndex> {
     let mut ix = HashIndex::default();
-    scan_from(conn, db, class_idx, &[], |k, d| {
-        ix.push(k, d);
-        Ok(true)
-    })?;
+    let sql = format!("SELECT pk, hash, data FROM {db}.ds_objects WHERE class = ?1 ORDER BY pk");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![class_idx as i64])?;
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
+        match row.get_ref(1)?.as_i64_or_null().map_err(|_| Error::FileCorrupt("object hash is not an integer".into()))? {
+            Some(h) => ix.push_hash(key, h as u64),
+            None => ix.push(key, row.get_ref(2)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?),
+        }
+    }
     Ok(ix)
 }
 

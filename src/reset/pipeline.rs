@@ -96,6 +96,10 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     let result = transform_in_place(realm, &fresh, ident, lost_after, decision, &mut report, &mut clock, true);
     drop(fresh);
     fresh::remove(&fresh_path);
+    if matches!(&result, Err(Error::Sync(m)) if m == fresh::STALE_DELTA) {
+        log::info!(target: LOG, "transform: {}; reconciling again", fresh::STALE_DELTA);
+        return Ok(AfterReset::Retry);
+    }
     result?;
     log::info!(
         target: LOG,
@@ -258,6 +262,11 @@ fn transform_in_place(
     let result = (|| -> Result<()> {
         let recover = decision == ResetDecision::Recover;
         let (unsynced, replayed) = realm.with_txn(|tx, _| {
+            if let Some(stamp) = fresh.local_stamp
+                && fresh::LocalStamp::read(tx.conn, "main")? != stamp
+            {
+                return Err(Error::Sync(fresh::STALE_DELTA.into()));
+            }
             let cursor = sync_meta::load_cursor(tx.conn)?;
             let unsynced = changes_to_recover(tx.conn, &cursor, lost_after)?;
             let erased = transform::begin(tx, if recover { &unsynced } else { &[] })?;
