@@ -257,8 +257,8 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty())
-            || store::object_hashes_need_work(&conn)?;
+        let needs_write =
+            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty()) || store::object_hashes_need_work(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.

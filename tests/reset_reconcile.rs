@@ -47,7 +47,8 @@ fn raw_objects(path: &Path) -> RawObjects<i64> {
 /// other class, its records. Layouts of the classes that have objects.
 fn fresh_contents(path: &Path, local: Option<(&Path, &Schema)>) -> FreshContents {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let strings = |sql: &str| -> Vec<String> { conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect() };
+    let strings =
+        |sql: &str| -> Vec<String> { conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect() };
     let delta: BTreeSet<String> = strings("SELECT class FROM fresh_delta").into_iter().collect();
     let mut objects: BTreeMap<(String, Vec<u8>), Vec<u8>> = BTreeMap::new();
     if let Some((local_path, schema)) = local {
