@@ -12,13 +12,15 @@ use driftsync::reconcile::object_hash;
 use driftsync::*;
 use std::path::{Path, PathBuf};
 
+/// A stored object row: class, primary-key bytes, record bytes, stored hash.
+type Row = (i64, Vec<u8>, Vec<u8>, Option<i64>);
+
 /// Rows of `ds_objects` whose stored hash is missing or is not the hash of their record, and
 /// how many rows there are.
 fn wrong_hashes(path: &Path) -> (Vec<String>, usize) {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut stmt = conn.prepare("SELECT class, pk, data, hash FROM ds_objects").unwrap();
-    let rows: Vec<(i64, Vec<u8>, Vec<u8>, Option<i64>)> =
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
+    let rows: Vec<Row> = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))).unwrap().map(Result::unwrap).collect();
     let wrong = rows
         .iter()
         .filter(|(_, pk, data, hash)| *hash != Some(object_hash(pk, data) as i64))
