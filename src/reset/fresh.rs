@@ -144,8 +144,9 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, local: Option<Local>
     let full_copy_started = meta_i64(&db, "received")?.is_some_and(|n| n > 0);
     if let Some(local) = local.filter(|_| !full_copy_started) {
         reconcile_into(conn, &db, &local)?;
-        let received = meta_i64(&db, "received")?.unwrap_or(0) as u64;
-        progress(received, received);
+        // The copy stands for the server's whole state, however little of it travelled.
+        let total = meta_i64(&db, "total")?.unwrap_or(0) as u64;
+        progress(total, total);
         return finish(db);
     }
     // Bytes of this run not yet added to the stored count (which spans resumed runs).
@@ -394,7 +395,9 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
     set_meta(db, "server_version", server_version as i64)?;
     set_meta(db, "salt", salt as i64)?;
     set_meta(db, "received", received)?;
-    set_meta(db, "total", received)?;
+    // The server's objects (of the classes it sent), which the delta over the local file stands for.
+    let server_objects: u64 = server_classes.iter().map(|c| c.fingerprint.count).sum();
+    set_meta(db, "total", server_objects as i64)?;
     set_meta(db, "ranges_differed", differed as i64)?;
     set_meta(db, "stamp_local_version", stamp.local_version)?;
     set_meta(db, "stamp_server_version", stamp.server_version)?;
