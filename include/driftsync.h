@@ -1957,6 +1957,16 @@ enum driftsync_status_t driftsync_reset_report_timings_v2(const struct driftsync
                                                           struct driftsync_error_t **out_error);
 
 /**
+ * What the reset's fresh copy cost on the wire: the payload bytes of its messages, both
+ * directions (`transferred_bytes`), and how many key ranges differed between this realm and the
+ * server when the copy was range-reconciled (`ranges_differed`; 0 for a full copy).
+ */
+enum driftsync_status_t driftsync_reset_report_transfer(const struct driftsync_reset_report_t *report,
+                                                        uint64_t *out_transferred_bytes,
+                                                        uint64_t *out_ranges_differed,
+                                                        struct driftsync_error_t **out_error);
+
+/**
  * Frees a report. NULL is a no-op.
  */
 void driftsync_reset_report_free(struct driftsync_reset_report_t *report);

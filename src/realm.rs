@@ -262,7 +262,8 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty());
+        let needs_write =
+            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty()) || store::object_hashes_need_work(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.
@@ -288,6 +289,7 @@ impl Realm {
                     if !diff.additive.is_empty() {
                         store::set_meta(&conn, "schema", merged.to_json())?;
                     }
+                    store::bring_object_hashes_up_to_date(&conn)?;
                     Ok((merged, peer_id as u64, diff.additive.into_iter().map(additive_instruction).collect()))
                 }
             }

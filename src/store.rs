@@ -17,7 +17,8 @@ pub const FILE_FORMAT_VERSION: i64 = 1;
 
 const CREATE_TABLES: &str = "
 CREATE TABLE ds_meta(key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
-CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, hash INTEGER, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE INDEX ds_objects_unhashed ON ds_objects(class, pk) WHERE hash IS NULL;
 CREATE TABLE ds_backlinks(tclass INTEGER NOT NULL, tpk BLOB NOT NULL, sclass INTEGER NOT NULL, spk BLOB NOT NULL,
     PRIMARY KEY(tclass, tpk, sclass, spk)) WITHOUT ROWID;
 CREATE INDEX ds_backlinks_by_source ON ds_backlinks(sclass, spk);
@@ -578,6 +579,72 @@ pub fn delete_meta(conn: &Connection, key: &str) -> Result<()> {
     Ok(())
 }
 
+// ---- object hashes -------------------------------------------------------------------------
+//
+// Every object row carries `hash` = `reconcile::object_hash(pk, data)`, written with the record
+// by every write (`put_record`), so a reset's range fingerprints scan hashes, not records. A
+// file from before the column gets it when opened (`add_object_hashes`); a row written without
+// it (NULL: by a library that predates the column) is listed by the partial index
+// `ds_objects_unhashed` and hashed at the next open (`fill_missing_hashes`). Readers of hashes
+// compute a missing one from the record, so a NULL is never taken for a value.
+
+/// Whether `ds_objects` predates the `hash` column.
+fn lacks_object_hashes(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM pragma_table_info('ds_objects') WHERE name = 'hash'", [], |r| r.get(0))?;
+    Ok(n == 0)
+}
+
+/// Whether opening must write to make every object's hash stored: the column is missing, or
+/// some row has none (one probe of the partial index).
+pub fn object_hashes_need_work(conn: &Connection) -> Result<bool> {
+    Ok(lacks_object_hashes(conn)?
+        || conn.query_row("SELECT 1 FROM ds_objects WHERE hash IS NULL LIMIT 1", [], |_| Ok(())).optional()?.is_some())
+}
+
+/// Makes every object's hash stored (inside the caller's write transaction): adds the column
+/// and its partial index to a file from before them, then hashes the rows that have none.
+pub fn bring_object_hashes_up_to_date(conn: &Connection) -> Result<()> {
+    if lacks_object_hashes(conn)? {
+        conn.execute_batch(
+            "ALTER TABLE ds_objects ADD COLUMN hash INTEGER;
+             CREATE INDEX ds_objects_unhashed ON ds_objects(class, pk) WHERE hash IS NULL;",
+        )?;
+    }
+    fill_missing_hashes(conn)
+}
+
+/// Stores the hash of every object that has none.
+fn fill_missing_hashes(conn: &Connection) -> Result<()> {
+    let mut missing = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT class, pk, data FROM ds_objects WHERE hash IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (class, key, data): (i64, Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            missing.push((class, crate::reconcile::object_hash(&key, &data) as i64, key));
+        }
+    }
+    let mut update = conn.prepare("UPDATE ds_objects SET hash = ?1 WHERE class = ?2 AND pk = ?3")?;
+    for (class, hash, key) in missing {
+        update.execute(params![hash, class, key])?;
+    }
+    Ok(())
+}
+
+/// The one statement that writes an object row: the record and its hash together.
+pub const PUT_RECORD_SQL: &str = "INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES(?1, ?2, ?3, ?4)";
+
+/// Writes an object's record bytes (and their hash), replacing any previous row.
+pub fn put_record(conn: &Connection, class_idx: usize, key: &[u8], record: &[u8]) -> Result<()> {
+    conn.prepare_cached(PUT_RECORD_SQL)?.execute(params![class_idx as i64, key, record, record_hash(key, record)])?;
+    Ok(())
+}
+
+/// The stored form of an object's hash.
+pub fn record_hash(key: &[u8], record: &[u8]) -> i64 {
+    crate::reconcile::object_hash(key, record) as i64
+}
+
 // ---- objects -------------------------------------------------------------------------------
 
 pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<Option<ObjectData>> {
@@ -590,9 +657,14 @@ pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk:
 
 /// The stored record of an object, undecoded.
 pub fn load_raw(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<Option<Vec<u8>>> {
+    load_raw_key(conn, class_idx, &pk.to_key_bytes())
+}
+
+/// The stored record of an object by its key bytes, undecoded.
+pub fn load_raw_key(conn: &Connection, class_idx: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?
-        .query_row(params![class_idx as i64, pk.to_key_bytes()], |r| r.get(0))
+        .query_row(params![class_idx as i64, key], |r| r.get(0))
         .optional()?)
 }
 
@@ -605,20 +677,17 @@ pub fn object_exists(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Re
 }
 
 pub fn save_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
-        class_idx as i64,
-        pk.to_key_bytes(),
-        encode_object(data)
-    ])?;
-    Ok(())
+    put_record(conn, class_idx, &pk.to_key_bytes(), &encode_object(data))
 }
 
 /// Inserts an object that must not exist yet; false (and nothing written) if it does.
 pub fn insert_new_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
-    let r = conn.prepare_cached("INSERT INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
+    let (key, record) = (pk.to_key_bytes(), encode_object(data));
+    let r = conn.prepare_cached("INSERT INTO ds_objects(class, pk, data, hash) VALUES(?1, ?2, ?3, ?4)")?.execute(params![
         class_idx as i64,
-        pk.to_key_bytes(),
-        encode_object(data)
+        key,
+        record,
+        record_hash(&key, &record)
     ]);
     match r {
         Ok(_) => Ok(true),
