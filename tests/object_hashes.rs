@@ -89,6 +89,14 @@ fn hashes_equal_recomputed_hashes_after_every_kind_of_write() {
     step("dictionary set", &|r| r.dict_set("Item", &one, "attrs", "k", "v".into()));
     step("dictionary erase", &|r| r.dict_erase("Item", &one, "attrs", "k"));
     step("counter add", &|r| r.counter_add("Item", &one, "hits", 5));
+    step("mixed set of a scalar", &|r| r.mixed_set("Item", &one, "any", &[], 7i64));
+    step("mixed nested collections", &|r| {
+        r.mixed_set("Item", &one, "any", &[], MixedInput::Dictionary)?;
+        r.mixed_set("Item", &one, "any", &["list".into()], MixedInput::List)?;
+        r.mixed_insert("Item", &one, "any", &["list".into()], 0, "n")
+    });
+    step("mixed erase inside a nested collection", &|r| r.mixed_erase("Item", &one, "any", &["list".into(), 0usize.into()]));
+    step("set of mixed add", &|r| r.set_add("Item", &one, "bag", 3i64.into()));
     // Erasing 3 removes it from the links that name it (rule 6): those objects are rewritten.
     step("erase of a link target", &|r| r.erase("Item", &3.into()));
     sync_all(&r);
