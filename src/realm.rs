@@ -28,6 +28,9 @@ pub enum FieldValue {
     Set(Vec<Value>),
     /// A dictionary's entries in key order.
     Dict(Vec<(String, Value)>),
+    /// A single `mixed` property holding a nested list or dictionary (a mixed holding a scalar
+    /// reads as `Value`).
+    Mixed(crate::mixed::Mixed),
 }
 
 /// An object as read, with every property in schema order.
@@ -66,6 +69,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
                     Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                 };
                 (p.name.clone(), v)
             })
@@ -85,6 +89,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
                     Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                 };
                 (p.name.clone(), v)
             })
@@ -257,7 +262,8 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty());
+        let needs_write =
+            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty()) || store::object_hashes_need_work(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.
@@ -283,6 +289,7 @@ impl Realm {
                     if !diff.additive.is_empty() {
                         store::set_meta(&conn, "schema", merged.to_json())?;
                     }
+                    store::bring_object_hashes_up_to_date(&conn)?;
                     Ok((merged, peer_id as u64, diff.additive.into_iter().map(additive_instruction).collect()))
                 }
             }
@@ -717,6 +724,9 @@ impl Realm {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            if matches!(data.fields[pi], Field::Nested(_)) {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' holds a nested collection; use get_mixed")));
+            }
             Ok(data.value(pi).clone())
         })
     }

@@ -77,15 +77,16 @@ fn field_same(a: Option<&Field>, b: Option<&Field>) -> bool {
 
 fn bump_lamport(tx: &mut Tx, data: &ObjectData) {
     for f in &data.fields {
-        if let Field::List(l) = f {
-            tx.lamport = tx.lamport.max(l.max_lamport());
-        }
+        tx.lamport = tx.lamport.max(f.max_lamport());
     }
 }
 
 fn add_backlinks(tx: &Tx, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
     let class = &tx.schema.classes[class_idx];
     for (p, f) in class.properties.iter().zip(&data.fields) {
+        for (tclass, t) in f.typed_links() {
+            store::add_backlink(tx.conn, tx.schema.class(tclass)?.0, t, class_idx, pk)?;
+        }
         let Some(target) = &p.target else { continue };
         let ti = tx.schema.class(target)?.0;
         for t in f.links() {

@@ -42,6 +42,10 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::SetRemove { .. } => "SetRemove",
         Instruction::DictSet { .. } => "DictSet",
         Instruction::DictErase { .. } => "DictErase",
+        Instruction::MixedSet { .. } => "MixedSet",
+        Instruction::NestedInsert { .. } => "NestedInsert",
+        Instruction::NestedSet { .. } => "NestedSet",
+        Instruction::NestedErase { .. } => "NestedErase",
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod logging;
+pub mod mixed;
 pub mod object;
 pub mod observe;
 pub mod realm;

@@ -38,7 +38,8 @@ from .reset import (
     SyncProgress,
 )
 from .sync import SyncSession
-from .values import ObjectId
+from .mixed import MixedDict, MixedList
+from .values import ObjectId, TypedLink
 
 #: The package version (equal to the library's version: maturin takes it from Cargo.toml).
 __version__: str = _ffi.string(_lib.driftsync_version()).decode()
@@ -82,6 +83,9 @@ __all__ = [
     "List",
     "Set",
     "Dictionary",
+    "MixedList",
+    "MixedDict",
+    "TypedLink",
     "Token",
     "Changes",
     "ClassChanges",

@@ -67,10 +67,11 @@ class RealmObject(
             else -> a == b
         }
 
-        /** Reads a native object (does not free it). */
-        /** DRIFTSYNC_COLLECTION_DICTIONARY of driftsync_collection_t. */
+        /** DRIFTSYNC_COLLECTION_DICTIONARY / _MIXED of driftsync_collection_t. */
         private const val COLLECTION_DICTIONARY = 3
+        private const val COLLECTION_MIXED = 4
 
+        /** Reads a native object (does not free it). */
         fun read(o: Pointer): RealmObject {
             val lib = Driftsync.lib
             val cls = lib.driftsync_object_class(o).text()
@@ -87,7 +88,9 @@ class RealmObject(
                 val fb = utf8(fname)
                 val collection = IntByReference()
                 check { lib.driftsync_object_field_collection(o, SizeT(i), collection, it) }
-                if (collection.value == COLLECTION_DICTIONARY) {
+                if (collection.value == COLLECTION_MIXED) {
+                    fields[fname] = readMixed(o, fb, emptyList())
+                } else if (collection.value == COLLECTION_DICTIONARY) {
                     val len = SizeTByReference()
                     check { lib.driftsync_object_dict_len(o, fb, SizeT(fb.size.toLong()), len, it) }
                     val entries = LinkedHashMap<String, Any?>()
