@@ -1772,9 +1772,20 @@ static void on_collection_changes(void *ud, const driftsync_changes_t *ch) {
     EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_changes_collection_len(ch, 0, 0, 0, NULL, NULL));
 }
 
-static void test_collection_changes(void) {
+/* A realm of the schema in `json`, opened without sync. */
+static driftsync_realm_t *open_json_realm(const char *json, const char *file) {
     driftsync_schema_t *s = NULL;
     driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(json), &s, ERR));
+    c = make_config(file, s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+    return r;
+}
+
+static void test_collection_changes(void) {
     driftsync_realm_t *r = NULL;
     driftsync_token_t *t = NULL;
     driftsync_pk_t b1 = pk_int(1);
@@ -1782,11 +1793,7 @@ static void test_collection_changes(void) {
     const char *items[] = {"a", "b", "c", "d"};
     size_t i, len = 0;
 
-    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(BOX_SCHEMA_JSON), &s, ERR));
-    c = make_config("collections.realm", s, 0);
-    driftsync_schema_free(s);
-    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
-    driftsync_config_free(c);
+    r = open_json_realm(BOX_SCHEMA_JSON, "collections.realm");
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Box"), &b1, NULL, 0, ERR));
     for (i = 0; i < 4; i++) {
