@@ -16,6 +16,15 @@ pub struct ElemId {
     pub peer: u64,
 }
 
+/// One step of the path from an object to an embedded object it owns: the property holding it
+/// (a single embedded object or a list of them) and the embedded object's id. The id makes the
+/// path mean that object only: once it is replaced or erased, the path leads nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EmbeddedStep {
+    pub prop: String,
+    pub id: ElemId,
+}
+
 /// One change. Objects are named by class and primary key, properties by name, list elements by
 /// their stable ids, so an instruction means the same thing after a rebase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +133,44 @@ pub enum Instruction {
         prop: String,
         key: String,
     },
+    /// Sets the scalar property `prop` of the embedded object at `path` (never empty) inside
+    /// object `(class, pk)`. Concurrent sets of one field follow rule 4.
+    EmbeddedSet {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        value: Value,
+    },
+    /// Sets the single embedded-object property `prop` of the object at `path` (empty: the
+    /// object itself) to a new embedded object with id and fields, or to null (None). The one it
+    /// held is gone. Concurrent replacements follow rule 4.
+    EmbeddedReplace {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        object: Option<(ElemId, Vec<(String, Value)>)>,
+    },
+    /// Inserts a new embedded object (id, fields) into the list `prop` of the object at `path`,
+    /// right after element `after` (None: at the front), as `ListInsert` does.
+    EmbeddedInsert {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        id: ElemId,
+        after: Option<ElemId>,
+        fields: Vec<(String, Value)>,
+    },
+    /// Erases the embedded object `id` from the list `prop` of the object at `path`.
+    EmbeddedErase {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        id: ElemId,
+    },
 }
 
 impl Instruction {
@@ -144,7 +191,11 @@ impl Instruction {
             | SetAdd { class, pk, .. }
             | SetRemove { class, pk, .. }
             | DictSet { class, pk, .. }
-            | DictErase { class, pk, .. } => Some((class, pk)),
+            | DictErase { class, pk, .. }
+            | EmbeddedSet { class, pk, .. }
+            | EmbeddedReplace { class, pk, .. }
+            | EmbeddedInsert { class, pk, .. }
+            | EmbeddedErase { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -167,6 +218,19 @@ impl Instruction {
             SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
             DictSet { class, pk, prop, key, value } => format!("set {class}[{pk}].{prop}[{key:?}] = {value}"),
             DictErase { class, pk, prop, key } => format!("erase {class}[{pk}].{prop}[{key:?}]"),
+            EmbeddedSet { class, pk, path, prop, value } => format!("set {class}[{pk}]{}.{prop} = {value}", crate::embedded::describe_path(path)),
+            EmbeddedReplace { class, pk, path, prop, object: Some(_) } => {
+                format!("set {class}[{pk}]{}.{prop} to a new embedded object", crate::embedded::describe_path(path))
+            }
+            EmbeddedReplace { class, pk, path, prop, object: None } => {
+                format!("set {class}[{pk}]{}.{prop} = null", crate::embedded::describe_path(path))
+            }
+            EmbeddedInsert { class, pk, path, prop, .. } => {
+                format!("insert an embedded object into {class}[{pk}]{}.{prop}", crate::embedded::describe_path(path))
+            }
+            EmbeddedErase { class, pk, path, prop, .. } => {
+                format!("erase an embedded object of {class}[{pk}]{}.{prop}", crate::embedded::describe_path(path))
+            }
         }
     }
 }

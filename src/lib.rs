@@ -3,6 +3,7 @@
 
 pub mod changeset;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod ffi;
 pub mod list;
@@ -22,6 +23,7 @@ pub mod value;
 
 pub use changeset::{Changeset, ElemId, Instruction};
 pub use config::{RealmConfig, SyncConfig};
+pub use embedded::EmbeddedObject;
 pub use error::{Error, ErrorCode, Result};
 pub use notify::{ChangeSummary, ClassChanges, NotificationToken, ObserverScope};
 pub use realm::{FieldValue, Object, Realm};

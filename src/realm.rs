@@ -28,6 +28,10 @@ pub enum FieldValue {
     Set(Vec<Value>),
     /// A dictionary's entries in key order.
     Dict(Vec<(String, Value)>),
+    /// A property holding one embedded object (None: null).
+    Embedded(Option<crate::embedded::EmbeddedObject>),
+    /// A list of embedded objects.
+    EmbeddedList(Vec<crate::embedded::EmbeddedObject>),
 }
 
 /// An object as read, with every property in schema order.
@@ -55,17 +59,22 @@ impl Object {
         }
     }
 
-    pub(crate) fn from_data(class: &crate::schema::ClassSchema, pk: PrimaryKey, data: &ObjectData) -> Object {
+    pub(crate) fn from_data(schema: &Schema, class: &crate::schema::ClassSchema, pk: PrimaryKey, data: &ObjectData) -> Object {
         let fields = class
             .properties
             .iter()
             .zip(&data.fields)
             .map(|(p, f)| {
+                if let Some(v) = crate::embedded::field_value(schema, p, f) {
+                    return (p.name.clone(), v);
+                }
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v.clone()),
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
                     Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                    // Only properties holding embedded objects store these (handled above).
+                    Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
                 (p.name.clone(), v)
             })
@@ -74,17 +83,21 @@ impl Object {
     }
 
     /// Like `from_data`, but moves the values instead of cloning them (scans).
-    pub(crate) fn from_owned(class: &crate::schema::ClassSchema, pk: PrimaryKey, data: ObjectData) -> Object {
+    pub(crate) fn from_owned(schema: &Schema, class: &crate::schema::ClassSchema, pk: PrimaryKey, data: ObjectData) -> Object {
         let fields = class
             .properties
             .iter()
             .zip(data.fields)
             .map(|(p, f)| {
+                if let Some(v) = crate::embedded::field_value(schema, p, &f) {
+                    return (p.name.clone(), v);
+                }
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v),
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
                     Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
+                    Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
                 (p.name.clone(), v)
             })
@@ -692,7 +705,7 @@ impl Realm {
         self.read(|conn, schema| {
             let (ci, c) = schema.class(class)?;
             c.check_pk(pk)?;
-            Ok(store::load_object(conn, ci, c, pk)?.map(|d| Object::from_data(c, pk.clone(), &d)))
+            Ok(store::load_object(conn, ci, c, pk)?.map(|d| Object::from_data(schema, c, pk.clone(), &d)))
         })
     }
 
@@ -712,6 +725,9 @@ impl Realm {
             let (pi, p) = c.property(prop)?;
             if p.is_collection() {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
+            }
+            if let Some(e) = crate::embedded::refuse_plain_write(schema, c, p) {
+                return Err(e);
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.value(pi).clone())
@@ -768,7 +784,7 @@ impl Realm {
     pub fn for_each(&self, class: &str, mut f: impl FnMut(Object) -> bool) -> Result<()> {
         self.read(|conn, schema| {
             let (ci, c) = schema.class(class)?;
-            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_owned(c, pk, data))))
+            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_owned(schema, c, pk, data))))
         })
     }
 
@@ -785,7 +801,7 @@ impl Realm {
                 return Ok(out);
             }
             store::scan_objects(conn, ci, c, after, |pk, data| {
-                out.push(Object::from_owned(c, pk, data));
+                out.push(Object::from_owned(schema, c, pk, data));
                 Ok(out.len() < limit)
             })?;
             Ok(out)

@@ -78,9 +78,7 @@ fn field_same(a: Option<&Field>, b: Option<&Field>) -> bool {
 
 fn bump_lamport(tx: &mut Tx, data: &ObjectData) {
     for f in &data.fields {
-        if let Field::List(l) = f {
-            tx.lamport = tx.lamport.max(l.max_lamport());
-        }
+        tx.lamport = tx.lamport.max(f.max_lamport());
     }
 }
 

@@ -33,6 +33,12 @@ pub enum Field {
     Set(Vec<Value>),
     /// A dictionary, in key order.
     Dict(BTreeMap<String, Value>),
+    /// One embedded object (issue 15) with its id (given when it was created, so a change
+    /// addressed to an object that was since replaced is recognised) and its fields, in its
+    /// class's layout. A property holding none stores `Value(Null)`.
+    Embedded(ElemId, Box<ObjectData>),
+    /// A list of embedded objects (an empty one may still be stored as an empty `List`).
+    EmbeddedList(crate::embedded::EmbeddedList),
 }
 
 impl Field {
@@ -43,6 +49,19 @@ impl Field {
             Field::List(l) => l.visible().filter_map(|e| e.value.as_link()).collect(),
             Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
             Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
+            // Embedded classes hold no links (see `embedded::validate_embedded_class`).
+            Field::Embedded(..) | Field::EmbeddedList(_) => Vec::new(),
+        }
+    }
+
+    /// The greatest lamport value of the element ids this field holds (0 if none), so that new
+    /// ids made after loading it are greater.
+    pub fn max_lamport(&self) -> u64 {
+        match self {
+            Field::List(l) => l.max_lamport(),
+            Field::Embedded(id, data) => data.fields.iter().map(Field::max_lamport).fold(id.lamport, u64::max),
+            Field::EmbeddedList(l) => l.max_lamport(),
+            Field::Value(_) | Field::Set(_) | Field::Dict(_) => 0,
         }
     }
 }
@@ -209,6 +228,13 @@ const T_SET: u8 = 33;
 /// A dictionary: u32 count, then per entry in key order the key (u32 length + UTF-8) and the
 /// tagged value (added for issue 15).
 const T_DICT: u8 = 34;
+/// An embedded object: its id (lamport u64, peer u64), then its fields as a nested record body
+/// (u16 count + tagged fields). Added for issue 15; 48 and up leaves room for other new kinds.
+const T_EMBEDDED: u8 = 48;
+/// A list of embedded objects: u32 count, then per element its id (lamport u64, peer u64) and a
+/// live byte: 1 followed by the object's nested record body, or 0 for an erased element (a
+/// tombstone, kept so inserts anchored on it keep their place).
+const T_EMBEDDED_LIST: u8 = 49;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -257,10 +283,22 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
 
 pub fn encode_object(data: &ObjectData) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + data.fields.len() * 10);
+    encode_fields(&mut out, data);
+    out
+}
+
+fn put_elem_id(out: &mut Vec<u8>, id: ElemId) {
+    out.extend_from_slice(&id.lamport.to_le_bytes());
+    out.extend_from_slice(&id.peer.to_le_bytes());
+}
+
+/// A record's body: the u16 field count, then the tagged fields (embedded objects nest one).
+fn encode_fields(out: &mut Vec<u8>, data: &ObjectData) {
+    let out = &mut *out;
     out.extend_from_slice(&(data.fields.len() as u16).to_le_bytes());
     for f in &data.fields {
         match f {
-            Field::Value(v) => encode_value(&mut out, v),
+            Field::Value(v) => encode_value(out, v),
             Field::List(l) => {
                 out.push(T_LIST);
                 out.extend_from_slice(&(l.elems.len() as u32).to_le_bytes());
@@ -268,27 +306,45 @@ pub fn encode_object(data: &ObjectData) -> Vec<u8> {
                     out.extend_from_slice(&e.id.lamport.to_le_bytes());
                     out.extend_from_slice(&e.id.peer.to_le_bytes());
                     out.push(e.erased as u8);
-                    encode_value(&mut out, &e.value);
+                    encode_value(out, &e.value);
                 }
             }
             Field::Set(elements) => {
                 out.push(T_SET);
                 out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
                 for v in elements {
-                    encode_value(&mut out, v);
+                    encode_value(out, v);
                 }
             }
             Field::Dict(entries) => {
                 out.push(T_DICT);
                 out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
                 for (k, v) in entries {
-                    put_bytes(&mut out, k.as_bytes());
-                    encode_value(&mut out, v);
+                    put_bytes(out, k.as_bytes());
+                    encode_value(out, v);
+                }
+            }
+            Field::Embedded(id, object) => {
+                out.push(T_EMBEDDED);
+                put_elem_id(out, *id);
+                encode_fields(out, object);
+            }
+            Field::EmbeddedList(l) => {
+                out.push(T_EMBEDDED_LIST);
+                out.extend_from_slice(&(l.order.elems.len() as u32).to_le_bytes());
+                for e in &l.order.elems {
+                    put_elem_id(out, e.id);
+                    match l.objects.get(&e.id).filter(|_| !e.erased) {
+                        Some(object) => {
+                            out.push(1);
+                            encode_fields(out, object);
+                        }
+                        None => out.push(0),
+                    }
                 }
             }
         }
     }
-    out
 }
 
 struct Reader<'a> {
@@ -312,6 +368,9 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
+    }
+    fn elem_id(&mut self) -> Result<ElemId> {
+        Ok(ElemId { lamport: u64::from_le_bytes(self.arr()?), peer: u64::from_le_bytes(self.arr()?) })
     }
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = u32::from_le_bytes(self.arr()?) as usize;
@@ -338,8 +397,18 @@ impl<'a> Reader<'a> {
 
 pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
     let mut r = Reader { b: bytes };
+    let mut fields = read_fields(&mut r)?;
+    for p in class.properties.iter().skip(fields.len()) {
+        fields.push(default_field(p));
+    }
+    Ok(ObjectData { fields })
+}
+
+/// A record's body (see `encode_fields`). An embedded object's fields are not padded here (its
+/// class is not at hand): `embedded` pads them when it reaches them.
+fn read_fields(r: &mut Reader) -> Result<Vec<Field>> {
     let n = u16::from_le_bytes(r.arr()?) as usize;
-    let mut fields = Vec::with_capacity(class.properties.len().max(n));
+    let mut fields = Vec::with_capacity(n);
     for _ in 0..n {
         let tag = r.u8()?;
         if tag == T_LIST {
@@ -372,14 +441,26 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
                 entries.insert(key, r.value_with_tag(t)?);
             }
             fields.push(Field::Dict(entries));
+        } else if tag == T_EMBEDDED {
+            let id = r.elem_id()?;
+            fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r)? })));
+        } else if tag == T_EMBEDDED_LIST {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut list = crate::embedded::EmbeddedList::default();
+            for _ in 0..count {
+                let id = r.elem_id()?;
+                let live = r.u8()? != 0;
+                list.order.elems.push(Elem { id, value: Value::Null, erased: !live });
+                if live {
+                    list.objects.insert(id, ObjectData { fields: read_fields(r)? });
+                }
+            }
+            fields.push(Field::EmbeddedList(list));
         } else {
             fields.push(Field::Value(r.value_with_tag(tag)?));
         }
     }
-    for p in class.properties.iter().skip(fields.len()) {
-        fields.push(default_field(p));
-    }
-    Ok(ObjectData { fields })
+    Ok(fields)
 }
 
 // ---- the file ------------------------------------------------------------------------------

@@ -42,6 +42,10 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::SetRemove { .. } => "SetRemove",
         Instruction::DictSet { .. } => "DictSet",
         Instruction::DictErase { .. } => "DictErase",
+        Instruction::EmbeddedSet { .. } => "EmbeddedSet",
+        Instruction::EmbeddedReplace { .. } => "EmbeddedReplace",
+        Instruction::EmbeddedInsert { .. } => "EmbeddedInsert",
+        Instruction::EmbeddedErase { .. } => "EmbeddedErase",
     }
 }
 

@@ -148,6 +148,9 @@ pub unsafe extern "C" fn driftsync_object_get_value(
             FieldValue::Dict(_) => {
                 return Err(crate::Error::TypeMismatch("the field is a dictionary; use driftsync_object_dict_get".into()).into());
             }
+            FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
+                return Err(crate::Error::TypeMismatch("the field holds embedded objects; read them by path".into()).into());
+            }
         }
         Ok(())
     })
@@ -157,7 +160,9 @@ pub unsafe extern "C" fn driftsync_object_get_value(
 fn list_of(f: &FieldValue) -> FfiResult<&[Value]> {
     match f {
         FieldValue::List(l) | FieldValue::Set(l) => Ok(l),
-        FieldValue::Value(_) | FieldValue::Dict(_) => Err(crate::Error::TypeMismatch("the field is not a list".into()).into()),
+        FieldValue::Value(_) | FieldValue::Dict(_) | FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
+            Err(crate::Error::TypeMismatch("the field is not a list of values".into()).into())
+        }
     }
 }
 
@@ -220,6 +225,8 @@ pub unsafe extern "C" fn driftsync_object_field_collection(
                 FieldValue::List(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_LIST,
                 FieldValue::Set(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_SET,
                 FieldValue::Dict(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_DICTIONARY,
+                FieldValue::Embedded(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED,
+                FieldValue::EmbeddedList(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED_LIST,
             },
         );
         Ok(())

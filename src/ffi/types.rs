@@ -591,4 +591,9 @@ pub enum driftsync_collection_t {
     DRIFTSYNC_COLLECTION_SET = 2,
     /// A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
     DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+    /// One embedded object (or null): read it with `driftsync_realm_get_embedded_value` /
+    /// `driftsync_realm_embedded_exists` by path.
+    DRIFTSYNC_COLLECTION_EMBEDDED = 16,
+    /// A list of embedded objects: `driftsync_realm_embedded_len`, then paths `name[index]`.
+    DRIFTSYNC_COLLECTION_EMBEDDED_LIST = 17,
 }

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::overlay::{self, Key, Overlay};
 use crate::rules::{self, Mode, Outcome, Tx};
 use crate::state;
-use crate::store::{self, Field, ObjectData};
+use crate::store::{self, ObjectData};
 use crate::value::PrimaryKey;
 use std::collections::HashSet;
 
@@ -199,9 +199,7 @@ fn write_differing(
 
 fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
     for f in &data.fields {
-        if let Field::List(l) = f {
-            *lamport = (*lamport).max(l.max_lamport());
-        }
+        *lamport = (*lamport).max(f.max_lamport());
     }
 }
 

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::notify::ChangeSummary;
 use crate::protocol::DownloadChangeset;
 use crate::realm::Realm;
-use crate::rules::{self, Mode, Tx};
+use crate::rules::{self, Mode, Outcome, Tx};
 use crate::schema::Schema;
 use crate::store;
 use crate::sync_meta::{Cursor, load_cursor, local_changesets, save_cursor, unrecorded_write, write_meta};
@@ -79,7 +79,7 @@ pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::p
 fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64) -> Result<()> {
     let before = std::mem::take(&mut tx.changes);
     for ins in &cs.instructions {
-        rules::apply(tx, ins, Mode::Merge)?;
+        log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
     }
     let touched = tx.changes.clone();
     let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
@@ -93,7 +93,7 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
                 Some((c, pk)) => touched.touches(c, pk) || named.iter().any(|(nc, npk)| nc == c && npk == pk),
             };
             if relevant {
-                rules::apply(tx, ins, Mode::Merge)?;
+                log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
             }
         }
     }
@@ -101,6 +101,14 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
     all.merge(&tx.changes);
     tx.changes = all;
     Ok(())
+}
+
+/// Normal sync has no report: an instruction a rule drops (a change under an object erased on
+/// the server, an embedded object replaced there...) is logged.
+fn log_dropped(ins: &Instruction, outcome: Outcome) {
+    if let Outcome::Dropped(why) = outcome {
+        log::info!(target: "driftsync::sync", "dropped by the merge rules: {}: {why}", ins.describe());
+    }
 }
 
 /// Whether `cs` sets the counter a local `CounterAdd` adds to (or erases its object), so that
