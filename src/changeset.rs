@@ -218,7 +218,9 @@ impl Instruction {
             SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
             DictSet { class, pk, prop, key, value } => format!("set {class}[{pk}].{prop}[{key:?}] = {value}"),
             DictErase { class, pk, prop, key } => format!("erase {class}[{pk}].{prop}[{key:?}]"),
-            EmbeddedSet { class, pk, path, prop, value } => format!("set {class}[{pk}]{}.{prop} = {value}", crate::embedded::describe_path(path)),
+            EmbeddedSet { class, pk, path, prop, value } => {
+                format!("set {class}[{pk}]{}.{prop} = {value}", crate::embedded::describe_path(path))
+            }
             EmbeddedReplace { class, pk, path, prop, object: Some(_) } => {
                 format!("set {class}[{pk}]{}.{prop} to a new embedded object", crate::embedded::describe_path(path))
             }
@@ -296,6 +298,53 @@ mod tests {
             vec![
                 Instruction::AddClass { class },
                 Instruction::CounterAdd { class: "C".into(), pk: 1.into(), prop: "hits".into(), delta: -3 },
+            ],
+        );
+        assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);
+    }
+
+    #[test]
+    fn embedded_classes_and_instructions_round_trip_and_old_classes_still_decode() {
+        // A class as encoded before `embedded` existed: name, primary key, properties.
+        #[derive(Serialize)]
+        struct OldClass(String, String, Vec<Property>);
+        let old = OldClass("C".into(), "id".into(), vec![Property::new("id", ScalarType::Int)]);
+        let class: ClassSchema = rmp_serde::from_slice(&rmp_serde::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(class, ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int)]));
+        assert!(!class.embedded);
+        // A class without the flag encodes exactly as before.
+        assert_eq!(rmp_serde::to_vec(&class).unwrap(), rmp_serde::to_vec(&old).unwrap());
+        let id = ElemId { lamport: 3, peer: 9 };
+        let step = EmbeddedStep { prop: "parts".into(), id };
+        let cs = Changeset::new(
+            2,
+            9,
+            vec![
+                Instruction::AddClass { class: ClassSchema::embedded("E", vec![Property::new("x", ScalarType::Int)]) },
+                Instruction::EmbeddedReplace {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![],
+                    prop: "e".into(),
+                    object: Some((id, vec![])),
+                },
+                Instruction::EmbeddedInsert {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![step.clone()],
+                    prop: "sub".into(),
+                    id,
+                    after: None,
+                    fields: vec![("x".into(), Value::Int(1))],
+                },
+                Instruction::EmbeddedSet {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![step.clone()],
+                    prop: "x".into(),
+                    value: Value::Int(2),
+                },
+                Instruction::EmbeddedErase { class: "C".into(), pk: 1.into(), path: vec![], prop: "parts".into(), id },
             ],
         );
         assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);

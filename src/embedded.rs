@@ -126,7 +126,10 @@ pub(crate) fn validate_embedded_class(schema: &Schema, c: &ClassSchema) -> Resul
     for p in &c.properties {
         let holds_embedded = embedded_target(schema, p).is_some();
         if p.counter || (p.is_collection() && !holds_embedded) || (p.target.is_some() && !holds_embedded) {
-            return bad(Some(&p.name), "an embedded object holds scalars and embedded objects only (links, counters and collections are not supported in it)");
+            return bad(
+                Some(&p.name),
+                "an embedded object holds scalars and embedded objects only (links, counters and collections are not supported in it)",
+            );
         }
     }
     Ok(())
@@ -149,18 +152,13 @@ pub(crate) fn validate_embedded_property(schema: &Schema, c: &ClassSchema, p: &P
 
 /// An embedded class cannot have top-level objects.
 pub(crate) fn refuse_top_level(c: &ClassSchema) -> Option<Error> {
-    c.embedded.then(|| {
-        Error::InvalidArgument(format!("'{}' is an embedded class: its objects are created inside a parent object", c.name))
-    })
+    c.embedded.then(|| Error::InvalidArgument(format!("'{}' is an embedded class: its objects are created inside a parent object", c.name)))
 }
 
 /// A property holding embedded objects is not written with plain set / create / list operations.
 pub(crate) fn refuse_plain_write(schema: &Schema, c: &ClassSchema, p: &Property) -> Option<Error> {
     embedded_target(schema, p).map(|_| {
-        Error::TypeMismatch(format!(
-            "'{}.{}' holds embedded objects, not links: use the embedded-object operations",
-            c.name, p.name
-        ))
+        Error::TypeMismatch(format!("'{}.{}' holds embedded objects, not links: use the embedded-object operations", c.name, p.name))
     })
 }
 
@@ -277,7 +275,15 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
     Ok(outcome)
 }
 
-fn set_field(schema: &Schema, ec: &ClassSchema, object: &mut ObjectData, pi: usize, p: &Property, path: &[EmbeddedStep], value: &Value) -> Result<Outcome> {
+fn set_field(
+    schema: &Schema,
+    ec: &ClassSchema,
+    object: &mut ObjectData,
+    pi: usize,
+    p: &Property,
+    path: &[EmbeddedStep],
+    value: &Value,
+) -> Result<Outcome> {
     if path.is_empty() {
         return Err(Error::InvalidArgument("a set inside an embedded object needs a path to it".into()));
     }
@@ -460,7 +466,12 @@ fn locate<'s, 'd>(schema: &'s Schema, class: &'s ClassSchema, data: &'d ObjectDa
             return Err(Error::TypeMismatch(format!("'{}.{}' does not hold embedded objects", at.class.name, p.name)));
         };
         let found = match (data.fields.get(pi), step.index) {
-            (_, None) if p.list => return Err(Error::InvalidArgument(format!("'{}.{}' is a list: name an element as {}[index]", at.class.name, p.name, p.name))),
+            (_, None) if p.list => {
+                return Err(Error::InvalidArgument(format!(
+                    "'{}.{}' is a list: name an element as {}[index]",
+                    at.class.name, p.name, p.name
+                )));
+            }
             (_, Some(_)) if !p.list => return Err(Error::InvalidArgument(format!("'{}.{}' is not a list", at.class.name, p.name))),
             (Some(Field::Embedded(id, o)), None) => Some((*id, &**o)),
             (_, None) => None,
@@ -640,7 +651,9 @@ impl Realm {
             let (path, ec, object, last) = locate_parent(schema, c, &data, &steps)?;
             let (pi, p) = ec.property(last.prop)?;
             if path.is_empty() || last.index.is_some() || embedded_target(schema, p).is_some() {
-                return Err(Error::InvalidArgument("get_embedded_value names an embedded object, then one of its scalar properties".into()));
+                return Err(Error::InvalidArgument(
+                    "get_embedded_value names an embedded object, then one of its scalar properties".into(),
+                ));
             }
             Ok(object.value(pi).clone())
         })

@@ -213,9 +213,7 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
         SetRemove { class, pk, prop, value } => set_op(tx, class, pk, prop, value, false, mode),
         DictSet { class, pk, prop, key, value } => dict_op(tx, class, pk, prop, key, Some(value), mode),
         DictErase { class, pk, prop, key } => dict_op(tx, class, pk, prop, key, None, mode),
-        EmbeddedSet { .. } | EmbeddedReplace { .. } | EmbeddedInsert { .. } | EmbeddedErase { .. } => {
-            crate::embedded::apply(tx, ins, mode)
-        }
+        EmbeddedSet { .. } | EmbeddedReplace { .. } | EmbeddedInsert { .. } | EmbeddedErase { .. } => crate::embedded::apply(tx, ins, mode),
     }
 }
 

@@ -181,7 +181,13 @@ impl PartialEq for ClassSchema {
 
 impl ClassSchema {
     pub fn new(name: &str, primary_key: &str, properties: Vec<Property>) -> Self {
-        let mut c = ClassSchema { name: name.to_string(), primary_key: primary_key.to_string(), properties, embedded: false, index: HashMap::new() };
+        let mut c = ClassSchema {
+            name: name.to_string(),
+            primary_key: primary_key.to_string(),
+            properties,
+            embedded: false,
+            index: HashMap::new(),
+        };
         c.reindex();
         c
     }

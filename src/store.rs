@@ -708,4 +708,30 @@ mod tests {
         assert_eq!(got.fields[3], Field::Value(Value::Null));
         assert!(decode_object(&bytes[..bytes.len() - 3], &class).is_err());
     }
+
+    #[test]
+    fn embedded_objects_round_trip_inside_their_parent_record() {
+        let class = ClassSchema::new(
+            "P",
+            "id",
+            vec![Property::new("id", ScalarType::Int), Property::link("e", "E"), Property::link_list("l", "E")],
+        );
+        let id = |l| ElemId { lamport: l, peer: 2 };
+        let inner =
+            ObjectData { fields: vec![Field::Value(Value::Int(5)), Field::Embedded(id(1), Box::new(ObjectData { fields: vec![] }))] };
+        let mut list = crate::embedded::EmbeddedList::default();
+        list.order.integrate_insert(id(2), None, Value::Null);
+        list.objects.insert(id(2), inner.clone());
+        list.order.integrate_insert(id(3), Some(id(2)), Value::Null);
+        list.order.erase(id(3));
+        let data = ObjectData {
+            fields: vec![Field::Value(Value::Int(1)), Field::Embedded(id(4), Box::new(inner)), Field::EmbeddedList(list.clone())],
+        };
+        let bytes = encode_object(&data);
+        let back = decode_object(&bytes, &class).unwrap();
+        assert_eq!(back, data, "objects, ids and the tombstone survive");
+        assert_eq!(back.fields[2], Field::EmbeddedList(list));
+        assert_eq!(back.fields.iter().map(Field::max_lamport).max(), Some(4));
+        assert!(decode_object(&bytes[..bytes.len() - 1], &class).is_err());
+    }
 }

@@ -1,4 +1,4 @@
-//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, with random
+//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, embedded-object edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
 //! from the server). A fixed seed in CI; for a longer run:
 //! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
@@ -27,6 +27,13 @@ enum Op {
     SetLink(i64, i64),
     DictSet(i64, u8, u8),
     DictErase(i64, u8),
+    EmbeddedReplace(i64, u8),
+    EmbeddedRemove(i64),
+    EmbeddedField(i64, u8),
+    EmbeddedInsert(i64, usize, u8),
+    EmbeddedErase(i64, usize),
+    EmbeddedListField(i64, usize, i64),
+    EmbeddedNestedInsert(i64, usize, u8),
     Disconnect,
     Reconnect,
 }
@@ -49,7 +56,14 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetRemove(i, v)),
         1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::SetLink(a, b)),
         2 => (id.clone(), 0..3u8, any::<u8>()).prop_map(|(i, k, v)| Op::DictSet(i, k, v)),
-        1 => (id, 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
+        1 => (id.clone(), 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
+        2 => (id.clone(), any::<u8>()).prop_map(|(i, v)| Op::EmbeddedReplace(i, v)),
+        1 => id.clone().prop_map(Op::EmbeddedRemove),
+        2 => (id.clone(), any::<u8>()).prop_map(|(i, v)| Op::EmbeddedField(i, v)),
+        2 => (id.clone(), 0..3usize, any::<u8>()).prop_map(|(i, x, v)| Op::EmbeddedInsert(i, x, v)),
+        1 => (id.clone(), 0..3usize).prop_map(|(i, x)| Op::EmbeddedErase(i, x)),
+        2 => (id.clone(), 0..3usize, -5..5i64).prop_map(|(i, x, q)| Op::EmbeddedListField(i, x, q)),
+        1 => (id, 0..3usize, any::<u8>()).prop_map(|(i, x, v)| Op::EmbeddedNestedInsert(i, x, v)),
         1 => Just(Op::Disconnect),
         1 => Just(Op::Reconnect),
     ]
@@ -84,6 +98,15 @@ fn apply(r: &Realm, op: &Op) {
                 Op::SetLink(a, b) => r.set_add("Item", &(*a).into(), "friends", Value::Link((*b).into())),
                 Op::DictSet(i, k, v) => r.dict_set("Item", &(*i).into(), "attrs", &format!("k{k}"), format!("v{v}").into()),
                 Op::DictErase(i, k) => r.dict_erase("Item", &(*i).into(), "attrs", &format!("k{k}")),
+                Op::EmbeddedReplace(i, v) => r.set_embedded("Item", &(*i).into(), "address", &[("street", format!("r{v}").into())]),
+                Op::EmbeddedRemove(i) => r.remove_embedded("Item", &(*i).into(), "address"),
+                Op::EmbeddedField(i, v) => r.set_embedded_value("Item", &(*i).into(), "address.city", format!("c{v}").into()),
+                Op::EmbeddedInsert(i, x, v) => r.insert_embedded("Item", &(*i).into(), "parts", *x, &[("name", format!("p{v}").into())]),
+                Op::EmbeddedErase(i, x) => r.remove_embedded("Item", &(*i).into(), &format!("parts[{x}]")),
+                Op::EmbeddedListField(i, x, q) => r.set_embedded_value("Item", &(*i).into(), &format!("parts[{x}].qty"), (*q).into()),
+                Op::EmbeddedNestedInsert(i, x, v) => {
+                    r.push_embedded("Item", &(*i).into(), &format!("parts[{x}].subparts"), &[("name", format!("s{v}").into())])
+                }
                 Op::Disconnect | Op::Reconnect => Ok(()),
             });
         }
