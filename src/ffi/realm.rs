@@ -306,15 +306,15 @@ pub unsafe extern "C" fn driftsync_realm_freeze(
 }
 
 /// The class name, primary key and, optionally, property name arguments of an object call.
-struct Target<'a> {
-    realm: RealmRef,
-    class: &'a str,
-    pk: PrimaryKey,
+pub(crate) struct Target<'a> {
+    pub(crate) realm: RealmRef,
+    pub(crate) class: &'a str,
+    pub(crate) pk: PrimaryKey,
 }
 
 /// # Safety
 /// Pointers must be NULL or valid for their lengths.
-unsafe fn target<'a>(
+pub(crate) unsafe fn target<'a>(
     realm: *const driftsync_realm_t,
     class_name: *const c_char,
     class_name_len: usize,
