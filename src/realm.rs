@@ -742,6 +742,9 @@ impl Realm {
             if !p.list {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a list")));
             }
+            if let Some(e) = crate::embedded::refuse_plain_write(schema, c, p) {
+                return Err(e);
+            }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.list(pi).map(|l| l.values()).unwrap_or_default())
         })

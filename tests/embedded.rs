@@ -137,6 +137,8 @@ fn embedded_bad_input_is_a_typed_error_and_changes_nothing() {
     assert!(matches!(link, Err(Error::TypeMismatch(_))), "{link:?}");
     let list_link = r.write(|r| r.list_insert("Item", &pk, "parts", 0, Value::Link(1.into())));
     assert!(matches!(list_link, Err(Error::TypeMismatch(_))), "{list_link:?}");
+    assert!(matches!(r.get_list("Item", &pk, "parts"), Err(Error::TypeMismatch(_))));
+    assert!(matches!(r.get_value("Item", &pk, "address"), Err(Error::TypeMismatch(_))));
     let create_link = r.write(|r| r.upsert("Item", 1, &[("address", Value::Link(1.into()))]));
     assert!(matches!(create_link, Err(Error::TypeMismatch(_))), "{create_link:?}");
     // Wrong value types in embedded fields.
