@@ -88,14 +88,11 @@ pub struct EmbeddedObject {
 
 impl EmbeddedObject {
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+        crate::realm::field_named(&self.fields, name)
     }
 
     pub fn value(&self, name: &str) -> Option<&Value> {
-        match self.field(name) {
-            Some(FieldValue::Value(v)) => Some(v),
-            _ => None,
-        }
+        crate::realm::value_named(&self.fields, name)
     }
 }
 

@@ -42,15 +42,25 @@ pub struct Object {
     pub fields: Vec<(String, FieldValue)>,
 }
 
+/// The field named `name` among an object's fields (objects and embedded objects read alike).
+pub(crate) fn field_named<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a FieldValue> {
+    fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+}
+
+/// The value of the field named `name`, if it holds one value.
+pub(crate) fn value_named<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a Value> {
+    match field_named(fields, name) {
+        Some(FieldValue::Value(v)) => Some(v),
+        _ => None,
+    }
+}
+
 impl Object {
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+        field_named(&self.fields, name)
     }
     pub fn value(&self, name: &str) -> Option<&Value> {
-        match self.field(name) {
-            Some(FieldValue::Value(v)) => Some(v),
-            _ => None,
-        }
+        value_named(&self.fields, name)
     }
     pub fn list(&self, name: &str) -> Option<&[Value]> {
         match self.field(name) {

@@ -4,21 +4,9 @@
 
 mod common;
 use common::*;
-use driftsync::protocol::AdminCommand;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
 use std::sync::{Arc, Mutex, OnceLock};
-
-fn offline(r: &Realm) {
-    let s = session(r);
-    s.pause();
-    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
-}
-
-fn online(r: &Realm) {
-    session(r).resume();
-    sync_all(r);
-}
 
 /// Two synced clients of the kinds schema that both have `Item[1]` with an address (street
 /// "Main", geo 1/2) and two parts ("bolt" 1, "nut" 2).
@@ -379,22 +367,6 @@ fn embedded_list_keeps_concurrent_inserts_and_drops_changes_to_erased_elements()
 }
 
 // ---- client reset --------------------------------------------------------------------------
-
-/// The server terminates sync (every client must reset); `other` resets at once and writes
-/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
-fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
-    ts.admin(AdminCommand::Terminate);
-    ts.admin(AdminCommand::Enable);
-    eventually("other resets", || other.last_reset_report().unwrap().is_some());
-    sync_all(other);
-    after_terminate(other);
-    sync_all(other);
-    session(r).resume();
-    eventually("the reset", || r.last_reset_report().unwrap().is_some());
-    sync_all(r);
-    sync_all(other);
-    r.last_reset_report().unwrap().unwrap()
-}
 
 #[test]
 fn embedded_recovery_keeps_local_changes_and_reports_changes_under_erased_parents() {

@@ -4,21 +4,9 @@
 
 mod common;
 use common::*;
-use driftsync::protocol::AdminCommand;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
 use std::sync::{Arc, Mutex};
-
-fn offline(r: &Realm) {
-    let s = session(r);
-    s.pause();
-    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
-}
-
-fn online(r: &Realm) {
-    session(r).resume();
-    sync_all(r);
-}
 
 /// Two synced clients of the kinds schema that both have `Item[1]`.
 fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
@@ -46,22 +34,6 @@ fn assert_invalid(bad: Property) {
 
 fn hits(r: &Realm, id: i64) -> Value {
     r.get_value("Item", &id.into(), "hits").unwrap()
-}
-
-/// The server terminates sync (every client must reset); `other` resets at once and writes
-/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
-fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
-    ts.admin(AdminCommand::Terminate);
-    ts.admin(AdminCommand::Enable);
-    eventually("other resets", || other.last_reset_report().unwrap().is_some());
-    sync_all(other);
-    after_terminate(other);
-    sync_all(other);
-    session(r).resume();
-    eventually("the reset", || r.last_reset_report().unwrap().is_some());
-    sync_all(r);
-    sync_all(other);
-    r.last_reset_report().unwrap().unwrap()
 }
 
 // ---- counter ---------------------------------------------------------------------------------

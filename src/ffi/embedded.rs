@@ -57,9 +57,28 @@ unsafe fn path_call(
     })
 }
 
-/// Field arguments as the core takes them.
-fn field_refs(fields: &[(String, Value)]) -> Vec<(&str, Value)> {
-    fields.iter().map(|(n, v)| (n.as_str(), v.clone())).collect()
+/// Runs one call that makes an embedded object: the object, the path, the new object's fields.
+///
+/// # Safety
+/// Pointers must be NULL or valid for their lengths.
+unsafe fn fields_call(
+    realm: *const driftsync_realm_t,
+    class_name: *const c_char,
+    class_name_len: usize,
+    primary_key: *const driftsync_pk_t,
+    path: (*const c_char, usize),
+    fields: (*const driftsync_field_t, usize),
+    out_error: *mut *mut driftsync_error_t,
+    f: impl FnOnce(Target<'_>, &str, &[(&str, Value)]) -> crate::Result<()>,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        path_call(realm, class_name, class_name_len, primary_key, path.0, path.1, out_error, |t, path| {
+            let fields = read_fields(fields.0, fields.1)?;
+            let refs: Vec<(&str, Value)> = fields.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+            Ok(f(t, path, &refs)?)
+        })
+    }
 }
 
 /// Sets the property at `path` (`address`, `parts[0].spec`), which holds one embedded object, to
@@ -79,9 +98,8 @@ pub unsafe extern "C" fn driftsync_realm_set_embedded(
 ) -> driftsync_status_t {
     // SAFETY: forwarded from the caller.
     unsafe {
-        path_call(realm, class_name, class_name_len, primary_key, path, path_len, out_error, |t, path| {
-            let fields = read_fields(fields, fields_len)?;
-            Ok(t.realm.set_embedded(t.class, &t.pk, path, &field_refs(&fields))?)
+        fields_call(realm, class_name, class_name_len, primary_key, (path, path_len), (fields, fields_len), out_error, |t, path, f| {
+            t.realm.set_embedded(t.class, &t.pk, path, f)
         })
     }
 }
@@ -103,9 +121,8 @@ pub unsafe extern "C" fn driftsync_realm_insert_embedded(
 ) -> driftsync_status_t {
     // SAFETY: forwarded from the caller.
     unsafe {
-        path_call(realm, class_name, class_name_len, primary_key, path, path_len, out_error, |t, path| {
-            let fields = read_fields(fields, fields_len)?;
-            Ok(t.realm.insert_embedded(t.class, &t.pk, path, index, &field_refs(&fields))?)
+        fields_call(realm, class_name, class_name_len, primary_key, (path, path_len), (fields, fields_len), out_error, |t, path, f| {
+            t.realm.insert_embedded(t.class, &t.pk, path, index, f)
         })
     }
 }
@@ -125,9 +142,8 @@ pub unsafe extern "C" fn driftsync_realm_push_embedded(
 ) -> driftsync_status_t {
     // SAFETY: forwarded from the caller.
     unsafe {
-        path_call(realm, class_name, class_name_len, primary_key, path, path_len, out_error, |t, path| {
-            let fields = read_fields(fields, fields_len)?;
-            Ok(t.realm.push_embedded(t.class, &t.pk, path, &field_refs(&fields))?)
+        fields_call(realm, class_name, class_name_len, primary_key, (path, path_len), (fields, fields_len), out_error, |t, path, f| {
+            t.realm.push_embedded(t.class, &t.pk, path, f)
         })
     }
 }

@@ -167,6 +167,35 @@ pub fn sync_all(r: &Realm) {
     s.wait_for_download(T).expect("download completes");
 }
 
+/// Pauses the session and waits until it is disconnected.
+pub fn offline(r: &Realm) {
+    let s = session(r);
+    s.pause();
+    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
+}
+
+/// Resumes the session and syncs everything.
+pub fn online(r: &Realm) {
+    session(r).resume();
+    sync_all(r);
+}
+
+/// The server terminates sync (every client must reset); `other` resets at once and writes
+/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
+pub fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
+    ts.admin(AdminCommand::Terminate);
+    ts.admin(AdminCommand::Enable);
+    eventually("other resets", || other.last_reset_report().unwrap().is_some());
+    sync_all(other);
+    after_terminate(other);
+    sync_all(other);
+    session(r).resume();
+    eventually("the reset", || r.last_reset_report().unwrap().is_some());
+    sync_all(r);
+    sync_all(other);
+    r.last_reset_report().unwrap().unwrap()
+}
+
 /// Waits until `f` holds (polling), or panics with `what`.
 pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + T;

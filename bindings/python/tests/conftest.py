@@ -277,4 +277,12 @@ def eventually(what: str, f: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for: {what}")
 
 
+def sync_all(r: Any, timeout: float = 30.0) -> None:
+    """Uploads everything `r` has and downloads everything the server has."""
+    s = r.sync_session
+    assert s is not None
+    s.wait_for_upload(timeout=timeout)
+    s.wait_for_download(timeout=timeout)
+
+
 sys.modules.setdefault("driftsync_test_helpers", sys.modules[__name__])

@@ -11,9 +11,8 @@ import pytest
 
 import driftsync
 
-from conftest import SCHEMA_JSON, ServerProcess, eventually
+from conftest import SCHEMA_JSON, ServerProcess, eventually, sync_all
 
-T = 30.0
 
 
 def embedded_schema() -> dict:
@@ -31,12 +30,6 @@ def embedded_schema() -> dict:
     ]
     return s
 
-
-def sync_all(r: driftsync.Realm) -> None:
-    s = r.sync_session
-    assert s is not None
-    s.wait_for_upload(timeout=T)
-    s.wait_for_download(timeout=T)
 
 
 def test_embedded_objects_read_and_write_as_views_and_by_path(tmp_path: Path) -> None:

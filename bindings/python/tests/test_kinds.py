@@ -12,9 +12,8 @@ import pytest
 import driftsync
 from driftsync import Status
 
-from conftest import SCHEMA_JSON, ServerProcess, eventually
+from conftest import SCHEMA_JSON, ServerProcess, eventually, sync_all
 
-T = 30.0
 
 
 def kinds_schema() -> dict:
@@ -23,12 +22,6 @@ def kinds_schema() -> dict:
     s["classes"][0]["properties"].append({"name": "hits", "type": "int", "optional": True, "counter": True})
     return s
 
-
-def sync_all(r: driftsync.Realm) -> None:
-    s = r.sync_session
-    assert s is not None
-    s.wait_for_upload(timeout=T)
-    s.wait_for_download(timeout=T)
 
 
 # -- counter -----------------------------------------------------------------------------------
