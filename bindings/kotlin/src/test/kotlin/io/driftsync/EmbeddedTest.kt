@@ -29,30 +29,22 @@ class EmbeddedTest {
     private lateinit var dir: Path
 
     /** The tests' schema plus `Item.address` (one embedded Address) and `Item.parts` (a list of Parts). */
-    private val embeddedSchema = schema {
-        realmClass("Item", primaryKey = "id") {
-            int("id")
-            string("name")
-            int("count")
-            list("tags", PropertyType.STRING)
-            link("next", "Item")
-            link("address", "Address")
-            linkList("parts", "Part")
-        }
-        realmClass("Person", primaryKey = "name") {
-            string("name")
-            linkList("items", "Item")
-            int("age", optional = true)
-        }
-        embeddedClass("Address") {
-            string("street")
-            string("city", optional = true)
-        }
-        embeddedClass("Part") {
-            string("name")
-            int("qty")
-        }
-    }
+    private val embeddedSchema = Schema.of(
+        testSchema.classes.map { c ->
+            if (c.name != "Item") c
+            else c.copy(properties = c.properties + Property("address", PropertyType.LINK, optional = true, target = "Address") +
+                Property("parts", PropertyType.LINK, list = true, target = "Part"))
+        } + schema {
+            embeddedClass("Address") {
+                string("street")
+                string("city", optional = true)
+            }
+            embeddedClass("Part") {
+                string("name")
+                int("qty")
+            }
+        }.classes,
+    )
 
     @BeforeEach
     fun setUp() {
