@@ -26,6 +26,10 @@ use crate::store::{self, Field, ObjectData};
 use crate::value::{PrimaryKey, Value};
 use std::collections::BTreeMap;
 
+/// How deep embedded objects may nest (a path of at most this many steps): deeper writes are
+/// refused, so every record stays readable (`store` refuses deeper records as corrupt).
+pub const MAX_DEPTH: usize = 64;
+
 /// A list of embedded objects: the order of an RGA list (whose element values are unused, always
 /// null) and the live objects by element id.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -239,6 +243,12 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
     let schema = tx.schema.clone();
     let (ci, c) = schema.class(class)?;
     c.check_pk(pk)?;
+    // A new object at the end of `path` is MAX_DEPTH + 1 deep.
+    if path.len() >= MAX_DEPTH {
+        let e = Error::InvalidArgument(format!("embedded objects nest at most {MAX_DEPTH} deep"));
+        let why = e.to_string();
+        return drop_or_err(mode, e, why);
+    }
     let Some(mut data) = tx.load_object(ci, c, pk)? else {
         return drop_or_err(mode, Error::not_found(class, pk), format!("{class}[{pk}] was erased, and its embedded objects with it"));
     };

@@ -397,7 +397,7 @@ impl<'a> Reader<'a> {
 
 pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
     let mut r = Reader { b: bytes };
-    let mut fields = read_fields(&mut r)?;
+    let mut fields = read_fields(&mut r, 0)?;
     for p in class.properties.iter().skip(fields.len()) {
         fields.push(default_field(p));
     }
@@ -406,7 +406,12 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
 
 /// A record's body (see `encode_fields`). An embedded object's fields are not padded here (its
 /// class is not at hand): `embedded` pads them when it reaches them.
-fn read_fields(r: &mut Reader) -> Result<Vec<Field>> {
+/// `depth` counts the embedded objects around this body: beyond `embedded::MAX_DEPTH` the
+/// record is corrupt (the rules never nest deeper), so a damaged record cannot exhaust the stack.
+fn read_fields(r: &mut Reader, depth: usize) -> Result<Vec<Field>> {
+    if depth > crate::embedded::MAX_DEPTH {
+        return Err(Error::FileCorrupt("embedded objects nested too deep".into()));
+    }
     let n = u16::from_le_bytes(r.arr()?) as usize;
     let mut fields = Vec::with_capacity(n);
     for _ in 0..n {
@@ -443,7 +448,7 @@ fn read_fields(r: &mut Reader) -> Result<Vec<Field>> {
             fields.push(Field::Dict(entries));
         } else if tag == T_EMBEDDED {
             let id = r.elem_id()?;
-            fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r)? })));
+            fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r, depth + 1)? })));
         } else if tag == T_EMBEDDED_LIST {
             let count = u32::from_le_bytes(r.arr()?) as usize;
             let mut list = crate::embedded::EmbeddedList::default();
@@ -452,7 +457,7 @@ fn read_fields(r: &mut Reader) -> Result<Vec<Field>> {
                 let live = r.u8()? != 0;
                 list.order.elems.push(Elem { id, value: Value::Null, erased: !live });
                 if live {
-                    list.objects.insert(id, ObjectData { fields: read_fields(r)? });
+                    list.objects.insert(id, ObjectData { fields: read_fields(r, depth + 1)? });
                 }
             }
             fields.push(Field::EmbeddedList(list));
@@ -733,5 +738,21 @@ mod tests {
         assert_eq!(back.fields[2], Field::EmbeddedList(list));
         assert_eq!(back.fields.iter().map(Field::max_lamport).max(), Some(4));
         assert!(decode_object(&bytes[..bytes.len() - 1], &class).is_err());
+    }
+
+    #[test]
+    fn embedded_records_nested_deeper_than_the_rules_allow_are_corrupt() {
+        let class = ClassSchema::new("P", "id", vec![Property::new("id", ScalarType::Int), Property::link("e", "E")]);
+        let nest = |levels: usize| {
+            let mut inner = ObjectData { fields: vec![Field::Value(Value::Int(1))] };
+            for l in 0..levels {
+                inner = ObjectData { fields: vec![Field::Embedded(ElemId { lamport: l as u64, peer: 1 }, Box::new(inner))] };
+            }
+            ObjectData { fields: vec![Field::Value(Value::Int(1)), inner.fields.remove(0)] }
+        };
+        let deepest = encode_object(&nest(crate::embedded::MAX_DEPTH));
+        assert!(decode_object(&deepest, &class).is_ok());
+        let too_deep = encode_object(&nest(crate::embedded::MAX_DEPTH + 1));
+        assert!(matches!(decode_object(&too_deep, &class), Err(Error::FileCorrupt(_))));
     }
 }

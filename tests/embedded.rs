@@ -147,6 +147,16 @@ fn embedded_bad_input_is_a_typed_error_and_changes_nothing() {
     assert!(matches!(not_embedded, Err(Error::TypeMismatch(_))), "{not_embedded:?}");
     let bad_path = r.write(|r| r.set_embedded_value("Item", &pk, "parts[x].qty", 1.into()));
     assert!(matches!(bad_path, Err(Error::InvalidArgument(_))), "{bad_path:?}");
+    // Nesting is bounded (every record stays readable): 64 levels of subparts, then no more.
+    r.begin_write().unwrap();
+    let mut path = "parts[0]".to_string();
+    for _ in 1..64 {
+        r.push_embedded("Item", &pk, &format!("{path}.subparts"), &[]).unwrap();
+        path.push_str(".subparts[0]");
+    }
+    let too_deep = r.push_embedded("Item", &pk, &format!("{path}.subparts"), &[]);
+    assert!(matches!(too_deep, Err(Error::InvalidArgument(ref m)) if m.contains("64")), "{too_deep:?}");
+    r.cancel().unwrap();
     let missing_parent = r.write(|r| r.set_embedded("Item", &9.into(), "address", &[]));
     assert!(matches!(missing_parent, Err(Error::ObjectNotFound { .. })), "{missing_parent:?}");
     assert_eq!(dump(&r), before, "nothing changed");
