@@ -140,9 +140,12 @@ fn apply(r: &Realm, op: &Op) {
                 Op::EmbeddedListField(i, x, q) => {
                     r.set_embedded_value("Item", &(*i).into(), &format!("parts[{}].qty", part(r, *i, *x)?), (*q).into())
                 }
-                Op::EmbeddedNestedInsert(i, x, v) => {
-                    r.push_embedded("Item", &(*i).into(), &format!("parts[{}].subparts", part(r, *i, *x)?), &[("name", format!("s{v}").into())])
-                }
+                Op::EmbeddedNestedInsert(i, x, v) => r.push_embedded(
+                    "Item",
+                    &(*i).into(),
+                    &format!("parts[{}].subparts", part(r, *i, *x)?),
+                    &[("name", format!("s{v}").into())],
+                ),
                 Op::Disconnect | Op::Reconnect => Ok(()),
             });
         }

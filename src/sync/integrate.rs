@@ -83,17 +83,24 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
     }
     let touched = tx.changes.clone();
     let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
+    // The local instructions applied again so far: a local set of a counter applied again
+    // replaces its value too, so the local adds after it must count again.
+    let mut reapplied: Vec<&Instruction> = Vec::new();
     for lc in local.iter().filter(|c| c.local_version > integrated) {
         for ins in &lc.instructions {
             let relevant = match ins.object() {
                 None => true,
                 // An add is not idempotent: it is already in the local value, and counts again
-                // only when the server's changeset replaced that value.
-                Some(_) if matches!(ins, Instruction::CounterAdd { .. }) => replaces_counter(cs, ins),
+                // only when the server's changeset (or a local set applied again) replaced that
+                // value.
+                Some(_) if matches!(ins, Instruction::CounterAdd { .. }) => {
+                    replaces_counter(cs.instructions.iter().chain(reapplied.iter().copied()), ins)
+                }
                 Some((c, pk)) => touched.touches(c, pk) || named.iter().any(|(nc, npk)| nc == c && npk == pk),
             };
             if relevant {
                 log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
+                reapplied.push(ins);
             }
         }
     }
@@ -111,11 +118,11 @@ fn log_dropped(ins: &Instruction, outcome: Outcome) {
     }
 }
 
-/// Whether `cs` sets the counter a local `CounterAdd` adds to (or erases its object), so that
-/// the add must be applied again on top of the server's value.
-fn replaces_counter(cs: &Changeset, add: &Instruction) -> bool {
+/// Whether one of `instructions` sets the counter a local `CounterAdd` adds to (or erases its
+/// object), so that the add must be applied again on top of the value it left.
+fn replaces_counter<'a>(mut instructions: impl Iterator<Item = &'a Instruction>, add: &Instruction) -> bool {
     let Instruction::CounterAdd { class, pk, prop, .. } = add else { return false };
-    cs.instructions.iter().any(|i| match i {
+    instructions.any(|i| match i {
         Instruction::Set { class: c, pk: k, prop: p, .. } => c == class && k == pk && p == prop,
         Instruction::CreateObject { class: c, pk: k, fields } => c == class && k == pk && fields.iter().any(|(n, _)| n == prop),
         Instruction::EraseObject { class: c, pk: k } => c == class && k == pk,
