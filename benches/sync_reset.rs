@@ -1,7 +1,7 @@
 //! Sync and client-reset benchmarks against the reference server running as a CHILD PROCESS on
 //! loopback (so this process's memory is the client's alone).
 //!
-//!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick | shapes]
+//!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick | shapes | transfer | million]
 //!
 //! `DS_ROUNDS` (default 5): runs per realm-core shape, the median is printed.
 //!
@@ -106,7 +106,11 @@ fn start_server(dir: &Path, schema: &Schema) -> ServerProc {
         .arg(dir.join("data"))
         .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // `DS_SERVER_LOG=<file>`: the server's log lines go there (else nowhere).
+        .stderr(match std::env::var_os("DS_SERVER_LOG") {
+            Some(f) => Stdio::from(std::fs::File::create(f).expect("server log file")),
+            None => Stdio::null(),
+        })
         .spawn()
         .expect("server starts");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -461,6 +465,11 @@ fn main() {
     println!("driftsync sync/reset benchmarks (server: child process on loopback; release build)");
     if shapes_only {
         bench_realm_core_shapes(dir.path(), rounds);
+        return;
+    }
+    // `million`: only the 1,000,000-object reset (issue #14's target).
+    if std::env::args().any(|a| a == "million") {
+        bench_reset(dir.path(), 1_000_000, 0, ClientResetMode::DiscardUnsyncedChanges, true);
         return;
     }
     // `transfer`: only the transfer and timing of resets (issue #14).

@@ -239,6 +239,16 @@ typedef enum driftsync_value_type_t {
    * A link to an object: its primary key (the target class comes from the schema).
    */
   DRIFTSYNC_VALUE_LINK = 9,
+  /**
+   * Only as a property type in the schema builder: a `mixed` property (any value, a typed
+   * link, or a nested list or dictionary).
+   */
+  DRIFTSYNC_VALUE_MIXED = 10,
+  /**
+   * A typed link (what a `mixed` holds): the class name in `string`, the primary key in
+   * `link`.
+   */
+  DRIFTSYNC_VALUE_TYPED_LINK = 11,
 } driftsync_value_type_t;
 
 /**
@@ -255,6 +265,24 @@ typedef enum driftsync_log_level_t {
   DRIFTSYNC_LOG_DEBUG = 4,
   DRIFTSYNC_LOG_TRACE = 5,
 } driftsync_log_level_t;
+
+/**
+ * What a mixed slot holds, or what to put there.
+ */
+typedef enum driftsync_mixed_kind_t {
+  /**
+   * A value (null, a scalar or a typed link).
+   */
+  DRIFTSYNC_MIXED_VALUE = 0,
+  /**
+   * A nested list.
+   */
+  DRIFTSYNC_MIXED_LIST = 1,
+  /**
+   * A nested dictionary (string keys).
+   */
+  DRIFTSYNC_MIXED_DICTIONARY = 2,
+} driftsync_mixed_kind_t;
 
 /**
  * What a field of an object holds (`driftsync_object_field_collection`).
@@ -276,6 +304,11 @@ typedef enum driftsync_collection_t {
    * A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
    */
   DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+  /**
+   * A single `mixed` property holding a nested list or dictionary:
+   * `driftsync_object_mixed_get` / `_mixed_key` (a mixed holding a value is NONE).
+   */
+  DRIFTSYNC_COLLECTION_MIXED = 4,
   /**
    * One embedded object (or null): read it with `driftsync_realm_get_embedded_value` /
    * `driftsync_realm_embedded_exists` by path.
@@ -638,7 +671,8 @@ typedef struct driftsync_bytes_t {
  * A field value. Only the field that `kind` selects is read (inputs) or set (outputs):
  * BOOL → `bool_value`, INT → `int_value`, DOUBLE → `double_value`, STRING → `string`,
  * BINARY → `binary`, TIMESTAMP → `timestamp_ns` (nanoseconds since the Unix epoch, UTC),
- * OBJECT_ID → `object_id`, UUID → `uuid`, LINK → `link`. Values the library returns borrow
+ * OBJECT_ID → `object_id`, UUID → `uuid`, LINK → `link`, TYPED_LINK → `string` (the class)
+ * and `link`. Values the library returns borrow
  * their bytes from the handle they were read from.
  */
 typedef struct driftsync_value_t {
@@ -675,6 +709,16 @@ typedef void (*driftsync_log_fn)(void *user_data,
                                  enum driftsync_log_level_t level,
                                  struct driftsync_string_t category,
                                  struct driftsync_string_t message);
+
+/**
+ * One step of a path into a mixed: an index into a nested list (`is_index` true) or a key of
+ * a nested dictionary (`key`, UTF-8 with its length).
+ */
+typedef struct driftsync_mixed_key_t {
+  bool is_index;
+  size_t index;
+  struct driftsync_string_t key;
+} driftsync_mixed_key_t;
 
 /**
  * Called after each commit that changed something the observer watches.
@@ -1205,6 +1249,89 @@ enum driftsync_status_t driftsync_set_log_callback(int32_t level,
                                                    driftsync_log_fn callback,
                                                    void *user_data,
                                                    driftsync_user_data_free_fn user_data_free,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * Puts a value or a new empty collection (`kind`) at `path` of a single mixed property: the
+ * property itself when `path_len` is 0, else a list element (index) or a dictionary key of the
+ * nested collection the rest of the path leads to. A path that leads to no collection, a
+ * nested collection for a list, set or dictionary of mixed (a set's elements must be
+ * hashable), or an untyped link is `DRIFTSYNC_STATUS_TYPE_MISMATCH` and changes nothing.
+ * `kind` is a `driftsync_mixed_kind_t` (another number is `DRIFTSYNC_STATUS_INVALID_ARGUMENT`);
+ * `value` is read only for `DRIFTSYNC_MIXED_VALUE`. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_mixed_set(const struct driftsync_realm_t *realm,
+                                                  const char *class_name,
+                                                  size_t class_name_len,
+                                                  const struct driftsync_pk_t *primary_key,
+                                                  const char *property,
+                                                  size_t property_len,
+                                                  const struct driftsync_mixed_key_t *path,
+                                                  size_t path_len,
+                                                  int32_t kind,
+                                                  const struct driftsync_value_t *value,
+                                                  struct driftsync_error_t **out_error);
+
+/**
+ * Inserts a value or a new empty collection (`kind`) at `index` of the nested list at `path`
+ * of a single mixed property (`kind` and `value` as for `driftsync_realm_mixed_set`). Needs a
+ * write transaction.
+ */
+enum driftsync_status_t driftsync_realm_mixed_insert(const struct driftsync_realm_t *realm,
+                                                     const char *class_name,
+                                                     size_t class_name_len,
+                                                     const struct driftsync_pk_t *primary_key,
+                                                     const char *property,
+                                                     size_t property_len,
+                                                     const struct driftsync_mixed_key_t *path,
+                                                     size_t path_len,
+                                                     size_t index,
+                                                     int32_t kind,
+                                                     const struct driftsync_value_t *value,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Erases the list element or dictionary key at `path` (at least one step) of a single mixed
+ * property. Needs a write transaction.
+ */
+enum driftsync_status_t driftsync_realm_mixed_erase(const struct driftsync_realm_t *realm,
+                                                    const char *class_name,
+                                                    size_t class_name_len,
+                                                    const struct driftsync_pk_t *primary_key,
+                                                    const char *property,
+                                                    size_t property_len,
+                                                    const struct driftsync_mixed_key_t *path,
+                                                    size_t path_len,
+                                                    struct driftsync_error_t **out_error);
+
+/**
+ * Reads what is at `path` of a single mixed field of an object copy: its kind, and either the
+ * value (`DRIFTSYNC_MIXED_VALUE`, borrowed from the object) or the number of elements or
+ * entries of the nested collection (`out_len`). `out_value` and `out_len` may be NULL when not
+ * wanted. A path to nothing is `DRIFTSYNC_STATUS_TYPE_MISMATCH`.
+ */
+enum driftsync_status_t driftsync_object_mixed_get(const struct driftsync_object_t *object,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const struct driftsync_mixed_key_t *path,
+                                                   size_t path_len,
+                                                   enum driftsync_mixed_kind_t *out_kind,
+                                                   struct driftsync_value_t *out_value,
+                                                   size_t *out_len,
+                                                   struct driftsync_error_t **out_error);
+
+/**
+ * The key of the entry at `index` (key order) of the nested dictionary at `path` of a single
+ * mixed field of an object copy, borrowed from the object. Its value is at the path extended
+ * by that key.
+ */
+enum driftsync_status_t driftsync_object_mixed_key(const struct driftsync_object_t *object,
+                                                   const char *property,
+                                                   size_t property_len,
+                                                   const struct driftsync_mixed_key_t *path,
+                                                   size_t path_len,
+                                                   size_t index,
+                                                   struct driftsync_string_t *out_key,
                                                    struct driftsync_error_t **out_error);
 
 /**
@@ -1954,6 +2081,16 @@ enum driftsync_status_t driftsync_reset_report_timings(const struct driftsync_re
 enum driftsync_status_t driftsync_reset_report_timings_v2(const struct driftsync_reset_report_t *report,
                                                           struct driftsync_reset_timings_v2_t *out_timings,
                                                           struct driftsync_error_t **out_error);
+
+/**
+ * What the reset's fresh copy cost on the wire: the payload bytes of its messages, both
+ * directions (`transferred_bytes`), and how many key ranges differed between this realm and the
+ * server when the copy was range-reconciled (`ranges_differed`; 0 for a full copy).
+ */
+enum driftsync_status_t driftsync_reset_report_transfer(const struct driftsync_reset_report_t *report,
+                                                        uint64_t *out_transferred_bytes,
+                                                        uint64_t *out_ranges_differed,
+                                                        struct driftsync_error_t **out_error);
 
 /**
  * Frees a report. NULL is a no-op.

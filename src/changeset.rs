@@ -3,6 +3,7 @@
 //! of shape; decoders reject formats they do not know.
 
 use crate::error::{Error, Result};
+use crate::mixed::{MixedInit, NestedRef, PathStep};
 use crate::schema::{ClassSchema, Property};
 use crate::value::{PrimaryKey, Value};
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,42 @@ pub enum Instruction {
         prop: String,
         key: String,
     },
+    /// Sets a single `mixed` property as a whole: to a value, or to a new empty nested list or
+    /// dictionary with its identity (see `crate::mixed`). Rule 4: the later in server order
+    /// wins, and operations inside the collection it replaced are dropped.
+    MixedSet {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        value: MixedInit,
+    },
+    /// Inserts into the nested list `list` of a mixed (RGA, as `ListInsert`).
+    NestedInsert {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        list: NestedRef,
+        id: ElemId,
+        after: Option<ElemId>,
+        value: MixedInit,
+    },
+    /// Sets a list element or a dictionary key of the nested collection `container`.
+    NestedSet {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        container: NestedRef,
+        at: PathStep,
+        value: MixedInit,
+    },
+    /// Erases a list element or a dictionary key of the nested collection `container`.
+    NestedErase {
+        class: String,
+        pk: PrimaryKey,
+        prop: String,
+        container: NestedRef,
+        at: PathStep,
+    },
     /// Sets the scalar property `prop` of the embedded object at `path` (never empty) inside
     /// object `(class, pk)`. Concurrent sets of one field follow rule 4.
     EmbeddedSet {
@@ -192,6 +229,10 @@ impl Instruction {
             | SetRemove { class, pk, .. }
             | DictSet { class, pk, .. }
             | DictErase { class, pk, .. }
+            | MixedSet { class, pk, .. }
+            | NestedInsert { class, pk, .. }
+            | NestedSet { class, pk, .. }
+            | NestedErase { class, pk, .. }
             | EmbeddedSet { class, pk, .. }
             | EmbeddedReplace { class, pk, .. }
             | EmbeddedInsert { class, pk, .. }
@@ -218,6 +259,16 @@ impl Instruction {
             SetRemove { class, pk, prop, value } => format!("remove {value} from set {class}[{pk}].{prop}"),
             DictSet { class, pk, prop, key, value } => format!("set {class}[{pk}].{prop}[{key:?}] = {value}"),
             DictErase { class, pk, prop, key } => format!("erase {class}[{pk}].{prop}[{key:?}]"),
+            MixedSet { class, pk, prop, value } => format!("set mixed {class}[{pk}].{prop} = {}", describe_init(value)),
+            NestedInsert { class, pk, prop, value, .. } => {
+                format!("insert {} into a nested list of mixed {class}[{pk}].{prop}", describe_init(value))
+            }
+            NestedSet { class, pk, prop, at, value, .. } => {
+                format!("set {} of a nested collection of mixed {class}[{pk}].{prop} to {}", describe_step(at), describe_init(value))
+            }
+            NestedErase { class, pk, prop, at, .. } => {
+                format!("erase {} of a nested collection of mixed {class}[{pk}].{prop}", describe_step(at))
+            }
             EmbeddedSet { class, pk, path, prop, value } => {
                 format!("set {class}[{pk}]{}.{prop} = {value}", crate::embedded::describe_path(path))
             }
@@ -234,6 +285,21 @@ impl Instruction {
                 format!("erase an embedded object of {class}[{pk}]{}.{prop}", crate::embedded::describe_path(path))
             }
         }
+    }
+}
+
+fn describe_init(v: &MixedInit) -> String {
+    match v {
+        MixedInit::Value(v) => v.to_string(),
+        MixedInit::List(_) => "a new list".into(),
+        MixedInit::Dict(_) => "a new dictionary".into(),
+    }
+}
+
+fn describe_step(s: &PathStep) -> String {
+    match s {
+        PathStep::Elem(_) => "an element".into(),
+        PathStep::Key(k) => format!("key {k:?}"),
     }
 }
 

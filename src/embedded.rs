@@ -126,10 +126,11 @@ pub(crate) fn validate_embedded_class(schema: &Schema, c: &ClassSchema) -> Resul
     }
     for p in &c.properties {
         let holds_embedded = embedded_target(schema, p).is_some();
-        if p.counter || (p.is_collection() && !holds_embedded) || (p.target.is_some() && !holds_embedded) {
+        let mixed = p.kind == crate::value::ScalarType::Mixed;
+        if p.counter || mixed || (p.is_collection() && !holds_embedded) || (p.target.is_some() && !holds_embedded) {
             return bad(
                 Some(&p.name),
-                "an embedded object holds scalars and embedded objects only (links, counters and collections are not supported in it)",
+                "an embedded object holds scalars and embedded objects only (links, mixed, counters and collections are not supported in it)",
             );
         }
     }

@@ -1,22 +1,30 @@
 //! A list with stable element ids (DESIGN rule 5): an RGA sequence. Erased elements stay as
-//! tombstones so that an insert recorded after them still finds its place.
+//! tombstones so that an insert recorded after them still finds its place. Generic over the
+//! element so that a nested list in a `mixed` (whose elements may be collections) is the same
+//! sequence.
 
 use crate::changeset::ElemId;
 use crate::value::Value;
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Elem {
+pub struct Elem<T = Value> {
     pub id: ElemId,
-    pub value: Value,
+    pub value: T,
     pub erased: bool,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RgaList {
-    pub elems: Vec<Elem>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct RgaList<T = Value> {
+    pub elems: Vec<Elem<T>>,
 }
 
-impl RgaList {
+impl<T> Default for RgaList<T> {
+    fn default() -> Self {
+        RgaList { elems: Vec::new() }
+    }
+}
+
+impl<T: Clone + Default> RgaList<T> {
     pub fn len(&self) -> usize {
         self.elems.iter().filter(|e| !e.erased).count()
     }
@@ -25,11 +33,11 @@ impl RgaList {
         self.len() == 0
     }
 
-    pub fn visible(&self) -> impl Iterator<Item = &Elem> {
+    pub fn visible(&self) -> impl Iterator<Item = &Elem<T>> {
         self.elems.iter().filter(|e| !e.erased)
     }
 
-    pub fn values(&self) -> Vec<Value> {
+    pub fn values(&self) -> Vec<T> {
         self.visible().map(|e| e.value.clone()).collect()
     }
 
@@ -57,7 +65,7 @@ impl RgaList {
     /// RGA integration: place the element right after its anchor, skipping concurrent siblings
     /// (and their descendants) with greater ids. Returns false if the anchor is unknown or the id
     /// is already present (then nothing changes).
-    pub fn integrate_insert(&mut self, id: ElemId, after: Option<ElemId>, value: Value) -> bool {
+    pub fn integrate_insert(&mut self, id: ElemId, after: Option<ElemId>, value: T) -> bool {
         if self.contains(id) {
             return false;
         }
@@ -76,7 +84,7 @@ impl RgaList {
     }
 
     /// Sets a live element; false if it is missing or erased (the erase wins).
-    pub fn set(&mut self, id: ElemId, value: Value) -> bool {
+    pub fn set(&mut self, id: ElemId, value: T) -> bool {
         match self.position(id) {
             Some(i) if !self.elems[i].erased => {
                 self.elems[i].value = value;
@@ -91,14 +99,14 @@ impl RgaList {
         match self.position(id) {
             Some(i) if !self.elems[i].erased => {
                 self.elems[i].erased = true;
-                self.elems[i].value = Value::Null;
+                self.elems[i].value = T::default();
                 true
             }
             _ => false,
         }
     }
 
-    pub fn value_of(&self, id: ElemId) -> Option<&Value> {
+    pub fn value_of(&self, id: ElemId) -> Option<&T> {
         self.position(id).filter(|&i| !self.elems[i].erased).map(|i| &self.elems[i].value)
     }
 }
@@ -114,8 +122,8 @@ mod tests {
     fn concurrent_inserts_at_same_anchor_order_by_id_on_every_replica() {
         let a = (id(5, 1), Some(id(1, 1)), Value::Int(10));
         let b = (id(5, 2), Some(id(1, 1)), Value::Int(20));
-        let mut x = RgaList::default();
-        let mut y = RgaList::default();
+        let mut x = RgaList::<Value>::default();
+        let mut y = RgaList::<Value>::default();
         x.integrate_insert(id(1, 1), None, Value::Int(0));
         y.integrate_insert(id(1, 1), None, Value::Int(0));
         x.integrate_insert(a.0, a.1, a.2.clone());
@@ -128,7 +136,7 @@ mod tests {
 
     #[test]
     fn insert_after_tombstone_keeps_its_place() {
-        let mut l = RgaList::default();
+        let mut l = RgaList::<Value>::default();
         l.integrate_insert(id(1, 1), None, Value::Int(1));
         l.integrate_insert(id(2, 1), Some(id(1, 1)), Value::Int(2));
         l.integrate_insert(id(3, 1), Some(id(2, 1)), Value::Int(3));

@@ -51,7 +51,7 @@ impl<'c> Overlay<'c> {
             new_backlinks: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
-            put: conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?,
+            put: conn.prepare_cached(store::PUT_RECORD_SQL)?,
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
             add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
@@ -158,7 +158,7 @@ impl<'c> Overlay<'c> {
     pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
         match record {
             Some(r) => {
-                self.put.execute(params![key.0 as i64, key.1, r])?;
+                self.put.execute(params![key.0 as i64, key.1, r, store::record_hash(&key.1, r)])?;
             }
             None => {
                 self.delete.execute(params![key.0 as i64, key.1])?;
@@ -218,6 +218,9 @@ impl<'c> Overlay<'c> {
 pub fn links(schema: &Schema, class: &ClassSchema, data: &ObjectData) -> Result<Vec<Key>> {
     let mut out = Vec::new();
     for (p, f) in class.properties.iter().zip(&data.fields) {
+        for (tclass, t) in f.typed_links() {
+            out.push((schema.class(tclass)?.0, t.to_key_bytes()));
+        }
         let Some(target) = &p.target else { continue };
         let ti = schema.class(target)?.0;
         out.extend(f.links().into_iter().map(|t| (ti, t.to_key_bytes())));

@@ -28,6 +28,9 @@ pub enum FieldValue {
     Set(Vec<Value>),
     /// A dictionary's entries in key order.
     Dict(Vec<(String, Value)>),
+    /// A single `mixed` property holding a nested list or dictionary (a mixed holding a scalar
+    /// reads as `Value`).
+    Mixed(crate::mixed::Mixed),
     /// A property holding one embedded object (None: null).
     Embedded(Option<crate::embedded::EmbeddedObject>),
     /// A list of embedded objects.
@@ -83,6 +86,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
                     Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                     // Only properties holding embedded objects store these (handled above).
                     Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
@@ -107,6 +111,7 @@ impl Object {
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
                     Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
+                    Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
                     Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
                 (p.name.clone(), v)
@@ -280,7 +285,8 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty());
+        let needs_write =
+            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty()) || store::object_hashes_need_work(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.
@@ -306,6 +312,7 @@ impl Realm {
                     if !diff.additive.is_empty() {
                         store::set_meta(&conn, "schema", merged.to_json())?;
                     }
+                    store::bring_object_hashes_up_to_date(&conn)?;
                     Ok((merged, peer_id as u64, diff.additive.into_iter().map(additive_instruction).collect()))
                 }
             }
@@ -740,6 +747,9 @@ impl Realm {
                 return Err(e);
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
+            if matches!(data.fields[pi], Field::Nested(_)) {
+                return Err(Error::TypeMismatch(format!("'{class}.{prop}' holds a nested collection; use get_mixed")));
+            }
             Ok(data.value(pi).clone())
         })
     }

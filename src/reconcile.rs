@@ -43,10 +43,13 @@ pub struct Fingerprint {
     pub sum: u64,
 }
 
-/// One class's objects as (key, hash), in key order, with prefix sums.
+/// One class's objects as (key, hash), in key order, with prefix sums. The keys sit end to end
+/// in one buffer: a million objects are three allocations, not a million.
 #[derive(Debug, Default)]
 pub struct HashIndex {
-    keys: Vec<Vec<u8>>,
+    key_bytes: Vec<u8>,
+    /// `key_ends[i]`: where key `i` ends in `key_bytes` (it starts where key `i - 1` ends).
+    key_ends: Vec<usize>,
     hashes: Vec<u64>,
     /// `prefix[i]`: wrapping sum of `hashes[..i]`.
     prefix: Vec<u64>,
@@ -55,30 +58,50 @@ pub struct HashIndex {
 impl HashIndex {
     /// Appends an object; keys must come in increasing order.
     pub fn push(&mut self, key: &[u8], data: &[u8]) {
+        self.push_hash(key, object_hash(key, data));
+    }
+
+    /// Appends an object by its hash; keys must come in increasing order.
+    pub fn push_hash(&mut self, key: &[u8], h: u64) {
         if self.prefix.is_empty() {
             self.prefix.push(0);
         }
-        let h = object_hash(key, data);
         let last = *self.prefix.last().unwrap_or(&0);
-        self.keys.push(key.to_vec());
+        self.key_bytes.extend_from_slice(key);
+        self.key_ends.push(self.key_bytes.len());
         self.hashes.push(h);
         self.prefix.push(last.wrapping_add(h));
     }
 
     pub fn len(&self) -> usize {
-        self.keys.len()
+        self.hashes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
+        self.hashes.is_empty()
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.key_bytes[start..self.key_ends[i]]
+    }
+
+    /// The position of the first key not below `k`.
+    fn lower_bound(&self, k: &[u8]) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.key(mid) < k { lo = mid + 1 } else { hi = mid }
+        }
+        lo
     }
 
     /// Index positions `[a, b)` of the keys in `[lo, hi)` (`hi` None: to the end).
     fn bounds(&self, lo: &[u8], hi: Option<&[u8]>) -> (usize, usize) {
-        let a = self.keys.partition_point(|k| k.as_slice() < lo);
+        let a = self.lower_bound(lo);
         let b = match hi {
-            Some(hi) => self.keys.partition_point(|k| k.as_slice() < hi),
-            None => self.keys.len(),
+            Some(hi) => self.lower_bound(hi),
+            None => self.len(),
         };
         (a, b.max(a))
     }
@@ -95,7 +118,7 @@ impl HashIndex {
     /// (key, hash) of every object in `[lo, hi)`.
     pub fn items(&self, lo: &[u8], hi: Option<&[u8]>) -> impl Iterator<Item = (&[u8], u64)> {
         let (a, b) = self.bounds(lo, hi);
-        (a..b).map(|i| (self.keys[i].as_slice(), self.hashes[i]))
+        (a..b).map(|i| (self.key(i), self.hashes[i]))
     }
 
     /// Keys of the objects of `[lo, hi)` whose hash is one of `hashes`.
@@ -128,7 +151,7 @@ impl HashIndex {
             if end <= start && p != FANOUT {
                 continue;
             }
-            let end_key = if p == FANOUT { hi.map(<[u8]>::to_vec) } else { Some(self.keys[end].clone()) };
+            let end_key = if p == FANOUT { hi.map(<[u8]>::to_vec) } else { Some(self.key(end).to_vec()) };
             parts.push(RangeFingerprint {
                 lo: start_key.clone().into(),
                 hi: end_key.clone().map(Into::into),
@@ -159,13 +182,20 @@ pub fn scan_from(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], mut f
     Ok(())
 }
 
-/// The `HashIndex` of one class of database `db`.
+/// The `HashIndex` of one class of database `db`, from the hashes stored with the objects (a
+/// scan of keys and hashes; records are read only for a row without a stored hash).
 pub fn index_class(conn: &Connection, db: &str, class_idx: usize) -> Result<HashIndex> {
     let mut ix = HashIndex::default();
-    scan_from(conn, db, class_idx, &[], |k, d| {
-        ix.push(k, d);
-        Ok(true)
-    })?;
+    let sql = format!("SELECT pk, hash, data FROM {db}.ds_objects WHERE class = ?1 ORDER BY pk");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![class_idx as i64])?;
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
+        match row.get_ref(1)?.as_i64_or_null().map_err(|_| Error::FileCorrupt("object hash is not an integer".into()))? {
+            Some(h) => ix.push_hash(key, h as u64),
+            None => ix.push(key, row.get_ref(2)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?),
+        }
+    }
     Ok(ix)
 }
 

@@ -97,7 +97,7 @@ impl<'a> Tx<'a> {
         }
     }
 
-    fn add_backlink(&mut self, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
+    pub(crate) fn add_backlink(&mut self, tclass: usize, tpk: &PrimaryKey, sclass: usize, spk: &PrimaryKey) -> Result<()> {
         match &mut self.overlay {
             Some(o) => {
                 o.note_backlink((tclass, tpk.to_key_bytes()), (sclass, spk.to_key_bytes()));
@@ -213,6 +213,7 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
         SetRemove { class, pk, prop, value } => set_op(tx, class, pk, prop, value, false, mode),
         DictSet { class, pk, prop, key, value } => dict_op(tx, class, pk, prop, key, Some(value), mode),
         DictErase { class, pk, prop, key } => dict_op(tx, class, pk, prop, key, None, mode),
+        MixedSet { .. } | NestedInsert { .. } | NestedSet { .. } | NestedErase { .. } => crate::mixed::apply(tx, ins, mode),
         EmbeddedSet { .. } | EmbeddedReplace { .. } | EmbeddedInsert { .. } | EmbeddedErase { .. } => crate::embedded::apply(tx, ins, mode),
     }
 }
@@ -243,7 +244,7 @@ fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Re
         let why = format!("property '{class}.{}' exists with another type", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
-    if !property.optional && !property.is_collection() {
+    if !property.is_nullable() && !property.is_collection() {
         let why = format!("property '{class}.{}' is required; only optional properties can be added", property.name);
         return drop_or_err(mode, Error::BreakingSchemaChange(vec![why.clone()]), why);
     }
@@ -254,13 +255,28 @@ fn add_property(tx: &mut Tx, class: &str, property: &Property, mode: Mode) -> Re
     Ok(Outcome::Applied)
 }
 
+/// The class and key `v` links to when stored in `p`: a link (its class from the schema) or a
+/// typed link (in a `mixed`, naming its class).
+fn link_of<'v>(p: &'v Property, v: &'v Value) -> Option<(&'v str, &'v PrimaryKey)> {
+    match (v, &p.target) {
+        (Value::TypedLink(c, pk), _) => Some((c, pk)),
+        (Value::Link(pk), Some(t)) => Some((t, pk)),
+        _ => None,
+    }
+}
+
 /// Checks a link target; rule 6: a link to a missing object is not kept.
 fn link_target_exists(tx: &mut Tx, p: &Property, v: &Value) -> Result<bool> {
-    let (Some(target), Value::Link(tpk)) = (&p.target, v) else { return Ok(true) };
+    let Some((target, tpk)) = link_of(p, v) else { return Ok(true) };
+    typed_link_target_exists(tx, target, tpk)
+}
+
+/// Whether `class[pk]` exists (an unknown class or a key of the wrong type is an error).
+pub(crate) fn typed_link_target_exists(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<bool> {
     let schema = tx.schema.clone();
-    let (ti, tc) = schema.class(target)?;
-    tc.check_pk(tpk)?;
-    tx.object_exists(ti, tpk)
+    let (ti, tc) = schema.class(class)?;
+    tc.check_pk(pk)?;
+    tx.object_exists(ti, pk)
 }
 
 /// Applies a local `CreateObject` that must not find the object: `DuplicatePrimaryKey` if it
@@ -338,8 +354,8 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
     let mut changed = Vec::new();
     let mut backlinks = Vec::new();
     for (pi, p, v) in checked {
-        if !data.value(pi).same_as(&v) {
-            if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
+        if !matches!(&data.fields[pi], Field::Value(old) if old.same_as(&v)) {
+            if let Some((t, tpk)) = link_of(p, &v) {
                 backlinks.push((schema.class(t)?.0, tpk.clone()));
             }
             data.fields[pi] = Field::Value(v);
@@ -392,6 +408,10 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey) -> Result<Outcome> {
         let Some(mut data) = tx.load_object(si, sc, &spk)? else { continue };
         let mut touched = Vec::new();
         for (pi, p) in sc.properties.iter().enumerate() {
+            if p.kind == ScalarType::Mixed {
+                touched.extend(crate::mixed::null_typed_links(&mut data.fields[pi], class, pk).then(|| p.name.clone()));
+                continue;
+            }
             if p.target.as_deref() != Some(class) {
                 continue;
             }
@@ -469,10 +489,10 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         outcome = Outcome::Adjusted(link_reason(std::slice::from_ref(&p.name)));
         v = Value::Null;
     }
-    if data.value(pi).same_as(&v) {
+    if matches!(&data.fields[pi], Field::Value(old) if old.same_as(&v)) {
         return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
     }
-    if let (Some(t), Value::Link(tpk)) = (&p.target, &v) {
+    if let Some((t, tpk)) = link_of(p, &v) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     data.fields[pi] = Field::Value(v);
@@ -516,7 +536,7 @@ fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64
 
 /// A collection property found by `collection_property`: class index, class, property index,
 /// property.
-type CollectionTarget<'s> = (usize, &'s ClassSchema, usize, &'s Property);
+pub(crate) type CollectionTarget<'s> = (usize, &'s ClassSchema, usize, &'s Property);
 
 /// The checks every collection operation starts with: the class, the key, a property of the
 /// wanted kind (`is_kind`, named `what` in errors) and, if given, a value it accepts. Ok(Err)
@@ -589,7 +609,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     if !changed {
         return Ok(if outcome == Outcome::Applied { Outcome::NoOp } else { outcome });
     }
-    if let (Some(t), Some(Value::Link(tpk))) = (&p.target, &value) {
+    if let Some((t, tpk)) = value.as_ref().and_then(|v| link_of(p, v)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
@@ -623,7 +643,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     if !changed {
         return Ok(Outcome::NoOp);
     }
-    if let (true, Some(t), Value::Link(tpk)) = (add, &p.target, value) {
+    if let (true, Some((t, tpk))) = (add, link_of(p, value)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     tx.save_object(ci, c, pk, &data)?;
@@ -664,7 +684,7 @@ fn list_op(
     let outcome = op(list, value.cloned().unwrap_or(Value::Null))?;
     tx.lamport = tx.lamport.max(list.max_lamport());
     if outcome == Outcome::Applied {
-        if let (Some(t), Some(Value::Link(tpk))) = (&p.target, value) {
+        if let Some((t, tpk)) = value.and_then(|v| link_of(p, v)) {
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
         tx.save_object(ci, c, pk, &data)?;

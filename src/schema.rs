@@ -96,6 +96,20 @@ impl Property {
         self.dictionary = true;
         self
     }
+    /// A `mixed` property: null, any scalar, a typed link, or a nested list or dictionary (see
+    /// `crate::mixed`). Optional by nature. JSON: `"type": "mixed"`.
+    pub fn mixed(name: &str) -> Self {
+        Property { optional: true, ..Property::new(name, ScalarType::Mixed) }
+    }
+    /// Whether the value may be null (a `mixed` always may): such a property can be added to
+    /// a class that has objects.
+    pub fn is_nullable(&self) -> bool {
+        self.optional || self.kind == ScalarType::Mixed
+    }
+    /// A single `mixed` property: the only place nested collections live.
+    pub fn is_single_mixed(&self) -> bool {
+        self.kind == ScalarType::Mixed && !self.is_collection()
+    }
     /// A list, set or dictionary: edited element by element, never set as a whole.
     pub fn is_collection(&self) -> bool {
         self.list || self.set || self.dictionary
@@ -127,6 +141,13 @@ impl Property {
 
     /// Whether `v` may be stored in this property (or as an element of this list).
     pub fn accepts(&self, v: &Value) -> bool {
+        if self.kind == ScalarType::Mixed {
+            // A mixed has no target class in the schema, so a link in it names its class.
+            return !matches!(v, Value::Link(_));
+        }
+        if matches!(v, Value::TypedLink(..)) {
+            return false;
+        }
         match v.scalar_type() {
             None => self.optional && !(self.is_collection() && self.kind == ScalarType::Link),
             Some(t) => t == self.kind,
@@ -312,9 +333,10 @@ impl Schema {
         p.target.as_deref().is_some_and(|t| self.is_embedded(t))
     }
 
-    /// Whether any property links to `class` (if none does, its objects have no backlinks).
+    /// Whether any property links to `class` (if none does, its objects have no backlinks). A
+    /// `mixed` property may link to any class.
     pub fn is_link_target(&self, class: &str) -> bool {
-        self.classes.iter().flat_map(|c| &c.properties).any(|p| p.target.as_deref() == Some(class))
+        self.classes.iter().flat_map(|c| &c.properties).any(|p| p.target.as_deref() == Some(class) || p.kind == ScalarType::Mixed)
     }
 
     pub fn class_index(&self, name: &str) -> Option<usize> {
@@ -440,7 +462,7 @@ impl Schema {
             }
             for np in &new_c.properties {
                 if old_c.property_index(&np.name).is_none() {
-                    if np.optional || np.is_collection() {
+                    if np.is_nullable() || np.is_collection() {
                         d.additive.push(AdditiveChange::AddProperty { class: old_c.name.clone(), property: np.clone() });
                     } else {
                         d.breaking.push(format!(

@@ -85,6 +85,9 @@ fn bump_lamport(tx: &mut Tx, data: &ObjectData) {
 fn add_backlinks(tx: &Tx, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
     let class = &tx.schema.classes[class_idx];
     for (p, f) in class.properties.iter().zip(&data.fields) {
+        for (tclass, t) in f.typed_links() {
+            store::add_backlink(tx.conn, tx.schema.class(tclass)?.0, t, class_idx, pk)?;
+        }
         let Some(target) = &p.target else { continue };
         let ti = tx.schema.class(target)?.0;
         for t in f.links() {

@@ -4,6 +4,7 @@
 use crate::changeset::ElemId;
 use crate::error::{Error, Result};
 use crate::list::{Elem, RgaList};
+use crate::mixed::{MAX_DEPTH, MixedItem, Nested};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::value::{ObjectId, PrimaryKey, ScalarType, Timestamp, Uuid, Value};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -16,7 +17,8 @@ pub const FILE_FORMAT_VERSION: i64 = 1;
 
 const CREATE_TABLES: &str = "
 CREATE TABLE ds_meta(key TEXT PRIMARY KEY, value ANY NOT NULL) STRICT;
-CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, hash INTEGER, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE INDEX ds_objects_unhashed ON ds_objects(class, pk) WHERE hash IS NULL;
 CREATE TABLE ds_backlinks(tclass INTEGER NOT NULL, tpk BLOB NOT NULL, sclass INTEGER NOT NULL, spk BLOB NOT NULL,
     PRIMARY KEY(tclass, tpk, sclass, spk)) WITHOUT ROWID;
 CREATE INDEX ds_backlinks_by_source ON ds_backlinks(sclass, spk);
@@ -33,6 +35,9 @@ pub enum Field {
     Set(Vec<Value>),
     /// A dictionary, in key order.
     Dict(BTreeMap<String, Value>),
+    /// A nested list or dictionary held by a single `mixed` property (a mixed holding a scalar
+    /// is a `Value`).
+    Nested(Nested),
     /// One embedded object (issue 15) with its id (given when it was created, so a change
     /// addressed to an object that was since replaced is recognised) and its fields, in its
     /// class's layout. A property holding none stores `Value(Null)`.
@@ -49,16 +54,30 @@ impl Field {
             Field::List(l) => l.visible().filter_map(|e| e.value.as_link()).collect(),
             Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
             Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
+            Field::Nested(_) => Vec::new(),
             // Embedded classes hold no links (see `embedded::validate_embedded_class`).
             Field::Embedded(..) | Field::EmbeddedList(_) => Vec::new(),
         }
     }
 
-    /// The greatest lamport value of the element ids this field holds (0 if none), so that new
-    /// ids made after loading it are greater.
+    /// The typed links (class, primary key) this field holds: those of `mixed` values.
+    pub fn typed_links(&self) -> Vec<(&str, &PrimaryKey)> {
+        match self {
+            Field::Value(v) => v.as_typed_link().into_iter().collect(),
+            Field::List(l) => l.visible().filter_map(|e| e.value.as_typed_link()).collect(),
+            Field::Set(s) => s.iter().filter_map(Value::as_typed_link).collect(),
+            Field::Dict(d) => d.values().filter_map(Value::as_typed_link).collect(),
+            Field::Nested(n) => n.typed_links(),
+            Field::Embedded(..) | Field::EmbeddedList(_) => Vec::new(),
+        }
+    }
+
+    /// The greatest lamport value of the element and collection ids in this field (0 if none),
+    /// so that new ids made after loading it are greater.
     pub fn max_lamport(&self) -> u64 {
         match self {
             Field::List(l) => l.max_lamport(),
+            Field::Nested(n) => n.max_lamport(),
             Field::Embedded(id, data) => data.fields.iter().map(Field::max_lamport).fold(id.lamport, u64::max),
             Field::EmbeddedList(l) => l.max_lamport(),
             Field::Value(_) | Field::Set(_) | Field::Dict(_) => 0,
@@ -127,7 +146,7 @@ pub fn default_field(p: &Property) -> Field {
         ScalarType::Timestamp => Value::Timestamp(Timestamp(0)),
         ScalarType::ObjectId => Value::ObjectId(ObjectId([0; 12])),
         ScalarType::Uuid => Value::Uuid(Uuid([0; 16])),
-        ScalarType::Link => Value::Null,
+        ScalarType::Link | ScalarType::Mixed => Value::Null,
     })
 }
 
@@ -222,12 +241,22 @@ const T_TIMESTAMP: u8 = 7;
 const T_OBJECTID: u8 = 8;
 const T_UUID: u8 = 9;
 const T_LINK: u8 = 10;
+/// A typed link (in a `mixed`): the class name (u32 length + UTF-8), then the target's key
+/// bytes (u32 length + bytes) (added for issue 15).
+const T_TYPED_LINK: u8 = 11;
 const T_LIST: u8 = 32;
 /// A set: u32 count, then the tagged values in canonical order (added for issue 15).
 const T_SET: u8 = 33;
 /// A dictionary: u32 count, then per entry in key order the key (u32 length + UTF-8) and the
 /// tagged value (added for issue 15).
 const T_DICT: u8 = 34;
+/// A nested list in a `mixed`: its id (lamport u64, peer u64), u32 count, then per element
+/// lamport, peer, erased u8 and the element as a mixed item (a tagged value or a nested
+/// collection) (added for issue 15).
+const T_NESTED_LIST: u8 = 35;
+/// A nested dictionary in a `mixed`: its id, u32 count, then per entry in key order the key
+/// (u32 length + UTF-8) and the mixed item (added for issue 15).
+const T_NESTED_DICT: u8 = 36;
 /// An embedded object: its id (lamport u64, peer u64), then its fields as a nested record body
 /// (u16 count + tagged fields). Added for issue 15; 48 and up leaves room for other new kinds.
 const T_EMBEDDED: u8 = 48;
@@ -277,6 +306,44 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value) {
         Value::Link(pk) => {
             out.push(T_LINK);
             put_bytes(out, &pk.to_key_bytes());
+        }
+        Value::TypedLink(class, pk) => {
+            out.push(T_TYPED_LINK);
+            put_bytes(out, class.as_bytes());
+            put_bytes(out, &pk.to_key_bytes());
+        }
+    }
+}
+
+fn put_id(out: &mut Vec<u8>, id: ElemId) {
+    out.extend_from_slice(&id.lamport.to_le_bytes());
+    out.extend_from_slice(&id.peer.to_le_bytes());
+}
+
+fn encode_nested(out: &mut Vec<u8>, n: &Nested) {
+    let item = |out: &mut Vec<u8>, item: &MixedItem| match item {
+        MixedItem::Value(v) => encode_value(out, v),
+        MixedItem::Nested(n) => encode_nested(out, n),
+    };
+    match n {
+        Nested::List { id, list } => {
+            out.push(T_NESTED_LIST);
+            put_id(out, *id);
+            out.extend_from_slice(&(list.elems.len() as u32).to_le_bytes());
+            for e in &list.elems {
+                put_id(out, e.id);
+                out.push(e.erased as u8);
+                item(out, &e.value);
+            }
+        }
+        Nested::Dict { id, entries } => {
+            out.push(T_NESTED_DICT);
+            put_id(out, *id);
+            out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+            for (k, v) in entries {
+                put_bytes(out, k.as_bytes());
+                item(out, v);
+            }
         }
     }
 }
@@ -343,6 +410,7 @@ fn encode_fields(out: &mut Vec<u8>, data: &ObjectData) {
                     }
                 }
             }
+            Field::Nested(n) => encode_nested(out, n),
         }
     }
 }
@@ -390,8 +458,46 @@ impl<'a> Reader<'a> {
             T_OBJECTID => Value::ObjectId(ObjectId(self.arr()?)),
             T_UUID => Value::Uuid(Uuid(self.arr()?)),
             T_LINK => Value::Link(PrimaryKey::from_key_bytes(self.bytes()?).ok_or_else(|| corrupt("bad link"))?),
+            T_TYPED_LINK => {
+                let class = String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("invalid UTF-8 in a link's class"))?;
+                Value::TypedLink(class, PrimaryKey::from_key_bytes(self.bytes()?).ok_or_else(|| corrupt("bad link"))?)
+            }
             t => return Err(Error::FileCorrupt(format!("unknown value tag {t}"))),
         })
+    }
+    fn id(&mut self) -> Result<ElemId> {
+        Ok(ElemId { lamport: u64::from_le_bytes(self.arr()?), peer: u64::from_le_bytes(self.arr()?) })
+    }
+    fn mixed_item(&mut self, depth: usize) -> Result<MixedItem> {
+        let tag = self.u8()?;
+        Ok(match tag {
+            T_NESTED_LIST | T_NESTED_DICT => MixedItem::Nested(self.nested(tag, depth + 1)?),
+            t => MixedItem::Value(self.value_with_tag(t)?),
+        })
+    }
+    /// A nested collection of a mixed whose tag was read.
+    fn nested(&mut self, tag: u8, depth: usize) -> Result<Nested> {
+        if depth > MAX_DEPTH {
+            return Err(Error::FileCorrupt("collections in a mixed nest too deep".into()));
+        }
+        let id = self.id()?;
+        let count = u32::from_le_bytes(self.arr()?) as usize;
+        if tag == T_NESTED_LIST {
+            let mut elems = Vec::with_capacity(count.min(1 << 16));
+            for _ in 0..count {
+                let id = self.id()?;
+                let erased = self.u8()? != 0;
+                elems.push(Elem { id, value: self.mixed_item(depth)?, erased });
+            }
+            return Ok(Nested::List { id, list: RgaList { elems } });
+        }
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key =
+                String::from_utf8(self.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
+            entries.insert(key, self.mixed_item(depth)?);
+        }
+        Ok(Nested::Dict { id, entries })
     }
 }
 
@@ -446,6 +552,8 @@ fn read_fields(r: &mut Reader, depth: usize) -> Result<Vec<Field>> {
                 entries.insert(key, r.value_with_tag(t)?);
             }
             fields.push(Field::Dict(entries));
+        } else if tag == T_NESTED_LIST || tag == T_NESTED_DICT {
+            fields.push(Field::Nested(r.nested(tag, 1)?));
         } else if tag == T_EMBEDDED {
             let id = r.elem_id()?;
             fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r, depth + 1)? })));
@@ -550,6 +658,72 @@ pub fn delete_meta(conn: &Connection, key: &str) -> Result<()> {
     Ok(())
 }
 
+// ---- object hashes -------------------------------------------------------------------------
+//
+// Every object row carries `hash` = `reconcile::object_hash(pk, data)`, written with the record
+// by every write (`put_record`), so a reset's range fingerprints scan hashes, not records. A
+// file from before the column gets it when opened (`add_object_hashes`); a row written without
+// it (NULL: by a library that predates the column) is listed by the partial index
+// `ds_objects_unhashed` and hashed at the next open (`fill_missing_hashes`). Readers of hashes
+// compute a missing one from the record, so a NULL is never taken for a value.
+
+/// Whether `ds_objects` predates the `hash` column.
+fn lacks_object_hashes(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row("SELECT count(*) FROM pragma_table_info('ds_objects') WHERE name = 'hash'", [], |r| r.get(0))?;
+    Ok(n == 0)
+}
+
+/// Whether opening must write to make every object's hash stored: the column is missing, or
+/// some row has none (one probe of the partial index).
+pub fn object_hashes_need_work(conn: &Connection) -> Result<bool> {
+    Ok(lacks_object_hashes(conn)?
+        || conn.query_row("SELECT 1 FROM ds_objects WHERE hash IS NULL LIMIT 1", [], |_| Ok(())).optional()?.is_some())
+}
+
+/// Makes every object's hash stored (inside the caller's write transaction): adds the column
+/// and its partial index to a file from before them, then hashes the rows that have none.
+pub fn bring_object_hashes_up_to_date(conn: &Connection) -> Result<()> {
+    if lacks_object_hashes(conn)? {
+        conn.execute_batch(
+            "ALTER TABLE ds_objects ADD COLUMN hash INTEGER;
+             CREATE INDEX ds_objects_unhashed ON ds_objects(class, pk) WHERE hash IS NULL;",
+        )?;
+    }
+    fill_missing_hashes(conn)
+}
+
+/// Stores the hash of every object that has none.
+fn fill_missing_hashes(conn: &Connection) -> Result<()> {
+    let mut missing = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT class, pk, data FROM ds_objects WHERE hash IS NULL")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (class, key, data): (i64, Vec<u8>, Vec<u8>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            missing.push((class, crate::reconcile::object_hash(&key, &data) as i64, key));
+        }
+    }
+    let mut update = conn.prepare("UPDATE ds_objects SET hash = ?1 WHERE class = ?2 AND pk = ?3")?;
+    for (class, hash, key) in missing {
+        update.execute(params![hash, class, key])?;
+    }
+    Ok(())
+}
+
+/// The one statement that writes an object row: the record and its hash together.
+pub const PUT_RECORD_SQL: &str = "INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES(?1, ?2, ?3, ?4)";
+
+/// Writes an object's record bytes (and their hash), replacing any previous row.
+pub fn put_record(conn: &Connection, class_idx: usize, key: &[u8], record: &[u8]) -> Result<()> {
+    conn.prepare_cached(PUT_RECORD_SQL)?.execute(params![class_idx as i64, key, record, record_hash(key, record)])?;
+    Ok(())
+}
+
+/// The stored form of an object's hash.
+pub fn record_hash(key: &[u8], record: &[u8]) -> i64 {
+    crate::reconcile::object_hash(key, record) as i64
+}
+
 // ---- objects -------------------------------------------------------------------------------
 
 pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<Option<ObjectData>> {
@@ -562,9 +736,14 @@ pub fn load_object(conn: &Connection, class_idx: usize, class: &ClassSchema, pk:
 
 /// The stored record of an object, undecoded.
 pub fn load_raw(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Result<Option<Vec<u8>>> {
+    load_raw_key(conn, class_idx, &pk.to_key_bytes())
+}
+
+/// The stored record of an object by its key bytes, undecoded.
+pub fn load_raw_key(conn: &Connection, class_idx: usize, key: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?
-        .query_row(params![class_idx as i64, pk.to_key_bytes()], |r| r.get(0))
+        .query_row(params![class_idx as i64, key], |r| r.get(0))
         .optional()?)
 }
 
@@ -577,20 +756,17 @@ pub fn object_exists(conn: &Connection, class_idx: usize, pk: &PrimaryKey) -> Re
 }
 
 pub fn save_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
-    conn.prepare_cached("INSERT OR REPLACE INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
-        class_idx as i64,
-        pk.to_key_bytes(),
-        encode_object(data)
-    ])?;
-    Ok(())
+    put_record(conn, class_idx, &pk.to_key_bytes(), &encode_object(data))
 }
 
 /// Inserts an object that must not exist yet; false (and nothing written) if it does.
 pub fn insert_new_object(conn: &Connection, class_idx: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
-    let r = conn.prepare_cached("INSERT INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)")?.execute(params![
+    let (key, record) = (pk.to_key_bytes(), encode_object(data));
+    let r = conn.prepare_cached("INSERT INTO ds_objects(class, pk, data, hash) VALUES(?1, ?2, ?3, ?4)")?.execute(params![
         class_idx as i64,
-        pk.to_key_bytes(),
-        encode_object(data)
+        key,
+        record,
+        record_hash(&key, &record)
     ]);
     match r {
         Ok(_) => Ok(true),

@@ -38,6 +38,10 @@ pub enum Value {
     ObjectId(ObjectId),
     Uuid(Uuid),
     Link(PrimaryKey),
+    // Appended (issue 15): changesets written before it decode unchanged.
+    /// A link that names its target class: the only link a `mixed` value can hold (a mixed
+    /// property has no target class in the schema).
+    TypedLink(String, PrimaryKey),
 }
 
 /// The scalar type of a property or of a list's elements.
@@ -63,6 +67,10 @@ pub enum ScalarType {
     Uuid,
     #[serde(rename = "link", alias = "Link", alias = "object")]
     Link,
+    /// Any value: null, a scalar, a typed link, or (in a single `mixed` property) a nested
+    /// list or dictionary. Optional by nature. Appended (issue 15).
+    #[serde(rename = "mixed", alias = "Mixed")]
+    Mixed,
 }
 
 impl ScalarType {
@@ -77,6 +85,7 @@ impl ScalarType {
             ScalarType::ObjectId => "objectId",
             ScalarType::Uuid => "uuid",
             ScalarType::Link => "link",
+            ScalarType::Mixed => "mixed",
         }
     }
 
@@ -91,6 +100,7 @@ impl ScalarType {
             "objectId" => ScalarType::ObjectId,
             "uuid" => ScalarType::Uuid,
             "link" | "object" => ScalarType::Link,
+            "mixed" => ScalarType::Mixed,
             _ => return None,
         })
     }
@@ -114,7 +124,7 @@ impl Value {
             Value::Timestamp(_) => ScalarType::Timestamp,
             Value::ObjectId(_) => ScalarType::ObjectId,
             Value::Uuid(_) => ScalarType::Uuid,
-            Value::Link(_) => ScalarType::Link,
+            Value::Link(_) | Value::TypedLink(..) => ScalarType::Link,
         })
     }
 
@@ -140,6 +150,14 @@ impl Value {
         }
     }
 
+    /// The class and key of a typed link.
+    pub fn as_typed_link(&self) -> Option<(&str, &PrimaryKey)> {
+        match self {
+            Value::TypedLink(c, pk) => Some((c, pk)),
+            _ => None,
+        }
+    }
+
     pub fn as_link(&self) -> Option<&PrimaryKey> {
         match self {
             Value::Link(pk) => Some(pk),
@@ -154,6 +172,13 @@ impl Value {
             (Value::Double(a), Value::Double(b)) => a.to_bits() == b.to_bits(),
             _ => self == other,
         }
+    }
+}
+
+/// Null: what an erased list element keeps (see `list::RgaList::erase`).
+impl Default for Value {
+    fn default() -> Self {
+        Value::Null
     }
 }
 
@@ -296,6 +321,7 @@ impl fmt::Display for Value {
             Value::ObjectId(o) => write!(f, "ObjectId({})", hex(&o.0)),
             Value::Uuid(u) => write!(f, "UUID({})", hex(&u.0)),
             Value::Link(pk) => write!(f, "link({pk})"),
+            Value::TypedLink(c, pk) => write!(f, "link({c}[{pk}])"),
         }
     }
 }

@@ -112,6 +112,9 @@ fn embedded_bad_input_is_a_typed_error_and_changes_nothing() {
     assert!(matches!(with_pk, Err(Error::InvalidSchema(ref m)) if m.contains("primary key")), "{with_pk:?}");
     let json = r#"{"classes":[{"name":"A","embedded":true,"primaryKey":"id","properties":[{"name":"id","type":"int"}]}]}"#;
     assert!(matches!(Schema::from_json(json), Err(Error::InvalidSchema(_))));
+    // A mixed inside an embedded class (its typed links would have no backlinks).
+    let with_mixed = Schema::new(vec![ClassSchema::embedded("E", vec![Property::mixed("m")])]);
+    assert!(matches!(with_mixed, Err(Error::InvalidSchema(ref m)) if m.contains("mixed")), "{with_mixed:?}");
     // A set of embedded objects, a required single embedded object.
     let mut classes = embedded_classes();
     classes.push(ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), Property::link_set("s", "Part")]));

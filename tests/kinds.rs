@@ -6,31 +6,6 @@ mod common;
 use common::*;
 use driftsync::reset::ResetDecision;
 use driftsync::*;
-use std::sync::{Arc, Mutex};
-
-/// Two synced clients of the kinds schema that both have `Item[1]`.
-fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
-    let a = open_kinds_client(ts, "a.realm", "alice", reset);
-    let b = open_kinds_client(ts, "b.realm", "bob", ClientResetConfig::default());
-    item(&a, 1, "one");
-    sync_all(&a);
-    sync_all(&b);
-    (a, b)
-}
-
-/// Every change summary `r`'s observers get from now on, as text.
-fn record_changes(r: &Realm) -> (Arc<Mutex<Vec<String>>>, NotificationToken) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
-    (seen, token)
-}
-
-/// A schema whose class `C` has the property `bad` is refused as invalid.
-fn assert_invalid(bad: Property) {
-    let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
-    assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
-}
 
 fn hits(r: &Realm, id: i64) -> Value {
     r.get_value("Item", &id.into(), "hits").unwrap()

@@ -165,3 +165,33 @@ fn garbage_fresh_file_is_replaced() {
     std::fs::write(reset::fresh::fresh_path(&path), b"this is not a database, just garbage left behind").unwrap();
     check_after_restart(&ts, &path, false);
 }
+
+/// A reconciled fresh copy is a delta over the local file as it was. One left behind by a client
+/// killed before the transform's commit is not applied over a realm written since: the reset
+/// reconciles again, so a discard takes the server's state of an object written after the crash
+/// (applied over the newer file, the stale delta would have kept that write).
+#[test]
+fn sigkill_before_commit_then_a_local_write_reconciles_again() {
+    let test = "sigkill_before_commit_then_a_local_write_reconciles_again";
+    if std::env::var("DRIFTSYNC_CRASH_CHILD").is_ok() {
+        let (path, url) = (std::env::var("CRASH_REALM").unwrap(), std::env::var("CRASH_URL").unwrap());
+        child(&path, &url);
+    }
+    let ts = TestServer::start();
+    let path = prepare(&ts);
+    run_child(test, "before_commit", &path, &ts.url());
+    assert!(reset::fresh::fresh_path(&path).exists(), "the reconciled copy was left behind");
+    let mut sync = sync_config(&ts.url(), "alice", ClientResetConfig::new(ClientResetMode::DiscardUnsyncedChanges));
+    sync.start_paused = true;
+    let r = Realm::open(RealmConfig::new(&path, schema()).with_sync(sync)).unwrap();
+    r.write(|r| r.set("Item", &500.into(), "name", "written after the crash".into())).unwrap();
+    session(&r).resume();
+    eventually("the reset completes after the restart", || {
+        r.last_reset_report().unwrap().is_some() && session(&r).state() == sync::ConnectionState::Connected
+    });
+    assert_eq!(r.last_reset_report().unwrap().unwrap().decision, ResetDecision::Discard);
+    assert_eq!(name_of(&r, 500).as_deref(), Some(""), "the discard took the server's state of object 500");
+    assert_eq!(name_of(&r, 2), None, "the unsynced object was discarded");
+    assert_eq!(r.count("Item").unwrap(), 12_001);
+    assert!(!reset::fresh::fresh_path(&path).exists(), "the fresh copy is removed");
+}

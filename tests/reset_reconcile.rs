@@ -14,6 +14,7 @@ use driftsync::reset::fresh;
 use driftsync::sync::{TlsOptions, WsConn};
 use driftsync::*;
 use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -40,22 +41,45 @@ fn raw_objects(path: &Path) -> RawObjects<i64> {
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
-fn fresh_contents(path: &Path) -> FreshContents {
+/// The server state a fresh copy stands for, as the transform reads it: for a class the copy
+/// holds as a delta over the local file (`fresh_delta`), the local objects minus the keys the
+/// server lacks (`fresh_erase`), with the records it sent (`fresh_objects`) over them; for every
+/// other class, its records. Layouts of the classes that have objects.
+fn fresh_contents(path: &Path, local: Option<(&Path, &Schema)>) -> FreshContents {
     let conn = rusqlite::Connection::open(path).unwrap();
-    let objects = conn
-        .prepare("SELECT class, pk, data FROM fresh_objects ORDER BY class, pk")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let strings =
+        |sql: &str| -> Vec<String> { conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect() };
+    let delta: BTreeSet<String> = strings("SELECT class FROM fresh_delta").into_iter().collect();
+    let mut objects: BTreeMap<(String, Vec<u8>), Vec<u8>> = BTreeMap::new();
+    if let Some((local_path, schema)) = local {
+        for (ci, pk, data) in raw_objects(local_path) {
+            let class = &schema.classes[ci as usize].name;
+            if delta.contains(class) {
+                objects.insert((class.clone(), pk), data);
+            }
+        }
+    } else {
+        assert!(delta.is_empty(), "a full copy is no delta");
+    }
+    let mut erase = conn.prepare("SELECT class, pk FROM fresh_erase").unwrap();
+    for row in erase.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).unwrap() {
+        objects.remove(&row.unwrap());
+    }
+    let mut sent = conn.prepare("SELECT class, pk, data FROM fresh_objects").unwrap();
+    for row in sent.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))).unwrap() {
+        let (class, pk, data) = row.unwrap();
+        objects.insert((class, pk), data);
+    }
+    let with_objects: BTreeSet<&String> = objects.keys().map(|(c, _)| c).collect();
     let props = conn
         .prepare("SELECT class, props FROM fresh_props ORDER BY class")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
         .unwrap()
         .map(Result::unwrap)
+        .filter(|(c, _)| with_objects.contains(c))
         .collect();
+    let objects = objects.into_iter().map(|((c, k), d)| (c, k, d)).collect();
     let meta = |k: &str| conn.query_row("SELECT value FROM fresh_meta WHERE key = ?1", [k], |r| r.get::<_, i64>(0)).unwrap();
     (objects, props, meta("server_version"), meta("salt"))
 }
@@ -199,7 +223,8 @@ fn check_divergence(ts: &TestServer, name: &str, d: &Divergence) {
     let (reconciled, full) = (ts.path(&format!("{name}-reconciled.fresh")), ts.path(&format!("{name}-full.fresh")));
     make_fresh_copy(&url, name, &local.schema(), Some(&local_path), &reconciled);
     make_fresh_copy(&url, name, &local.schema(), None, &full);
-    assert_eq!(fresh_contents(&reconciled), fresh_contents(&full), "{d:?}");
+    let schema = local.schema();
+    assert_eq!(fresh_contents(&reconciled, Some((&local_path, &schema))), fresh_contents(&full, None), "{d:?}");
 }
 
 proptest! {

@@ -1,4 +1,5 @@
-//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, embedded-object edits, with random
+//! Property test: 3–5 clients doing random creates, sets, erases, list edits, counter adds, set and dictionary edits, mixed values (scalars, nested lists and
+//! dictionaries, a list inside a dictionary), embedded-object edits, with random
 //! disconnections, converge to the server's state (checked against a new client that bootstraps
 //! from the server). A fixed seed in CI; for a longer run:
 //! `DRIFTSYNC_PROPTEST_CASES=200 DRIFTSYNC_PROPTEST_SEED=3 cargo test --release --test sync_convergence`.
@@ -27,6 +28,10 @@ enum Op {
     SetLink(i64, i64),
     DictSet(i64, u8, u8),
     DictErase(i64, u8),
+    MixedScalar(i64, i64),
+    MixedListInsert(i64, usize, u8),
+    MixedDictSet(i64, u8, u8),
+    MixedDeepInsert(i64, u8),
     EmbeddedReplace(i64, u8),
     EmbeddedRemove(i64),
     EmbeddedField(i64, u8),
@@ -57,7 +62,11 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (id.clone(), 0..4u8).prop_map(|(i, v)| Op::SetRemove(i, v)),
         1 => (id.clone(), id.clone()).prop_map(|(a, b)| Op::SetLink(a, b)),
         2 => (id.clone(), 0..3u8, any::<u8>()).prop_map(|(i, k, v)| Op::DictSet(i, k, v)),
-        1 => (id, 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
+        1 => (id.clone(), 0..3u8).prop_map(|(i, k)| Op::DictErase(i, k)),
+        1 => (id.clone(), -5..5i64).prop_map(|(i, v)| Op::MixedScalar(i, v)),
+        2 => (id.clone(), 0..3usize, any::<u8>()).prop_map(|(i, x, v)| Op::MixedListInsert(i, x, v)),
+        2 => (id.clone(), 0..3u8, any::<u8>()).prop_map(|(i, k, v)| Op::MixedDictSet(i, k, v)),
+        1 => (id, any::<u8>()).prop_map(|(i, v)| Op::MixedDeepInsert(i, v)),
         // Embedded objects live on fewer parents, so that clients touch the same ones.
         2 => (0..2i64, any::<u8>()).prop_map(|(i, v)| Op::EmbeddedReplace(i, v)),
         1 => (0..2i64).prop_map(Op::EmbeddedRemove),
@@ -123,6 +132,35 @@ fn apply(r: &Realm, op: &Op) {
                 Op::SetLink(a, b) => r.set_add("Item", &(*a).into(), "friends", Value::Link((*b).into())),
                 Op::DictSet(i, k, v) => r.dict_set("Item", &(*i).into(), "attrs", &format!("k{k}"), format!("v{v}").into()),
                 Op::DictErase(i, k) => r.dict_erase("Item", &(*i).into(), "attrs", &format!("k{k}")),
+                Op::MixedScalar(i, v) => r.set("Item", &(*i).into(), "any", (*v).into()),
+                Op::MixedListInsert(i, x, v) => {
+                    let pk = (*i).into();
+                    if !matches!(r.get_mixed("Item", &pk, "any")?, Mixed::List(_)) {
+                        r.mixed_set("Item", &pk, "any", &[], MixedInput::List)?;
+                    }
+                    r.mixed_insert("Item", &pk, "any", &[], *x, format!("m{v}"))
+                }
+                Op::MixedDictSet(i, k, v) => {
+                    let pk = (*i).into();
+                    if !matches!(r.get_mixed("Item", &pk, "any")?, Mixed::Dict(_)) {
+                        r.mixed_set("Item", &pk, "any", &[], MixedInput::Dictionary)?;
+                    }
+                    r.mixed_set("Item", &pk, "any", &[format!("k{k}").as_str().into()], i64::from(*v))
+                }
+                // A list inside a dictionary: {"l": [...]}, created where missing.
+                Op::MixedDeepInsert(i, v) => {
+                    let pk = (*i).into();
+                    let l: MixedKey = "l".into();
+                    match r.get_mixed("Item", &pk, "any")? {
+                        Mixed::Dict(d) if d.iter().any(|(k, v)| k == "l" && matches!(v, Mixed::List(_))) => {}
+                        Mixed::Dict(_) => r.mixed_set("Item", &pk, "any", std::slice::from_ref(&l), MixedInput::List)?,
+                        _ => {
+                            r.mixed_set("Item", &pk, "any", &[], MixedInput::Dictionary)?;
+                            r.mixed_set("Item", &pk, "any", std::slice::from_ref(&l), MixedInput::List)?;
+                        }
+                    }
+                    r.mixed_insert("Item", &pk, "any", &[l], 0, format!("d{v}"))
+                }
                 Op::EmbeddedReplace(i, v) => r.set_embedded("Item", &(*i).into(), "address", &[("street", format!("r{v}").into())]),
                 Op::EmbeddedRemove(i) => r.remove_embedded("Item", &(*i).into(), "address"),
                 Op::EmbeddedField(i, v) => {

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod embedded;
 pub mod logging;
+pub mod mixed;
 pub mod object;
 pub mod observe;
 pub mod realm;

@@ -41,7 +41,11 @@ unsafe fn object_arg<'a>(p: *const driftsync_object_t) -> FfiResult<&'a Object> 
 
 /// # Safety
 /// Pointers must be NULL or valid for their lengths.
-unsafe fn field_arg<'a>(object: *const driftsync_object_t, property: *const c_char, property_len: usize) -> FfiResult<&'a FieldValue> {
+pub(crate) unsafe fn field_arg<'a>(
+    object: *const driftsync_object_t,
+    property: *const c_char,
+    property_len: usize,
+) -> FfiResult<&'a FieldValue> {
     // SAFETY: forwarded from the caller.
     let (o, name) = unsafe { (object_arg(object)?, str_arg(property, property_len, "property")?) };
     o.field(name).ok_or_else(|| crate::Error::unknown_property(&o.class, name).into())
@@ -148,6 +152,11 @@ pub unsafe extern "C" fn driftsync_object_get_value(
             FieldValue::Dict(_) => {
                 return Err(crate::Error::TypeMismatch("the field is a dictionary; use driftsync_object_dict_get".into()).into());
             }
+            FieldValue::Mixed(_) => {
+                return Err(
+                    crate::Error::TypeMismatch("the field is a mixed holding a collection; use driftsync_object_mixed_get".into()).into()
+                );
+            }
             FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
                 return Err(crate::Error::TypeMismatch("the field holds embedded objects; read them by path".into()).into());
             }
@@ -160,8 +169,8 @@ pub unsafe extern "C" fn driftsync_object_get_value(
 fn list_of(f: &FieldValue) -> FfiResult<&[Value]> {
     match f {
         FieldValue::List(l) | FieldValue::Set(l) => Ok(l),
-        FieldValue::Value(_) | FieldValue::Dict(_) | FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
-            Err(crate::Error::TypeMismatch("the field is not a list of values".into()).into())
+        FieldValue::Value(_) | FieldValue::Dict(_) | FieldValue::Mixed(_) | FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
+            Err(crate::Error::TypeMismatch("the field is not a list".into()).into())
         }
     }
 }
@@ -225,6 +234,7 @@ pub unsafe extern "C" fn driftsync_object_field_collection(
                 FieldValue::List(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_LIST,
                 FieldValue::Set(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_SET,
                 FieldValue::Dict(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_DICTIONARY,
+                FieldValue::Mixed(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_MIXED,
                 FieldValue::Embedded(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED,
                 FieldValue::EmbeddedList(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED_LIST,
             },

@@ -307,9 +307,9 @@ pub unsafe extern "C" fn driftsync_realm_freeze(
 
 /// The class name, primary key and, optionally, property name arguments of an object call.
 pub(crate) struct Target<'a> {
-    pub(crate) realm: RealmRef,
-    pub(crate) class: &'a str,
-    pub(crate) pk: PrimaryKey,
+    pub realm: RealmRef,
+    pub class: &'a str,
+    pub pk: PrimaryKey,
 }
 
 /// # Safety
@@ -664,7 +664,7 @@ pub unsafe extern "C" fn driftsync_realm_count(
 /// # Safety
 /// Pointers must be NULL or valid for their lengths.
 #[allow(clippy::too_many_arguments)]
-unsafe fn list_call(
+pub(crate) unsafe fn list_call(
     realm: *const driftsync_realm_t,
     class_name: *const c_char,
     class_name_len: usize,

@@ -335,6 +335,30 @@ unsafe fn report_field<T>(
     })
 }
 
+/// Reads two counts of a report into two checked out-parameters (written only when both are
+/// valid).
+///
+/// # Safety
+/// `report` must be NULL or live; each out-parameter NULL or writable.
+unsafe fn report_pair(
+    report: *const driftsync_reset_report_t,
+    (out_a, what_a): (*mut u64, &str),
+    (out_b, what_b): (*mut u64, &str),
+    out_error: *mut *mut driftsync_error_t,
+    f: impl FnOnce(&driftsync_reset_report_t) -> (u64, u64),
+) -> driftsync_status_t {
+    guard(out_error, || {
+        // SAFETY: forwarded from the caller.
+        let r = unsafe { report_arg(report)? };
+        check_out(out_a, what_a)?;
+        check_out(out_b, what_b)?;
+        let (a, b) = f(r);
+        write_out(out_a, a);
+        write_out(out_b, b);
+        Ok(())
+    })
+}
+
 /// The report of the last client reset of the realm's file, as an owned copy (free it with
 /// `driftsync_reset_report_free`), or NULL in `*out_report` (with `DRIFTSYNC_STATUS_OK`) when the
 /// file was never reset. A manual reset writes its report too (decision `MANUAL`).
@@ -469,15 +493,12 @@ pub unsafe extern "C" fn driftsync_reset_report_recovered(
     out_instructions: *mut u64,
     out_error: *mut *mut driftsync_error_t,
 ) -> driftsync_status_t {
-    guard(out_error, || {
-        // SAFETY: NULL or a live report.
-        let r = unsafe { report_arg(report)? };
-        check_out(out_changesets, "out_changesets")?;
-        check_out(out_instructions, "out_instructions")?;
-        write_out(out_changesets, r.report.recovered_changesets);
-        write_out(out_instructions, r.report.recovered_instructions);
-        Ok(())
-    })
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report_pair(report, (out_changesets, "out_changesets"), (out_instructions, "out_instructions"), out_error, |r| {
+            (r.report.recovered_changesets, r.report.recovered_instructions)
+        })
+    }
 }
 
 /// How many local instructions recovery could not apply (or applied only in part).
@@ -634,6 +655,28 @@ pub unsafe extern "C" fn driftsync_reset_report_timings_v2(
                 completed_at_ms: r.report.completed_at_ms,
             }
         })
+    }
+}
+
+/// What the reset's fresh copy cost on the wire: the payload bytes of its messages, both
+/// directions (`transferred_bytes`), and how many key ranges differed between this realm and the
+/// server when the copy was range-reconciled (`ranges_differed`; 0 for a full copy).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn driftsync_reset_report_transfer(
+    report: *const driftsync_reset_report_t,
+    out_transferred_bytes: *mut u64,
+    out_ranges_differed: *mut u64,
+    out_error: *mut *mut driftsync_error_t,
+) -> driftsync_status_t {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report_pair(
+            report,
+            (out_transferred_bytes, "out_transferred_bytes"),
+            (out_ranges_differed, "out_ranges_differed"),
+            out_error,
+            |r| (r.report.transferred_bytes, r.report.ranges_differed),
+        )
     }
 }
 

@@ -48,6 +48,7 @@ fn scalar_type(tag: i32) -> FfiResult<ScalarType> {
         7 => ScalarType::ObjectId,
         8 => ScalarType::Uuid,
         9 => ScalarType::Link,
+        10 => ScalarType::Mixed,
         other => return Err(Failure::invalid(format!("{other} is not a property type"))),
     })
 }

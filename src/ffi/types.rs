@@ -228,6 +228,12 @@ pub enum driftsync_value_type_t {
     DRIFTSYNC_VALUE_UUID = 8,
     /// A link to an object: its primary key (the target class comes from the schema).
     DRIFTSYNC_VALUE_LINK = 9,
+    /// Only as a property type in the schema builder: a `mixed` property (any value, a typed
+    /// link, or a nested list or dictionary).
+    DRIFTSYNC_VALUE_MIXED = 10,
+    /// A typed link (what a `mixed` holds): the class name in `string`, the primary key in
+    /// `link`.
+    DRIFTSYNC_VALUE_TYPED_LINK = 11,
 }
 
 /// The type tag of a `driftsync_pk_t`. The numbers are those of the same types in
@@ -256,7 +262,8 @@ pub struct driftsync_pk_t {
 /// A field value. Only the field that `kind` selects is read (inputs) or set (outputs):
 /// BOOL → `bool_value`, INT → `int_value`, DOUBLE → `double_value`, STRING → `string`,
 /// BINARY → `binary`, TIMESTAMP → `timestamp_ns` (nanoseconds since the Unix epoch, UTC),
-/// OBJECT_ID → `object_id`, UUID → `uuid`, LINK → `link`. Values the library returns borrow
+/// OBJECT_ID → `object_id`, UUID → `uuid`, LINK → `link`, TYPED_LINK → `string` (the class)
+/// and `link`. Values the library returns borrow
 /// their bytes from the handle they were read from.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -470,6 +477,7 @@ pub(crate) unsafe fn read_value(p: *const driftsync_value_t, what: &str) -> FfiR
             7 => Value::ObjectId(ObjectId((*p).object_id)),
             8 => Value::Uuid(Uuid((*p).uuid)),
             9 => Value::Link(read_pk(addr_of!((*p).link), what)?),
+            11 => Value::TypedLink(string_struct((*p).string, what)?.to_string(), read_pk(addr_of!((*p).link), what)?),
             other => return Err(Failure::invalid(format!("'{what}': {other} is not a driftsync_value_type_t"))),
         })
     }
@@ -555,6 +563,9 @@ pub(crate) fn value_view(v: &Value) -> driftsync_value_t {
         Value::ObjectId(o) => driftsync_value_t { kind: T::DRIFTSYNC_VALUE_OBJECT_ID, object_id: o.0, ..base },
         Value::Uuid(u) => driftsync_value_t { kind: T::DRIFTSYNC_VALUE_UUID, uuid: u.0, ..base },
         Value::Link(pk) => driftsync_value_t { kind: T::DRIFTSYNC_VALUE_LINK, link: pk_view(pk), ..base },
+        Value::TypedLink(class, pk) => {
+            driftsync_value_t { kind: T::DRIFTSYNC_VALUE_TYPED_LINK, string: str_view(class), link: pk_view(pk), ..base }
+        }
     }
 }
 
@@ -591,6 +602,9 @@ pub enum driftsync_collection_t {
     DRIFTSYNC_COLLECTION_SET = 2,
     /// A dictionary: `driftsync_object_dict_len` / `_dict_get`, entries in key order.
     DRIFTSYNC_COLLECTION_DICTIONARY = 3,
+    /// A single `mixed` property holding a nested list or dictionary:
+    /// `driftsync_object_mixed_get` / `_mixed_key` (a mixed holding a value is NONE).
+    DRIFTSYNC_COLLECTION_MIXED = 4,
     /// One embedded object (or null): read it with `driftsync_realm_get_embedded_value` /
     /// `driftsync_realm_embedded_exists` by path.
     DRIFTSYNC_COLLECTION_EMBEDDED = 16,

@@ -3,11 +3,15 @@
 //!
 //! Two ways to get it: a full copy pulled with `StateRequest`s (a cut-off download resumes from
 //! the last key stored), or, when the server offers it, range reconciliation (`reconcile.rs`):
-//! only the records of key ranges whose fingerprints differ travel, and the objects of every
-//! equal range are copied from the local realm file. The reconciliation runs in one transaction
-//! of the fresh file that also reads the local file in one snapshot, so a client killed during it
-//! leaves no fresh copy and starts again next time. A file from another epoch or one that is
-//! garbage is replaced.
+//! only the records of key ranges whose fingerprints differ travel. A reconciled copy is a
+//! *delta* over the local file for the classes both sides lay out alike (`fresh_delta`): it holds
+//! the server records the local file lacks or has otherwise (`fresh_objects`) and the local keys
+//! the server lacks (`fresh_erase`); every other object of those classes is as the local file
+//! holds it. The local file's stamp (its local version and server cursor) at the reconciliation
+//! is stored with it: a local write since makes the delta stale (`LocalStamp`), and the reset
+//! reconciles again. The reconciliation runs in one transaction of the fresh file that also reads
+//! the local file in one snapshot, so a client killed during it leaves no fresh copy and starts
+//! again next time. A file from another epoch or one that is garbage is replaced.
 
 use crate::error::{Error, Result};
 use crate::protocol::{ClientMessage, RangeAnswer, RangeQuery, RawRecord, ServerMessage, WantedRecords};
@@ -53,6 +57,32 @@ pub struct FreshCopy {
     pub transferred_bytes: u64,
     /// Ranges whose fingerprints differed (0 for a full copy).
     pub ranges_differed: u64,
+    /// Classes the copy holds as a delta over the local file (empty for a full copy).
+    pub delta_classes: HashSet<String>,
+    /// The local file's stamp the delta was computed against (None for a full copy).
+    pub local_stamp: Option<LocalStamp>,
+}
+
+/// Why a delta copy cannot be used: the local file changed after the reconciliation.
+pub const STALE_DELTA: &str = "the realm changed after its fresh copy was reconciled";
+
+/// What says that the local file has not changed since a reconciliation: its newest local
+/// version (every recorded write bumps it) and its server cursor (every download moves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalStamp {
+    pub local_version: i64,
+    pub server_version: i64,
+}
+
+impl LocalStamp {
+    /// The stamp of the realm file of `conn` (database `db`: "main" or the attached "local").
+    pub fn read(conn: &Connection, db: &str) -> Result<LocalStamp> {
+        let get = |key: &str| -> Result<i64> {
+            let sql = format!("SELECT value FROM {db}.ds_meta WHERE key = ?1");
+            Ok(conn.query_row(&sql, [key], |r| r.get::<_, i64>(0)).optional()?.unwrap_or(0))
+        };
+        Ok(LocalStamp { local_version: get("local_version")?, server_version: get("sync.server_version")? })
+    }
 }
 
 /// The local realm a reconciliation compares against: its file and schema.
@@ -68,7 +98,9 @@ fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
              CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS fresh_delta(class TEXT PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS fresh_erase(class TEXT NOT NULL, pk BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
         )?;
         let stored: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='epoch'", [], |r| r.get(0)).optional()?;
         if stored.is_some_and(|e| e as u64 != epoch) {
@@ -112,8 +144,9 @@ pub fn download(conn: &mut WsConn, path: &Path, epoch: u64, local: Option<Local>
     let full_copy_started = meta_i64(&db, "received")?.is_some_and(|n| n > 0);
     if let Some(local) = local.filter(|_| !full_copy_started) {
         reconcile_into(conn, &db, &local)?;
-        let received = meta_i64(&db, "received")?.unwrap_or(0) as u64;
-        progress(received, received);
+        // The copy stands for the server's whole state, however little of it travelled.
+        let total = meta_i64(&db, "total")?.unwrap_or(0) as u64;
+        progress(total, total);
         return finish(db);
     }
     // Bytes of this run not yet added to the stored count (which spans resumed runs).
@@ -193,7 +226,15 @@ fn finish(conn: Connection) -> Result<FreshCopy> {
     let objects = meta_i64(&conn, "received")?.unwrap_or(0) as u64;
     let transferred_bytes = meta_i64(&conn, "transferred")?.unwrap_or(0) as u64;
     let ranges_differed = meta_i64(&conn, "ranges_differed")?.unwrap_or(0) as u64;
-    Ok(FreshCopy { conn, server_version, salt, objects, transferred_bytes, ranges_differed })
+    let delta_classes = {
+        let mut stmt = conn.prepare("SELECT class FROM fresh_delta")?;
+        stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<HashSet<String>>>()?
+    };
+    let local_stamp = match (meta_i64(&conn, "stamp_local_version")?, meta_i64(&conn, "stamp_server_version")?) {
+        (Some(local_version), Some(server_version)) if !delta_classes.is_empty() => Some(LocalStamp { local_version, server_version }),
+        _ => None,
+    };
+    Ok(FreshCopy { conn, server_version, salt, objects, transferred_bytes, ranges_differed, delta_classes, local_stamp })
 }
 
 /// A range still to ask about; `continued`: the rest of a `Records` answer cut for size.
@@ -204,9 +245,8 @@ struct Pending {
 
 /// One server class as the reconciliation sees it locally.
 struct LocalClass {
-    /// Index of the class in the local file; None when its records cannot be compared (no such
-    /// class locally, or another layout): everything of it is fetched.
-    local_idx: Option<usize>,
+    /// The local objects' hashes; empty when its records cannot be compared (no such class
+    /// locally, or another layout): then everything of it is fetched.
     index: HashIndex,
     fetch: Vec<WantedRecords>,
 }
@@ -234,7 +274,8 @@ fn reconcile_into(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<(
 
 fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<()> {
     let start_bytes = conn.bytes_transferred();
-    db.execute_batch("DELETE FROM fresh_objects; DELETE FROM fresh_props;")?;
+    db.execute_batch("DELETE FROM fresh_objects; DELETE FROM fresh_props; DELETE FROM fresh_delta; DELETE FROM fresh_erase;")?;
+    let stamp = LocalStamp::read(db, "local")?;
     conn.send(&ClientMessage::ReconcileBegin)?;
     let (server_version, salt, server_classes) = match conn.recv_required(ANSWER_TIMEOUT)? {
         ServerMessage::ReconcileClasses { server_version, salt, classes } => (server_version, salt, classes),
@@ -249,18 +290,19 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
             crate::state::same_layout(lc, &ClassSchema::new(&lc.name, &lc.primary_key, sc.properties.clone()))
         });
         let index = match local_idx {
-            Some(ci) => reconcile::index_class(db, "local", ci)?,
+            Some(ci) => {
+                db.execute("INSERT INTO fresh_delta(class) VALUES(?1)", [&sc.name])?;
+                reconcile::index_class(db, "local", ci)?
+            }
             None => HashIndex::default(),
         };
         let fingerprint = index.fingerprint(&[], None);
         props.push((sc.name.clone(), serde_json::to_string(&sc.properties).unwrap_or_default()));
         let query = RangeQuery { class: sc.name.clone(), lo: ByteBuf::new(), hi: None, fingerprint };
-        if fingerprint == sc.fingerprint {
-            copy_local_range(db, &query, local_idx)?;
-        } else {
+        if fingerprint != sc.fingerprint {
             pending.push_back(Pending { query, continued: false });
         }
-        classes.insert(sc.name.clone(), LocalClass { local_idx, index, fetch: Vec::new() });
+        classes.insert(sc.name.clone(), LocalClass { index, fetch: Vec::new() });
     }
     let mut differed = 0u64;
     while !pending.is_empty() {
@@ -277,28 +319,26 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
                 differed += 1;
             }
             match answer {
-                RangeAnswer::Same => copy_local_range(db, &q, class.local_idx)?,
+                // An equal range is the local file's as it is: nothing to store.
+                RangeAnswer::Same => {}
                 RangeAnswer::Split(parts) => {
                     for part in parts {
                         let fingerprint = class.index.fingerprint(&part.lo, part.hi.as_deref().map(Vec::as_slice));
-                        let sub = RangeQuery { class: q.class.clone(), lo: part.lo, hi: part.hi, fingerprint };
-                        if fingerprint == part.fingerprint {
-                            copy_local_range(db, &sub, class.local_idx)?;
-                        } else {
+                        if fingerprint != part.fingerprint {
+                            let sub = RangeQuery { class: q.class.clone(), lo: part.lo, hi: part.hi, fingerprint };
                             pending.push_back(Pending { query: sub, continued: false });
                         }
                     }
                 }
                 RangeAnswer::Items(hashes) => {
-                    // The local range is copied in one statement, then what differs is taken
-                    // out (local objects whose hash the server lacks) or fetched (server hashes
-                    // the client lacks). A hash covers the key: equal hashes, equal objects.
-                    copy_local_range(db, &q, class.local_idx)?;
+                    // Local objects whose hash the server lacks are erased (or replaced, when a
+                    // record of the same key is fetched); server hashes the client lacks are
+                    // fetched. A hash covers the key: equal hashes, equal objects.
                     let theirs: HashSet<u64> = hashes.iter().copied().collect();
                     let mut mine = HashSet::new();
                     for (key, h) in class.index.items(&q.lo, q.hi.as_deref().map(Vec::as_slice)) {
                         if !theirs.contains(&h) {
-                            remove_key(db, &q.class, key)?;
+                            mark_erased(db, &q.class, key)?;
                         }
                         mine.insert(h);
                     }
@@ -337,9 +377,16 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
             wanted = &wanted[served as usize..];
         }
     }
-    // As with a full copy, a class has a layout in the fresh copy only when it has objects.
+    // As with a full copy, a class has a layout in the fresh copy when it has objects there; a
+    // delta class always has one (its objects may all be the local file's).
     for (name, json) in &props {
-        let has: Option<i64> = db.query_row("SELECT 1 FROM fresh_objects WHERE class = ?1 LIMIT 1", [name], |r| r.get(0)).optional()?;
+        let has: Option<i64> = db
+            .query_row(
+                "SELECT 1 FROM fresh_objects WHERE class = ?1 UNION ALL SELECT 1 FROM fresh_delta WHERE class = ?1 LIMIT 1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
         if has.is_some() {
             db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![name, json])?;
         }
@@ -348,8 +395,12 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
     set_meta(db, "server_version", server_version as i64)?;
     set_meta(db, "salt", salt as i64)?;
     set_meta(db, "received", received)?;
-    set_meta(db, "total", received)?;
+    // The server's objects (of the classes it sent), which the delta over the local file stands for.
+    let server_objects: u64 = server_classes.iter().map(|c| c.fingerprint.count).sum();
+    set_meta(db, "total", server_objects as i64)?;
     set_meta(db, "ranges_differed", differed as i64)?;
+    set_meta(db, "stamp_local_version", stamp.local_version)?;
+    set_meta(db, "stamp_server_version", stamp.server_version)?;
     set_meta(db, "transferred", (conn.bytes_transferred() - start_bytes) as i64)?;
     set_meta(db, "done", 1)?;
     Ok(())
@@ -362,29 +413,9 @@ fn unexpected(wanted: &str, msg: ServerMessage) -> Error {
     }
 }
 
-/// Copies the local objects of an equal range into the fresh copy.
-fn copy_local_range(db: &Connection, q: &RangeQuery, local_idx: Option<usize>) -> Result<()> {
-    let Some(ci) = local_idx else { return Ok(()) };
-    // Two statements, so that both bounds are index bounds (an `OR` would scan to the end).
-    match &q.hi {
-        Some(hi) => db
-            .prepare_cached(
-                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
-                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3 AND pk < ?4",
-            )?
-            .execute(params![q.class, ci as i64, q.lo.as_slice(), hi.as_slice()])?,
-        None => db
-            .prepare_cached(
-                "INSERT OR REPLACE INTO fresh_objects(class, pk, data)
-                 SELECT ?1, pk, data FROM local.ds_objects WHERE class = ?2 AND pk >= ?3",
-            )?
-            .execute(params![q.class, ci as i64, q.lo.as_slice()])?,
-    };
-    Ok(())
-}
-
-fn remove_key(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
-    db.prepare_cached("DELETE FROM fresh_objects WHERE class = ?1 AND pk = ?2")?.execute(params![class, key])?;
+/// Notes a local object the server lacks (the transform erases it).
+fn mark_erased(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
+    db.prepare_cached("INSERT OR IGNORE INTO fresh_erase(class, pk) VALUES(?1, ?2)")?.execute(params![class, key])?;
     Ok(())
 }
 
@@ -412,6 +443,17 @@ pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize, mut f: i
     while let Some(r) = rows.next()? {
         let blob = |i: usize| r.get_ref(i)?.as_blob().map_err(|_| Error::FileCorrupt("fresh copy record is not a blob".into()));
         f(blob(0)?, blob(1)?);
+    }
+    Ok(())
+}
+
+/// Streams up to `limit` keys of the local objects of `class` the server lacks (a delta copy),
+/// after `after` (key bytes), in primary-key order.
+pub fn erase_page(conn: &Connection, class: &str, after: &[u8], limit: usize, mut f: impl FnMut(&[u8])) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT pk FROM fresh_erase WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
+    let mut rows = stmt.query(params![class, after, limit as i64])?;
+    while let Some(r) = rows.next()? {
+        f(r.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("fresh copy key is not a blob".into()))?);
     }
     Ok(())
 }

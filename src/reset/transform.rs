@@ -89,6 +89,13 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
     for (ci, class) in schema.classes.iter().enumerate() {
         let server_class = fresh::server_class(&fresh.conn, class)?;
         let same = server_class.as_ref().is_some_and(|s| state::same_layout(class, s));
+        if fresh.delta_classes.contains(&class.name) {
+            if !erase_local_only {
+                return Err(Error::Internal("a delta fresh copy for a bootstrap".into()));
+            }
+            apply_delta(tx, fresh, ci, server_class.as_ref(), same, erased_by_recovery)?;
+            continue;
+        }
         let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
         let mut remote = Pager::new(|after, page: &mut Page| match &server_class {
             Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)),
@@ -143,6 +150,54 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
         }
     }
     Ok(kept_local)
+}
+
+/// The diff of a class the fresh copy holds as a delta over the local file: only the records the
+/// server sent and the keys it lacks are visited (in key order, both streams together); every
+/// other object is equal by reconciliation. Each local record is read by its key.
+fn apply_delta(
+    tx: &mut Tx,
+    fresh: &FreshCopy,
+    ci: usize,
+    server_class: Option<&crate::schema::ClassSchema>,
+    same: bool,
+    erased_by_recovery: &HashSet<Key>,
+) -> Result<()> {
+    let schema = tx.schema.clone();
+    let class = &schema.classes[ci];
+    let conn = tx.conn;
+    let mut upserts = Pager::new(|after, page: &mut Page| fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)));
+    let mut erases = Pager::new(|after, page: &mut Page| fresh::erase_page(&fresh.conn, &class.name, after, PAGE, |k| page.push(k, &[])));
+    loop {
+        let order = match (upserts.peek()?, erases.peek()?) {
+            (None, None) => break,
+            (Some((uk, _)), Some((ek, _))) => uk.cmp(ek),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+        };
+        if order == std::cmp::Ordering::Greater {
+            // A local object the server lacks.
+            let (key, _) = erases.take();
+            if let Some(local) = store::load_raw_key(conn, ci, &key)? {
+                write_differing(tx, (ci, key), Some(local), None, None, erased_by_recovery)?;
+            }
+            continue;
+        }
+        if order == std::cmp::Ordering::Equal {
+            // Erased and sent again: the key stays, with the server's record.
+            erases.skip();
+        }
+        let (key, server_data) = upserts.take();
+        let local = store::load_raw_key(conn, ci, &key)?;
+        if same && local.as_deref() == Some(server_data.as_slice()) {
+            continue;
+        }
+        let sc = server_class.ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
+        let wanted = state::remap(class, sc, &server_data)?;
+        let record = Some(server_data).filter(|_| same);
+        write_differing(tx, (ci, key), local, Some(wanted), record, erased_by_recovery)?;
+    }
+    Ok(())
 }
 
 /// One object the diff found different: held for the replay, or written now and recorded.

@@ -875,6 +875,22 @@ static void test_set(void) {
     driftsync_realm_free(r);
 }
 
+/* A schema builder with class B: `id` (int, the primary key) and `name` of type `kind`. */
+static driftsync_schema_builder_t *builder_with(const char *name, driftsync_value_type_t kind) {
+    driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+    driftsync_property_t prop;
+    memset(&prop, 0, sizeof prop);
+    prop.name.data = "id";
+    prop.name.len = 2;
+    prop.kind = DRIFTSYNC_VALUE_INT;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+    prop.name = str(name);
+    prop.kind = kind;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+    return b;
+}
+
 /* ---- dictionaries (issue 15) ------------------------------------------------------------------- */
 
 static const char DICT_SCHEMA_JSON[] =
@@ -895,18 +911,7 @@ static void test_dictionary(void) {
     size_t len = 0;
 
     {
-        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
-        driftsync_property_t prop;
-        memset(&prop, 0, sizeof prop);
-        prop.name.data = "id";
-        prop.name.len = 2;
-        prop.kind = DRIFTSYNC_VALUE_INT;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("B"), S("id"), ERR));
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
-        prop.name.data = "m";
-        prop.name.len = 1;
-        prop.kind = DRIFTSYNC_VALUE_STRING;
-        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("B"), &prop, ERR));
+        driftsync_schema_builder_t *b = builder_with("m", DRIFTSYNC_VALUE_STRING);
         EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_dictionary(b, S("Z"), S("m"), ERR));
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_dictionary(b, S("B"), S("m"), ERR));
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
@@ -967,6 +972,144 @@ static void test_dictionary(void) {
     CHECK(len == 0);
     EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_dict_get(o, S("refs"), 0, &key, &v, ERR));
     CHECK(str_eq(key, "r") && v.kind == DRIFTSYNC_VALUE_NULL);
+    driftsync_object_free(o);
+    driftsync_realm_free(r);
+}
+
+/* ---- mixed (issue 15) ------------------------------------------------------------------------ */
+
+static const char MIXED_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Box\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"any\",\"type\":\"mixed\"},"
+    "{\"name\":\"bag\",\"type\":\"mixed\",\"set\":true}]}]}";
+
+static driftsync_mixed_key_t at_key(const char *k) {
+    driftsync_mixed_key_t step;
+    memset(&step, 0, sizeof step);
+    step.key = str(k);
+    return step;
+}
+
+static driftsync_mixed_key_t at_index(size_t i) {
+    driftsync_mixed_key_t step;
+    memset(&step, 0, sizeof step);
+    step.is_index = true;
+    step.index = i;
+    return step;
+}
+
+static void test_mixed(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_pk_t b1 = pk_int(1), b2 = pk_int(2), b9 = pk_int(9);
+    driftsync_value_t v;
+    driftsync_string_t key;
+    driftsync_collection_t coll = DRIFTSYNC_COLLECTION_NONE;
+    driftsync_mixed_kind_t kind = DRIFTSYNC_MIXED_VALUE;
+    driftsync_mixed_key_t path[3];
+    size_t len = 0;
+
+    {
+        driftsync_schema_builder_t *b = builder_with("m", DRIFTSYNC_VALUE_MIXED);
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(MIXED_SCHEMA_JSON), &s, ERR));
+    c = make_config("mixed.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    /* any = {"l": [7, {"who": link(Box[2])}]} */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Box"), &b1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Box"), &b2, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), NULL, 0, DRIFTSYNC_MIXED_DICTIONARY, NULL, ERR));
+    path[0] = at_key("l");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), path, 1, DRIFTSYNC_MIXED_LIST, NULL, ERR));
+    v = v_int(7);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_insert(r, S("Box"), &b1, S("any"), path, 1, 0, DRIFTSYNC_MIXED_VALUE, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_insert(r, S("Box"), &b1, S("any"), path, 1, 1, DRIFTSYNC_MIXED_DICTIONARY, NULL, ERR));
+    path[1] = at_index(1);
+    path[2] = at_key("who");
+    v = v_of(DRIFTSYNC_VALUE_TYPED_LINK);
+    v.string = str("Box");
+    v.link = b9;
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), path, 3, DRIFTSYNC_MIXED_VALUE, &v, ERR));
+    v.link = b2;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), path, 3, DRIFTSYNC_MIXED_VALUE, &v, ERR));
+    /* bad input: typed errors, nothing changes */
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_mixed_set(r, S("Box"), &b1, S("bag"), NULL, 0, DRIFTSYNC_MIXED_LIST, NULL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_add(r, S("Box"), &b1, S("bag"), &v, ERR));
+    path[1] = at_index(0); /* the element 7: not a collection */
+    path[2] = at_key("x");
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), path, 3, DRIFTSYNC_MIXED_LIST, NULL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), NULL, 0, 9, NULL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), NULL, 0, DRIFTSYNC_MIXED_VALUE, NULL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_mixed_erase(r, S("Box"), &b1, S("any"), NULL, 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_mixed_erase(r, S("Box"), &b1, S("any"), NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_realm_mixed_insert(r, S("Box"), &b1, S("any"), path, 1, 5, DRIFTSYNC_MIXED_LIST, NULL, ERR));
+    v = v_link(b2);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_value(r, S("Box"), &b2, S("any"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Box"), &b1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 1, &coll, ERR));
+    CHECK(coll == DRIFTSYNC_COLLECTION_MIXED);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("any"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), NULL, 0, &kind, NULL, &len, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_DICTIONARY && len == 1);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_key(o, S("any"), NULL, 0, 0, &key, ERR));
+    CHECK(str_eq(key, "l"));
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_object_mixed_key(o, S("any"), NULL, 0, 1, &key, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), path, 1, &kind, NULL, &len, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_LIST && len == 2);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_mixed_key(o, S("any"), path, 1, 0, &key, ERR));
+    path[1] = at_index(0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), path, 2, &kind, &v, NULL, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_VALUE && v.kind == DRIFTSYNC_VALUE_INT && v.int_value == 7);
+    path[1] = at_index(1);
+    path[2] = at_key("who");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), path, 3, &kind, &v, NULL, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_VALUE && v.kind == DRIFTSYNC_VALUE_TYPED_LINK && str_eq(v.string, "Box") && v.link.int_value == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("bag"), &len, ERR));
+    CHECK(len == 1);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_get(o, S("bag"), 0, &v, ERR));
+    CHECK(v.kind == DRIFTSYNC_VALUE_TYPED_LINK && str_eq(v.string, "Box"));
+    path[2] = at_key("nobody");
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_mixed_get(o, S("any"), path, 3, &kind, &v, NULL, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_object_mixed_get(o, S("any"), NULL, 0, NULL, NULL, NULL, ERR));
+    driftsync_object_free(o);
+
+    /* erasing the linked object nulls the typed link and empties the set; an erase; a scalar */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_erase(r, S("Box"), &b2, ERR));
+    path[1] = at_index(0);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_erase(r, S("Box"), &b1, S("any"), path, 2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Box"), &b1, &o, ERR));
+    path[1] = at_index(0);
+    path[2] = at_key("who");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), path, 3, &kind, &v, NULL, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_VALUE && v.kind == DRIFTSYNC_VALUE_NULL);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_list_len(o, S("bag"), &len, ERR));
+    CHECK(len == 0);
+    driftsync_object_free(o);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    v = v_str("plain");
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_mixed_set(r, S("Box"), &b1, S("any"), NULL, 0, DRIFTSYNC_MIXED_VALUE, &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Box"), &b1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 1, &coll, ERR));
+    CHECK(coll == DRIFTSYNC_COLLECTION_NONE);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_get_value(o, S("any"), &v, ERR));
+    CHECK(str_eq(v.string, "plain"));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_mixed_get(o, S("any"), NULL, 0, &kind, &v, NULL, ERR));
+    CHECK(kind == DRIFTSYNC_MIXED_VALUE && str_eq(v.string, "plain"));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_mixed_get(o, S("any"), path, 1, &kind, &v, NULL, ERR));
     driftsync_object_free(o);
     driftsync_realm_free(r);
 }
@@ -1689,6 +1832,7 @@ int main(int argc, char **argv) {
     test_set();
     test_dictionary();
     test_embedded();
+    test_mixed();
     test_frozen();
     test_cursor();
     test_observers();

@@ -459,6 +459,17 @@ static void check_timings_v2(const driftsync_reset_report_t *rep, const driftsyn
     CHECK(total_ms - v1_ms <= t.summary_us / 1000 + 1);
 }
 
+/* The transfer of a reset whose fresh copy was range-reconciled against a server that gained an
+ * object this client lacks: bytes travelled, and at least the range holding it differed. */
+static void check_transfer(const driftsync_reset_report_t *rep) {
+    uint64_t bytes = 0, ranges = 0;
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_transfer(rep, &bytes, &ranges, ERR));
+    CHECK(bytes > 0);
+    CHECK(ranges >= 1);
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_transfer(rep, NULL, &ranges, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_transfer(rep, &bytes, NULL, ERR));
+}
+
 /* Waits for the final timings of the last reset (stored just after its commit), then checks that
  * every phase was timed, the summary included, and that the phases add up to the total. */
 static void check_transform_timed(const driftsync_realm_t *r) {
@@ -813,6 +824,7 @@ static void test_nulls(void) {
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_backup_path(NULL, &s, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings(NULL, &t, ERR));
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_timings_v2(NULL, &t2, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_reset_report_transfer(NULL, &a, &b, ERR));
     driftsync_reset_report_free(NULL);
     EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, S("message"), ERR));
     EXPECT0(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_hook_result_fail(NULL, NULL, 0, NULL));
@@ -1184,6 +1196,7 @@ static void test_discard(void) {
         CHECK(d.local_version >= 1 && d.instruction.len > 0 && d.reason.len > 0);
         EXPECT(DRIFTSYNC_STATUS_OK, driftsync_reset_report_dropped_count(rep, &dropped, ERR));
         CHECK(dropped == 0);
+        check_transfer(rep);
         read_whole_report(rep);
         driftsync_reset_report_free(rep);
     }

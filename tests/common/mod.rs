@@ -5,7 +5,7 @@ use driftsync::protocol::AdminCommand;
 use driftsync::*;
 use driftsync_server::{AppConfig, RoleDef, Server, ServerOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const ADMIN: &str = "admin-secret";
@@ -47,8 +47,8 @@ pub fn schema_with_extra_class() -> Schema {
 /// The schema plus the data kinds beyond scalars and lists (issue 15), added the way an app's
 /// update adds them: `Item.hits`, an optional counter (null counts as 0); `Item.labels`, a set
 /// of strings; `Item.friends`, a set of links to items; `Item.attrs`, a dictionary of strings;
-/// `Item.refs`, a dictionary of (optional) links to items; `Item.address` and `Item.parts`,
-/// embedded objects (see `embedded_classes`).
+/// `Item.refs`, a dictionary of (optional) links to items; `Item.any`, a mixed; `Item.bag`, a
+/// set of mixed; `Item.address` and `Item.parts`, embedded objects (see `embedded_classes`).
 pub fn kinds_schema() -> Schema {
     let mut classes = schema().classes.clone();
     classes[0].properties.push(Property::counter("hits").optional());
@@ -56,6 +56,8 @@ pub fn kinds_schema() -> Schema {
     classes[0].properties.push(Property::link_set("friends", "Item"));
     classes[0].properties.push(Property::new("attrs", ScalarType::String).dictionary());
     classes[0].properties.push(Property::link("refs", "Item").dictionary());
+    classes[0].properties.push(Property::mixed("any"));
+    classes[0].properties.push(Property::new("bag", ScalarType::Mixed).set());
     classes[0].properties.push(Property::link("address", "Address"));
     classes[0].properties.push(Property::link_list("parts", "Part"));
     classes.extend(embedded_classes());
@@ -167,35 +169,6 @@ pub fn sync_all(r: &Realm) {
     s.wait_for_download(T).expect("download completes");
 }
 
-/// Pauses the session and waits until it is disconnected.
-pub fn offline(r: &Realm) {
-    let s = session(r);
-    s.pause();
-    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
-}
-
-/// Resumes the session and syncs everything.
-pub fn online(r: &Realm) {
-    session(r).resume();
-    sync_all(r);
-}
-
-/// The server terminates sync (every client must reset); `other` resets at once and writes
-/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
-pub fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
-    ts.admin(AdminCommand::Terminate);
-    ts.admin(AdminCommand::Enable);
-    eventually("other resets", || other.last_reset_report().unwrap().is_some());
-    sync_all(other);
-    after_terminate(other);
-    sync_all(other);
-    session(r).resume();
-    eventually("the reset", || r.last_reset_report().unwrap().is_some());
-    sync_all(r);
-    sync_all(other);
-    r.last_reset_report().unwrap().unwrap()
-}
-
 /// Waits until `f` holds (polling), or panics with `what`.
 pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + T;
@@ -247,4 +220,57 @@ pub fn test_pki(server_names: &[&str]) -> TestPki {
     let (ca_pem, cert_pem, key_pem) =
         pki::make_pki(&format!("driftsync test CA {n}"), server_names.iter().map(|s| s.to_string()).collect()).expect("test PKI");
     TestPki { ca_pem, cert_pem, key_pem }
+}
+
+// ---- two clients of the kinds schema (tests/kinds.rs, tests/mixed.rs) ------------------------
+
+pub fn offline(r: &Realm) {
+    let s = session(r);
+    s.pause();
+    eventually("disconnected", || s.state() == sync::ConnectionState::Disconnected);
+}
+
+pub fn online(r: &Realm) {
+    session(r).resume();
+    sync_all(r);
+}
+
+/// Two synced clients of the kinds schema that both have `Item[1]`.
+pub fn two_clients(ts: &TestServer, reset: ClientResetConfig) -> (Realm, Realm) {
+    let a = open_kinds_client(ts, "a.realm", "alice", reset);
+    let b = open_kinds_client(ts, "b.realm", "bob", ClientResetConfig::default());
+    item(&a, 1, "one");
+    sync_all(&a);
+    sync_all(&b);
+    (a, b)
+}
+
+/// Every change summary `r`'s observers get from now on, as text.
+pub fn record_changes(r: &Realm) -> (Arc<Mutex<Vec<String>>>, NotificationToken) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let token = r.observe(ObserverScope::Realm, move |c: &ChangeSummary| s2.lock().unwrap().push(format!("{c:?}"))).unwrap();
+    (seen, token)
+}
+
+/// A schema whose class `C` has the property `bad` is refused as invalid.
+pub fn assert_invalid(bad: Property) {
+    let s = Schema::new(vec![ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int), bad.clone()])]);
+    assert!(matches!(s, Err(Error::InvalidSchema(_))), "{bad:?}: {s:?}");
+}
+
+/// The server terminates sync (every client must reset); `other` resets at once and writes
+/// `after_terminate`, then `r` comes back online and resets. Returns `r`'s report.
+pub fn reset_while_other_writes(ts: &TestServer, r: &Realm, other: &Realm, after_terminate: impl FnOnce(&Realm)) -> reset::ResetReport {
+    ts.admin(AdminCommand::Terminate);
+    ts.admin(AdminCommand::Enable);
+    eventually("other resets", || other.last_reset_report().unwrap().is_some());
+    sync_all(other);
+    after_terminate(other);
+    sync_all(other);
+    session(r).resume();
+    eventually("the reset", || r.last_reset_report().unwrap().is_some());
+    sync_all(r);
+    sync_all(other);
+    r.last_reset_report().unwrap().unwrap()
 }

@@ -277,8 +277,8 @@ def eventually(what: str, f: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for: {what}")
 
 
-def sync_all(r: Any, timeout: float = 30.0) -> None:
-    """Uploads everything `r` has and downloads everything the server has."""
+def sync_all(r: driftsync.Realm, timeout: float = 30.0) -> None:
+    """Waits until `r` uploaded everything and downloaded what the server has."""
     s = r.sync_session
     assert s is not None
     s.wait_for_upload(timeout=timeout)

@@ -23,7 +23,6 @@ def kinds_schema() -> dict:
     return s
 
 
-
 # -- counter -----------------------------------------------------------------------------------
 def test_counter_increment_reads_back_and_notifies(tmp_path: Path) -> None:
     schema = driftsync.Schema.of({"Page": {"id": "int", "title": "string", "visits": "counter", "likes": "counter?"}})

@@ -442,6 +442,18 @@ def test_reset_timings_phases_add_up_to_the_total_with_a_summary_phase(server: S
     r.close()
 
 
+def test_reset_report_says_what_the_fresh_copy_transferred(server: ServerProcess, tmp_path: Path) -> None:
+    seen = Seen()
+    r = prepare_restore(server, tmp_path, Mode.DISCARD_UNSYNCED_CHANGES, seen)
+    r.sync_session.resume()
+    report = eventually("report", r.last_reset_report, timeout=T)
+    # The restored server lacks what this client wrote after the backup: the fresh copy was
+    # range-reconciled, messages travelled and at least the range of those objects differed.
+    assert report.transferred_bytes > 0, report
+    assert report.ranges_differed >= 1, report
+    r.close()
+
+
 def test_manual_reset_perform_needs_closed_handles(server: ServerProcess, tmp_path: Path) -> None:
     seen = Seen()
     r = prepare_restore(server, tmp_path, Mode.MANUAL, seen)

@@ -39,7 +39,8 @@ from .reset import (
     SyncProgress,
 )
 from .sync import SyncSession
-from .values import ObjectId
+from .mixed import MixedDict, MixedList
+from .values import ObjectId, TypedLink
 
 #: The package version (equal to the library's version: maturin takes it from Cargo.toml).
 __version__: str = _ffi.string(_lib.driftsync_version()).decode()
@@ -83,6 +84,9 @@ __all__ = [
     "List",
     "Set",
     "Dictionary",
+    "MixedList",
+    "MixedDict",
+    "TypedLink",
     "EmbeddedList",
     "EmbeddedObject",
     "Token",

@@ -23,7 +23,8 @@ from .errors import (
 )
 from . import embedded
 from .schema import ClassSchema, Schema
-from .values import LINK, Arena, PrimaryKey, new_pk, new_value, read_pk, read_value, text_args
+from . import mixed as _mixed
+from .values import LINK, MIXED, Arena, PrimaryKey, new_pk, new_value, read_pk, read_value, text_args
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -333,7 +334,7 @@ class Realm:
         pk, values = self._split(cs, name, _MISSING if primary_key is None else primary_key, fields)
         lists = {}
         if cs is not None:
-            lists = {k: v for k, v in values.items() if (cs.get(k) is not None and cs.get(k).is_collection)}  # type: ignore[union-attr]
+            lists = {k: v for k, v in values.items() if _fills_later(cs.get(k), v)}
             values = {k: v for k, v in values.items() if k not in lists}
         arena = Arena()
         n, nl = arena.text(name)
@@ -426,7 +427,7 @@ class Realm:
         try:
             view = ffi.new("driftsync_value_t *")
             call(lib.driftsync_owned_value_get, owned, view)
-            return read_value(view, self._linker(cs, prop))
+            return read_value(view, self._linker(cs, prop), lambda c, k: Object(self, c, k))
         finally:
             lib.driftsync_owned_value_free(owned)
 
@@ -452,6 +453,9 @@ class Realm:
             entries.clear()
             for k, v in value.items():
                 entries[k] = v
+            return
+        if p_ is not None and p_.kind == MIXED and not p_.is_collection:
+            _mixed.put(Object(self, name, pk), prop, [], value)
             return
         if p_ is not None and p_.set:
             if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
@@ -552,6 +556,14 @@ class Realm:
 _MISSING: Any = object()
 
 
+def _fills_later(prop: Any, value: Any) -> bool:
+    """Whether a field given to create is filled after the object exists: a collection, or a
+    list or dict for a mixed (nested collections)."""
+    if prop is None:
+        return False
+    return bool(prop.is_collection or (prop.kind == MIXED and _mixed.is_nested(value)))
+
+
 def _fill(out: Any, value: Any, arena: Arena, kind: Optional[int], tkind: Optional[int]) -> None:
     from .values import fill_value
 
@@ -573,7 +585,9 @@ def object_to_dict(obj: Any) -> Dict[str, Any]:
         name = string_view(s)
         nb, nl = text_args(name)
         call(lib.driftsync_object_field_collection, obj, i, collection)
-        if collection[0] in (lib.DRIFTSYNC_COLLECTION_EMBEDDED, lib.DRIFTSYNC_COLLECTION_EMBEDDED_LIST):
+        if collection[0] == lib.DRIFTSYNC_COLLECTION_MIXED:
+            out[name] = _mixed.plain_field(obj, name)
+        elif collection[0] in (lib.DRIFTSYNC_COLLECTION_EMBEDDED, lib.DRIFTSYNC_COLLECTION_EMBEDDED_LIST):
             # Read by path: `embedded.fill_dict` (an object copy does not hold their contents).
             out[name] = None
         elif collection[0] == lib.DRIFTSYNC_COLLECTION_DICTIONARY:
@@ -678,6 +692,8 @@ class Object(Mapping):
             return Set(self, name)
         if p is not None and p.dictionary:
             return Dictionary(self, name)
+        if p is not None and p.kind == MIXED:
+            return _mixed.get(self, name, [])
         if cs is not None and p is None:
             raise KeyError(name)
         return self._realm._get_value(self._class, self._pk, name)

@@ -148,6 +148,10 @@ class ResetReport:
     after_hook_error: Optional[str] = None
     backup_path: Optional[str] = None
     timings: ResetTimings = field(default_factory=ResetTimings)
+    #: payload bytes of the fresh copy's messages, both directions
+    transferred_bytes: int = 0
+    #: key ranges that differed between this realm and the server (0 for a full copy)
+    ranges_differed: int = 0
     #: the Python exception the before hook raised (when this process ran the hook)
     before_hook_exception: Optional[BaseException] = None
     #: the Python exception the after hook raised (when this process ran the hook)
@@ -189,6 +193,8 @@ def read_report(report: Any) -> ResetReport:
     call(lib.driftsync_reset_report_timings, report, t)
     t2 = ffi.new("driftsync_reset_timings_v2_t *")
     call(lib.driftsync_reset_report_timings_v2, report, t2)
+    transfer = ffi.new("uint64_t[2]")
+    call(lib.driftsync_reset_report_transfer, report, transfer + 0, transfer + 1)
     return ResetReport(
         cause=_enum(ResetCause, int(cause[0])),
         action=_enum(ErrorAction, int(action[0])),
@@ -210,6 +216,8 @@ def read_report(report: Any) -> ResetReport:
             download_us=int(t2.download_us), diff_us=int(t2.diff_us), replay_us=int(t2.replay_us),
             summary_us=int(t2.summary_us), commit_us=int(t2.commit_us), total_us=int(t2.total_us),
         ),
+        transferred_bytes=int(transfer[0]),
+        ranges_differed=int(transfer[1]),
     )
 
 

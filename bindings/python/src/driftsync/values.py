@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import uuid as _uuid
-from typing import Any, List, Optional, Union
+from typing import Any, List, NamedTuple, Optional, Union
 
 from ._native import ffi
 from .errors import TypeMismatchError, string_view
 
-__all__ = ["ObjectId", "PrimaryKey"]
+__all__ = ["ObjectId", "PrimaryKey", "TypedLink"]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 # driftsync_value_type_t
 NULL, BOOL, INT, DOUBLE, STRING, BINARY, TIMESTAMP, OBJECT_ID, UUID, LINK = range(10)
+#: A `mixed` property's type; a link held by a mixed (it names its class).
+MIXED, TYPED_LINK = 10, 11
 
 TYPE_NAMES = {
     "bool": BOOL,
@@ -33,6 +35,7 @@ TYPE_NAMES = {
     "uuid": UUID,
     "link": LINK,
     "object": LINK,
+    "mixed": MIXED,
 }
 JSON_TYPE_NAMES = {
     BOOL: "bool",
@@ -44,6 +47,7 @@ JSON_TYPE_NAMES = {
     OBJECT_ID: "objectId",
     UUID: "uuid",
     LINK: "link",
+    MIXED: "mixed",
 }
 
 
@@ -82,6 +86,14 @@ class ObjectId:
 
     def __hash__(self) -> int:
         return hash(self._bytes)
+
+
+class TypedLink(NamedTuple):
+    """A link held by a `mixed` value, read without a realm at hand (a realm's reads give an
+    `Object`). Any object with `class_name` and `primary_key` can be stored in a mixed."""
+
+    class_name: str
+    primary_key: Any
 
 
 #: What a primary key can be in Python.
@@ -227,6 +239,11 @@ def fill_value(out: Any, value: Any, arena: Arena, kind: Optional[int] = None, t
         return
     if kind is None:
         kind = _guess_kind(value)
+    if kind == MIXED:
+        # Any value; a link names its class.
+        kind = _guess_kind(value)
+        if kind == LINK:
+            kind = TYPED_LINK
     out.kind = kind
     try:
         if kind == BOOL:
@@ -262,6 +279,9 @@ def fill_value(out: Any, value: Any, arena: Arena, kind: Optional[int] = None, t
         elif kind == LINK:
             pk = value.primary_key if hasattr(value, "primary_key") and hasattr(value, "class_name") else value
             fill_pk(out.link, pk, arena, target_pk_kind)
+        elif kind == TYPED_LINK:
+            out.string.data, out.string.len = arena.text(value.class_name)
+            fill_pk(out.link, value.primary_key, arena)
         else:
             raise TypeError
     except (TypeError, OverflowError):
@@ -275,9 +295,10 @@ def new_value(value: Any, arena: Arena, kind: Optional[int] = None, target_pk_ki
     return v
 
 
-def read_value(v: Any, link: Any = None) -> Any:
+def read_value(v: Any, link: Any = None, typed_link: Any = None) -> Any:
     """A Python value from a `driftsync_value_t` view. `link(pk)` turns a link's key into an
-    object (default: the primary key itself)."""
+    object (default: the primary key itself); `typed_link(class_name, pk)` a mixed's link
+    (default: a `TypedLink`)."""
     k = int(v.kind)
     if k == NULL:
         return None
@@ -300,4 +321,7 @@ def read_value(v: Any, link: Any = None) -> Any:
     if k == LINK:
         pk = read_pk(v.link)
         return link(pk) if link is not None else pk
+    if k == TYPED_LINK:
+        cls, pk = string_view(v.string), read_pk(v.link)
+        return typed_link(cls, pk) if typed_link is not None else TypedLink(cls, pk)
     raise TypeMismatchError(f"unknown value kind {k}")

@@ -128,6 +128,10 @@ public struct ResetReport: Sendable {
     /// The manual-reset backup, or the copy kept before an automatic reset; nil when none.
     public let backupPath: String?
     public let timings: ResetTimings
+    /// Payload bytes of the fresh copy's messages, both directions.
+    public let transferredBytes: UInt64
+    /// Key ranges that differed between this realm and the server (0 for a full copy).
+    public let rangesDiffered: UInt64
 
     /// Reads a native report (does not free it).
     init(native r: OpaquePointer) throws {
@@ -178,6 +182,9 @@ public struct ResetReport: Sendable {
         timings = ResetTimings(downloadMs: t.download_ms, diffMs: t.diff_ms, replayMs: t.replay_ms, commitMs: t.commit_ms,
                                completedAtMs: t.completed_at_ms, downloadUs: t2.download_us, diffUs: t2.diff_us,
                                replayUs: t2.replay_us, summaryUs: t2.summary_us, commitUs: t2.commit_us, totalUs: t2.total_us)
+        var bytes: UInt64 = 0, ranges: UInt64 = 0
+        try check { driftsync_reset_report_transfer(r, &bytes, &ranges, $0) }
+        (transferredBytes, rangesDiffered) = (bytes, ranges)
     }
 }
 

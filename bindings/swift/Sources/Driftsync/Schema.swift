@@ -4,6 +4,9 @@ import Foundation
 /// The type of a property (for a list: of its elements).
 public enum PropertyType: String, Sendable {
     case bool, int, double, string, binary, timestamp, objectId, uuid, link
+    /// Any value: null, a scalar, a `.typedLink`, or (in a single property) a nested list or
+    /// dictionary (`Realm.mixedSet`). Always optional.
+    case mixed
 }
 
 /// One property of a class.

@@ -108,8 +108,11 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
     case uuid(UUID)
     case link(PrimaryKey)
     case list([Value])
-    /// A dictionary property's entries, as read (written with `Realm.dictSet`).
+    /// A dictionary property's entries, as read (written with `Realm.dictSet`); also a
+    /// dictionary nested in a mixed.
     case dictionary([String: Value])
+    /// A link held by a mixed value: it names the target's class.
+    case typedLink(className: String, PrimaryKey)
 
     public init(nilLiteral: ()) { self = .null }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
@@ -144,6 +147,8 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
         case .objectId(let o): v.kind = DRIFTSYNC_VALUE_OBJECT_ID; store(o.bytes, into: &v.object_id)
         case .uuid(let u): v.kind = DRIFTSYNC_VALUE_UUID; store(uuidBytes(u), into: &v.uuid)
         case .link(let k): v.kind = DRIFTSYNC_VALUE_LINK; v.link = k.native(arena)
+        case .typedLink(let c, let k):
+            v.kind = DRIFTSYNC_VALUE_TYPED_LINK; v.string = arena.string(c); v.link = k.native(arena)
         case .list:
             throw DriftsyncError(code: .typeMismatch, message: "a list is not a single value (use the list operations)")
         case .dictionary:
@@ -166,6 +171,7 @@ public enum Value: Equatable, Sendable, ExpressibleByNilLiteral, ExpressibleByBo
         case DRIFTSYNC_VALUE_OBJECT_ID: self = .objectId(ObjectId(bytes: load(v.object_id))!)
         case DRIFTSYNC_VALUE_UUID: self = .uuid(UUID(uuid: v.uuid))
         case DRIFTSYNC_VALUE_LINK: self = .link(try PrimaryKey(native: v.link))
+        case DRIFTSYNC_VALUE_TYPED_LINK: self = .typedLink(className: swiftString(v.string), try PrimaryKey(native: v.link))
         default: throw DriftsyncError(code: .internal, message: "unknown value type \(v.kind.rawValue)")
         }
     }
@@ -195,7 +201,9 @@ public struct DynamicObject: Equatable, Sendable {
             let key = swiftString(name)
             var collection = DRIFTSYNC_COLLECTION_NONE
             try check { driftsync_object_field_collection(o, i, &collection, $0) }
-            if collection == DRIFTSYNC_COLLECTION_EMBEDDED || collection == DRIFTSYNC_COLLECTION_EMBEDDED_LIST {
+            if collection == DRIFTSYNC_COLLECTION_MIXED {
+                fields[key] = try readMixed(o, key, [])
+            } else if collection == DRIFTSYNC_COLLECTION_EMBEDDED || collection == DRIFTSYNC_COLLECTION_EMBEDDED_LIST {
                 // Not in the copy: embedded objects are read by path (`Realm.embeddedValue`).
                 continue
             } else if collection == DRIFTSYNC_COLLECTION_DICTIONARY {

@@ -215,6 +215,18 @@ final class ResetHookTests: ServerTestCase {
         r.close()
     }
 
+    func testReport_saysWhatTheFreshCopyTransferred() async throws {
+        let seen = Seen()
+        let r = try await restoredClient(.discard, seen)
+        try XCTUnwrap(r.syncSession).resume()
+        let report = try waitForReport(r)
+        // The restored server lacks what this client wrote after the backup: the reconciled
+        // copy's messages travelled and at least the range of those objects differed.
+        XCTAssertGreaterThan(report.transferredBytes, 0, "\(report)")
+        XCTAssertGreaterThanOrEqual(report.rangesDiffered, 1, "\(report)")
+        r.close()
+    }
+
     func testTwoResetsInARow() async throws {
         let seen = Seen()
         let r = try await restoredClient(.recover, seen)

@@ -195,6 +195,10 @@ data class ResetReport(
     /** The manual-reset backup, or the copy kept before an automatic reset; null when none. */
     val backupPath: String?,
     val timings: ResetTimings,
+    /** Payload bytes of the fresh copy's messages, both directions. */
+    val transferredBytes: Long = 0,
+    /** Key ranges that differed between this realm and the server (0 for a full copy). */
+    val rangesDiffered: Long = 0,
 ) {
     /** The Kotlin exception a before hook threw (when [beforeHookError] comes from one). */
     var beforeHookException: Throwable? = null
@@ -226,6 +230,8 @@ data class ResetReport(
             check { s.driftsync_reset_report_timings(r, t, it) }
             val t2 = DsResetTimingsV2()
             check { s.driftsync_reset_report_timings_v2(r, t2, it) }
+            val bytes = LongByReference(); val ranges = LongByReference()
+            check { s.driftsync_reset_report_transfer(r, bytes, ranges, it) }
             return ResetReport(
                 cause = ResetCause.of(int { o, e -> s.driftsync_reset_report_cause(r, o, e) }),
                 action = ErrorAction.of(int { o, e -> s.driftsync_reset_report_action(r, o, e) }),
@@ -244,6 +250,8 @@ data class ResetReport(
                     downloadUs = t2.download_us, diffUs = t2.diff_us, replayUs = t2.replay_us,
                     summaryUs = t2.summary_us, commitUs = t2.commit_us, totalUs = t2.total_us,
                 ),
+                transferredBytes = bytes.value,
+                rangesDiffered = ranges.value,
             )
         }
 

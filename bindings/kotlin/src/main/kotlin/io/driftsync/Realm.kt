@@ -13,6 +13,7 @@ import io.driftsync.internal.SizeT
 import io.driftsync.internal.SizeTByReference
 import io.driftsync.internal.fillPk
 import io.driftsync.internal.fillValue
+import io.driftsync.internal.pathOf
 import io.driftsync.internal.pkOf
 import io.driftsync.internal.readValue
 import io.driftsync.internal.utf8
@@ -110,6 +111,10 @@ abstract class BaseRealm internal constructor() {
     fun getDictionary(className: String, primaryKey: Any, property: String): Map<String, Any?> =
         getOrThrow(className, primaryKey).fields[property] as? Map<String, Any?>
             ?: throw DriftsyncException.of(StatusCode.TYPE_MISMATCH.code, "'$className.$property' is not a dictionary")
+
+    /** A copy of a mixed field: a value, a [TypedLink], or nested `List`s and `Map`s. */
+    fun getMixed(className: String, primaryKey: Any, property: String): Any? =
+        getOrThrow(className, primaryKey).fields[property]
 
     /** A copy of a set field (iterated in canonical order, the same on every client). */
     fun getSet(className: String, primaryKey: Any, property: String): Set<Any?> =
@@ -378,7 +383,16 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
     }
 
     /** Sets one (non-list) field. */
-    fun set(className: String, primaryKey: Any, property: String, value: Any?) = withHandle { p ->
+    fun set(className: String, primaryKey: Any, property: String, value: Any?) {
+        val prop = configuration.schema.classSchema(className)?.property(property)
+        if (prop?.type == PropertyType.MIXED && mixedKindOf(value) != MIXED_VALUE) {
+            mixedSet(className, primaryKey, property, emptyList(), value)
+        } else {
+            setValue(className, primaryKey, property, value)
+        }
+    }
+
+    private fun setValue(className: String, primaryKey: Any, property: String, value: Any?) = withHandle { p ->
         val a = Arena()
         val c = utf8(className)
         val pr = utf8(property)
@@ -400,6 +414,53 @@ class MutableRealm internal constructor(val realm: Realm) : BaseRealm() {
         val c = utf8(className)
         val pr = utf8(property)
         check { lib.driftsync_realm_counter_add(p, c, SizeT(c.size.toLong()), pkOf(primaryKey, a), pr, SizeT(pr.size.toLong()), delta, it) }
+    }
+
+    /**
+     * Puts [value] at [path] of a mixed property: the property itself when [path] is empty, else
+     * a list element (an `Int` index) or a dictionary key (a `String`) of the nested collection the
+     * rest of the path leads to. A `List` or `Map` value becomes a new nested list or dictionary
+     * (filled element by element); another client's edit inside the collection it replaces is
+     * dropped when they merge. A link is a [TypedLink].
+     */
+    fun mixedSet(className: String, primaryKey: Any, property: String, path: List<Any>, value: Any?) {
+        mixedPut(className, primaryKey, property, path, null, value)
+    }
+
+    /** Inserts [value] (as in [mixedSet]) at [index] of the nested list at [path] of a mixed. */
+    fun mixedInsert(className: String, primaryKey: Any, property: String, path: List<Any>, index: Int, value: Any?) {
+        mixedPut(className, primaryKey, property, path, index, value)
+    }
+
+    /** Erases the list element or dictionary key at [path] (not empty) of a mixed property. */
+    fun mixedErase(className: String, primaryKey: Any, property: String, path: List<Any>) = listOp(className, primaryKey, property) { p, c, pk, pr ->
+        val a = Arena()
+        val (steps, n) = pathOf(path, a)
+        check { lib.driftsync_realm_mixed_erase(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), steps, n, it) }
+    }
+
+    private fun mixedPut(className: String, primaryKey: Any, property: String, path: List<Any>, insertAt: Int?, value: Any?) {
+        listOp(className, primaryKey, property) { p, c, pk, pr ->
+            val a = Arena()
+            val (steps, n) = pathOf(path, a)
+            val kind = mixedKindOf(value)
+            val v = if (kind == MIXED_VALUE) valueOf(value, a) else null
+            check {
+                if (insertAt == null) {
+                    lib.driftsync_realm_mixed_set(p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), steps, n, kind, v, it)
+                } else {
+                    require(insertAt >= 0) { "a list index is not negative" }
+                    lib.driftsync_realm_mixed_insert(
+                        p, c, SizeT(c.size.toLong()), pk, pr, SizeT(pr.size.toLong()), steps, n, SizeT(insertAt.toLong()), kind, v, it,
+                    )
+                }
+            }
+        }
+        val inside = if (insertAt == null) path else path + insertAt
+        when (value) {
+            is Map<*, *> -> value.forEach { (k, x) -> mixedPut(className, primaryKey, property, inside + (k as? String ?: throw IllegalArgumentException("dictionary keys are strings")), null, x) }
+            is List<*> -> value.forEachIndexed { i, x -> mixedPut(className, primaryKey, property, inside, i, x) }
+        }
     }
 
     /** Sets [key] of a dictionary property to [value] (inserting the key). */

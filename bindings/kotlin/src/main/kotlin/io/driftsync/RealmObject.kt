@@ -68,14 +68,15 @@ class RealmObject(
             else -> a == b
         }
 
-        /** Reads a native object (does not free it). */
-        /** DRIFTSYNC_COLLECTION_DICTIONARY of driftsync_collection_t. */
+        /** DRIFTSYNC_COLLECTION_DICTIONARY / _MIXED of driftsync_collection_t. */
         private const val COLLECTION_DICTIONARY = 3
+        private const val COLLECTION_MIXED = 4
 
         /** DRIFTSYNC_COLLECTION_EMBEDDED / _EMBEDDED_LIST of driftsync_collection_t. */
         private const val COLLECTION_EMBEDDED = 16
         private const val COLLECTION_EMBEDDED_LIST = 17
 
+        /** Reads a native object (does not free it). */
         fun read(o: Pointer): RealmObject {
             val lib = Driftsync.lib
             val cls = lib.driftsync_object_class(o).text()
@@ -92,7 +93,9 @@ class RealmObject(
                 val fb = utf8(fname)
                 val collection = IntByReference()
                 check { lib.driftsync_object_field_collection(o, SizeT(i), collection, it) }
-                if (collection.value == COLLECTION_EMBEDDED || collection.value == COLLECTION_EMBEDDED_LIST) {
+                if (collection.value == COLLECTION_MIXED) {
+                    fields[fname] = readMixed(o, fb, emptyList())
+                } else if (collection.value == COLLECTION_EMBEDDED || collection.value == COLLECTION_EMBEDDED_LIST) {
                     // Not in the copy: read embedded objects by path (BaseRealm.getEmbeddedValue...).
                     continue
                 } else if (collection.value == COLLECTION_DICTIONARY) {

@@ -10,6 +10,9 @@ import io.driftsync.internal.utf8
 /** The type of a property (for a list: of its elements). */
 enum class PropertyType(internal val native: Int) {
     BOOL(1), INT(2), DOUBLE(3), STRING(4), BINARY(5), TIMESTAMP(6), OBJECT_ID(7), UUID(8), LINK(9),
+
+    /** Any value: null, a scalar, a [TypedLink], or (in a single property) a nested list or map. */
+    MIXED(10),
 }
 
 /**
@@ -166,6 +169,9 @@ class ClassBuilder internal constructor() {
 
     /** A single link to an object of [target] (always optional). */
     fun link(name: String, target: String) = property(Property(name, PropertyType.LINK, optional = true, target = target))
+
+    /** A mixed property (always optional): see [MutableRealm.mixedSet]. */
+    fun mixed(name: String) = property(Property(name, PropertyType.MIXED, optional = true))
 
     /** A list of values of [type]. */
     fun list(name: String, type: PropertyType, optional: Boolean = false) = property(Property(name, type, list = true, optional = optional))

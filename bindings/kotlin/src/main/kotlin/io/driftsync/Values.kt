@@ -52,6 +52,19 @@ class Link(primaryKey: Any) {
 }
 
 /**
+ * A link held by a mixed value: it names the target's class (a mixed has no target class in
+ * the schema).
+ */
+class TypedLink(val className: String, primaryKey: Any) {
+    /** The target's primary key (as in [Link]). */
+    val primaryKey: Any = Link(primaryKey).primaryKey
+
+    override fun equals(other: Any?): Boolean = other is TypedLink && other.className == className && other.primaryKey == primaryKey
+    override fun hashCode(): Int = 31 * className.hashCode() + primaryKey.hashCode()
+    override fun toString(): String = "TypedLink($className, $primaryKey)"
+}
+
+/**
  * Values in Kotlin: `null`, [Boolean], [Long] (Int, Short and Byte are accepted as input),
  * [Double] (Float accepted), [String], [ByteArray], [Instant] (timestamps, nanosecond precision),
  * [ObjectId], [UUID] and [Link]. Primary keys are [Long] (Int accepted), [String], [ObjectId] or

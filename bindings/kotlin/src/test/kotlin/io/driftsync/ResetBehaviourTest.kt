@@ -99,6 +99,20 @@ class ResetBehaviourTest {
     }
 
     @Test
+    fun `the report says what the fresh copy transferred`() {
+        Realm.open(syncConfig(ts, "c.realm", mode = ClientResetMode.DiscardUnsyncedChanges())).use { r ->
+            r.syncAll()
+            r.goOffline()
+            r.item(2, "offline")
+            val rep = resetAndWait(r)
+            // The server lacks the offline object: the reconciled copy's messages travelled and at
+            // least the range holding it differed.
+            assertTrue(rep.transferredBytes > 0, "$rep")
+            assertTrue(rep.rangesDiffered >= 1, "$rep")
+        }
+    }
+
+    @Test
     fun `a Kotlin exception in the before hook aborts the automatic reset and is reported`() {
         val manual = AtomicReference<ManualClientReset>()
         val boom = IllegalStateException("the app refuses")

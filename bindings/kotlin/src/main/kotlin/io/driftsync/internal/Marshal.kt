@@ -1,6 +1,7 @@
 package io.driftsync.internal
 
 import io.driftsync.Link
+import io.driftsync.TypedLink
 import io.driftsync.ObjectId
 import io.driftsync.bytesToUuid
 import io.driftsync.checkPrimaryKey
@@ -21,6 +22,7 @@ internal const val V_TIMESTAMP = 6
 internal const val V_OBJECT_ID = 7
 internal const val V_UUID = 8
 internal const val V_LINK = 9
+internal const val V_TYPED_LINK = 11
 
 internal fun utf8(s: String): ByteArray = s.toByteArray(Charsets.UTF_8)
 
@@ -72,11 +74,33 @@ internal fun fillValue(v: DsValue, value: Any?, arena: Arena) {
         is ObjectId -> { v.kind = V_OBJECT_ID; v.object_id = value.bytes }
         is UUID -> { v.kind = V_UUID; v.uuid = uuidToBytes(value) }
         is Link -> { v.kind = V_LINK; fillPk(v.link, value.primaryKey, arena) }
+        is TypedLink -> {
+            v.kind = V_TYPED_LINK
+            v.string.setText(utf8(value.className), arena.keep)
+            fillPk(v.link, value.primaryKey, arena)
+        }
         else -> throw IllegalArgumentException("driftsync cannot store a ${value.javaClass.name}")
     }
 }
 
 internal fun valueOf(value: Any?, arena: Arena): DsValue = DsValue().also { fillValue(it, value, arena) }
+
+/** A path into a mixed (`Int` list indexes, `String` dictionary keys) as a native array. */
+internal fun pathOf(path: List<Any>, arena: Arena): Pair<com.sun.jna.Pointer?, SizeT> {
+    if (path.isEmpty()) return null to SizeT(0)
+    @Suppress("UNCHECKED_CAST")
+    val steps = DsMixedKey().toArray(path.size) as Array<DsMixedKey>
+    path.forEachIndexed { i, step ->
+        when (step) {
+            is Int -> { steps[i].is_index = 1; steps[i].index = SizeT(step.toLong()) }
+            is String -> steps[i].key.setText(utf8(step), arena.keep)
+            else -> throw IllegalArgumentException("a path step is an Int index or a String key, not $step")
+        }
+        steps[i].write()
+    }
+    arena.keep.add(steps)
+    return steps[0].pointer to SizeT(path.size.toLong())
+}
 
 /** Reads a key the library wrote (its bytes are copied). */
 internal fun readPk(pk: DsPk): Any = when (pk.kind) {
@@ -99,5 +123,6 @@ internal fun readValue(v: DsValue): Any? = when (v.kind) {
     V_OBJECT_ID -> ObjectId(v.object_id)
     V_UUID -> bytesToUuid(v.uuid)
     V_LINK -> Link(readPk(v.link))
+    V_TYPED_LINK -> TypedLink(v.string.text(), readPk(v.link))
     else -> throw IllegalStateException("unknown value type ${v.kind}")
 }

@@ -133,6 +133,26 @@ interface NativeLib : Library {
         key: ByteArray?, keyLen: SizeT, err: PointerByReference?,
     ): Int
     fun driftsync_realm_dict_clear(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_realm_mixed_set(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        path: Pointer?, pathLen: SizeT, kind: Int, value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_mixed_insert(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        path: Pointer?, pathLen: SizeT, index: SizeT, kind: Int, value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_mixed_erase(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, prop: ByteArray?, propLen: SizeT,
+        path: Pointer?, pathLen: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_object_mixed_get(
+        o: Pointer?, prop: ByteArray?, propLen: SizeT, path: Pointer?, pathLen: SizeT,
+        kind: IntByReference?, value: DsValue?, len: SizeTByReference?, err: PointerByReference?,
+    ): Int
+    fun driftsync_object_mixed_key(
+        o: Pointer?, prop: ByteArray?, propLen: SizeT, path: Pointer?, pathLen: SizeT, index: SizeT,
+        key: DsString?, err: PointerByReference?,
+    ): Int
     fun driftsync_object_field_collection(o: Pointer?, index: SizeT, out: IntByReference?, err: PointerByReference?): Int
     fun driftsync_object_dict_len(o: Pointer?, prop: ByteArray?, propLen: SizeT, out: SizeTByReference?, err: PointerByReference?): Int
     fun driftsync_object_dict_get(

@@ -112,6 +112,14 @@ open class DsField : Structure {
     class ByReference : DsField(), Structure.ByReference
 }
 
+/** `driftsync_mixed_key_t`: one step of a path into a mixed. */
+@Structure.FieldOrder("is_index", "index", "key")
+open class DsMixedKey : Structure() {
+    @JvmField var is_index: Byte = 0
+    @JvmField var index: SizeT = SizeT(0)
+    @JvmField var key: DsString = DsString()
+}
+
 /** `driftsync_property_t`. */
 @Structure.FieldOrder("name", "kind", "list", "optional", "target")
 open class DsProperty : Structure() {

@@ -136,6 +136,7 @@ interface SyncLib : com.sun.jna.Library {
     fun driftsync_reset_report_backup_path(rep: Pointer?, out: DsString?, err: PointerByReference?): Int
     fun driftsync_reset_report_timings(rep: Pointer?, out: DsResetTimings?, err: PointerByReference?): Int
     fun driftsync_reset_report_timings_v2(rep: Pointer?, out: DsResetTimingsV2?, err: PointerByReference?): Int
+    fun driftsync_reset_report_transfer(rep: Pointer?, bytes: LongByReference?, ranges: LongByReference?, err: PointerByReference?): Int
     fun driftsync_reset_report_free(rep: Pointer?)
 
     // manual reset
