@@ -211,21 +211,6 @@ typedef enum driftsync_client_reset_mode_t {
 } driftsync_client_reset_mode_t;
 
 /**
- * The level of a log line (and the threshold of `driftsync_set_log_callback`).
- */
-typedef enum driftsync_log_level_t {
-  /**
-   * No lines at all (as a threshold: unregisters the callback).
-   */
-  DRIFTSYNC_LOG_OFF = 0,
-  DRIFTSYNC_LOG_ERROR = 1,
-  DRIFTSYNC_LOG_WARN = 2,
-  DRIFTSYNC_LOG_INFO = 3,
-  DRIFTSYNC_LOG_DEBUG = 4,
-  DRIFTSYNC_LOG_TRACE = 5,
-} driftsync_log_level_t;
-
-/**
  * The type tag of a `driftsync_pk_t`. The numbers are those of the same types in
  * `driftsync_value_type_t`, so 0 (a zero-initialized key) is invalid.
  */
@@ -265,6 +250,21 @@ typedef enum driftsync_value_type_t {
    */
   DRIFTSYNC_VALUE_TYPED_LINK = 11,
 } driftsync_value_type_t;
+
+/**
+ * The level of a log line (and the threshold of `driftsync_set_log_callback`).
+ */
+typedef enum driftsync_log_level_t {
+  /**
+   * No lines at all (as a threshold: unregisters the callback).
+   */
+  DRIFTSYNC_LOG_OFF = 0,
+  DRIFTSYNC_LOG_ERROR = 1,
+  DRIFTSYNC_LOG_WARN = 2,
+  DRIFTSYNC_LOG_INFO = 3,
+  DRIFTSYNC_LOG_DEBUG = 4,
+  DRIFTSYNC_LOG_TRACE = 5,
+} driftsync_log_level_t;
 
 /**
  * What a mixed slot holds, or what to put there.
@@ -309,6 +309,15 @@ typedef enum driftsync_collection_t {
    * `driftsync_object_mixed_get` / `_mixed_key` (a mixed holding a value is NONE).
    */
   DRIFTSYNC_COLLECTION_MIXED = 4,
+  /**
+   * One embedded object (or null): read it with `driftsync_realm_get_embedded_value` /
+   * `driftsync_realm_embedded_exists` by path.
+   */
+  DRIFTSYNC_COLLECTION_EMBEDDED = 16,
+  /**
+   * A list of embedded objects: `driftsync_realm_embedded_len`, then paths `name[index]`.
+   */
+  DRIFTSYNC_COLLECTION_EMBEDDED_LIST = 17,
 } driftsync_collection_t;
 
 /**
@@ -660,20 +669,6 @@ typedef void (*driftsync_sync_state_fn)(void *user_data,
                                         enum driftsync_connection_state_t new_state);
 
 /**
- * Receives one log line: its level, its category ("sync", "reset", "storage"; UTF-8, not
- * NUL-terminated) and its message (UTF-8, not NUL-terminated). Both strings are borrowed for the
- * call.
- *
- * Thread: whichever thread logged the line (the sync thread, or an application thread inside a
- * library call), possibly several at once. No library lock is held: the callback may call into
- * the library, but should be quick.
- */
-typedef void (*driftsync_log_fn)(void *user_data,
-                                 enum driftsync_log_level_t level,
-                                 struct driftsync_string_t category,
-                                 struct driftsync_string_t message);
-
-/**
  * A primary key. Only the field named by `kind` is read (inputs) or set (outputs); the others
  * are zero in outputs.
  */
@@ -684,16 +679,6 @@ typedef struct driftsync_pk_t {
   uint8_t object_id[12];
   uint8_t uuid[16];
 } driftsync_pk_t;
-
-/**
- * One step of a path into a mixed: an index into a nested list (`is_index` true) or a key of
- * a nested dictionary (`key`, UTF-8 with its length).
- */
-typedef struct driftsync_mixed_key_t {
-  bool is_index;
-  size_t index;
-  struct driftsync_string_t key;
-} driftsync_mixed_key_t;
 
 /**
  * Borrowed bytes: `data` points at `len` bytes. As an input, `data` may be NULL only when `len`
@@ -726,6 +711,38 @@ typedef struct driftsync_value_t {
 } driftsync_value_t;
 
 /**
+ * A named value, as given to `driftsync_realm_create` and `driftsync_realm_upsert`.
+ */
+typedef struct driftsync_field_t {
+  struct driftsync_string_t name;
+  struct driftsync_value_t value;
+} driftsync_field_t;
+
+/**
+ * Receives one log line: its level, its category ("sync", "reset", "storage"; UTF-8, not
+ * NUL-terminated) and its message (UTF-8, not NUL-terminated). Both strings are borrowed for the
+ * call.
+ *
+ * Thread: whichever thread logged the line (the sync thread, or an application thread inside a
+ * library call), possibly several at once. No library lock is held: the callback may call into
+ * the library, but should be quick.
+ */
+typedef void (*driftsync_log_fn)(void *user_data,
+                                 enum driftsync_log_level_t level,
+                                 struct driftsync_string_t category,
+                                 struct driftsync_string_t message);
+
+/**
+ * One step of a path into a mixed: an index into a nested list (`is_index` true) or a key of
+ * a nested dictionary (`key`, UTF-8 with its length).
+ */
+typedef struct driftsync_mixed_key_t {
+  bool is_index;
+  size_t index;
+  struct driftsync_string_t key;
+} driftsync_mixed_key_t;
+
+/**
  * Called after each commit that changed something the observer watches.
  *
  * Thread: the thread that called `driftsync_realm_commit` (on any handle of the same file in
@@ -736,14 +753,6 @@ typedef struct driftsync_value_t {
  */
 typedef void (*driftsync_observer_fn)(void *user_data,
                                       const struct driftsync_changes_t *changes);
-
-/**
- * A named value, as given to `driftsync_realm_create` and `driftsync_realm_upsert`.
- */
-typedef struct driftsync_field_t {
-  struct driftsync_string_t name;
-  struct driftsync_value_t value;
-} driftsync_field_t;
 
 /**
  * One local instruction a reset did not apply as recorded. The strings borrow from the report.
@@ -1129,6 +1138,123 @@ enum driftsync_status_t driftsync_config_client_reset_mode(const struct driftsyn
  * Frees a config. NULL is a no-op.
  */
 void driftsync_config_free(struct driftsync_config_t *config);
+
+/**
+ * Marks a class added before as embedded (`"embedded": true` in the JSON form): add it with an
+ * empty primary-key name (`primary_key_len` 0); its objects live inside a parent, reached through
+ * a link (or list of links) property whose target is this class.
+ * `DRIFTSYNC_STATUS_UNKNOWN_CLASS` if the class was not added.
+ */
+enum driftsync_status_t driftsync_schema_builder_set_embedded(struct driftsync_schema_builder_t *builder,
+                                                              const char *class_name,
+                                                              size_t class_name_len,
+                                                              struct driftsync_error_t **out_error);
+
+/**
+ * Sets the property at `path` (`address`, `parts[0].spec`), which holds one embedded object, to
+ * a new embedded object with `fields` (scalars; `fields` may be NULL when `fields_len` is 0).
+ * The object it held, and everything inside it, is gone.
+ */
+enum driftsync_status_t driftsync_realm_set_embedded(const struct driftsync_realm_t *realm,
+                                                     const char *class_name,
+                                                     size_t class_name_len,
+                                                     const struct driftsync_pk_t *primary_key,
+                                                     const char *path,
+                                                     size_t path_len,
+                                                     const struct driftsync_field_t *fields,
+                                                     size_t fields_len,
+                                                     struct driftsync_error_t **out_error);
+
+/**
+ * Inserts a new embedded object with `fields` at `index` (0 ≤ index ≤ length) of the list of
+ * embedded objects at `path` (`parts`, `parts[0].subparts`).
+ */
+enum driftsync_status_t driftsync_realm_insert_embedded(const struct driftsync_realm_t *realm,
+                                                        const char *class_name,
+                                                        size_t class_name_len,
+                                                        const struct driftsync_pk_t *primary_key,
+                                                        const char *path,
+                                                        size_t path_len,
+                                                        size_t index,
+                                                        const struct driftsync_field_t *fields,
+                                                        size_t fields_len,
+                                                        struct driftsync_error_t **out_error);
+
+/**
+ * Appends a new embedded object with `fields` to the list of embedded objects at `path`.
+ */
+enum driftsync_status_t driftsync_realm_push_embedded(const struct driftsync_realm_t *realm,
+                                                      const char *class_name,
+                                                      size_t class_name_len,
+                                                      const struct driftsync_pk_t *primary_key,
+                                                      const char *path,
+                                                      size_t path_len,
+                                                      const struct driftsync_field_t *fields,
+                                                      size_t fields_len,
+                                                      struct driftsync_error_t **out_error);
+
+/**
+ * Removes the embedded object at `path`: a property holding one (`address`: it becomes null)
+ * or a list element (`parts[2]`).
+ */
+enum driftsync_status_t driftsync_realm_remove_embedded(const struct driftsync_realm_t *realm,
+                                                        const char *class_name,
+                                                        size_t class_name_len,
+                                                        const struct driftsync_pk_t *primary_key,
+                                                        const char *path,
+                                                        size_t path_len,
+                                                        struct driftsync_error_t **out_error);
+
+/**
+ * Sets a scalar property inside an embedded object: `path` is the path to the object, then the
+ * property (`address.street`, `parts[1].qty`).
+ */
+enum driftsync_status_t driftsync_realm_set_embedded_value(const struct driftsync_realm_t *realm,
+                                                           const char *class_name,
+                                                           size_t class_name_len,
+                                                           const struct driftsync_pk_t *primary_key,
+                                                           const char *path,
+                                                           size_t path_len,
+                                                           const struct driftsync_value_t *value,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * Reads a scalar property inside an embedded object (`address.street`, `parts[1].qty`) as an
+ * owned value; free it with `driftsync_owned_value_free`.
+ */
+enum driftsync_status_t driftsync_realm_get_embedded_value(const struct driftsync_realm_t *realm,
+                                                           const char *class_name,
+                                                           size_t class_name_len,
+                                                           const struct driftsync_pk_t *primary_key,
+                                                           const char *path,
+                                                           size_t path_len,
+                                                           struct driftsync_owned_value_t **out_value,
+                                                           struct driftsync_error_t **out_error);
+
+/**
+ * Whether the embedded object at `path` (`address`, `parts[1]`) is there (false: the property
+ * is null).
+ */
+enum driftsync_status_t driftsync_realm_embedded_exists(const struct driftsync_realm_t *realm,
+                                                        const char *class_name,
+                                                        size_t class_name_len,
+                                                        const struct driftsync_pk_t *primary_key,
+                                                        const char *path,
+                                                        size_t path_len,
+                                                        bool *out_exists,
+                                                        struct driftsync_error_t **out_error);
+
+/**
+ * The number of embedded objects in the list at `path` (`parts`, `parts[0].subparts`).
+ */
+enum driftsync_status_t driftsync_realm_embedded_len(const struct driftsync_realm_t *realm,
+                                                     const char *class_name,
+                                                     size_t class_name_len,
+                                                     const struct driftsync_pk_t *primary_key,
+                                                     const char *path,
+                                                     size_t path_len,
+                                                     size_t *out_len,
+                                                     struct driftsync_error_t **out_error);
 
 /**
  * Registers the process-wide log callback: lines at `level` (a `driftsync_log_level_t` value)

@@ -17,6 +17,15 @@ pub struct ElemId {
     pub peer: u64,
 }
 
+/// One step of the path from an object to an embedded object it owns: the property holding it
+/// (a single embedded object or a list of them) and the embedded object's id. The id makes the
+/// path mean that object only: once it is replaced or erased, the path leads nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EmbeddedStep {
+    pub prop: String,
+    pub id: ElemId,
+}
+
 /// One change. Objects are named by class and primary key, properties by name, list elements by
 /// their stable ids, so an instruction means the same thing after a rebase.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +170,44 @@ pub enum Instruction {
         container: NestedRef,
         at: PathStep,
     },
+    /// Sets the scalar property `prop` of the embedded object at `path` (never empty) inside
+    /// object `(class, pk)`. Concurrent sets of one field follow rule 4.
+    EmbeddedSet {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        value: Value,
+    },
+    /// Sets the single embedded-object property `prop` of the object at `path` (empty: the
+    /// object itself) to a new embedded object with id and fields, or to null (None). The one it
+    /// held is gone. Concurrent replacements follow rule 4.
+    EmbeddedReplace {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        object: Option<(ElemId, Vec<(String, Value)>)>,
+    },
+    /// Inserts a new embedded object (id, fields) into the list `prop` of the object at `path`,
+    /// right after element `after` (None: at the front), as `ListInsert` does.
+    EmbeddedInsert {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        id: ElemId,
+        after: Option<ElemId>,
+        fields: Vec<(String, Value)>,
+    },
+    /// Erases the embedded object `id` from the list `prop` of the object at `path`.
+    EmbeddedErase {
+        class: String,
+        pk: PrimaryKey,
+        path: Vec<EmbeddedStep>,
+        prop: String,
+        id: ElemId,
+    },
 }
 
 impl Instruction {
@@ -185,7 +232,11 @@ impl Instruction {
             | MixedSet { class, pk, .. }
             | NestedInsert { class, pk, .. }
             | NestedSet { class, pk, .. }
-            | NestedErase { class, pk, .. } => Some((class, pk)),
+            | NestedErase { class, pk, .. }
+            | EmbeddedSet { class, pk, .. }
+            | EmbeddedReplace { class, pk, .. }
+            | EmbeddedInsert { class, pk, .. }
+            | EmbeddedErase { class, pk, .. } => Some((class, pk)),
         }
     }
 
@@ -217,6 +268,21 @@ impl Instruction {
             }
             NestedErase { class, pk, prop, at, .. } => {
                 format!("erase {} of a nested collection of mixed {class}[{pk}].{prop}", describe_step(at))
+            }
+            EmbeddedSet { class, pk, path, prop, value } => {
+                format!("set {class}[{pk}]{}.{prop} = {value}", crate::embedded::describe_path(path))
+            }
+            EmbeddedReplace { class, pk, path, prop, object: Some(_) } => {
+                format!("set {class}[{pk}]{}.{prop} to a new embedded object", crate::embedded::describe_path(path))
+            }
+            EmbeddedReplace { class, pk, path, prop, object: None } => {
+                format!("set {class}[{pk}]{}.{prop} = null", crate::embedded::describe_path(path))
+            }
+            EmbeddedInsert { class, pk, path, prop, .. } => {
+                format!("insert an embedded object into {class}[{pk}]{}.{prop}", crate::embedded::describe_path(path))
+            }
+            EmbeddedErase { class, pk, path, prop, .. } => {
+                format!("erase an embedded object of {class}[{pk}]{}.{prop}", crate::embedded::describe_path(path))
             }
         }
     }
@@ -298,6 +364,53 @@ mod tests {
             vec![
                 Instruction::AddClass { class },
                 Instruction::CounterAdd { class: "C".into(), pk: 1.into(), prop: "hits".into(), delta: -3 },
+            ],
+        );
+        assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);
+    }
+
+    #[test]
+    fn embedded_classes_and_instructions_round_trip_and_old_classes_still_decode() {
+        // A class as encoded before `embedded` existed: name, primary key, properties.
+        #[derive(Serialize)]
+        struct OldClass(String, String, Vec<Property>);
+        let old = OldClass("C".into(), "id".into(), vec![Property::new("id", ScalarType::Int)]);
+        let class: ClassSchema = rmp_serde::from_slice(&rmp_serde::to_vec(&old).unwrap()).unwrap();
+        assert_eq!(class, ClassSchema::new("C", "id", vec![Property::new("id", ScalarType::Int)]));
+        assert!(!class.embedded);
+        // A class without the flag encodes exactly as before.
+        assert_eq!(rmp_serde::to_vec(&class).unwrap(), rmp_serde::to_vec(&old).unwrap());
+        let id = ElemId { lamport: 3, peer: 9 };
+        let step = EmbeddedStep { prop: "parts".into(), id };
+        let cs = Changeset::new(
+            2,
+            9,
+            vec![
+                Instruction::AddClass { class: ClassSchema::embedded("E", vec![Property::new("x", ScalarType::Int)]) },
+                Instruction::EmbeddedReplace {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![],
+                    prop: "e".into(),
+                    object: Some((id, vec![])),
+                },
+                Instruction::EmbeddedInsert {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![step.clone()],
+                    prop: "sub".into(),
+                    id,
+                    after: None,
+                    fields: vec![("x".into(), Value::Int(1))],
+                },
+                Instruction::EmbeddedSet {
+                    class: "C".into(),
+                    pk: 1.into(),
+                    path: vec![step.clone()],
+                    prop: "x".into(),
+                    value: Value::Int(2),
+                },
+                Instruction::EmbeddedErase { class: "C".into(), pk: 1.into(), path: vec![], prop: "parts".into(), id },
             ],
         );
         assert_eq!(Changeset::decode(&cs.encode()).unwrap(), cs);

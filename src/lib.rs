@@ -3,6 +3,7 @@
 
 pub mod changeset;
 pub mod config;
+pub mod embedded;
 pub mod error;
 pub mod ffi;
 pub mod list;
@@ -23,6 +24,7 @@ pub mod value;
 
 pub use changeset::{Changeset, ElemId, Instruction};
 pub use config::{RealmConfig, SyncConfig};
+pub use embedded::EmbeddedObject;
 pub use error::{Error, ErrorCode, Result};
 pub use mixed::{Mixed, MixedInput, MixedKey};
 pub use notify::{ChangeSummary, Changed, ClassChanges, CollectionChanges, NotificationToken, ObserverScope};

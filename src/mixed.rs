@@ -281,6 +281,8 @@ pub fn null_typed_links(field: &mut Field, class: &str, pk: &PrimaryKey) -> bool
             hit = s.len() != before;
         }
         Field::Nested(n) => hit = n.null_links_to(class, pk),
+        // Embedded objects hold no links (see `embedded::validate_embedded_class`).
+        Field::Embedded(..) | Field::EmbeddedList(_) => {}
     }
     hit
 }

@@ -31,6 +31,10 @@ pub enum FieldValue {
     /// A single `mixed` property holding a nested list or dictionary (a mixed holding a scalar
     /// reads as `Value`).
     Mixed(crate::mixed::Mixed),
+    /// A property holding one embedded object (None: null).
+    Embedded(Option<crate::embedded::EmbeddedObject>),
+    /// A list of embedded objects.
+    EmbeddedList(Vec<crate::embedded::EmbeddedObject>),
 }
 
 /// An object as read, with every property in schema order.
@@ -41,15 +45,25 @@ pub struct Object {
     pub fields: Vec<(String, FieldValue)>,
 }
 
+/// The field named `name` among an object's fields (objects and embedded objects read alike).
+pub(crate) fn field_named<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a FieldValue> {
+    fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+}
+
+/// The value of the field named `name`, if it holds one value.
+pub(crate) fn value_named<'a>(fields: &'a [(String, FieldValue)], name: &str) -> Option<&'a Value> {
+    match field_named(fields, name) {
+        Some(FieldValue::Value(v)) => Some(v),
+        _ => None,
+    }
+}
+
 impl Object {
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+        field_named(&self.fields, name)
     }
     pub fn value(&self, name: &str) -> Option<&Value> {
-        match self.field(name) {
-            Some(FieldValue::Value(v)) => Some(v),
-            _ => None,
-        }
+        value_named(&self.fields, name)
     }
     pub fn list(&self, name: &str) -> Option<&[Value]> {
         match self.field(name) {
@@ -58,18 +72,23 @@ impl Object {
         }
     }
 
-    pub(crate) fn from_data(class: &crate::schema::ClassSchema, pk: PrimaryKey, data: &ObjectData) -> Object {
+    pub(crate) fn from_data(schema: &Schema, class: &crate::schema::ClassSchema, pk: PrimaryKey, data: &ObjectData) -> Object {
         let fields = class
             .properties
             .iter()
             .zip(&data.fields)
             .map(|(p, f)| {
+                if let Some(v) = crate::embedded::field_value(schema, p, f) {
+                    return (p.name.clone(), v);
+                }
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v.clone()),
                     Field::List(l) => FieldValue::List(l.values()),
                     Field::Set(s) => FieldValue::Set(s.clone()),
                     Field::Dict(d) => FieldValue::Dict(d.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                     Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
+                    // Only properties holding embedded objects store these (handled above).
+                    Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
                 (p.name.clone(), v)
             })
@@ -78,18 +97,22 @@ impl Object {
     }
 
     /// Like `from_data`, but moves the values instead of cloning them (scans).
-    pub(crate) fn from_owned(class: &crate::schema::ClassSchema, pk: PrimaryKey, data: ObjectData) -> Object {
+    pub(crate) fn from_owned(schema: &Schema, class: &crate::schema::ClassSchema, pk: PrimaryKey, data: ObjectData) -> Object {
         let fields = class
             .properties
             .iter()
             .zip(data.fields)
             .map(|(p, f)| {
+                if let Some(v) = crate::embedded::field_value(schema, p, &f) {
+                    return (p.name.clone(), v);
+                }
                 let v = match f {
                     Field::Value(v) => FieldValue::Value(v),
                     Field::List(l) => FieldValue::List(l.elems.into_iter().filter(|e| !e.erased).map(|e| e.value).collect()),
                     Field::Set(s) => FieldValue::Set(s),
                     Field::Dict(d) => FieldValue::Dict(d.into_iter().collect()),
                     Field::Nested(n) => FieldValue::Mixed(n.to_mixed()),
+                    Field::Embedded(..) | Field::EmbeddedList(_) => FieldValue::Value(Value::Null),
                 };
                 (p.name.clone(), v)
             })
@@ -702,7 +725,7 @@ impl Realm {
         self.read(|conn, schema| {
             let (ci, c) = schema.class(class)?;
             c.check_pk(pk)?;
-            Ok(store::load_object(conn, ci, c, pk)?.map(|d| Object::from_data(c, pk.clone(), &d)))
+            Ok(store::load_object(conn, ci, c, pk)?.map(|d| Object::from_data(schema, c, pk.clone(), &d)))
         })
     }
 
@@ -723,6 +746,9 @@ impl Realm {
             if p.is_collection() {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; use get_list or get_set")));
             }
+            if let Some(e) = crate::embedded::refuse_plain_write(schema, c, p) {
+                return Err(e);
+            }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             if matches!(data.fields[pi], Field::Nested(_)) {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' holds a nested collection; use get_mixed")));
@@ -738,6 +764,9 @@ impl Realm {
             let (pi, p) = c.property(prop)?;
             if !p.list {
                 return Err(Error::TypeMismatch(format!("'{class}.{prop}' is not a list")));
+            }
+            if let Some(e) = crate::embedded::refuse_plain_write(schema, c, p) {
+                return Err(e);
             }
             let data = store::load_object(conn, ci, c, pk)?.ok_or_else(|| Error::not_found(class, pk))?;
             Ok(data.list(pi).map(|l| l.values()).unwrap_or_default())
@@ -781,7 +810,7 @@ impl Realm {
     pub fn for_each(&self, class: &str, mut f: impl FnMut(Object) -> bool) -> Result<()> {
         self.read(|conn, schema| {
             let (ci, c) = schema.class(class)?;
-            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_owned(c, pk, data))))
+            store::scan_objects(conn, ci, c, None, |pk, data| Ok(f(Object::from_owned(schema, c, pk, data))))
         })
     }
 
@@ -798,7 +827,7 @@ impl Realm {
                 return Ok(out);
             }
             store::scan_objects(conn, ci, c, after, |pk, data| {
-                out.push(Object::from_owned(c, pk, data));
+                out.push(Object::from_owned(schema, c, pk, data));
                 Ok(out.len() < limit)
             })?;
             Ok(out)

@@ -128,7 +128,7 @@ pub(crate) fn drop_or_err(mode: Mode, err: Error, reason: impl Into<String>) -> 
     }
 }
 
-fn type_error(class: &ClassSchema, p: &Property, v: &Value) -> Error {
+pub(crate) fn type_error(class: &ClassSchema, p: &Property, v: &Value) -> Error {
     let what = if p.list {
         "list element"
     } else if p.set {
@@ -214,6 +214,7 @@ pub fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcome> {
         DictSet { class, pk, prop, key, value } => dict_op(tx, class, pk, prop, key, Some(value), mode),
         DictErase { class, pk, prop, key } => dict_op(tx, class, pk, prop, key, None, mode),
         MixedSet { .. } | NestedInsert { .. } | NestedSet { .. } | NestedErase { .. } => crate::mixed::apply(tx, ins, mode),
+        EmbeddedSet { .. } | EmbeddedReplace { .. } | EmbeddedInsert { .. } | EmbeddedErase { .. } => crate::embedded::apply(tx, ins, mode),
     }
 }
 
@@ -294,6 +295,10 @@ fn create(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)],
 fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Value)], mode: Mode, require_new: bool) -> Result<Outcome> {
     let schema = tx.schema.clone();
     let (ci, c) = schema.class(class)?;
+    if let Some(e) = crate::embedded::refuse_top_level(c) {
+        let why = e.to_string();
+        return drop_or_err(mode, e, why);
+    }
     c.check_pk(pk)?;
     let pk_idx = c.primary_key_index();
     // Validate every field before touching anything, so a bad create changes nothing.
@@ -306,6 +311,10 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
         if p.is_collection() {
             let e = Error::TypeMismatch(format!("'{class}.{name}' is a list or set; fill it element by element"));
             return drop_or_err(mode, e, format!("'{class}.{name}' is a list or set"));
+        }
+        if let Some(e) = crate::embedded::refuse_plain_write(&schema, c, p) {
+            let why = e.to_string();
+            return drop_or_err(mode, e, why);
         }
         if pi == pk_idx {
             if PrimaryKey::from_value(v).as_ref() != Some(pk) {
@@ -455,6 +464,10 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         let e = Error::TypeMismatch(format!("'{class}.{prop}' is a list or set; edit it element by element"));
         return drop_or_err(mode, e, format!("'{class}.{prop}' is a list or set"));
     }
+    if let Some(e) = crate::embedded::refuse_plain_write(&schema, c, p) {
+        let why = e.to_string();
+        return drop_or_err(mode, e, why);
+    }
     if pi == c.primary_key_index() {
         let e = Error::InvalidArgument(format!("the primary key '{class}.{prop}' cannot be changed"));
         return drop_or_err(mode, e, "the primary key cannot be changed");
@@ -546,6 +559,10 @@ fn collection_property<'s>(
     if !is_kind(p) {
         let e = Error::TypeMismatch(format!("'{class}.{prop}' is not a {what}"));
         return drop_or_err(mode, e, format!("'{class}.{prop}' is not a {what}")).map(Err);
+    }
+    if let Some(e) = crate::embedded::refuse_plain_write(schema, c, p) {
+        let why = e.to_string();
+        return drop_or_err(mode, e, why).map(Err);
     }
     if let Some(v) = value.filter(|v| !p.accepts(v)) {
         let e = type_error(c, p, v);

@@ -180,23 +180,42 @@ impl Property {
 #[serde(rename_all = "camelCase")]
 pub struct ClassSchema {
     pub name: String,
+    /// Empty for an embedded class (it has none).
+    #[serde(default)]
     pub primary_key: String,
     pub properties: Vec<Property>,
+    /// An embedded class: its objects have no primary key and live inside one parent object
+    /// (a link property, or a list of links, whose target is this class). JSON:
+    /// `"embedded": true`. Written only when set (last, so MessagePack's positional form of a
+    /// class without it is what it was).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub embedded: bool,
     #[serde(skip)]
     index: HashMap<String, usize>,
 }
 
 impl PartialEq for ClassSchema {
     fn eq(&self, o: &Self) -> bool {
-        self.name == o.name && self.primary_key == o.primary_key && self.properties == o.properties
+        self.name == o.name && self.primary_key == o.primary_key && self.properties == o.properties && self.embedded == o.embedded
     }
 }
 
 impl ClassSchema {
     pub fn new(name: &str, primary_key: &str, properties: Vec<Property>) -> Self {
-        let mut c = ClassSchema { name: name.to_string(), primary_key: primary_key.to_string(), properties, index: HashMap::new() };
+        let mut c = ClassSchema {
+            name: name.to_string(),
+            primary_key: primary_key.to_string(),
+            properties,
+            embedded: false,
+            index: HashMap::new(),
+        };
         c.reindex();
         c
+    }
+
+    /// An embedded class (no primary key; see `embedded`).
+    pub fn embedded(name: &str, properties: Vec<Property>) -> Self {
+        ClassSchema { embedded: true, ..ClassSchema::new(name, "", properties) }
     }
 
     fn reindex(&mut self) {
@@ -221,6 +240,12 @@ impl ClassSchema {
 
     /// Checks that `pk` has this class's primary-key type.
     pub fn check_pk(&self, pk: &PrimaryKey) -> Result<()> {
+        if self.embedded {
+            return Err(Error::InvalidArgument(format!(
+                "'{}' is an embedded class: its objects have no primary key and are reached through their parent",
+                self.name
+            )));
+        }
         if pk.scalar_type() != self.primary_key_type() {
             return Err(Error::TypeMismatch(format!(
                 "primary key of '{}' is {}, got {}",
@@ -298,6 +323,16 @@ impl Schema {
         self.index = self.classes.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
     }
 
+    /// Whether `class` names an embedded class.
+    pub fn is_embedded(&self, class: &str) -> bool {
+        self.class_index(class).is_some_and(|i| self.classes[i].embedded)
+    }
+
+    /// Whether `p` holds embedded objects (a link, or list of links, to an embedded class).
+    pub fn is_embedded_property(&self, p: &Property) -> bool {
+        p.target.as_deref().is_some_and(|t| self.is_embedded(t))
+    }
+
     /// Whether any property links to `class` (if none does, its objects have no backlinks). A
     /// `mixed` property may link to any class.
     pub fn is_link_target(&self, class: &str) -> bool {
@@ -364,6 +399,11 @@ impl Schema {
                 if usize::from(p.list) + usize::from(p.set) + usize::from(p.dictionary) > 1 {
                     return bad(&c.name, Some(&p.name), "a property is one of list, set or dictionary, not several");
                 }
+                crate::embedded::validate_embedded_property(self, c, p)?;
+            }
+            if c.embedded {
+                crate::embedded::validate_embedded_class(self, c)?;
+                continue;
             }
             if c.primary_key.is_empty() {
                 return bad(&c.name, None, "a class needs a primary key");
@@ -400,6 +440,9 @@ impl Schema {
                 d.breaking.push(format!("class '{}' was removed", old_c.name));
                 continue;
             };
+            if old_c.embedded != new_c.embedded {
+                d.breaking.push(format!("class '{}': embedded changed from {} to {}", old_c.name, old_c.embedded, new_c.embedded));
+            }
             if old_c.primary_key != new_c.primary_key {
                 d.breaking
                     .push(format!("class '{}': primary key changed from '{}' to '{}'", old_c.name, old_c.primary_key, new_c.primary_key));

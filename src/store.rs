@@ -38,6 +38,12 @@ pub enum Field {
     /// A nested list or dictionary held by a single `mixed` property (a mixed holding a scalar
     /// is a `Value`).
     Nested(Nested),
+    /// One embedded object (issue 15) with its id (given when it was created, so a change
+    /// addressed to an object that was since replaced is recognised) and its fields, in its
+    /// class's layout. A property holding none stores `Value(Null)`.
+    Embedded(ElemId, Box<ObjectData>),
+    /// A list of embedded objects (an empty one may still be stored as an empty `List`).
+    EmbeddedList(crate::embedded::EmbeddedList),
 }
 
 impl Field {
@@ -49,6 +55,8 @@ impl Field {
             Field::Set(s) => s.iter().filter_map(Value::as_link).collect(),
             Field::Dict(d) => d.values().filter_map(Value::as_link).collect(),
             Field::Nested(_) => Vec::new(),
+            // Embedded classes hold no links (see `embedded::validate_embedded_class`).
+            Field::Embedded(..) | Field::EmbeddedList(_) => Vec::new(),
         }
     }
 
@@ -60,15 +68,19 @@ impl Field {
             Field::Set(s) => s.iter().filter_map(Value::as_typed_link).collect(),
             Field::Dict(d) => d.values().filter_map(Value::as_typed_link).collect(),
             Field::Nested(n) => n.typed_links(),
+            Field::Embedded(..) | Field::EmbeddedList(_) => Vec::new(),
         }
     }
 
-    /// The greatest lamport value of the element and collection ids in this field.
+    /// The greatest lamport value of the element and collection ids in this field (0 if none),
+    /// so that new ids made after loading it are greater.
     pub fn max_lamport(&self) -> u64 {
         match self {
             Field::List(l) => l.max_lamport(),
             Field::Nested(n) => n.max_lamport(),
-            _ => 0,
+            Field::Embedded(id, data) => data.fields.iter().map(Field::max_lamport).fold(id.lamport, u64::max),
+            Field::EmbeddedList(l) => l.max_lamport(),
+            Field::Value(_) | Field::Set(_) | Field::Dict(_) => 0,
         }
     }
 }
@@ -257,6 +269,13 @@ const T_NESTED_LIST: u8 = 35;
 /// A nested dictionary in a `mixed`: its id, u32 count, then per entry in key order the key
 /// (u32 length + UTF-8) and the mixed item (added for issue 15).
 const T_NESTED_DICT: u8 = 36;
+/// An embedded object: its id (lamport u64, peer u64), then its fields as a nested record body
+/// (u16 count + tagged fields). Added for issue 15; 48 and up leaves room for other new kinds.
+const T_EMBEDDED: u8 = 48;
+/// A list of embedded objects: u32 count, then per element its id (lamport u64, peer u64) and a
+/// live byte: 1 followed by the object's nested record body, or 0 for an erased element (a
+/// tombstone, kept so inserts anchored on it keep their place).
+const T_EMBEDDED_LIST: u8 = 49;
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -343,10 +362,22 @@ fn encode_nested(out: &mut Vec<u8>, n: &Nested) {
 
 pub fn encode_object(data: &ObjectData) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + data.fields.len() * 10);
+    encode_fields(&mut out, data);
+    out
+}
+
+fn put_elem_id(out: &mut Vec<u8>, id: ElemId) {
+    out.extend_from_slice(&id.lamport.to_le_bytes());
+    out.extend_from_slice(&id.peer.to_le_bytes());
+}
+
+/// A record's body: the u16 field count, then the tagged fields (embedded objects nest one).
+fn encode_fields(out: &mut Vec<u8>, data: &ObjectData) {
+    let out = &mut *out;
     out.extend_from_slice(&(data.fields.len() as u16).to_le_bytes());
     for f in &data.fields {
         match f {
-            Field::Value(v) => encode_value(&mut out, v),
+            Field::Value(v) => encode_value(out, v),
             Field::List(l) => {
                 out.push(T_LIST);
                 out.extend_from_slice(&(l.elems.len() as u32).to_le_bytes());
@@ -354,28 +385,46 @@ pub fn encode_object(data: &ObjectData) -> Vec<u8> {
                     out.extend_from_slice(&e.id.lamport.to_le_bytes());
                     out.extend_from_slice(&e.id.peer.to_le_bytes());
                     out.push(e.erased as u8);
-                    encode_value(&mut out, &e.value);
+                    encode_value(out, &e.value);
                 }
             }
             Field::Set(elements) => {
                 out.push(T_SET);
                 out.extend_from_slice(&(elements.len() as u32).to_le_bytes());
                 for v in elements {
-                    encode_value(&mut out, v);
+                    encode_value(out, v);
                 }
             }
             Field::Dict(entries) => {
                 out.push(T_DICT);
                 out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
                 for (k, v) in entries {
-                    put_bytes(&mut out, k.as_bytes());
-                    encode_value(&mut out, v);
+                    put_bytes(out, k.as_bytes());
+                    encode_value(out, v);
                 }
             }
-            Field::Nested(n) => encode_nested(&mut out, n),
+            Field::Embedded(id, object) => {
+                out.push(T_EMBEDDED);
+                put_elem_id(out, *id);
+                encode_fields(out, object);
+            }
+            Field::EmbeddedList(l) => {
+                out.push(T_EMBEDDED_LIST);
+                out.extend_from_slice(&(l.order.elems.len() as u32).to_le_bytes());
+                for e in &l.order.elems {
+                    put_elem_id(out, e.id);
+                    match l.objects.get(&e.id).filter(|_| !e.erased) {
+                        Some(object) => {
+                            out.push(1);
+                            encode_fields(out, object);
+                        }
+                        None => out.push(0),
+                    }
+                }
+            }
+            Field::Nested(n) => encode_nested(out, n),
         }
     }
-    out
 }
 
 struct Reader<'a> {
@@ -399,6 +448,9 @@ impl<'a> Reader<'a> {
         let mut a = [0u8; N];
         a.copy_from_slice(s);
         Ok(a)
+    }
+    fn elem_id(&mut self) -> Result<ElemId> {
+        Ok(ElemId { lamport: u64::from_le_bytes(self.arr()?), peer: u64::from_le_bytes(self.arr()?) })
     }
     fn bytes(&mut self) -> Result<&'a [u8]> {
         let n = u32::from_le_bytes(self.arr()?) as usize;
@@ -463,8 +515,23 @@ impl<'a> Reader<'a> {
 
 pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
     let mut r = Reader { b: bytes };
+    let mut fields = read_fields(&mut r, 0)?;
+    for p in class.properties.iter().skip(fields.len()) {
+        fields.push(default_field(p));
+    }
+    Ok(ObjectData { fields })
+}
+
+/// A record's body (see `encode_fields`). An embedded object's fields are not padded here (its
+/// class is not at hand): `embedded` pads them when it reaches them.
+/// `depth` counts the embedded objects around this body: beyond `embedded::MAX_DEPTH` the
+/// record is corrupt (the rules never nest deeper), so a damaged record cannot exhaust the stack.
+fn read_fields(r: &mut Reader, depth: usize) -> Result<Vec<Field>> {
+    if depth > crate::embedded::MAX_DEPTH {
+        return Err(Error::FileCorrupt("embedded objects nested too deep".into()));
+    }
     let n = u16::from_le_bytes(r.arr()?) as usize;
-    let mut fields = Vec::with_capacity(class.properties.len().max(n));
+    let mut fields = Vec::with_capacity(n);
     for _ in 0..n {
         let tag = r.u8()?;
         if tag == T_LIST {
@@ -499,14 +566,26 @@ pub fn decode_object(bytes: &[u8], class: &ClassSchema) -> Result<ObjectData> {
             fields.push(Field::Dict(entries));
         } else if tag == T_NESTED_LIST || tag == T_NESTED_DICT {
             fields.push(Field::Nested(r.nested(tag, 1)?));
+        } else if tag == T_EMBEDDED {
+            let id = r.elem_id()?;
+            fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r, depth + 1)? })));
+        } else if tag == T_EMBEDDED_LIST {
+            let count = u32::from_le_bytes(r.arr()?) as usize;
+            let mut list = crate::embedded::EmbeddedList::default();
+            for _ in 0..count {
+                let id = r.elem_id()?;
+                let live = r.u8()? != 0;
+                list.order.elems.push(Elem { id, value: Value::Null, erased: !live });
+                if live {
+                    list.objects.insert(id, ObjectData { fields: read_fields(r, depth + 1)? });
+                }
+            }
+            fields.push(Field::EmbeddedList(list));
         } else {
             fields.push(Field::Value(r.value_with_tag(tag)?));
         }
     }
-    for p in class.properties.iter().skip(fields.len()) {
-        fields.push(default_field(p));
-    }
-    Ok(ObjectData { fields })
+    Ok(fields)
 }
 
 // ---- the file ------------------------------------------------------------------------------
@@ -821,5 +900,47 @@ mod tests {
         let got = decode_object(&bytes, &wide).unwrap();
         assert_eq!(got.fields[3], Field::Value(Value::Null));
         assert!(decode_object(&bytes[..bytes.len() - 3], &class).is_err());
+    }
+
+    #[test]
+    fn embedded_objects_round_trip_inside_their_parent_record() {
+        let class = ClassSchema::new(
+            "P",
+            "id",
+            vec![Property::new("id", ScalarType::Int), Property::link("e", "E"), Property::link_list("l", "E")],
+        );
+        let id = |l| ElemId { lamport: l, peer: 2 };
+        let inner =
+            ObjectData { fields: vec![Field::Value(Value::Int(5)), Field::Embedded(id(1), Box::new(ObjectData { fields: vec![] }))] };
+        let mut list = crate::embedded::EmbeddedList::default();
+        list.order.integrate_insert(id(2), None, Value::Null);
+        list.objects.insert(id(2), inner.clone());
+        list.order.integrate_insert(id(3), Some(id(2)), Value::Null);
+        list.order.erase(id(3));
+        let data = ObjectData {
+            fields: vec![Field::Value(Value::Int(1)), Field::Embedded(id(4), Box::new(inner)), Field::EmbeddedList(list.clone())],
+        };
+        let bytes = encode_object(&data);
+        let back = decode_object(&bytes, &class).unwrap();
+        assert_eq!(back, data, "objects, ids and the tombstone survive");
+        assert_eq!(back.fields[2], Field::EmbeddedList(list));
+        assert_eq!(back.fields.iter().map(Field::max_lamport).max(), Some(4));
+        assert!(decode_object(&bytes[..bytes.len() - 1], &class).is_err());
+    }
+
+    #[test]
+    fn embedded_records_nested_deeper_than_the_rules_allow_are_corrupt() {
+        let class = ClassSchema::new("P", "id", vec![Property::new("id", ScalarType::Int), Property::link("e", "E")]);
+        let nest = |levels: usize| {
+            let mut inner = ObjectData { fields: vec![Field::Value(Value::Int(1))] };
+            for l in 0..levels {
+                inner = ObjectData { fields: vec![Field::Embedded(ElemId { lamport: l as u64, peer: 1 }, Box::new(inner))] };
+            }
+            ObjectData { fields: vec![Field::Value(Value::Int(1)), inner.fields.remove(0)] }
+        };
+        let deepest = encode_object(&nest(crate::embedded::MAX_DEPTH));
+        assert!(decode_object(&deepest, &class).is_ok());
+        let too_deep = encode_object(&nest(crate::embedded::MAX_DEPTH + 1));
+        assert!(matches!(decode_object(&too_deep, &class), Err(Error::FileCorrupt(_))));
     }
 }

@@ -46,6 +46,10 @@ fn kind(i: &Instruction) -> &'static str {
         Instruction::NestedInsert { .. } => "NestedInsert",
         Instruction::NestedSet { .. } => "NestedSet",
         Instruction::NestedErase { .. } => "NestedErase",
+        Instruction::EmbeddedSet { .. } => "EmbeddedSet",
+        Instruction::EmbeddedReplace { .. } => "EmbeddedReplace",
+        Instruction::EmbeddedInsert { .. } => "EmbeddedInsert",
+        Instruction::EmbeddedErase { .. } => "EmbeddedErase",
     }
 }
 

@@ -60,6 +60,26 @@ fn counter_set_after_an_add_wins_and_an_add_after_a_set_counts_from_it() {
 }
 
 #[test]
+fn counter_local_set_then_add_survive_a_rebase_on_a_concurrent_change_of_the_object() {
+    let ts = start_kinds_server();
+    let (a, b) = two_clients(&ts, ClientResetConfig::default());
+    a.write(|r| r.set("Item", &1.into(), "hits", 10.into())).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    offline(&a);
+    a.write(|r| r.set("Item", &1.into(), "hits", 4.into())).unwrap();
+    a.write(|r| r.counter_add("Item", &1.into(), "hits", -1)).unwrap();
+    // B's change of another field reaches the server first: A rebases its set and its add on it.
+    b.write(|r| r.set("Item", &1.into(), "name", "b".into())).unwrap();
+    sync_all(&b);
+    online(&a);
+    sync_all(&b);
+    assert_eq!(hits(&a, 1), Value::Int(3), "the set applied again, then the add on top of it");
+    assert_eq!(hits(&b, 1), Value::Int(3));
+    assert_eq!(dump(&a), dump(&b));
+}
+
+#[test]
 fn counter_add_on_an_object_erased_concurrently_is_dropped() {
     let ts = start_kinds_server();
     let (a, b) = two_clients(&ts, ClientResetConfig::default());

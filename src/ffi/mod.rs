@@ -8,6 +8,7 @@
 #![allow(non_camel_case_types, clippy::missing_safety_doc, clippy::too_many_arguments)]
 
 pub mod config;
+pub mod embedded;
 pub mod logging;
 pub mod mixed;
 pub mod object;

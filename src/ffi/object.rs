@@ -157,6 +157,9 @@ pub unsafe extern "C" fn driftsync_object_get_value(
                     crate::Error::TypeMismatch("the field is a mixed holding a collection; use driftsync_object_mixed_get".into()).into()
                 );
             }
+            FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
+                return Err(crate::Error::TypeMismatch("the field holds embedded objects; read them by path".into()).into());
+            }
         }
         Ok(())
     })
@@ -166,7 +169,7 @@ pub unsafe extern "C" fn driftsync_object_get_value(
 fn list_of(f: &FieldValue) -> FfiResult<&[Value]> {
     match f {
         FieldValue::List(l) | FieldValue::Set(l) => Ok(l),
-        FieldValue::Value(_) | FieldValue::Dict(_) | FieldValue::Mixed(_) => {
+        FieldValue::Value(_) | FieldValue::Dict(_) | FieldValue::Mixed(_) | FieldValue::Embedded(_) | FieldValue::EmbeddedList(_) => {
             Err(crate::Error::TypeMismatch("the field is not a list".into()).into())
         }
     }
@@ -232,6 +235,8 @@ pub unsafe extern "C" fn driftsync_object_field_collection(
                 FieldValue::Set(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_SET,
                 FieldValue::Dict(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_DICTIONARY,
                 FieldValue::Mixed(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_MIXED,
+                FieldValue::Embedded(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED,
+                FieldValue::EmbeddedList(_) => driftsync_collection_t::DRIFTSYNC_COLLECTION_EMBEDDED_LIST,
             },
         );
         Ok(())

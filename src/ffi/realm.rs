@@ -314,7 +314,7 @@ pub(crate) struct Target<'a> {
 
 /// # Safety
 /// Pointers must be NULL or valid for their lengths.
-unsafe fn target<'a>(
+pub(crate) unsafe fn target<'a>(
     realm: *const driftsync_realm_t,
     class_name: *const c_char,
     class_name_len: usize,

@@ -11,6 +11,8 @@ use std::ptr::addr_of;
 /// `driftsync_schema_builder_build` (or released with `driftsync_schema_builder_free`).
 pub struct driftsync_schema_builder_t {
     classes: Mutex<Vec<(String, String, Vec<Property>)>>,
+    /// The classes marked with `driftsync_schema_builder_set_embedded`.
+    pub(crate) embedded: Mutex<Vec<String>>,
 }
 
 /// A validated schema. Release it with `driftsync_schema_free`; a config builder copies what it
@@ -54,7 +56,9 @@ fn scalar_type(tag: i32) -> FfiResult<ScalarType> {
 /// A new, empty schema builder. Returns NULL only if the library failed internally.
 #[unsafe(no_mangle)]
 pub extern "C" fn driftsync_schema_builder_new() -> *mut driftsync_schema_builder_t {
-    guard_value(std::ptr::null_mut(), || Box::into_raw(Box::new(driftsync_schema_builder_t { classes: Mutex::new(Vec::new()) })))
+    guard_value(std::ptr::null_mut(), || {
+        Box::into_raw(Box::new(driftsync_schema_builder_t { classes: Mutex::new(Vec::new()), embedded: Mutex::new(Vec::new()) }))
+    })
 }
 
 /// Adds a class with the name of its primary-key property (which must then be added with
@@ -197,6 +201,11 @@ pub unsafe extern "C" fn driftsync_schema_builder_set_counter(
     unsafe { mark_property(builder, class_name, class_name_len, property_name, property_name_len, out_error, |p| p.counter = true) }
 }
 
+/// Whether the builder has a class of this name (for `driftsync_schema_builder_set_embedded`).
+pub(crate) fn builder_has_class(b: &driftsync_schema_builder_t, name: &str) -> bool {
+    b.classes.lock().iter().any(|c| c.0 == name)
+}
+
 /// Validates the classes added so far and makes a schema (`DRIFTSYNC_STATUS_INVALID_SCHEMA`
 /// says what is wrong). Consumes the builder whatever the outcome: do not use or free it after.
 #[unsafe(no_mangle)]
@@ -212,7 +221,17 @@ pub unsafe extern "C" fn driftsync_schema_builder_build(
         // SAFETY: a live builder, consumed here exactly once.
         let b = unsafe { Box::from_raw(builder) };
         check_out(out_schema, "out_schema")?;
-        let classes = b.classes.into_inner().into_iter().map(|(n, pk, props)| ClassSchema::new(&n, &pk, props)).collect();
+        let embedded = b.embedded.into_inner();
+        let classes = b
+            .classes
+            .into_inner()
+            .into_iter()
+            .map(|(n, pk, props)| {
+                let mut c = ClassSchema::new(&n, &pk, props);
+                c.embedded = embedded.contains(&n);
+                c
+            })
+            .collect();
         let schema = Schema::new(classes)?;
         write_out(out_schema, Box::into_raw(Box::new(driftsync_schema_t { schema })));
         Ok(())

@@ -605,4 +605,9 @@ pub enum driftsync_collection_t {
     /// A single `mixed` property holding a nested list or dictionary:
     /// `driftsync_object_mixed_get` / `_mixed_key` (a mixed holding a value is NONE).
     DRIFTSYNC_COLLECTION_MIXED = 4,
+    /// One embedded object (or null): read it with `driftsync_realm_get_embedded_value` /
+    /// `driftsync_realm_embedded_exists` by path.
+    DRIFTSYNC_COLLECTION_EMBEDDED = 16,
+    /// A list of embedded objects: `driftsync_realm_embedded_len`, then paths `name[index]`.
+    DRIFTSYNC_COLLECTION_EMBEDDED_LIST = 17,
 }

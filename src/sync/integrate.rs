@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::notify::ChangeSummary;
 use crate::protocol::DownloadChangeset;
 use crate::realm::Realm;
-use crate::rules::{self, Mode, Tx};
+use crate::rules::{self, Mode, Outcome, Tx};
 use crate::schema::Schema;
 use crate::store;
 use crate::sync_meta::{Cursor, load_cursor, local_changesets, save_cursor, unrecorded_write, write_meta};
@@ -79,21 +79,28 @@ pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::p
 fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64) -> Result<()> {
     let before = std::mem::take(&mut tx.changes);
     for ins in &cs.instructions {
-        rules::apply(tx, ins, Mode::Merge)?;
+        log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
     }
     let touched = tx.changes.clone();
     let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
+    // The local instructions applied again so far: a local set of a counter applied again
+    // replaces its value too, so the local adds after it must count again.
+    let mut reapplied: Vec<&Instruction> = Vec::new();
     for lc in local.iter().filter(|c| c.local_version > integrated) {
         for ins in &lc.instructions {
             let relevant = match ins.object() {
                 None => true,
                 // An add is not idempotent: it is already in the local value, and counts again
-                // only when the server's changeset replaced that value.
-                Some(_) if matches!(ins, Instruction::CounterAdd { .. }) => replaces_counter(cs, ins),
+                // only when the server's changeset (or a local set applied again) replaced that
+                // value.
+                Some(_) if matches!(ins, Instruction::CounterAdd { .. }) => {
+                    replaces_counter(cs.instructions.iter().chain(reapplied.iter().copied()), ins)
+                }
                 Some((c, pk)) => touched.touches(c, pk) || named.iter().any(|(nc, npk)| nc == c && npk == pk),
             };
             if relevant {
-                rules::apply(tx, ins, Mode::Merge)?;
+                log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
+                reapplied.push(ins);
             }
         }
     }
@@ -103,11 +110,19 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
     Ok(())
 }
 
-/// Whether `cs` sets the counter a local `CounterAdd` adds to (or erases its object), so that
-/// the add must be applied again on top of the server's value.
-fn replaces_counter(cs: &Changeset, add: &Instruction) -> bool {
+/// Normal sync has no report: an instruction a rule drops (a change under an object erased on
+/// the server, an embedded object replaced there...) is logged.
+fn log_dropped(ins: &Instruction, outcome: Outcome) {
+    if let Outcome::Dropped(why) = outcome {
+        log::info!(target: "driftsync::sync", "dropped by the merge rules: {}: {why}", ins.describe());
+    }
+}
+
+/// Whether one of `instructions` sets the counter a local `CounterAdd` adds to (or erases its
+/// object), so that the add must be applied again on top of the value it left.
+fn replaces_counter<'a>(mut instructions: impl Iterator<Item = &'a Instruction>, add: &Instruction) -> bool {
     let Instruction::CounterAdd { class, pk, prop, .. } = add else { return false };
-    cs.instructions.iter().any(|i| match i {
+    instructions.any(|i| match i {
         Instruction::Set { class: c, pk: k, prop: p, .. } => c == class && k == pk && p == prop,
         Instruction::CreateObject { class: c, pk: k, fields } => c == class && k == pk && fields.iter().any(|(n, _)| n == prop),
         Instruction::EraseObject { class: c, pk: k } => c == class && k == pk,

@@ -1114,6 +1114,118 @@ static void test_mixed(void) {
     driftsync_realm_free(r);
 }
 
+/* ---- embedded objects (issue 15) ------------------------------------------------------------- */
+
+static const char EMBEDDED_SCHEMA_JSON[] =
+    "{\"classes\":[{\"name\":\"Shop\",\"primaryKey\":\"id\",\"properties\":["
+    "{\"name\":\"id\",\"type\":\"int\"},"
+    "{\"name\":\"address\",\"type\":\"object\",\"optional\":true,\"target\":\"Address\"},"
+    "{\"name\":\"parts\",\"type\":\"object\",\"list\":true,\"target\":\"Part\"}]},"
+    "{\"name\":\"Address\",\"embedded\":true,\"properties\":[{\"name\":\"street\",\"type\":\"string\"}]},"
+    "{\"name\":\"Part\",\"embedded\":true,\"properties\":[{\"name\":\"qty\",\"type\":\"int\"}]}]}";
+
+static void test_embedded(void) {
+    driftsync_schema_t *s = NULL;
+    driftsync_config_t *c;
+    driftsync_realm_t *r = NULL;
+    driftsync_object_t *o = NULL;
+    driftsync_owned_value_t *ov = NULL;
+    driftsync_pk_t s1 = pk_int(1), s9 = pk_int(9);
+    driftsync_value_t v;
+    driftsync_field_t f[1];
+    driftsync_collection_t kind = DRIFTSYNC_COLLECTION_NONE;
+    size_t len = 0;
+    bool exists = false;
+
+    {
+        /* the builder's form: a class added without a primary key, marked embedded */
+        driftsync_schema_builder_t *b = driftsync_schema_builder_new();
+        driftsync_property_t prop;
+        memset(&prop, 0, sizeof prop);
+        prop.name.data = "x";
+        prop.name.len = 1;
+        prop.kind = DRIFTSYNC_VALUE_INT;
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("E"), "", 0, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("E"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_UNKNOWN_CLASS, driftsync_schema_builder_set_embedded(b, S("Z"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_embedded(b, S("E"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_build(b, &s, ERR));
+        driftsync_schema_free(s);
+        /* an embedded class given a primary key is an invalid schema */
+        b = driftsync_schema_builder_new();
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_class(b, S("E"), S("x"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_add_property(b, S("E"), &prop, ERR));
+        EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_builder_set_embedded(b, S("E"), ERR));
+        EXPECT(DRIFTSYNC_STATUS_INVALID_SCHEMA, driftsync_schema_builder_build(b, &s, ERR));
+    }
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_schema_from_json(S(EMBEDDED_SCHEMA_JSON), &s, ERR));
+    c = make_config("embedded.realm", s, 0);
+    driftsync_schema_free(s);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_open(c, &r, ERR));
+    driftsync_config_free(c);
+
+    f[0] = fld("street", v_str("Main"));
+    EXPECT(DRIFTSYNC_STATUS_NOT_IN_WRITE_TRANSACTION, driftsync_realm_set_embedded(r, S("Shop"), &s1, S("address"), f, 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_create(r, S("Shop"), &s1, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_embedded(r, S("Shop"), &s1, S("address"), f, 1, ERR));
+    f[0] = fld("qty", v_int(1));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_push_embedded(r, S("Shop"), &s1, S("parts"), f, 1, ERR));
+    f[0] = fld("qty", v_int(0));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_insert_embedded(r, S("Shop"), &s1, S("parts"), 0, f, 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_push_embedded(r, S("Shop"), &s1, S("parts"), NULL, 0, ERR));
+    v = v_int(7);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_set_embedded_value(r, S("Shop"), &s1, S("parts[2].qty"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_remove_embedded(r, S("Shop"), &s1, S("parts[1]"), ERR));
+    /* bad input: a typed status, nothing changed */
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_embedded_value(r, S("Shop"), &s1, S("address.street"), &v, ERR));
+    f[0] = fld("qty", v_str("many"));
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_push_embedded(r, S("Shop"), &s1, S("parts"), f, 1, ERR));
+    v = v_link(s1);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_realm_set_value(r, S("Shop"), &s1, S("address"), &v, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_create(r, S("Address"), &s9, NULL, 0, ERR));
+    EXPECT(DRIFTSYNC_STATUS_INDEX_OUT_OF_RANGE, driftsync_realm_remove_embedded(r, S("Shop"), &s1, S("parts[5]"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_UNKNOWN_PROPERTY, driftsync_realm_remove_embedded(r, S("Shop"), &s1, S("nope"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_INVALID_ARGUMENT, driftsync_realm_remove_embedded(r, S("Shop"), &s1, S("parts[x]"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_remove_embedded(r, S("Shop"), &s9, S("address"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_remove_embedded(r, S("Shop"), &s1, NULL, 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_NULL_ARGUMENT, driftsync_realm_set_embedded(r, S("Shop"), &s1, S("address"), NULL, 1, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_embedded_value(r, S("Shop"), &s1, S("address.street"), &ov, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_owned_value_get(ov, &v, ERR));
+    CHECK(str_eq(v.string, "Main"));
+    driftsync_owned_value_free(ov);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_embedded_len(r, S("Shop"), &s1, S("parts"), &len, ERR));
+    CHECK(len == 2);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_embedded_value(r, S("Shop"), &s1, S("parts[0].qty"), &ov, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_owned_value_get(ov, &v, ERR));
+    CHECK(v.kind == DRIFTSYNC_VALUE_INT && v.int_value == 0);
+    driftsync_owned_value_free(ov);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_embedded_value(r, S("Shop"), &s1, S("parts[1].qty"), &ov, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_owned_value_get(ov, &v, ERR));
+    CHECK(v.kind == DRIFTSYNC_VALUE_INT && v.int_value == 7);
+    driftsync_owned_value_free(ov);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_embedded_exists(r, S("Shop"), &s1, S("address"), &exists, ERR));
+    CHECK(exists);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_get_object(r, S("Shop"), &s1, &o, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 1, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_EMBEDDED);
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_object_field_collection(o, 2, &kind, ERR));
+    CHECK(kind == DRIFTSYNC_COLLECTION_EMBEDDED_LIST);
+    EXPECT(DRIFTSYNC_STATUS_TYPE_MISMATCH, driftsync_object_get_value(o, S("address"), &v, ERR));
+    driftsync_object_free(o);
+
+    /* removing the embedded object leaves the property null */
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_begin_write(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_remove_embedded(r, S("Shop"), &s1, S("address"), ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_commit(r, ERR));
+    EXPECT(DRIFTSYNC_STATUS_OK, driftsync_realm_embedded_exists(r, S("Shop"), &s1, S("address"), &exists, ERR));
+    CHECK(!exists);
+    EXPECT(DRIFTSYNC_STATUS_OBJECT_NOT_FOUND, driftsync_realm_get_embedded_value(r, S("Shop"), &s1, S("address.street"), &ov, ERR));
+    driftsync_realm_free(r);
+}
+
 /* ---- frozen snapshots ----------------------------------------------------------------------- */
 
 static void test_frozen(void) {
@@ -1866,6 +1978,7 @@ int main(int argc, char **argv) {
     test_counter();
     test_set();
     test_dictionary();
+    test_embedded();
     test_mixed();
     test_frozen();
     test_cursor();

@@ -48,7 +48,7 @@ pub fn schema_with_extra_class() -> Schema {
 /// update adds them: `Item.hits`, an optional counter (null counts as 0); `Item.labels`, a set
 /// of strings; `Item.friends`, a set of links to items; `Item.attrs`, a dictionary of strings;
 /// `Item.refs`, a dictionary of (optional) links to items; `Item.any`, a mixed; `Item.bag`, a
-/// set of mixed.
+/// set of mixed; `Item.address` and `Item.parts`, embedded objects (see `embedded_classes`).
 pub fn kinds_schema() -> Schema {
     let mut classes = schema().classes.clone();
     classes[0].properties.push(Property::counter("hits").optional());
@@ -58,7 +58,30 @@ pub fn kinds_schema() -> Schema {
     classes[0].properties.push(Property::link("refs", "Item").dictionary());
     classes[0].properties.push(Property::mixed("any"));
     classes[0].properties.push(Property::new("bag", ScalarType::Mixed).set());
+    classes[0].properties.push(Property::link("address", "Address"));
+    classes[0].properties.push(Property::link_list("parts", "Part"));
+    classes.extend(embedded_classes());
     Schema::new(classes).expect("valid schema")
+}
+
+/// The embedded classes of `kinds_schema`: `Item.address` holds one `Address` (which holds one
+/// `Geo`), `Item.parts` a list of `Part`s (each with a list of `subparts`).
+pub fn embedded_classes() -> Vec<ClassSchema> {
+    vec![
+        ClassSchema::embedded(
+            "Address",
+            vec![
+                Property::new("street", ScalarType::String),
+                Property::new("city", ScalarType::String).optional(),
+                Property::link("geo", "Geo"),
+            ],
+        ),
+        ClassSchema::embedded("Geo", vec![Property::new("lat", ScalarType::Double), Property::new("lon", ScalarType::Double)]),
+        ClassSchema::embedded(
+            "Part",
+            vec![Property::new("name", ScalarType::String), Property::new("qty", ScalarType::Int), Property::link_list("subparts", "Part")],
+        ),
+    ]
 }
 
 /// A server that already has `kinds_schema` (else a client bringing it is reset at its first

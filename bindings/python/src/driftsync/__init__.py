@@ -22,6 +22,7 @@ from ._native import ABI_VERSION, LIBRARY_PATH, ffi as _ffi, lib as _lib
 from .config import ClientResetMode, Config, SyncConfig, open
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
+from .embedded import EmbeddedList, EmbeddedObject
 from .realm import Changes, ClassChanges, CollectionChanges, Dictionary, List, Object, Realm, Set, Token, WriteTransaction, close_all_realms
 from .schema import ClassSchema, Property, Schema
 from .reset import (
@@ -86,6 +87,8 @@ __all__ = [
     "MixedList",
     "MixedDict",
     "TypedLink",
+    "EmbeddedList",
+    "EmbeddedObject",
     "Token",
     "Changes",
     "ClassChanges",

@@ -21,6 +21,7 @@ from .errors import (
     call,
     string_view,
 )
+from . import embedded
 from .schema import ClassSchema, Schema
 from . import mixed as _mixed
 from .values import LINK, MIXED, Arena, PrimaryKey, new_pk, new_value, read_pk, read_value, text_args
@@ -636,6 +637,9 @@ def object_to_dict(obj: Any) -> Dict[str, Any]:
         call(lib.driftsync_object_field_collection, obj, i, collection)
         if collection[0] == lib.DRIFTSYNC_COLLECTION_MIXED:
             out[name] = _mixed.plain_field(obj, name)
+        elif collection[0] in (lib.DRIFTSYNC_COLLECTION_EMBEDDED, lib.DRIFTSYNC_COLLECTION_EMBEDDED_LIST):
+            # Read by path: `embedded.fill_dict` (an object copy does not hold their contents).
+            out[name] = None
         elif collection[0] == lib.DRIFTSYNC_COLLECTION_DICTIONARY:
             call(lib.driftsync_object_dict_len, obj, nb, nl, ln)
             entries = {}
@@ -730,6 +734,8 @@ class Object(Mapping):
     def __getitem__(self, name: str) -> Any:
         cs = self._schema()
         p = cs.get(name) if cs is not None else None
+        if embedded.holds_embedded(self, p):
+            return embedded.read(self, name, p)
         if p is not None and p.list:
             return List(self, name)
         if p is not None and p.set:
@@ -751,6 +757,15 @@ class Object(Mapping):
             raise AttributeError(f"{self._class} has no property {name!r}") from None
 
     def __setitem__(self, name: str, value: Any) -> None:
+        cs = self._schema()
+        p = cs.get(name) if cs is not None else None
+        if embedded.holds_embedded(self, p) and p is not None and not p.list:
+            # A new embedded object from a mapping of its fields; None removes it.
+            if value is None:
+                embedded.remove_embedded(self, name)
+            else:
+                embedded.set_embedded(self, name, dict(value))
+            return
         self._realm._set_value(self._class, self._pk, name, value)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -773,8 +788,29 @@ class Object(Mapping):
         return cs is not None and isinstance(name, str) and cs.get(name) is not None
 
     def to_dict(self) -> Dict[str, Any]:
-        """Every field, read in one call (links as primary keys, lists as Python lists)."""
-        return self._realm._read_object(self._class, self._pk)
+        """Every field, read in one call (links as primary keys, lists as Python lists,
+        embedded objects as dicts)."""
+        return embedded.fill_dict(self, self._realm._read_object(self._class, self._pk))
+
+    # -- embedded objects, by path from this object (see `driftsync.embedded`) --------------
+    def set_embedded(self, path: str, **fields: Any) -> "embedded.EmbeddedObject":
+        """Sets the property at `path` (``"address"``, ``"parts[0].spec"``), which holds one
+        embedded object, to a new one with `fields`; the old one (and all inside it) is gone."""
+        embedded.set_embedded(self, path, fields)
+        return embedded.EmbeddedObject(self, path)
+
+    def remove_embedded(self, path: str) -> None:
+        """Removes the embedded object at `path`: ``"address"`` becomes None, ``"parts[2]"``
+        leaves its list."""
+        embedded.remove_embedded(self, path)
+
+    def embedded_value(self, path: str) -> Any:
+        """A scalar inside an embedded object: ``obj.embedded_value("parts[1].qty")``."""
+        return embedded.get_value(self, path)
+
+    def set_embedded_value(self, path: str, value: Any) -> None:
+        """Sets a scalar inside an embedded object: ``obj.set_embedded_value("address.street", "Elm")``."""
+        embedded.set_value(self, path, value)
 
     def erase(self) -> None:
         """Erases the object (needs a write transaction)."""

@@ -84,6 +84,10 @@ class ClassSchema:
     name: str
     primary_key: str
     properties: Sequence[Property] = field(default_factory=tuple)
+    #: An embedded class: no primary key (`primary_key` is ""), its objects live inside one
+    #: parent, reached through a link (or list of links) property whose target it is. In the
+    #: dict form: ``{"Address": {"__embedded__": True, "street": "string"}}``.
+    embedded: bool = False
 
     def prop(self, name: str) -> Property:
         """The property named `name` (`UnknownPropertyError` if none)."""
@@ -104,7 +108,12 @@ class ClassSchema:
         return p.kind if p is not None else None
 
     def to_json(self) -> Dict[str, Any]:
-        return {"name": self.name, "primaryKey": self.primary_key, "properties": [p.to_json() for p in self.properties]}
+        d: Dict[str, Any] = {"name": self.name, "primaryKey": self.primary_key, "properties": [p.to_json() for p in self.properties]}
+        if self.embedded:
+            d["embedded"] = True
+            if not self.primary_key:
+                del d["primaryKey"]
+        return d
 
 
 #: What `driftsync.open(schema=…)` accepts.
@@ -145,6 +154,7 @@ def _parse_type(spec: str) -> Dict[str, Any]:
 
 def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
     props: List[Property] = []
+    embedded = bool(d.get("embedded", d.get("__embedded__", False)))
     if "properties" in d:
         props_in = d["properties"]
         pk = d.get("primaryKey", d.get("primary_key"))
@@ -167,7 +177,9 @@ def _class_from_mapping(name: str, d: Mapping[str, Any]) -> ClassSchema:
                 )
     else:
         pk = d.get("__primary_key__")
-        props = [_prop_from_spec(pname, spec) for pname, spec in d.items() if pname != "__primary_key__"]
+        props = [_prop_from_spec(pname, spec) for pname, spec in d.items() if pname not in ("__primary_key__", "__embedded__")]
+    if embedded:
+        return ClassSchema(name, pk or "", tuple(props), embedded=True)
     if pk is None:
         names = [p.name for p in props]
         pk = "id" if "id" in names else ("_id" if "_id" in names else None)
@@ -373,6 +385,8 @@ class Schema:
                 n, nl = text_args(c.name)
                 k, kl = text_args(c.primary_key)
                 call(lib.driftsync_schema_builder_add_class, builder, n, nl, k, kl)
+                if c.embedded:
+                    call(lib.driftsync_schema_builder_set_embedded, builder, n, nl)
                 for p in c.properties:
                     prop = ffi.new("driftsync_property_t *")
                     pn, pl = text_args(p.name)

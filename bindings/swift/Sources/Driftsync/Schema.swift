@@ -56,16 +56,25 @@ public struct Property: Sendable {
 }
 
 /// One class: its name, the name of its primary-key property and its properties (the primary
-/// key among them, as an int, string, objectId or uuid property).
+/// key among them, as an int, string, objectId or uuid property). An embedded class has no
+/// primary key (`primaryKey` ""): its objects live inside one parent object, reached through a
+/// link (or list of links) property whose target it is (see `ObjectSchema.embedded`).
 public struct ObjectSchema: Sendable {
     public var className: String
     public var primaryKey: String
     public var properties: [Property]
+    public var isEmbedded: Bool
 
-    public init(_ className: String, primaryKey: String, properties: [Property]) {
+    public init(_ className: String, primaryKey: String, properties: [Property], embedded: Bool = false) {
         self.className = className
         self.primaryKey = primaryKey
         self.properties = properties
+        self.isEmbedded = embedded
+    }
+
+    /// An embedded class (no primary key).
+    public static func embedded(_ className: String, properties: [Property]) -> ObjectSchema {
+        ObjectSchema(className, primaryKey: "", properties: properties, embedded: true)
     }
 }
 
@@ -80,7 +89,7 @@ public struct Schema: Sendable {
 
     public init(_ classes: [ObjectSchema]) {
         let doc: [String: Any] = ["classes": classes.map { c -> [String: Any] in
-            ["name": c.className, "primaryKey": c.primaryKey, "properties": c.properties.map { p -> [String: Any] in
+            var d: [String: Any] = ["name": c.className, "primaryKey": c.primaryKey, "properties": c.properties.map { p -> [String: Any] in
                 var d: [String: Any] = ["name": p.name, "type": p.type.rawValue, "optional": p.isOptional, "list": p.isList]
                 if let t = p.target { d["target"] = t }
                 if p.isCounter { d["counter"] = true }
@@ -88,6 +97,8 @@ public struct Schema: Sendable {
                 if p.isDictionary { d["dictionary"] = true }
                 return d
             }]
+            if c.isEmbedded { d["embedded"] = true }
+            return d
         }]
         let data = (try? JSONSerialization.data(withJSONObject: doc, options: [.sortedKeys])) ?? Data()
         self.json = String(decoding: data, as: UTF8.self)

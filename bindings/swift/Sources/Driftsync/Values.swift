@@ -203,6 +203,9 @@ public struct DynamicObject: Equatable, Sendable {
             try check { driftsync_object_field_collection(o, i, &collection, $0) }
             if collection == DRIFTSYNC_COLLECTION_MIXED {
                 fields[key] = try readMixed(o, key, [])
+            } else if collection == DRIFTSYNC_COLLECTION_EMBEDDED || collection == DRIFTSYNC_COLLECTION_EMBEDDED_LIST {
+                // Not in the copy: embedded objects are read by path (`Realm.embeddedValue`).
+                continue
             } else if collection == DRIFTSYNC_COLLECTION_DICTIONARY {
                 var n = 0
                 try check { driftsync_object_dict_len(o, key, key.utf8.count, &n, $0) }

@@ -27,7 +27,8 @@ final class LifecycleTests: XCTestCase {
         let contexts = CallbackContext.live
         XCTAssertGreaterThan(fds, 0, "/proc/self/fd is readable")
         for i in 1...1000 { try cycle(i) }
-        XCTAssertEqual(openFileDescriptors(), fds, "file descriptors leaked")
+        // A leak grows the count; an earlier test's sync threads may still let go of theirs.
+        XCTAssertLessThanOrEqual(openFileDescriptors(), fds, "file descriptors leaked")
         XCTAssertEqual(CallbackContext.live, contexts, "observer contexts leaked")
         let r = try Realm(configuration: config)
         XCTAssertEqual(try r.count("Dog"), 10)

@@ -16,7 +16,8 @@ import java.util.UUID
 
 /**
  * An object as read: a copy of its class name, primary key and every field, unaffected by later
- * writes. List fields are [List]s; link fields are [Link]s (or null).
+ * writes. List fields are [List]s; link fields are [Link]s (or null). Properties holding embedded
+ * objects are not in the copy: read them by path (see Embedded.kt).
  *
  * Typed access: `getString("name")`, `getLong("count")`, `getList("tags")`, … throw
  * [IllegalArgumentException] for a name the class does not have and [ClassCastException] for a
@@ -71,6 +72,10 @@ class RealmObject(
         private const val COLLECTION_DICTIONARY = 3
         private const val COLLECTION_MIXED = 4
 
+        /** DRIFTSYNC_COLLECTION_EMBEDDED / _EMBEDDED_LIST of driftsync_collection_t. */
+        private const val COLLECTION_EMBEDDED = 16
+        private const val COLLECTION_EMBEDDED_LIST = 17
+
         /** Reads a native object (does not free it). */
         fun read(o: Pointer): RealmObject {
             val lib = Driftsync.lib
@@ -90,6 +95,9 @@ class RealmObject(
                 check { lib.driftsync_object_field_collection(o, SizeT(i), collection, it) }
                 if (collection.value == COLLECTION_MIXED) {
                     fields[fname] = readMixed(o, fb, emptyList())
+                } else if (collection.value == COLLECTION_EMBEDDED || collection.value == COLLECTION_EMBEDDED_LIST) {
+                    // Not in the copy: read embedded objects by path (BaseRealm.getEmbeddedValue...).
+                    continue
                 } else if (collection.value == COLLECTION_DICTIONARY) {
                     val len = SizeTByReference()
                     check { lib.driftsync_object_dict_len(o, fb, SizeT(fb.size.toLong()), len, it) }

@@ -32,8 +32,12 @@ data class Property(
     val dictionary: Boolean = false,
 )
 
-/** One class: its name, the name of its primary-key property, and its properties (the key included). */
-data class ClassSchema(val name: String, val primaryKey: String, val properties: List<Property>) {
+/**
+ * One class: its name, the name of its primary-key property, and its properties (the key included).
+ * An [embedded] class has no primary key (""): its objects live inside one parent object, reached
+ * through a link (or list of links) property whose target it is.
+ */
+data class ClassSchema(val name: String, val primaryKey: String, val properties: List<Property>, val embedded: Boolean = false) {
     fun property(name: String): Property? = properties.firstOrNull { it.name == name }
 }
 
@@ -85,6 +89,7 @@ class Schema private constructor(
                 val n = utf8(c.name)
                 val k = utf8(c.primaryKey)
                 check { lib.driftsync_schema_builder_add_class(builder, n, SizeT(n.size.toLong()), k, SizeT(k.size.toLong()), it) }
+                if (c.embedded) check { lib.driftsync_schema_builder_set_embedded(builder, n, SizeT(n.size.toLong()), it) }
                 for (p in c.properties) {
                     val arena = Arena()
                     val dp = DsProperty()
@@ -135,6 +140,14 @@ class SchemaBuilder internal constructor() {
     /** Declares a class whose primary key is the property [primaryKey] (declare it too). */
     fun realmClass(name: String, primaryKey: String, block: ClassBuilder.() -> Unit) {
         classes += ClassSchema(name, primaryKey, ClassBuilder().apply(block).properties.toList())
+    }
+
+    /**
+     * Declares an embedded class (no primary key): its objects live inside a parent, held by a
+     * [ClassBuilder.link] (one) or [ClassBuilder.linkList] (a list) property targeting it.
+     */
+    fun embeddedClass(name: String, block: ClassBuilder.() -> Unit) {
+        classes += ClassSchema(name, "", ClassBuilder().apply(block).properties.toList(), embedded = true)
     }
 }
 

@@ -200,6 +200,37 @@ interface NativeLib : Library {
         index: SizeT, out: PointerByReference?, err: PointerByReference?,
     ): Int
 
+    // embedded objects, addressed by a path from their top-level parent
+    fun driftsync_realm_set_embedded(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        fields: DsField?, n: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_insert_embedded(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        index: SizeT, fields: DsField?, n: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_push_embedded(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        fields: DsField?, n: SizeT, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_remove_embedded(r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_realm_set_embedded_value(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        value: DsValue?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_get_embedded_value(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        out: PointerByReference?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_embedded_exists(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        out: ByteByReference?, err: PointerByReference?,
+    ): Int
+    fun driftsync_realm_embedded_len(
+        r: Pointer?, cls: ByteArray?, clsLen: SizeT, pk: DsPk?, path: ByteArray?, pathLen: SizeT,
+        out: SizeTByReference?, err: PointerByReference?,
+    ): Int
+
     // schema
     fun driftsync_schema_builder_new(): Pointer?
     fun driftsync_schema_builder_add_class(b: Pointer?, name: ByteArray?, nameLen: SizeT, pk: ByteArray?, pkLen: SizeT, err: PointerByReference?): Int
@@ -207,6 +238,7 @@ interface NativeLib : Library {
     fun driftsync_schema_builder_set_counter(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_set_set(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_set_dictionary(b: Pointer?, cls: ByteArray?, clsLen: SizeT, prop: ByteArray?, propLen: SizeT, err: PointerByReference?): Int
+    fun driftsync_schema_builder_set_embedded(b: Pointer?, cls: ByteArray?, clsLen: SizeT, err: PointerByReference?): Int
     fun driftsync_schema_builder_build(b: Pointer?, out: PointerByReference?, err: PointerByReference?): Int
     fun driftsync_schema_builder_free(b: Pointer?)
     fun driftsync_schema_from_json(json: ByteArray?, len: SizeT, out: PointerByReference?, err: PointerByReference?): Int
