@@ -410,12 +410,13 @@ fn bench_realm_core_shapes(dir: &Path, rounds: usize) {
                 let ms = |us: u64| us as f64 / 1000.0;
                 let mode = if mode == ClientResetMode::DiscardUnsyncedChanges { "Discard" } else { "Recover" };
                 println!(
-                    "realm-core shape ({shape}), {variant}, {mode}: transform {:.1} ms (diff {:.1}, replay {:.1}, summary {:.1}, commit {:.1})",
+                    "realm-core shape ({shape}), {variant}, {mode}: transform {:.1} ms (diff {:.1}, replay {:.1}, summary {:.1}, commit {:.1}); download {:.1} ms (checkpoint of earlier commits included)",
                     ms(t.transform_us()),
                     ms(t.diff_us),
                     ms(t.replay_us),
                     ms(t.summary_us),
-                    ms(t.commit_us)
+                    ms(t.commit_us),
+                    ms(t.download_us)
                 );
             }
         }
