@@ -343,8 +343,9 @@ impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
 
 /// The local records of one class read for keys asked in increasing order, a window of rows at
 /// a time (one range query) instead of one lookup per key. The window grows while the keys
-/// asked are dense in the file (most rows of a window are asked for) and shrinks while they are
-/// sparse, so a sparse delta costs about one lookup per key and a dense one a sequential scan.
+/// asked are dense among the file's rows (a window answers, found or not, at least half as many
+/// keys as it has rows) and shrinks while they are sparse, so a sparse delta costs about one
+/// lookup per key and a dense one a sequential scan.
 /// Every row is read before the transform writes it (each key is asked once, before its write).
 struct LocalWindow {
     ci: usize,
@@ -353,16 +354,16 @@ struct LocalWindow {
     /// The window holds every local row from its first key up to this one (None: to the end).
     last: Option<Vec<u8>>,
     loaded: bool,
-    /// Rows to read with the next window, and keys the current one answered.
+    /// Rows to read with the next window, and keys the current one answered (found or not).
     size: usize,
-    hits: usize,
+    answered: usize,
 }
 
 impl LocalWindow {
     const MIN: usize = 4;
 
     fn new(ci: usize) -> Self {
-        LocalWindow { ci, rows: Page::default(), pos: 0, last: None, loaded: false, size: 64, hits: 0 }
+        LocalWindow { ci, rows: Page::default(), pos: 0, last: None, loaded: false, size: 64, answered: 0 }
     }
 
     /// The local record of `key` (None: the file has no such object). Keys must increase.
@@ -371,25 +372,23 @@ impl LocalWindow {
         if !inside {
             self.load(conn, key)?;
         }
+        self.answered += 1;
         while let Some((k, d)) = self.rows.get(self.pos) {
             match k.cmp(key) {
                 std::cmp::Ordering::Less => self.pos += 1,
-                std::cmp::Ordering::Equal => {
-                    self.hits += 1;
-                    return Ok(Some(d.to_vec()));
-                }
+                std::cmp::Ordering::Equal => return Ok(Some(d.to_vec())),
                 std::cmp::Ordering::Greater => break,
             }
         }
         Ok(None)
     }
 
-    /// Reads the rows from `first` on: more than last time if most of the last window was asked
-    /// for, fewer if not.
+    /// Reads the rows from `first` on: more than last time if the last window answered at least
+    /// half as many keys as it had rows, fewer if not.
     fn load(&mut self, conn: &rusqlite::Connection, first: &[u8]) -> Result<()> {
         if self.loaded {
             let read = self.rows.spans.len().max(1);
-            self.size = if self.hits * 2 >= read { (self.size * 2).min(PAGE) } else { (self.size / 2).max(Self::MIN) };
+            self.size = if self.answered * 2 >= read { (self.size * 2).min(PAGE) } else { (self.size / 2).max(Self::MIN) };
         }
         self.rows.bytes.clear();
         self.rows.spans.clear();
@@ -399,7 +398,7 @@ impl LocalWindow {
             Ok(rows.spans.len() < size)
         })?;
         self.last = if self.rows.spans.len() < size { None } else { self.rows.get(size - 1).map(|(k, _)| k.to_vec()) };
-        (self.pos, self.hits, self.loaded) = (0, 0, true);
+        (self.pos, self.answered, self.loaded) = (0, 0, true);
         Ok(())
     }
 }
