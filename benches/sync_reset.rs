@@ -3,7 +3,8 @@
 //!
 //!   cargo build --release -p driftsync-server && cargo bench --bench sync_reset [-- quick | shapes | transfer | million]
 //!
-//! `DS_ROUNDS` (default 5): runs per realm-core shape, the median is printed.
+//! `DS_ROUNDS` (default 5): runs per realm-core shape, the median is printed. `DS_CASE=<text>`:
+//! only the shapes whose name contains it, e.g. `DS_CASE='(b), server erased'`.
 //!
 //! Prints one line per measurement; benches/RESULTS.md records them. `quick` skips the
 //! 1,000,000-object runs.
@@ -390,9 +391,18 @@ fn bench_transfer(dir: &Path, quick: bool) {
 /// commit, without the download) for discard and recover; the median of `rounds` runs, each on
 /// its own server and client.
 fn bench_realm_core_shapes(dir: &Path, rounds: usize) {
+    // `DS_CASE=<text>`: only the cases whose name contains it (e.g. "(b), server erased").
+    let only = std::env::var("DS_CASE").unwrap_or_default();
     for shape in ["a", "b"] {
         for variant in ["nothing differs", "server erased every other", "client erased every other"] {
             for mode in [ClientResetMode::DiscardUnsyncedChanges, ClientResetMode::RecoverUnsyncedChanges] {
+                let name = format!(
+                    "({shape}), {variant}, {}",
+                    if mode == ClientResetMode::DiscardUnsyncedChanges { "Discard" } else { "Recover" }
+                );
+                if !name.contains(&only) {
+                    continue;
+                }
                 let mut runs: Vec<ResetReport> =
                     (0..rounds).map(|round| realm_core_shape_reset(dir, shape, variant, mode, round)).collect();
                 runs.sort_by_key(|r| r.timings.transform_us());
@@ -400,12 +410,13 @@ fn bench_realm_core_shapes(dir: &Path, rounds: usize) {
                 let ms = |us: u64| us as f64 / 1000.0;
                 let mode = if mode == ClientResetMode::DiscardUnsyncedChanges { "Discard" } else { "Recover" };
                 println!(
-                    "realm-core shape ({shape}), {variant}, {mode}: transform {:.1} ms (diff {:.1}, replay {:.1}, summary {:.1}, commit {:.1})",
+                    "realm-core shape ({shape}), {variant}, {mode}: transform {:.1} ms (diff {:.1}, replay {:.1}, summary {:.1}, commit {:.1}); download {:.1} ms (checkpoint of earlier commits included)",
                     ms(t.transform_us()),
                     ms(t.diff_us),
                     ms(t.replay_us),
                     ms(t.summary_us),
-                    ms(t.commit_us)
+                    ms(t.commit_us),
+                    ms(t.download_us)
                 );
             }
         }

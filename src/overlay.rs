@@ -36,6 +36,7 @@ pub struct Overlay<'c> {
     select_data: CachedStatement<'c>,
     select_exists: CachedStatement<'c>,
     put: CachedStatement<'c>,
+    update: CachedStatement<'c>,
     delete: CachedStatement<'c>,
     delete_links_from: CachedStatement<'c>,
     add_link: CachedStatement<'c>,
@@ -52,6 +53,7 @@ impl<'c> Overlay<'c> {
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             put: conn.prepare_cached(store::PUT_RECORD_SQL)?,
+            update: conn.prepare_cached("UPDATE ds_objects SET data = ?3, hash = ?4 WHERE class = ?1 AND pk = ?2")?,
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
             add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
@@ -154,21 +156,34 @@ impl<'c> Overlay<'c> {
         Ok(out)
     }
 
-    /// Writes one object of `class` now (the diff's objects recovery does not touch).
-    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
+    /// Writes one object of `class` now (the diff's objects recovery does not touch). `existed`:
+    /// the file holds a row for `key` (then an `UPDATE` rewrites it in place: one B-tree seek
+    /// where `INSERT OR REPLACE` needs a conflict check, a delete and an insert).
+    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>, existed: bool) -> Result<()> {
         match record {
             Some(r) => {
-                self.put.execute(params![key.0 as i64, key.1, r, store::record_hash(&key.1, r)])?;
+                let row = params![key.0 as i64, key.1, r, store::record_hash(&key.1, r)];
+                // An update that found no row (never expected) still writes the object.
+                if !existed || self.update.execute(row)? == 0 {
+                    self.put.execute(row)?;
+                }
             }
             None => {
-                self.delete.execute(params![key.0 as i64, key.1])?;
-                // Only an object with link properties can be the source of a backlink.
-                if class.properties.iter().any(|p| p.target.is_some()) {
-                    self.delete_links_from.execute(params![key.0 as i64, key.1])?;
-                }
+                self.erase_now(class, key)?;
             }
         }
         Ok(())
+    }
+
+    /// Erases one object of `class` now, with the backlinks it is the source of; returns whether
+    /// the file held it (so a caller need not read the row first).
+    pub fn erase_now(&mut self, class: &ClassSchema, key: &Key) -> Result<bool> {
+        let erased = self.delete.execute(params![key.0 as i64, key.1])? > 0;
+        // Only an object with link properties can be the source of a backlink.
+        if erased && class.properties.iter().any(|p| p.target.is_some()) {
+            self.delete_links_from.execute(params![key.0 as i64, key.1])?;
+        }
+        Ok(erased)
     }
 
     pub fn add_backlink(&mut self, target: &Key, source: &Key) -> Result<()> {
@@ -195,7 +210,7 @@ impl<'c> Overlay<'c> {
                 (Some(o), Some(n)) => summary.record_object(class, &pk, &store::decode_object(o, class)?, n),
                 (None, None) => {}
             }
-            self.write_now(class, &key, record.as_deref())?;
+            self.write_now(class, &key, record.as_deref(), h.original.is_some())?;
             if record.is_none() {
                 erased.insert(key);
             }

@@ -837,9 +837,24 @@ pub fn scan_objects(
 
 /// Streams raw records (key bytes, record bytes) of a class in primary-key order after `after`
 /// (key bytes; empty: from the start), without decoding them.
-pub fn scan_raw(conn: &Connection, class_idx: usize, after: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk")?;
-    let mut rows = stmt.query(params![class_idx as i64, after])?;
+pub fn scan_raw(conn: &Connection, class_idx: usize, after: &[u8], f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    scan_raw_where(conn, "SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk", class_idx, after, f)
+}
+
+/// Like `scan_raw`, from the object whose key is `first` (included) on.
+pub fn scan_raw_from(conn: &Connection, class_idx: usize, first: &[u8], f: impl FnMut(&[u8], &[u8]) -> Result<bool>) -> Result<()> {
+    scan_raw_where(conn, "SELECT pk, data FROM ds_objects WHERE class = ?1 AND pk >= ?2 ORDER BY pk", class_idx, first, f)
+}
+
+fn scan_raw_where(
+    conn: &Connection,
+    sql: &str,
+    class_idx: usize,
+    bound: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![class_idx as i64, bound])?;
     while let Some(row) = rows.next()? {
         let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
         let data = row.get_ref(1)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?;

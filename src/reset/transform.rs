@@ -168,6 +168,7 @@ fn apply_delta(
     let conn = tx.conn;
     let mut upserts = Pager::new(|after, page: &mut Page| fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)));
     let mut erases = Pager::new(|after, page: &mut Page| fresh::erase_page(&fresh.conn, &class.name, after, PAGE, |k| page.push(k, &[])));
+    let mut local_rows = LocalWindow::new(ci);
     loop {
         let order = match (upserts.peek()?, erases.peek()?) {
             (None, None) => break,
@@ -178,9 +179,7 @@ fn apply_delta(
         if order == std::cmp::Ordering::Greater {
             // A local object the server lacks.
             let (key, _) = erases.take();
-            if let Some(local) = store::load_raw_key(conn, ci, &key)? {
-                write_differing(tx, (ci, key), Some(local), None, None, erased_by_recovery)?;
-            }
+            erase_local_only_object(tx, (ci, key), erased_by_recovery)?;
             continue;
         }
         if order == std::cmp::Ordering::Equal {
@@ -188,7 +187,7 @@ fn apply_delta(
             erases.skip();
         }
         let (key, server_data) = upserts.take();
-        let local = store::load_raw_key(conn, ci, &key)?;
+        let local = local_rows.get(conn, &key)?;
         if same && local.as_deref() == Some(server_data.as_slice()) {
             continue;
         }
@@ -196,6 +195,24 @@ fn apply_delta(
         let wanted = state::remap(class, sc, &server_data)?;
         let record = Some(server_data).filter(|_| same);
         write_differing(tx, (ci, key), local, Some(wanted), record, erased_by_recovery)?;
+    }
+    Ok(())
+}
+
+/// A local object the server lacks: erased without reading it first, unless recovery holds it
+/// (then its record is what the held object starts from).
+fn erase_local_only_object(tx: &mut Tx, key: Key, erased_by_recovery: &HashSet<Key>) -> Result<()> {
+    let ov = tx.overlay.as_mut().ok_or_else(|| Error::Internal("transform not begun".into()))?;
+    if ov.is_pinned(&key) {
+        if let Some(local) = store::load_raw_key(tx.conn, key.0, &key.1)? {
+            write_differing(tx, key, Some(local), None, None, erased_by_recovery)?;
+        }
+        return Ok(());
+    }
+    let class = &tx.schema.classes[key.0];
+    if ov.erase_now(class, &key)? {
+        let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
+        tx.changes.record_erase(&class.name, &pk);
     }
     Ok(())
 }
@@ -224,8 +241,9 @@ fn write_differing(
     }
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
     let Some(wanted) = wanted else {
-        ov.write_now(class, &key, None)?;
-        tx.changes.record_erase(&class.name, &pk);
+        if ov.erase_now(class, &key)? {
+            tx.changes.record_erase(&class.name, &pk);
+        }
         return Ok(());
     };
     let record = record.unwrap_or_else(|| store::encode_object(&wanted));
@@ -237,7 +255,7 @@ fn write_differing(
         }
         None => (Vec::new(), None),
     };
-    ov.write_now(class, &key, Some(&record))?;
+    ov.write_now(class, &key, Some(&record), local.is_some())?;
     for t in new_links.iter().filter(|t| !old_links.contains(t)) {
         ov.add_backlink(t, &key)?;
     }
@@ -319,6 +337,68 @@ impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
     }
 }
 
+/// The local records of one class read for keys asked in increasing order, a window of rows at
+/// a time (one range query) instead of one lookup per key. The window grows while the keys
+/// asked are dense among the file's rows (a window answers, found or not, at least half as many
+/// keys as it has rows) and shrinks while they are sparse, so a sparse delta costs about one
+/// lookup per key and a dense one a sequential scan.
+/// Every row is read before the transform writes it (each key is asked once, before its write).
+struct LocalWindow {
+    ci: usize,
+    rows: Page,
+    pos: usize,
+    /// The window holds every local row from its first key up to this one (None: to the end).
+    last: Option<Vec<u8>>,
+    loaded: bool,
+    /// Rows to read with the next window, and keys the current one answered (found or not).
+    size: usize,
+    answered: usize,
+}
+
+impl LocalWindow {
+    const MIN: usize = 4;
+
+    fn new(ci: usize) -> Self {
+        LocalWindow { ci, rows: Page::default(), pos: 0, last: None, loaded: false, size: 64, answered: 0 }
+    }
+
+    /// The local record of `key` (None: the file has no such object). Keys must increase.
+    fn get(&mut self, conn: &rusqlite::Connection, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let inside = self.loaded && self.last.as_deref().is_none_or(|last| key <= last);
+        if !inside {
+            self.load(conn, key)?;
+        }
+        self.answered += 1;
+        while let Some((k, d)) = self.rows.get(self.pos) {
+            match k.cmp(key) {
+                std::cmp::Ordering::Less => self.pos += 1,
+                std::cmp::Ordering::Equal => return Ok(Some(d.to_vec())),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the rows from `first` on: more than last time if the last window answered at least
+    /// half as many keys as it had rows, fewer if not.
+    fn load(&mut self, conn: &rusqlite::Connection, first: &[u8]) -> Result<()> {
+        if self.loaded {
+            let read = self.rows.spans.len().max(1);
+            self.size = if self.answered * 2 >= read { (self.size * 2).min(PAGE) } else { (self.size / 2).max(Self::MIN) };
+        }
+        self.rows.bytes.clear();
+        self.rows.spans.clear();
+        let (rows, size) = (&mut self.rows, self.size);
+        store::scan_raw_from(conn, self.ci, first, |k, d| {
+            rows.push(k, d);
+            Ok(rows.spans.len() < size)
+        })?;
+        self.last = if self.rows.spans.len() < size { None } else { self.rows.get(size - 1).map(|(k, _)| k.to_vec()) };
+        (self.pos, self.answered, self.loaded) = (0, 0, true);
+        Ok(())
+    }
+}
+
 fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut Page) -> Result<()> {
     store::scan_raw(conn, ci, after, |k, d| {
         page.push(k, d);
@@ -373,4 +453,36 @@ pub fn replay(tx: &mut Tx, changesets: &[Changeset], kept_local: &HashSet<Key>) 
         out.kept.push(kept);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalWindow;
+    use rusqlite::{Connection, params};
+
+    /// Every key asked, dense or sparse, present or not, gets what a lookup by key gets, across
+    /// windows that grow and shrink.
+    #[test]
+    fn local_window_answers_like_a_lookup_by_key() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE ds_objects(class INTEGER NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, hash INTEGER, PRIMARY KEY(class, pk)) WITHOUT ROWID;")
+            .expect("table");
+        let key = |i: u32| i.to_be_bytes().to_vec();
+        // Class 1: every third key of 0..30,000 (class 0 and 2 around it must not leak in).
+        for (class, i) in (0..30_000u32).step_by(3).map(|i| (1, i)).chain([(0, 5), (2, 1)]) {
+            conn.execute(
+                "INSERT INTO ds_objects(class, pk, data) VALUES(?1, ?2, ?3)",
+                params![class, key(i), format!("{class}:{i}").into_bytes()],
+            )
+            .expect("insert");
+        }
+        // Dense (every key), then sparse (every 997th), then dense again, then past the end.
+        let asked: Vec<u32> =
+            (0..3_000).chain((3_000..20_000).step_by(997)).chain(20_000..24_000).chain([29_998, 29_999, 40_000]).collect();
+        let mut window = LocalWindow::new(1);
+        for i in asked {
+            let want: Option<Vec<u8>> = (i % 3 == 0 && i < 30_000).then(|| format!("1:{i}").into_bytes());
+            assert_eq!(window.get(&conn, &key(i)).expect("get"), want, "key {i}");
+        }
+    }
 }
