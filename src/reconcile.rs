@@ -401,12 +401,15 @@ mod tests {
         conn
     }
 
+    /// A range `[lo, hi)` and the client's fingerprint of it.
+    type Query<'a> = (&'a [u8], Option<&'a [u8]>, Fingerprint);
+
     #[test]
     fn reconcile_stream_answer_equals_the_index_answer() {
         let conn = store_of_200();
         let ix = index(&(0..200).collect::<Vec<u8>>());
         let other = Fingerprint { count: 3, sum: 1 };
-        let cases: [(&[u8], Option<&[u8]>, Fingerprint); 5] = [
+        let cases: [Query; 5] = [
             (&[], None, ix.fingerprint(&[], None)),        // same
             (&[], None, other),                            // split of the whole class
             (&[10], Some(&[150]), other),                  // split of a range
