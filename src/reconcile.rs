@@ -263,6 +263,12 @@ pub fn scan_hashes(
     Ok(())
 }
 
+/// How many objects of class `class_idx` of database `db` have keys from `lo` on.
+pub fn count_from(conn: &Connection, db: &str, class_idx: usize, lo: &[u8]) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM {db}.ds_objects WHERE class = ?1 AND pk >= ?2");
+    Ok(conn.prepare_cached(&sql)?.query_row(params![class_idx as i64, lo], |r| r.get::<_, i64>(0))? as u64)
+}
+
 /// The fingerprint of `[lo, hi)` of a class, by a scan of its stored hashes.
 pub fn scan_fingerprint(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], hi: Option<&[u8]>) -> Result<Fingerprint> {
     let mut fp = Fingerprint::default();

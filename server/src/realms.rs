@@ -452,10 +452,22 @@ impl RealmSlot {
                 let head = read_head(conn)?;
                 let mut classes = Vec::new();
                 for (ci, class) in schema.classes.iter().enumerate().filter(|(_, c)| role.may_read(&c.name)) {
-                    // One scan of the class's stored hashes; nothing of it is kept.
-                    let fingerprint = reconcile::scan_fingerprint(conn, "main", ci, &[], None)?;
+                    // The class's first window, which the client asks about first: a class it
+                    // holds whole gets its exact fingerprint; a larger one its count alone (a
+                    // client compares whole classes only when it holds one in a window, of at
+                    // most half as many objects: the counts differ), so the rest is counted,
+                    // not read.
+                    let window = Window::read(conn, "main", ci, &[], window_objects)?;
+                    let fingerprint = match &window.end {
+                        None => window.index.fingerprint(&[], None),
+                        Some(end) => {
+                            Fingerprint { count: window.index.len() as u64 + reconcile::count_from(conn, "main", ci, end)?, sum: 0 }
+                        }
+                    };
+                    // Only the first class's window is kept: memory stays one window.
+                    let window = classes.is_empty().then_some(window);
                     let (name, properties) = (class.name.clone(), class.properties.clone());
-                    classes.push(SnapshotClass { name, properties, fingerprint, class_idx: ci, window: None });
+                    classes.push(SnapshotClass { name, properties, fingerprint, class_idx: ci, window });
                 }
                 Ok((head, classes))
             })
