@@ -31,7 +31,7 @@ pub const MAX_FETCH_HASHES: usize = 10_000;
 /// Most record bytes the server puts into one answer (the first record always goes).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 /// Most objects in the client's window of a class (its `HashIndex`: 33 bytes per object).
-pub const WINDOW_OBJECTS: usize = 1 << 17;
+pub const WINDOW_OBJECTS: usize = 1 << 18;
 /// Most objects in the server's window: room for a client window plus what the server added.
 pub const SERVER_WINDOW_OBJECTS: usize = 2 * WINDOW_OBJECTS;
 
