@@ -53,12 +53,21 @@ fn mem_baseline() -> usize {
 /// Resets the kernel's peak RSS (VmHWM) to the current RSS; returns the current RSS in KiB.
 /// RSS counts SQLite's own allocations too, which the counting allocator does not see.
 fn rss_baseline() -> u64 {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-    proc_status_kib("VmRSS:")
+    rss_baseline_of("self")
+}
+
+/// `rss_baseline` of process `pid` ("self": this one).
+fn rss_baseline_of(pid: &str) -> u64 {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+    proc_status_kib_of(pid, "VmRSS:")
 }
 
 fn proc_status_kib(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    proc_status_kib_of("self", key)
+}
+
+fn proc_status_kib_of(pid: &str, key: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
@@ -339,20 +348,24 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode, differ:
     drop(other);
     let base = mem_baseline();
     let rss = rss_baseline();
+    let server_pid = s.child.id().to_string();
+    let server_rss = rss_baseline_of(&server_pid);
     let start = Instant::now();
     session(&client).resume();
     let rep = wait_report(&client, &done);
     let secs = start.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed) - base;
     let rss_peak = proc_status_kib("VmHWM:").saturating_sub(rss);
+    let server_rss_peak = proc_status_kib_of(&server_pid, "VmHWM:").saturating_sub(server_rss);
     let differing = if differ { "1% differ" } else { "nothing differs" };
     line(
         &format!("{mode:?} reset, {n} objects, {differing}, {unsynced} unsynced changesets (download included)"),
         secs,
         &format!(
-            "peak client heap +{:.1} MiB, peak RSS +{:.1} MiB; {}; {} bytes transferred, {} ranges differed; {:?}",
+            "peak client heap +{:.1} MiB, peak RSS +{:.1} MiB, peak server RSS +{:.1} MiB; {}; {} bytes transferred, {} ranges differed; {:?}",
             mib(peak),
             rss_peak as f64 / 1024.0,
+            server_rss_peak as f64 / 1024.0,
             phases(&rep),
             rep.transferred_bytes,
             rep.ranges_differed,

@@ -150,7 +150,10 @@ pub struct ReconcileClass {
     pub name: String,
     /// The server's properties of the class, in record order.
     pub properties: Vec<Property>,
-    /// The whole class's fingerprint.
+    /// The whole class's fingerprint: its object count, and the sum of its hashes when the class
+    /// fits in the server's window (`reconcile::SERVER_WINDOW_OBJECTS`); for a larger class the
+    /// sum is 0, not computed (a client compares a whole class only when it holds the class in
+    /// one of its windows, half a server window at most, so the counts differ).
     pub fingerprint: Fingerprint,
 }
 

@@ -3,9 +3,13 @@
 //!
 //! Each object hashes to `object_hash(primary-key bytes, record bytes)`: the record is taken as
 //! opaque bytes, so any property kind works unchanged. A range of keys `[lo, hi)` of one class
-//! has the fingerprint (count, wrapping sum of its hashes). Both sides hold a `HashIndex` of a
-//! class, its keys in order with prefix sums of the hashes, so a fingerprint is two binary
-//! searches and a subtraction whatever the size of the range.
+//! has the fingerprint (count, wrapping sum of its hashes). Memory stays flat in the number of
+//! objects: a class is reconciled one *window* of at most `WINDOW_OBJECTS` client objects at a
+//! time, in key order. Each side holds a `HashIndex` of the current window only (its keys in
+//! order with prefix sums of the hashes, so a fingerprint is two binary searches and a
+//! subtraction), read from the stored hashes in one sequential scan that continues where the
+//! previous window ended. A range the server cannot hold in its window (it has far more objects
+//! there than the client) is answered by scanning the stored hashes (`stream_answer`).
 //!
 //! The client asks about ranges with its own fingerprint; the server answers each with `Same`,
 //! splits a differing range into at most `FANOUT` sub-ranges with its fingerprints, lists the
@@ -26,6 +30,10 @@ pub const MAX_QUERIES: usize = 4096;
 pub const MAX_FETCH_HASHES: usize = 10_000;
 /// Most record bytes the server puts into one answer (the first record always goes).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
+/// Most objects in the client's window of a class (its `HashIndex`: 33 bytes per object).
+pub const WINDOW_OBJECTS: usize = 1 << 18;
+/// Most objects in the server's window: room for a client window plus what the server added.
+pub const SERVER_WINDOW_OBJECTS: usize = 2 * WINDOW_OBJECTS;
 
 /// The hash of one object: primary-key bytes (length-prefixed) and record bytes.
 pub fn object_hash(key: &[u8], data: &[u8]) -> u64 {
@@ -121,11 +129,6 @@ impl HashIndex {
         (a..b).map(|i| (self.key(i), self.hashes[i]))
     }
 
-    /// Keys of the objects of `[lo, hi)` whose hash is one of `hashes`.
-    pub fn keys_with_hashes(&self, lo: &[u8], hi: Option<&[u8]>, hashes: &[u64]) -> Vec<&[u8]> {
-        self.items(lo, hi).filter(|(_, h)| hashes.contains(h)).map(|(k, _)| k).collect()
-    }
-
     /// The server's answer about `[lo, hi)` given the client's fingerprint of it. `Records` is
     /// returned with no records: the caller reads them (records are not held here).
     pub fn answer(&self, lo: &[u8], hi: Option<&[u8]>, client: Fingerprint) -> RangeAnswer {
@@ -137,33 +140,177 @@ impl HashIndex {
         if client.count == 0 {
             return RangeAnswer::Records { records: Vec::new(), resume: None };
         }
-        let n = b - a;
-        if n <= LEAF_ITEMS {
+        if b - a <= LEAF_ITEMS {
             return RangeAnswer::Items(self.hashes[a..b].to_vec());
         }
-        // FANOUT sub-ranges of about equal server counts; the first starts at `lo` and the last
-        // ends at `hi`, so together they cover exactly `[lo, hi)` (client keys included).
-        let mut parts = Vec::with_capacity(FANOUT);
-        let mut start_key: Vec<u8> = lo.to_vec();
-        let mut start = a;
-        for p in 1..=FANOUT {
-            let end = if p == FANOUT { b } else { a + n * p / FANOUT };
-            if end <= start && p != FANOUT {
-                continue;
-            }
-            let end_key = if p == FANOUT { hi.map(<[u8]>::to_vec) } else { Some(self.key(end).to_vec()) };
-            parts.push(RangeFingerprint {
-                lo: start_key.clone().into(),
-                hi: end_key.clone().map(Into::into),
-                fingerprint: Fingerprint { count: (end - start) as u64, sum: self.sum(start, end) },
-            });
-            if let Some(k) = end_key {
-                start_key = k;
-            }
-            start = end;
+        let mut split = Splitter::new(lo, b - a);
+        for i in a..b {
+            split.push(self.key(i), self.hashes[i]);
         }
-        RangeAnswer::Split(parts)
+        RangeAnswer::Split(split.finish(hi))
     }
+}
+
+/// Splits a range of `n` (> `LEAF_ITEMS`) server objects, fed in key order, into `FANOUT`
+/// sub-ranges of about equal counts. The first starts at the range's `lo` and the last ends at
+/// its `hi`, so together they cover exactly the range (client keys included).
+struct Splitter {
+    n: usize,
+    seen: usize,
+    part: usize,
+    start_key: Vec<u8>,
+    fingerprint: Fingerprint,
+    parts: Vec<RangeFingerprint>,
+}
+
+impl Splitter {
+    fn new(lo: &[u8], n: usize) -> Splitter {
+        Splitter { n, seen: 0, part: 1, start_key: lo.to_vec(), fingerprint: Fingerprint::default(), parts: Vec::with_capacity(FANOUT) }
+    }
+
+    fn push(&mut self, key: &[u8], hash: u64) {
+        // Object number `n * part / FANOUT` starts the next part.
+        if self.part < FANOUT && self.seen == self.n * self.part / FANOUT {
+            if self.fingerprint.count > 0 {
+                let lo = std::mem::replace(&mut self.start_key, key.to_vec());
+                self.parts.push(RangeFingerprint { lo: lo.into(), hi: Some(key.to_vec().into()), fingerprint: self.fingerprint });
+                self.fingerprint = Fingerprint::default();
+            }
+            self.part += 1;
+        }
+        self.seen += 1;
+        self.fingerprint.count += 1;
+        self.fingerprint.sum = self.fingerprint.sum.wrapping_add(hash);
+    }
+
+    fn finish(mut self, hi: Option<&[u8]>) -> Vec<RangeFingerprint> {
+        self.parts.push(RangeFingerprint { lo: self.start_key.into(), hi: hi.map(|h| h.to_vec().into()), fingerprint: self.fingerprint });
+        self.parts
+    }
+}
+
+/// The objects of one class from `lo` up to (not including) `end`, as a `HashIndex`: a window
+/// of a reconciliation. `end` None: to the end of the class.
+#[derive(Debug, Default)]
+pub struct Window {
+    pub lo: Vec<u8>,
+    pub end: Option<Vec<u8>>,
+    pub index: HashIndex,
+}
+
+impl Window {
+    /// Reads at most `max` objects of class `class_idx` of database `db` from `lo` on (a scan of
+    /// keys and stored hashes); the window ends at the first object it has no room for.
+    pub fn read(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], max: usize) -> Result<Window> {
+        let mut index = HashIndex::default();
+        let mut end = None;
+        scan_hashes(conn, db, class_idx, lo, None, |key, h| {
+            if index.len() == max {
+                end = Some(key.to_vec());
+                return Ok(false);
+            }
+            index.push_hash(key, h);
+            Ok(true)
+        })?;
+        Ok(Window { lo: lo.to_vec(), end, index })
+    }
+
+    /// Whether `[lo, hi)` lies inside the window (`hi` None: to the end of the class).
+    pub fn covers(&self, lo: &[u8], hi: Option<&[u8]>) -> bool {
+        lo >= self.lo.as_slice()
+            && match (hi, &self.end) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(hi), Some(end)) => hi <= end.as_slice(),
+            }
+    }
+}
+
+/// Calls `f(key, hash)` for the objects of class `class_idx` of database `db` in `[lo, hi)`, in
+/// key order, while it returns true. Reads keys and stored hashes; a record is read only for a
+/// row without a stored hash.
+pub fn scan_hashes(
+    conn: &Connection,
+    db: &str,
+    class_idx: usize,
+    lo: &[u8],
+    hi: Option<&[u8]>,
+    mut f: impl FnMut(&[u8], u64) -> Result<bool>,
+) -> Result<()> {
+    let sql = match hi {
+        Some(_) => format!("SELECT pk, hash FROM {db}.ds_objects WHERE class = ?1 AND pk >= ?2 AND pk < ?3 ORDER BY pk"),
+        None => format!("SELECT pk, hash FROM {db}.ds_objects WHERE class = ?1 AND pk >= ?2 ORDER BY pk"),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = match hi {
+        Some(hi) => stmt.query(params![class_idx as i64, lo, hi])?,
+        None => stmt.query(params![class_idx as i64, lo])?,
+    };
+    while let Some(row) = rows.next()? {
+        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
+        let h = match row.get_ref(1)?.as_i64_or_null().map_err(|_| Error::FileCorrupt("object hash is not an integer".into()))? {
+            Some(h) => h as u64,
+            None => {
+                let sql = format!("SELECT data FROM {db}.ds_objects WHERE class = ?1 AND pk = ?2");
+                let data: Vec<u8> = conn.prepare_cached(&sql)?.query_row(params![class_idx as i64, key], |r| r.get(0))?;
+                object_hash(key, &data)
+            }
+        };
+        if !f(key, h)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How many objects of class `class_idx` of database `db` have keys from `lo` on.
+pub fn count_from(conn: &Connection, db: &str, class_idx: usize, lo: &[u8]) -> Result<u64> {
+    let sql = format!("SELECT count(*) FROM {db}.ds_objects WHERE class = ?1 AND pk >= ?2");
+    Ok(conn.prepare_cached(&sql)?.query_row(params![class_idx as i64, lo], |r| r.get::<_, i64>(0))? as u64)
+}
+
+/// The fingerprint of `[lo, hi)` of a class, by a scan of its stored hashes.
+pub fn scan_fingerprint(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], hi: Option<&[u8]>) -> Result<Fingerprint> {
+    let mut fp = Fingerprint::default();
+    scan_hashes(conn, db, class_idx, lo, hi, |_, h| {
+        fp.count += 1;
+        fp.sum = fp.sum.wrapping_add(h);
+        Ok(true)
+    })?;
+    Ok(fp)
+}
+
+/// The server's answer about `[lo, hi)`, as `HashIndex::answer` gives it, without holding the
+/// range in memory: one scan for the fingerprint, and a second one to split a large range.
+pub fn stream_answer(
+    conn: &Connection,
+    db: &str,
+    class_idx: usize,
+    lo: &[u8],
+    hi: Option<&[u8]>,
+    client: Fingerprint,
+) -> Result<RangeAnswer> {
+    let mine = scan_fingerprint(conn, db, class_idx, lo, hi)?;
+    if mine == client {
+        return Ok(RangeAnswer::Same);
+    }
+    if client.count == 0 {
+        return Ok(RangeAnswer::Records { records: Vec::new(), resume: None });
+    }
+    if mine.count as usize <= LEAF_ITEMS {
+        let mut hashes = Vec::new();
+        scan_hashes(conn, db, class_idx, lo, hi, |_, h| {
+            hashes.push(h);
+            Ok(true)
+        })?;
+        return Ok(RangeAnswer::Items(hashes));
+    }
+    let mut split = Splitter::new(lo, mine.count as usize);
+    scan_hashes(conn, db, class_idx, lo, hi, |k, h| {
+        split.push(k, h);
+        Ok(true)
+    })?;
+    Ok(RangeAnswer::Split(split.finish(hi)))
 }
 
 /// Reads the records of class `class_idx` of database `db` ("main", or an attached realm file)
@@ -180,23 +327,6 @@ pub fn scan_from(conn: &Connection, db: &str, class_idx: usize, lo: &[u8], mut f
         }
     }
     Ok(())
-}
-
-/// The `HashIndex` of one class of database `db`, from the hashes stored with the objects (a
-/// scan of keys and hashes; records are read only for a row without a stored hash).
-pub fn index_class(conn: &Connection, db: &str, class_idx: usize) -> Result<HashIndex> {
-    let mut ix = HashIndex::default();
-    let sql = format!("SELECT pk, hash, data FROM {db}.ds_objects WHERE class = ?1 ORDER BY pk");
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![class_idx as i64])?;
-    while let Some(row) = rows.next()? {
-        let key = row.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("primary key is not a blob".into()))?;
-        match row.get_ref(1)?.as_i64_or_null().map_err(|_| Error::FileCorrupt("object hash is not an integer".into()))? {
-            Some(h) => ix.push_hash(key, h as u64),
-            None => ix.push(key, row.get_ref(2)?.as_blob().map_err(|_| Error::FileCorrupt("object data is not a blob".into()))?),
-        }
-    }
-    Ok(ix)
 }
 
 /// The records of `[lo, hi)`, at most `MAX_RECORD_BYTES` of them (and at least one); the key
@@ -220,14 +350,21 @@ pub fn read_range(conn: &Connection, class_idx: usize, lo: &[u8], hi: Option<&[u
     Ok((records, resume))
 }
 
-/// The records of `keys` (missing ones left out).
-pub fn read_keys(conn: &Connection, class_idx: usize, keys: &[&[u8]]) -> Result<Vec<RawRecord>> {
+/// The records of `[lo, hi)` whose hash is one of `hashes` (a range of a few objects).
+pub fn read_hashes(conn: &Connection, class_idx: usize, lo: &[u8], hi: Option<&[u8]>, hashes: &[u64]) -> Result<Vec<RawRecord>> {
+    let mut keys = Vec::new();
+    scan_hashes(conn, "main", class_idx, lo, hi, |k, h| {
+        if hashes.contains(&h) {
+            keys.push(k.to_vec());
+        }
+        Ok(true)
+    })?;
     let mut stmt = conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?;
     let mut records = Vec::new();
     for key in keys {
         let data: Option<Vec<u8>> = stmt.query_row(params![class_idx as i64, key], |r| r.get(0)).optional()?;
         if let Some(data) = data {
-            records.push(RawRecord { key: key.to_vec().into(), data: data.into() });
+            records.push(RawRecord { key: key.into(), data: data.into() });
         }
     }
     Ok(records)
@@ -253,6 +390,56 @@ mod tests {
         assert_eq!(fp.sum, object_hash(&[3], b"data").wrapping_add(object_hash(&[5], b"data")));
         assert_eq!(ix.fingerprint(&[], None).count, 4);
         assert_eq!(ix.fingerprint(&[8], None), Fingerprint::default());
+    }
+
+    /// A class of 200 objects (keys 0..200) in an in-memory store; every 7th without a stored
+    /// hash, as an older library leaves it.
+    fn store_of_200() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE ds_objects(class INTEGER, pk BLOB, data BLOB, hash INTEGER, PRIMARY KEY(class, pk)) WITHOUT ROWID",
+        )
+        .unwrap();
+        for k in 0u8..200 {
+            let hash = (k % 7 != 0).then(|| object_hash(&[k], b"data") as i64);
+            conn.execute("INSERT INTO ds_objects VALUES(0, ?1, ?2, ?3)", params![vec![k], b"data".to_vec(), hash]).unwrap();
+        }
+        conn
+    }
+
+    /// A range `[lo, hi)` and the client's fingerprint of it.
+    type Query<'a> = (&'a [u8], Option<&'a [u8]>, Fingerprint);
+
+    #[test]
+    fn reconcile_stream_answer_equals_the_index_answer() {
+        let conn = store_of_200();
+        let ix = index(&(0..200).collect::<Vec<u8>>());
+        let other = Fingerprint { count: 3, sum: 1 };
+        let cases: [Query; 5] = [
+            (&[], None, ix.fingerprint(&[], None)),        // same
+            (&[], None, other),                            // split of the whole class
+            (&[10], Some(&[150]), other),                  // split of a range
+            (&[10], Some(&[30]), other),                   // items
+            (&[10], Some(&[150]), Fingerprint::default()), // the client holds nothing
+        ];
+        for (lo, hi, client) in cases {
+            let streamed = stream_answer(&conn, "main", 0, lo, hi, client).unwrap();
+            assert_eq!(format!("{streamed:?}"), format!("{:?}", ix.answer(lo, hi, client)), "{lo:?}..{hi:?}");
+        }
+    }
+
+    #[test]
+    fn reconcile_window_holds_at_most_its_objects_and_ends_at_the_next() {
+        let conn = store_of_200();
+        let w = Window::read(&conn, "main", 0, &[20], 50).unwrap();
+        assert_eq!(w.index.len(), 50);
+        assert_eq!(w.end.as_deref(), Some(&[70u8][..]));
+        assert_eq!(w.index.fingerprint(&[20], Some(&[70])), index(&(20..70).collect::<Vec<u8>>()).fingerprint(&[], None));
+        assert!(w.covers(&[20], Some(&[70])) && w.covers(&[30], Some(&[40])));
+        assert!(!w.covers(&[19], Some(&[40])) && !w.covers(&[30], Some(&[71])) && !w.covers(&[30], None));
+        let last = Window::read(&conn, "main", 0, &[180], 50).unwrap();
+        assert_eq!((last.index.len(), last.end.as_deref()), (20, None));
+        assert!(last.covers(&[190], None));
     }
 
     #[test]

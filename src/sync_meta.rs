@@ -64,12 +64,30 @@ pub fn write_meta(realm: &Realm, f: impl FnOnce(&Connection) -> Result<()> + Sen
 
 /// Local changesets after `after`, at most `limit`, oldest first.
 pub fn local_changesets(conn: &Connection, after: u64, limit: usize) -> Result<Vec<Changeset>> {
+    Ok(changesets_up_to(conn, after, limit, usize::MAX)?.0)
+}
+
+/// Local changesets after `after` for one upload message: at most `limit` of them and at most
+/// `max_bytes` of stored changesets, but always the first one. Returns them and the stored size
+/// of the first (an upload message must carry it whole).
+pub fn upload_batch(conn: &Connection, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Changeset>, usize)> {
+    changesets_up_to(conn, after, limit, max_bytes)
+}
+
+fn changesets_up_to(conn: &Connection, after: u64, limit: usize, max_bytes: usize) -> Result<(Vec<Changeset>, usize)> {
     let mut stmt = conn.prepare_cached("SELECT changeset FROM ds_history WHERE version > ?1 ORDER BY version LIMIT ?2")?;
     let mut rows = stmt.query(rusqlite::params![after as i64, limit.min(i64::MAX as usize) as i64])?;
-    let mut out = Vec::new();
+    let (mut out, mut bytes, mut first_bytes) = (Vec::new(), 0usize, 0usize);
     while let Some(r) = rows.next()? {
         let b = r.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("history row is not a blob".into()))?;
+        if !out.is_empty() && bytes.saturating_add(b.len()) > max_bytes {
+            break;
+        }
+        if out.is_empty() {
+            first_bytes = b.len();
+        }
+        bytes = bytes.saturating_add(b.len());
         out.push(Changeset::decode(b).map_err(|e| Error::FileCorrupt(e.to_string()))?);
     }
-    Ok(out)
+    Ok((out, first_bytes))
 }

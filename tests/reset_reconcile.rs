@@ -87,6 +87,18 @@ fn fresh_contents(path: &Path, local: Option<(&Path, &Schema)>) -> FreshContents
 /// Binds a new client file as a reset does and makes a fresh copy at `into`: reconciled against
 /// the local file `local` when given, else a full copy. Returns the copy's transfer and ranges.
 fn make_fresh_copy(url: &str, realm: &str, schema: &Schema, local: Option<&Path>, into: &Path) -> (u64, u64) {
+    make_fresh_copy_in_windows(url, realm, schema, local, into, reconcile::WINDOW_OBJECTS)
+}
+
+/// `make_fresh_copy` with at most `window_objects` local objects per window.
+fn make_fresh_copy_in_windows(
+    url: &str,
+    realm: &str,
+    schema: &Schema,
+    local: Option<&Path>,
+    into: &Path,
+    window_objects: usize,
+) -> (u64, u64) {
     let mut conn = WsConn::open(url, Duration::from_secs(10), &TlsOptions::default()).unwrap();
     conn.send(&ClientMessage::Bind(Bind {
         protocol_version: protocol::PROTOCOL_VERSION,
@@ -104,7 +116,7 @@ fn make_fresh_copy(url: &str, realm: &str, schema: &Schema, local: Option<&Path>
         other => panic!("expected BindOk, got {other:?}"),
     };
     assert!(offered, "the test server offers reconciliation");
-    let local = local.map(|path| fresh::Local { path, schema });
+    let local = local.map(|path| fresh::Local { path, schema, window_objects });
     let copy = fresh::download(&mut conn, into, epoch, local, &|_, _| {}).unwrap();
     conn.close();
     (copy.transferred_bytes, copy.ranges_differed)
@@ -187,6 +199,11 @@ fn with_extra_item_property(schema: Schema) -> Schema {
 /// Plays one divergence on realm `name` of `ts`; compares the reconciled fresh copy with the full
 /// copy.
 fn check_divergence(ts: &TestServer, name: &str, d: &Divergence) {
+    check_divergence_in_windows(ts, name, d, reconcile::WINDOW_OBJECTS);
+}
+
+/// `check_divergence` with at most `window_objects` local objects per window.
+fn check_divergence_in_windows(ts: &TestServer, name: &str, d: &Divergence, window_objects: usize) {
     let url = ts.url();
     let local_path = ts.path(&format!("{name}-local.realm"));
     let seed = Realm::open(realm_config(&ts.path(&format!("{name}-seed.realm")), &url, "bob", name, schema())).unwrap();
@@ -221,7 +238,7 @@ fn check_divergence(ts: &TestServer, name: &str, d: &Divergence) {
     drop(changer);
 
     let (reconciled, full) = (ts.path(&format!("{name}-reconciled.fresh")), ts.path(&format!("{name}-full.fresh")));
-    make_fresh_copy(&url, name, &local.schema(), Some(&local_path), &reconciled);
+    make_fresh_copy_in_windows(&url, name, &local.schema(), Some(&local_path), &reconciled, window_objects);
     make_fresh_copy(&url, name, &local.schema(), None, &full);
     let schema = local.schema();
     assert_eq!(fresh_contents(&reconciled, Some((&local_path, &schema))), fresh_contents(&full, None), "{d:?}");
@@ -237,6 +254,16 @@ proptest! {
     fn reconcile_fresh_copy_equals_full_copy(d in divergence()) {
         let ts = TestServer::start();
         check_divergence(&ts, "p", &d);
+    }
+
+    /// The same in small windows (memory flat in the number of objects: each side holds one
+    /// window of a class at a time): the client's windows of 100 objects end inside the
+    /// server's data, and the server's windows of 40 cannot hold a client window, so it answers
+    /// those ranges by scans (`reconcile::stream_answer`) and the smaller ones from its window.
+    #[test]
+    fn reconcile_in_small_windows_equals_full_copy(d in divergence()) {
+        let ts = TestServer::start_with(|c| driftsync_server::AppConfig { reconcile_window_objects: 40, ..c });
+        check_divergence_in_windows(&ts, "w", &d, 100);
     }
 }
 

@@ -176,3 +176,39 @@ fn client_survives_an_unexpected_server_message() {
     let msg = protocol::encode(&protocol::ServerMessage::Pong { nonce: 1, latest_server_version: 0 });
     client_sees_bad_server_input(tungstenite::Message::Binary(msg.into()), "expected BindOk");
 }
+
+/// Unsynced changesets that together exceed one message (the server refuses frames over
+/// `MAX_FRAME_BYTES`) are uploaded in several messages. Before, one upload carried up to 500
+/// changesets whatever their size: the server refused it, the client reconnected and sent the
+/// same message again, forever (the 1,000,000-object bench setup stalled this way).
+#[test]
+fn upload_of_changesets_larger_than_one_message_completes() {
+    let ts = TestServer::start();
+    let a = open_client(&ts.path("big-a.realm"), &ts.url(), "alice", ClientResetConfig::default());
+    sync_all(&a);
+    session(&a).pause();
+    // 12 changesets of 2 MB: 24 MB, more than one 16 MiB message.
+    let big = "x".repeat(2_000_000);
+    for i in 0..12 {
+        item(&a, i, &big);
+    }
+    session(&a).resume();
+    session(&a).wait_for_upload(Duration::from_secs(60)).expect("every changeset uploaded");
+    let b = open_client(&ts.path("big-b.realm"), &ts.url(), "bob", ClientResetConfig::default());
+    sync_all(&b);
+    assert_eq!(b.count("Item").unwrap(), 12);
+}
+
+/// One changeset larger than any message can carry ends the session at once with an error that
+/// says so, instead of being retried forever.
+#[test]
+fn a_changeset_no_message_can_carry_ends_the_session_at_once() {
+    let ts = TestServer::start();
+    let a = open_client(&ts.path("huge-a.realm"), &ts.url(), "alice", ClientResetConfig::default());
+    sync_all(&a);
+    item(&a, 1, &"x".repeat(protocol::MAX_FRAME_BYTES + 1));
+    let started = std::time::Instant::now();
+    let err = session(&a).wait_for_upload(Duration::from_secs(60)).expect_err("no upload can carry it");
+    assert!(started.elapsed() < Duration::from_secs(30), "the session ended at once, not by the wait's timeout");
+    assert!(err.to_string().contains("more than one upload message can carry"), "{err}");
+}

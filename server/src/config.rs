@@ -288,6 +288,9 @@ pub struct AppConfig {
     pub client_max_offline_days: u64,
     /// Offer range reconciliation of the fresh copy to clients (`BindOk::reconcile`).
     pub reconcile: bool,
+    /// Most objects of a class a reconciling session holds at a time (not in the TOML: smaller
+    /// only in tests of window boundaries).
+    pub reconcile_window_objects: usize,
     pub schema: Schema,
     pub users: BTreeMap<String, UserDef>,
     pub roles: BTreeMap<String, RoleDef>,
@@ -306,6 +309,7 @@ impl AppConfig {
             is_recovery_mode_disabled: false,
             client_max_offline_days: DEFAULT_MAX_OFFLINE_DAYS,
             reconcile: true,
+            reconcile_window_objects: driftsync::reconcile::SERVER_WINDOW_OBJECTS,
             schema,
             users: BTreeMap::new(),
             roles: BTreeMap::new(),
@@ -389,6 +393,7 @@ impl AppConfig {
             is_recovery_mode_disabled: raw.is_recovery_mode_disabled,
             client_max_offline_days: raw.client_max_offline_days.unwrap_or(DEFAULT_MAX_OFFLINE_DAYS),
             reconcile: raw.reconcile.unwrap_or(true),
+            reconcile_window_objects: driftsync::reconcile::SERVER_WINDOW_OBJECTS,
             schema,
             users: raw.users,
             roles: raw.roles,

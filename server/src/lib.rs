@@ -141,6 +141,8 @@ pub(crate) struct Inner {
     pub max_offline_days: u64,
     /// Whether `BindOk` offers range reconciliation.
     pub reconcile: bool,
+    /// Most objects of a class a reconciling session holds at a time.
+    pub reconcile_window_objects: usize,
     /// Connections hold it shared while they handle a message; admin commands that replace
     /// stored data hold it exclusively.
     pub gate: RwLock<()>,
@@ -284,6 +286,7 @@ impl Server {
             admin_token: opts.config.admin_token.clone(),
             max_offline_days: opts.config.client_max_offline_days,
             reconcile: opts.config.reconcile,
+            reconcile_window_objects: opts.config.reconcile_window_objects.max(1),
             gate: RwLock::new(()),
             db: Mutex::new(db),
             realms: Mutex::new(HashMap::new()),

@@ -5,7 +5,8 @@
 use crate::config::RoleDef;
 use crate::{Result, ServerError};
 use driftsync::changeset::{CHANGESET_FORMAT, Changeset, Instruction};
-use driftsync::protocol::{CompensatedObject, ObjectState, ServerMessage};
+use driftsync::protocol::{CompensatedObject, ObjectState, RangeAnswer, RangeQuery, ServerMessage, WantedRecords};
+use driftsync::reconcile::{self, Fingerprint, Window};
 use driftsync::rules::{self, Mode, Outcome};
 use driftsync::{PrimaryKey, Realm, RealmConfig, Schema};
 use parking_lot::Mutex;
@@ -421,38 +422,88 @@ impl RealmSlot {
     }
 }
 
-/// One session's view of the server state for range reconciliation: the hash index of every
-/// readable class, read in one snapshot together with the server version it reflects.
+/// One session's view of the server state for range reconciliation: a frozen handle of the
+/// realm (one read transaction, so every answer of the session comes from the same snapshot)
+/// and, per readable class, its fingerprint and the window of objects the client is
+/// reconciling now. Memory is bounded by the windows (`reconcile::SERVER_WINDOW_OBJECTS`
+/// objects per class), not by the realm.
 pub struct ReconcileSnapshot {
     pub server_version: u64,
     pub salt: u64,
     pub classes: Vec<SnapshotClass>,
+    frozen: Realm,
+    /// Most objects a class's window holds (`reconcile::SERVER_WINDOW_OBJECTS` but in tests).
+    window_objects: usize,
 }
 
 pub struct SnapshotClass {
     pub name: String,
     pub properties: Vec<driftsync::schema::Property>,
-    pub index: driftsync::reconcile::HashIndex,
+    pub fingerprint: Fingerprint,
+    class_idx: usize,
+    window: Option<Window>,
 }
 
 impl RealmSlot {
-    pub fn reconcile_snapshot(&self, role: &RoleDef) -> std::result::Result<ReconcileSnapshot, UploadError> {
-        self.realm
+    pub fn reconcile_snapshot(&self, role: &RoleDef, window_objects: usize) -> std::result::Result<ReconcileSnapshot, UploadError> {
+        let frozen = self.realm.freeze().map_err(internal)?;
+        let (head, classes) = frozen
             .read(|conn, schema| {
-                conn.execute_batch("BEGIN DEFERRED")?;
-                let r = (|| {
-                    let head = read_head(conn)?;
-                    let mut classes = Vec::new();
-                    for (ci, class) in schema.classes.iter().enumerate().filter(|(_, c)| role.may_read(&c.name)) {
-                        let index = driftsync::reconcile::index_class(conn, "main", ci)?;
-                        classes.push(SnapshotClass { name: class.name.clone(), properties: class.properties.clone(), index });
-                    }
-                    Ok(ReconcileSnapshot { server_version: head.version, salt: head.salt, classes })
-                })();
-                let _ = conn.execute_batch("COMMIT");
-                r
+                let head = read_head(conn)?;
+                let mut classes = Vec::new();
+                for (ci, class) in schema.classes.iter().enumerate().filter(|(_, c)| role.may_read(&c.name)) {
+                    // The class's first window, which the client asks about first: a class it
+                    // holds whole gets its exact fingerprint; a larger one its count alone (a
+                    // client compares whole classes only when it holds one in a window, of at
+                    // most half as many objects: the counts differ), so the rest is counted,
+                    // not read.
+                    let window = Window::read(conn, "main", ci, &[], window_objects)?;
+                    let fingerprint = match &window.end {
+                        None => window.index.fingerprint(&[], None),
+                        Some(end) => {
+                            Fingerprint { count: window.index.len() as u64 + reconcile::count_from(conn, "main", ci, end)?, sum: 0 }
+                        }
+                    };
+                    // Only the first class's window is kept: memory stays one window.
+                    let window = classes.is_empty().then_some(window);
+                    let (name, properties) = (class.name.clone(), class.properties.clone());
+                    classes.push(SnapshotClass { name, properties, fingerprint, class_idx: ci, window });
+                }
+                Ok((head, classes))
+            })
+            .map_err(internal)?;
+        Ok(ReconcileSnapshot { server_version: head.version, salt: head.salt, classes, frozen, window_objects })
+    }
+}
+
+impl ReconcileSnapshot {
+    /// The answer about one range; `Records` comes without records (see `records_in_range`).
+    pub fn answer(&mut self, q: &RangeQuery) -> std::result::Result<RangeAnswer, UploadError> {
+        let Some(class) = self.classes.iter_mut().find(|c| c.name == q.class) else {
+            // A class the client may not read or the server lacks holds nothing.
+            return Ok(if q.fingerprint.count == 0 { RangeAnswer::Same } else { RangeAnswer::Items(Vec::new()) });
+        };
+        let (lo, hi) = (q.lo.as_slice(), q.hi.as_ref().map(|h| h.as_slice()));
+        let window_objects = self.window_objects;
+        self.frozen
+            .read(|conn, _| {
+                // The client asks in key order, a window at a time: a range outside the held
+                // window starts the next one.
+                if !class.window.as_ref().is_some_and(|w| w.covers(lo, hi)) {
+                    class.window = None;
+                    class.window = Some(Window::read(conn, "main", class.class_idx, lo, window_objects)?);
+                }
+                match &class.window {
+                    Some(w) if w.covers(lo, hi) => Ok(w.index.answer(lo, hi, q.fingerprint)),
+                    // Far more objects here than the client has: answered by scans.
+                    _ => reconcile::stream_answer(conn, "main", class.class_idx, lo, hi, q.fingerprint),
+                }
             })
             .map_err(internal)
+    }
+
+    fn class_idx(&self, class: &str) -> Option<usize> {
+        self.classes.iter().find(|c| c.name == class).map(|c| c.class_idx)
     }
 
     /// Records of `[lo, hi)` of a readable class (see `reconcile::read_range`).
@@ -462,22 +513,19 @@ impl RealmSlot {
         lo: &[u8],
         hi: Option<&[u8]>,
     ) -> std::result::Result<(Vec<driftsync::protocol::RawRecord>, Option<Vec<u8>>), UploadError> {
-        self.realm
-            .read(|conn, schema| match schema.class_index(class) {
-                Some(ci) => driftsync::reconcile::read_range(conn, ci, lo, hi),
-                None => Ok((Vec::new(), None)),
-            })
-            .map_err(internal)
+        let Some(ci) = self.class_idx(class) else { return Ok((Vec::new(), None)) };
+        self.frozen.read(|conn, _| reconcile::read_range(conn, ci, lo, hi)).map_err(internal)
     }
 
-    /// Records of these keys of a class (see `reconcile::read_keys`).
-    pub fn records_of_keys(&self, class: &str, keys: &[&[u8]]) -> std::result::Result<Vec<driftsync::protocol::RawRecord>, UploadError> {
-        self.realm
-            .read(|conn, schema| match schema.class_index(class) {
-                Some(ci) => driftsync::reconcile::read_keys(conn, ci, keys),
-                None => Ok(Vec::new()),
-            })
-            .map_err(internal)
+    /// Records of a readable class with these hashes in a range (see `reconcile::read_hashes`).
+    pub fn records_with_hashes(
+        &self,
+        class: &str,
+        wanted: &WantedRecords,
+    ) -> std::result::Result<Vec<driftsync::protocol::RawRecord>, UploadError> {
+        let Some(ci) = self.class_idx(class) else { return Ok(Vec::new()) };
+        let hi = wanted.hi.as_ref().map(|h| h.as_slice());
+        self.frozen.read(|conn, _| reconcile::read_hashes(conn, ci, &wanted.lo, hi, &wanted.hashes)).map_err(internal)
     }
 }
 

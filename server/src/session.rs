@@ -491,6 +491,11 @@ impl Session {
         if self.handle_kick() {
             return Flow::Close;
         }
+        // A reconciliation's snapshot is a read transaction of the realm file (it holds back
+        // the WAL's checkpoint): it ends as soon as the client moves on to anything else.
+        if !matches!(msg, ClientMessage::ReconcileRanges { .. } | ClientMessage::ReconcileFetch { .. } | ClientMessage::Ping { .. }) {
+            self.reconcile = None;
+        }
         match msg {
             ClientMessage::Bind(b) => {
                 if self.bound.is_some() {
@@ -793,14 +798,14 @@ impl Session {
             Ok(s) => s,
             Err(e) => return self.fail(internal(e)),
         };
-        let snapshot = match slot.reconcile_snapshot(&b.role) {
+        let snapshot = match slot.reconcile_snapshot(&b.role, self.inner.reconcile_window_objects) {
             Ok(s) => s,
             Err(UploadError::Bad(m) | UploadError::Internal(m)) => return self.fail(internal(m)),
         };
         let classes = snapshot
             .classes
             .iter()
-            .map(|c| ReconcileClass { name: c.name.clone(), properties: c.properties.clone(), fingerprint: c.index.fingerprint(&[], None) })
+            .map(|c| ReconcileClass { name: c.name.clone(), properties: c.properties.clone(), fingerprint: c.fingerprint })
             .collect();
         let msg = ServerMessage::ReconcileClasses { server_version: snapshot.server_version, salt: snapshot.salt, classes };
         self.reconcile = Some(snapshot);
@@ -808,45 +813,29 @@ impl Session {
     }
 
     fn reconcile_ranges(&mut self, queries: Vec<RangeQuery>) -> Flow {
-        let Some(b) = &self.bound else { return Flow::Close };
-        let Some(snapshot) = &self.reconcile else {
+        let Some(snapshot) = self.reconcile.as_mut() else {
             return self.fail(fatal(ServerErrorCode::BadMessage, "ReconcileRanges before ReconcileBegin"));
         };
         if queries.len() > reconcile::MAX_QUERIES {
             return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} ranges in one message", reconcile::MAX_QUERIES)));
         }
-        let slot = match self.inner.realm(&b.realm) {
-            Ok(s) => s,
-            Err(e) => return self.fail(internal(e)),
-        };
         let mut answers = Vec::with_capacity(queries.len());
         let mut record_bytes = 0usize;
         for q in &queries {
-            let hi = q.hi.as_ref().map(|h| h.as_slice());
-            let answer = match snapshot.classes.iter().find(|c| c.name == q.class) {
-                // A class the client may not read or the server lacks holds nothing.
-                None => {
-                    if q.fingerprint.count == 0 {
-                        RangeAnswer::Same
-                    } else {
-                        RangeAnswer::Items(Vec::new())
-                    }
-                }
-                Some(c) => c.index.answer(&q.lo, hi, q.fingerprint),
-            };
-            let answer = match answer {
+            let answer = match snapshot.answer(q) {
                 // Records are read now, at most about MAX_RECORD_BYTES per message.
-                RangeAnswer::Records { .. } if record_bytes >= reconcile::MAX_RECORD_BYTES => {
+                Ok(RangeAnswer::Records { .. }) if record_bytes >= reconcile::MAX_RECORD_BYTES => {
                     RangeAnswer::Records { records: Vec::new(), resume: Some(q.lo.clone()) }
                 }
-                RangeAnswer::Records { .. } => match slot.records_in_range(&q.class, &q.lo, hi) {
+                Ok(RangeAnswer::Records { .. }) => match snapshot.records_in_range(&q.class, &q.lo, q.hi.as_ref().map(|h| h.as_slice())) {
                     Ok((records, resume)) => {
                         record_bytes += records.iter().map(|r| r.key.len() + r.data.len()).sum::<usize>();
                         RangeAnswer::Records { records, resume: resume.map(Into::into) }
                     }
                     Err(e) => return self.fail(internal(format!("{e:?}"))),
                 },
-                other => other,
+                Ok(other) => other,
+                Err(e) => return self.fail(internal(format!("{e:?}"))),
             };
             answers.push(answer);
         }
@@ -854,29 +843,20 @@ impl Session {
     }
 
     fn reconcile_fetch(&mut self, class: &str, wanted: &[WantedRecords]) -> Flow {
-        let Some(b) = &self.bound else { return Flow::Close };
         let Some(snapshot) = &self.reconcile else {
             return self.fail(fatal(ServerErrorCode::BadMessage, "ReconcileFetch before ReconcileBegin"));
         };
         if wanted.iter().map(|w| w.hashes.len()).sum::<usize>() > reconcile::MAX_FETCH_HASHES {
             return self.fail(fatal(ServerErrorCode::BadMessage, format!("more than {} hashes in one fetch", reconcile::MAX_FETCH_HASHES)));
         }
-        let Some(index) = snapshot.classes.iter().find(|c| c.name == class).map(|c| &c.index) else {
-            let msg = ServerMessage::ReconcileRecords { records: Vec::new(), served: wanted.len() as u32 };
-            return if self.send(&msg) { Flow::Continue } else { Flow::Close };
-        };
-        let slot = match self.inner.realm(&b.realm) {
-            Ok(s) => s,
-            Err(e) => return self.fail(internal(e)),
-        };
-        // Whole ranges (at most `LEAF_ITEMS` objects each) until about MAX_RECORD_BYTES.
+        // Whole ranges (at most `LEAF_ITEMS` objects each) until about MAX_RECORD_BYTES; a class
+        // the client may not read or the server lacks gives none.
         let (mut records, mut served, mut bytes) = (Vec::new(), 0usize, 0usize);
         for w in wanted {
             if served > 0 && bytes >= reconcile::MAX_RECORD_BYTES {
                 break;
             }
-            let keys = index.keys_with_hashes(&w.lo, w.hi.as_ref().map(|h| h.as_slice()), &w.hashes);
-            match slot.records_of_keys(class, &keys) {
+            match snapshot.records_with_hashes(class, w) {
                 Ok(got) => {
                     bytes += got.iter().map(|r| r.key.len() + r.data.len()).sum::<usize>();
                     records.extend(got);

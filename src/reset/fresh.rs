@@ -15,13 +15,13 @@
 
 use crate::error::{Error, Result};
 use crate::protocol::{ClientMessage, RangeAnswer, RangeQuery, RawRecord, ServerMessage, WantedRecords};
-use crate::reconcile::{self, HashIndex};
+use crate::reconcile::{self, Window};
 use crate::schema::{ClassSchema, Property, Schema};
 use crate::sync::WsConn;
 use crate::value::PrimaryKey;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_bytes::ByteBuf;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -85,10 +85,12 @@ impl LocalStamp {
     }
 }
 
-/// The local realm a reconciliation compares against: its file and schema.
+/// The local realm a reconciliation compares against: its file and schema, and how many of its
+/// objects a window holds (`reconcile::WINDOW_OBJECTS`; smaller in tests of window boundaries).
 pub struct Local<'a> {
     pub path: &'a Path,
     pub schema: &'a Schema,
+    pub window_objects: usize,
 }
 
 fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
@@ -243,14 +245,6 @@ struct Pending {
     continued: bool,
 }
 
-/// One server class as the reconciliation sees it locally.
-struct LocalClass {
-    /// The local objects' hashes; empty when its records cannot be compared (no such class
-    /// locally, or another layout): then everything of it is fetched.
-    index: HashIndex,
-    fetch: Vec<WantedRecords>,
-}
-
 /// Fills the (empty) fresh copy by range reconciliation in one transaction.
 fn reconcile_into(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<()> {
     let path = local.path.to_str().ok_or_else(|| Error::InvalidArgument("realm path is not UTF-8".into()))?;
@@ -281,114 +275,47 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
         ServerMessage::ReconcileClasses { server_version, salt, classes } => (server_version, salt, classes),
         other => return Err(unexpected("the classes of a reconciliation", other)),
     };
-    let mut classes: HashMap<String, LocalClass> = HashMap::new();
-    let mut props: Vec<(String, String)> = Vec::new();
-    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut differed = 0u64;
     for sc in &server_classes {
         let local_idx = local.schema.class_index(&sc.name).filter(|&ci| {
             let lc = &local.schema.classes[ci];
             crate::state::same_layout(lc, &ClassSchema::new(&lc.name, &lc.primary_key, sc.properties.clone()))
         });
-        let index = match local_idx {
-            Some(ci) => {
-                db.execute("INSERT INTO fresh_delta(class) VALUES(?1)", [&sc.name])?;
-                reconcile::index_class(db, "local", ci)?
+        let Some(ci) = local_idx else {
+            // Nothing of it can be compared: all of it is fetched.
+            if sc.fingerprint.count > 0 {
+                differed += reconcile_window(conn, db, &sc.name, &Window::default())?;
             }
-            None => HashIndex::default(),
+            continue;
         };
-        let fingerprint = index.fingerprint(&[], None);
-        props.push((sc.name.clone(), serde_json::to_string(&sc.properties).unwrap_or_default()));
-        let query = RangeQuery { class: sc.name.clone(), lo: ByteBuf::new(), hi: None, fingerprint };
-        if fingerprint != sc.fingerprint {
-            pending.push_back(Pending { query, continued: false });
-        }
-        classes.insert(sc.name.clone(), LocalClass { index, fetch: Vec::new() });
-    }
-    let mut differed = 0u64;
-    while !pending.is_empty() {
-        let batch: Vec<Pending> = pending.drain(..pending.len().min(reconcile::MAX_QUERIES)).collect();
-        conn.send(&ClientMessage::ReconcileRanges { queries: batch.iter().map(|p| p.query.clone()).collect() })?;
-        let answers = match conn.recv_required(ANSWER_TIMEOUT)? {
-            ServerMessage::ReconcileAnswers { answers } if answers.len() == batch.len() => answers,
-            other => return Err(unexpected("one answer per range", other)),
-        };
-        for (asked, answer) in batch.into_iter().zip(answers) {
-            let q = asked.query;
-            let class = classes.get_mut(&q.class).ok_or_else(|| Error::Protocol(format!("an answer about unknown class '{}'", q.class)))?;
-            if !matches!(answer, RangeAnswer::Same) && !asked.continued {
-                differed += 1;
+        db.execute("INSERT INTO fresh_delta(class) VALUES(?1)", [&sc.name])?;
+        // One window of local objects at a time, in key order: one scan of the local hashes.
+        let mut lo = Vec::new();
+        loop {
+            let window = Window::read(db, "local", ci, &lo, local.window_objects.max(1))?;
+            let whole_class = lo.is_empty() && window.end.is_none();
+            if !(whole_class && window.index.fingerprint(&[], None) == sc.fingerprint) {
+                differed += reconcile_window(conn, db, &sc.name, &window)?;
             }
-            match answer {
-                // An equal range is the local file's as it is: nothing to store.
-                RangeAnswer::Same => {}
-                RangeAnswer::Split(parts) => {
-                    for part in parts {
-                        let fingerprint = class.index.fingerprint(&part.lo, part.hi.as_deref().map(Vec::as_slice));
-                        if fingerprint != part.fingerprint {
-                            let sub = RangeQuery { class: q.class.clone(), lo: part.lo, hi: part.hi, fingerprint };
-                            pending.push_back(Pending { query: sub, continued: false });
-                        }
-                    }
-                }
-                RangeAnswer::Items(hashes) => {
-                    // Local objects whose hash the server lacks are erased (or replaced, when a
-                    // record of the same key is fetched); server hashes the client lacks are
-                    // fetched. A hash covers the key: equal hashes, equal objects.
-                    let theirs: HashSet<u64> = hashes.iter().copied().collect();
-                    let mut mine = HashSet::new();
-                    for (key, h) in class.index.items(&q.lo, q.hi.as_deref().map(Vec::as_slice)) {
-                        if !theirs.contains(&h) {
-                            mark_erased(db, &q.class, key)?;
-                        }
-                        mine.insert(h);
-                    }
-                    let wanted: Vec<u64> = hashes.into_iter().filter(|h| !mine.contains(h)).collect();
-                    if !wanted.is_empty() {
-                        class.fetch.push(WantedRecords { lo: q.lo, hi: q.hi, hashes: wanted });
-                    }
-                }
-                RangeAnswer::Records { records, resume } => {
-                    store_records(db, &q.class, &records)?;
-                    if let Some(resume) = resume {
-                        let rest = RangeQuery { lo: resume, ..q };
-                        pending.push_back(Pending { query: rest, continued: true });
-                    }
-                }
+            match window.end {
+                Some(end) => lo = end,
+                None => break,
             }
-        }
-        super::crash_point("fresh_reconcile");
-    }
-    for (name, class) in &classes {
-        let mut wanted: &[WantedRecords] = &class.fetch;
-        while !wanted.is_empty() {
-            // Whole ranges, at most MAX_FETCH_HASHES hashes (a range has at most LEAF_ITEMS).
-            let (mut n, mut hashes) = (0, 0);
-            while n < wanted.len() && hashes + wanted[n].hashes.len() <= reconcile::MAX_FETCH_HASHES {
-                hashes += wanted[n].hashes.len();
-                n += 1;
-            }
-            let ask = &wanted[..n.max(1)];
-            conn.send(&ClientMessage::ReconcileFetch { class: name.clone(), wanted: ask.to_vec() })?;
-            let (records, served) = match conn.recv_required(ANSWER_TIMEOUT)? {
-                ServerMessage::ReconcileRecords { records, served } if served >= 1 && served as usize <= ask.len() => (records, served),
-                other => return Err(unexpected("the records asked for", other)),
-            };
-            store_records(db, name, &records)?;
-            wanted = &wanted[served as usize..];
         }
     }
     // As with a full copy, a class has a layout in the fresh copy when it has objects there; a
     // delta class always has one (its objects may all be the local file's).
-    for (name, json) in &props {
+    for sc in &server_classes {
         let has: Option<i64> = db
             .query_row(
                 "SELECT 1 FROM fresh_objects WHERE class = ?1 UNION ALL SELECT 1 FROM fresh_delta WHERE class = ?1 LIMIT 1",
-                [name],
+                [&sc.name],
                 |r| r.get(0),
             )
             .optional()?;
         if has.is_some() {
-            db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![name, json])?;
+            let json = serde_json::to_string(&sc.properties).unwrap_or_default();
+            db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![sc.name, json])?;
         }
     }
     let received: i64 = db.query_row("SELECT COUNT(*) FROM fresh_objects", [], |r| r.get(0))?;
@@ -404,6 +331,93 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
     set_meta(db, "transferred", (conn.bytes_transferred() - start_bytes) as i64)?;
     set_meta(db, "done", 1)?;
     Ok(())
+}
+
+/// Reconciles the key range of one window of local objects of `class` (an empty window with no
+/// end: the whole class, fetched) and stores what differs. Returns how many ranges differed.
+fn reconcile_window(conn: &mut WsConn, db: &Connection, class: &str, window: &Window) -> Result<u64> {
+    let index = &window.index;
+    let (lo, hi) = (window.lo.as_slice(), window.end.as_deref());
+    let fingerprint = index.fingerprint(lo, hi);
+    let query = RangeQuery { class: class.to_string(), lo: ByteBuf::from(lo), hi: hi.map(ByteBuf::from), fingerprint };
+    let mut pending = VecDeque::from([Pending { query, continued: false }]);
+    let mut fetch: Vec<WantedRecords> = Vec::new();
+    let mut differed = 0u64;
+    while !pending.is_empty() {
+        let batch: Vec<Pending> = pending.drain(..pending.len().min(reconcile::MAX_QUERIES)).collect();
+        conn.send(&ClientMessage::ReconcileRanges { queries: batch.iter().map(|p| p.query.clone()).collect() })?;
+        let answers = match conn.recv_required(ANSWER_TIMEOUT)? {
+            ServerMessage::ReconcileAnswers { answers } if answers.len() == batch.len() => answers,
+            other => return Err(unexpected("one answer per range", other)),
+        };
+        for (asked, answer) in batch.into_iter().zip(answers) {
+            let q = asked.query;
+            if !matches!(answer, RangeAnswer::Same) && !asked.continued {
+                differed += 1;
+            }
+            let (qlo, qhi) = (q.lo.as_slice(), q.hi.as_deref().map(Vec::as_slice));
+            match answer {
+                // An equal range is the local file's as it is: nothing to store.
+                RangeAnswer::Same => {}
+                RangeAnswer::Split(parts) => {
+                    for part in parts {
+                        // The window's index knows nothing outside it.
+                        if !window.covers(&part.lo, part.hi.as_deref().map(Vec::as_slice)) {
+                            return Err(Error::Protocol("a split part outside the range asked about".into()));
+                        }
+                        let fingerprint = index.fingerprint(&part.lo, part.hi.as_deref().map(Vec::as_slice));
+                        if fingerprint != part.fingerprint {
+                            let sub = RangeQuery { class: q.class.clone(), lo: part.lo, hi: part.hi, fingerprint };
+                            pending.push_back(Pending { query: sub, continued: false });
+                        }
+                    }
+                }
+                RangeAnswer::Items(hashes) => {
+                    // Local objects whose hash the server lacks are erased (or replaced, when a
+                    // record of the same key is fetched); server hashes the client lacks are
+                    // fetched. A hash covers the key: equal hashes, equal objects.
+                    let theirs: HashSet<u64> = hashes.iter().copied().collect();
+                    let mut mine = HashSet::new();
+                    for (key, h) in index.items(qlo, qhi) {
+                        if !theirs.contains(&h) {
+                            mark_erased(db, class, key)?;
+                        }
+                        mine.insert(h);
+                    }
+                    let wanted: Vec<u64> = hashes.into_iter().filter(|h| !mine.contains(h)).collect();
+                    if !wanted.is_empty() {
+                        fetch.push(WantedRecords { lo: q.lo, hi: q.hi, hashes: wanted });
+                    }
+                }
+                RangeAnswer::Records { records, resume } => {
+                    store_records(db, class, &records)?;
+                    if let Some(resume) = resume {
+                        let rest = RangeQuery { lo: resume, ..q };
+                        pending.push_back(Pending { query: rest, continued: true });
+                    }
+                }
+            }
+        }
+        super::crash_point("fresh_reconcile");
+    }
+    let mut wanted: &[WantedRecords] = &fetch;
+    while !wanted.is_empty() {
+        // Whole ranges, at most MAX_FETCH_HASHES hashes (a range has at most LEAF_ITEMS).
+        let (mut n, mut hashes) = (0, 0);
+        while n < wanted.len() && hashes + wanted[n].hashes.len() <= reconcile::MAX_FETCH_HASHES {
+            hashes += wanted[n].hashes.len();
+            n += 1;
+        }
+        let ask = &wanted[..n.max(1)];
+        conn.send(&ClientMessage::ReconcileFetch { class: class.to_string(), wanted: ask.to_vec() })?;
+        let (records, served) = match conn.recv_required(ANSWER_TIMEOUT)? {
+            ServerMessage::ReconcileRecords { records, served } if served >= 1 && served as usize <= ask.len() => (records, served),
+            other => return Err(unexpected("the records asked for", other)),
+        };
+        store_records(db, class, &records)?;
+        wanted = &wanted[served as usize..];
+    }
+    Ok(differed)
 }
 
 fn unexpected(wanted: &str, msg: ServerMessage) -> Error {

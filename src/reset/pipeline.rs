@@ -220,7 +220,8 @@ fn fetch_fresh_copy(session: &SyncSession) -> std::result::Result<(FreshCopy, u6
     let path = fresh::fresh_path(realm.path());
     let schema = realm.schema();
     // A server that offers it reconciles against the local file; others send a full copy.
-    let local = bound.reconcile.then(|| fresh::Local { path: realm.path(), schema: &schema });
+    let local =
+        bound.reconcile.then(|| fresh::Local { path: realm.path(), schema: &schema, window_objects: crate::reconcile::WINDOW_OBJECTS });
     let fresh = fresh::download(&mut bound.conn, &path, bound.epoch, local, &report).map_err(|e| match e {
         Error::Sync(_) | Error::Timeout(_) | Error::Protocol(_) => FetchError::Transient(e),
         other => FetchError::Other(other),

@@ -180,9 +180,13 @@ fn committed_class_count(conn: &Connection) -> Result<usize> {
 pub fn apply_ack(realm: &Realm, local_version: u64, server_version: u64) -> Result<()> {
     let retain = retention(realm);
     write_meta(realm, move |conn| {
-        conn.prepare_cached("UPDATE ds_history SET server_version = ?2 WHERE version <= ?1 AND server_version IS NULL")?
-            .execute(rusqlite::params![local_version as i64, server_version as i64])?;
         let mut c = load_cursor(conn)?;
+        // Acknowledgements come in order: only the versions after the acknowledged cursor are
+        // new. (Testing `server_version IS NULL` on the older rows would read each of their
+        // changeset blobs, since the column sits after the blob: every ack re-reading the
+        // whole acknowledged history.)
+        conn.prepare_cached("UPDATE ds_history SET server_version = ?3 WHERE version > ?1 AND version <= ?2 AND server_version IS NULL")?
+            .execute(rusqlite::params![c.acked as i64, local_version as i64, server_version as i64])?;
         c.acked = c.acked.max(local_version);
         save_cursor(conn, &c)?;
         trim_history(conn, &c, retain)

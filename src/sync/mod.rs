@@ -23,6 +23,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
 const UPLOAD_BATCH: usize = 500;
+/// Stored changeset bytes in one upload message: far below the frame limit the server enforces
+/// (a larger message is refused, and the retry would send it again, forever).
+const UPLOAD_BATCH_BYTES: usize = protocol::MAX_FRAME_BYTES / 4;
+/// Room in an upload message for what surrounds one changeset.
+const UPLOAD_FRAME_MARGIN: usize = 64 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -537,7 +542,17 @@ impl SyncSession {
             let last_local = self.realm.last_local_version()?;
             self.update_progress(|p| p.uploadable = last_local);
             if last_local > sent_through {
-                let batch = self.realm.read(|c, _| crate::sync_meta::local_changesets(c, sent_through, UPLOAD_BATCH))?;
+                let (batch, first_bytes) =
+                    self.realm.read(|c, _| crate::sync_meta::upload_batch(c, sent_through, UPLOAD_BATCH, UPLOAD_BATCH_BYTES))?;
+                if first_bytes + UPLOAD_FRAME_MARGIN > protocol::MAX_FRAME_BYTES {
+                    // No upload can carry it: retrying cannot help, so the session ends now.
+                    let version = batch.first().map_or(0, |c| c.local_version);
+                    let e = Error::Sync(format!(
+                        "local changeset {version} is {first_bytes} bytes: more than one upload message can carry ({} bytes)",
+                        protocol::MAX_FRAME_BYTES
+                    ));
+                    return Err(End::Fatal(SyncError { action: ErrorAction::Fatal, retryable: false, ..SyncError::connection(&e) }));
+                }
                 if let Some(last) = batch.last() {
                     sent_through = last.local_version;
                     let base = crate::sync_meta::cursor(&self.realm)?.server_version;
