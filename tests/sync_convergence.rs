@@ -227,3 +227,65 @@ fn random_concurrent_clients_converge_to_the_server_state() {
     let mut runner = TestRunner::new_with_rng(config, rng);
     runner.run(&scenario(), |(n, ops)| run_scenario(n, &ops)).expect("convergence");
 }
+
+/// Item 1 with a tag, on three synced clients.
+fn three_clients_with_item(ts: &TestServer) -> [Realm; 3] {
+    let clients = ["a", "b", "c"].map(|n| open_kinds_client(ts, &format!("{n}.realm"), "alice", ClientResetConfig::default()));
+    clients[0].write(|r| r.upsert("Item", 1, &[("name", "one".into())])).expect("item");
+    clients[0].write(|r| r.list_insert("Item", &1.into(), "tags", 0, "first".into())).expect("tag");
+    for c in clients.iter().chain(&clients[..1]) {
+        sync_all(c);
+    }
+    clients
+}
+
+/// Every client, after two rounds of sync, has the state a new client bootstraps from the server.
+fn assert_all_equal_the_server(ts: &TestServer, clients: &[Realm]) {
+    for _ in 0..2 {
+        for c in clients {
+            sync_all(c);
+        }
+    }
+    let fresh = open_kinds_client(ts, "fresh.realm", "alice", ClientResetConfig::default());
+    sync_all(&fresh);
+    let want = dump(&fresh);
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(dump(c), want, "client {i} differs from the server state");
+    }
+}
+
+/// A erases the item; B (offline) inserts into its list: the server drops the insert (the item is
+/// erased by then). C re-created the item (an upsert) while offline, before it saw the erase: it
+/// must not keep B's insert when it integrates the erase and the insert in one download.
+#[test]
+fn convergence_recreated_object_does_not_keep_an_insert_the_server_dropped() {
+    let ts = start_kinds_server();
+    let [a, b, c] = three_clients_with_item(&ts);
+    offline(&b);
+    offline(&c);
+    a.write(|r| r.erase("Item", &1.into())).unwrap();
+    sync_all(&a);
+    b.write(|r| r.list_insert("Item", &1.into(), "tags", 0, "from b".into())).unwrap();
+    online(&b);
+    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
+    online(&c);
+    assert_all_equal_the_server(&ts, &[a, b, c]);
+}
+
+/// As above, but C downloaded the erase before it created the item again, and B's insert comes in
+/// a later download: the item C created is not on the server when the insert is applied there.
+#[test]
+fn convergence_object_created_after_a_downloaded_erase_does_not_keep_an_insert_the_server_dropped() {
+    let ts = start_kinds_server();
+    let [a, b, c] = three_clients_with_item(&ts);
+    offline(&b);
+    a.write(|r| r.erase("Item", &1.into())).unwrap();
+    sync_all(&a);
+    sync_all(&c);
+    offline(&c);
+    b.write(|r| r.list_insert("Item", &1.into(), "tags", 0, "from b".into())).unwrap();
+    online(&b);
+    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
+    online(&c);
+    assert_all_equal_the_server(&ts, &[a, b, c]);
+}
