@@ -305,3 +305,33 @@ fn convergence_concurrently_created_object_keeps_a_change_made_after_the_first_c
     assert_eq!(tags, Some(strings(&["from b"])), "C keeps B's insert");
     assert_all_equal_the_server(&ts, &[a, b, c]);
 }
+
+/// The local creations a file notes (for the rule above) live in a table that a file from before
+/// it gets when it is opened; synced away, the note is forgotten.
+#[test]
+fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened() {
+    let ts = start_kinds_server();
+    let path = ts.path("old.realm");
+    let r = open_kinds_client(&ts, "old.realm", "alice", ClientResetConfig::default());
+    r.write(|r| r.upsert("Item", 1, &[])).unwrap();
+    sync_all(&r);
+    drop(r);
+    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE ds_local_creations").unwrap();
+    let noted = || -> Vec<i64> {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare("SELECT version FROM ds_local_creations").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let r = open_kinds_client(&ts, "old.realm", "alice", ClientResetConfig::default());
+    offline(&r);
+    r.write(|r| r.upsert("Item", 2, &[])).unwrap();
+    assert_eq!(noted(), vec![r.last_local_version().unwrap() as i64], "the creation of item 2 is noted");
+    online(&r);
+    // Another client's change downloaded past the acknowledgement lets it go.
+    let other = open_kinds_client(&ts, "other.realm", "alice", ClientResetConfig::default());
+    sync_all(&other);
+    other.write(|r| r.set("Item", &1.into(), "name", "x".into())).unwrap();
+    sync_all(&other);
+    sync_all(&r);
+    assert_eq!(noted(), Vec::<i64>::new(), "forgotten once synced");
+}
