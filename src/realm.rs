@@ -285,8 +285,7 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write =
-            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty())
+        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty())
             || store::object_hashes_need_work(&conn)?
             || store::lacks_local_creations(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
@@ -545,6 +544,7 @@ impl Realm {
             lamport: st.lamport,
             schema_changed: false,
             overlay: None,
+            absent_on_server: Default::default(),
         };
         let mut recorded = Vec::new();
         let result = f(&mut tx, &mut recorded);

@@ -28,8 +28,7 @@ CREATE TABLE ds_history(version INTEGER PRIMARY KEY, changeset BLOB NOT NULL, se
 /// Objects a local changeset created (or a rebase re-created) that the server may not have yet:
 /// (class name, primary key bytes, local version of that changeset). See `sync_meta`.
 /// Added to files from before it when they are opened.
-const CREATE_LOCAL_CREATIONS: &str =
-    "CREATE TABLE IF NOT EXISTS ds_local_creations(class TEXT NOT NULL, pk BLOB NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;";
+const CREATE_LOCAL_CREATIONS: &str = "CREATE TABLE IF NOT EXISTS ds_local_creations(class TEXT NOT NULL, pk BLOB NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;";
 
 /// One stored property value: a scalar, a list or a set.
 #[derive(Debug, Clone, PartialEq)]
@@ -694,7 +693,8 @@ fn lacks_object_hashes(conn: &Connection) -> Result<bool> {
 
 /// Whether the file is from before `ds_local_creations` (opening adds it).
 pub fn lacks_local_creations(conn: &Connection) -> Result<bool> {
-    let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ds_local_creations'", [], |r| r.get(0))?;
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ds_local_creations'", [], |r| r.get(0))?;
     Ok(n == 0)
 }
 

@@ -335,3 +335,26 @@ fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened()
     sync_all(&r);
     assert_eq!(noted(), Vec::<i64>::new(), "forgotten once synced");
 }
+
+/// As in the first case, B sets a link to the item instead: on the server the item is erased
+/// then, so the link is null (rule 6); C, which re-created the item, must null it too.
+#[test]
+fn convergence_link_to_a_recreated_object_is_null_as_on_the_server() {
+    let ts = start_kinds_server();
+    let [a, b, c] = three_clients_with_item(&ts);
+    a.write(|r| r.upsert("Item", 2, &[])).unwrap();
+    for x in [&a, &b, &c] {
+        sync_all(x);
+    }
+    offline(&b);
+    offline(&c);
+    a.write(|r| r.erase("Item", &1.into())).unwrap();
+    sync_all(&a);
+    b.write(|r| r.set("Item", &2.into(), "next", Value::Link(1.into()))).unwrap();
+    online(&b);
+    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
+    online(&c);
+    let next = c.get("Item", &2.into()).unwrap().and_then(|o| o.value("next").cloned());
+    assert_eq!(next, Some(Value::Null), "the link C downloaded is null");
+    assert_all_equal_the_server(&ts, &[a, b, c]);
+}

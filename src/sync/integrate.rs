@@ -11,8 +11,8 @@ use crate::rules::{self, Mode, Outcome, Tx};
 use crate::schema::Schema;
 use crate::store;
 use crate::sync_meta::{
-    Cursor, LocalCreations, forget_synced_creations, load_local_creations, local_changesets, save_cursor, save_local_creations, load_cursor,
-    unrecorded_write, write_meta,
+    Cursor, LocalCreations, forget_synced_creations, load_cursor, load_local_creations, local_changesets, save_cursor,
+    save_local_creations, unrecorded_write, write_meta,
 };
 use rusqlite::Connection;
 
@@ -82,16 +82,19 @@ pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::p
 /// One server changeset, then the concurrent local instructions on the objects it touched.
 /// The server changeset is applied as the server did: an object this client created that the
 /// server did not have at that point (`creations`: created by a local changeset the server had
-/// not integrated yet) is absent there, so the changeset's instructions on it are dropped
-/// (else a local re-creation of an object erased on the server would keep a change the server
-/// dropped). The local instructions applied again then put the client's changes on top.
+/// not integrated yet) is absent there, so the changeset's instructions on it are dropped and
+/// its links to it are links to a missing object (`Tx::absent_on_server`); else a local
+/// re-creation of an object erased on the server would keep a change the server dropped. The
+/// local instructions applied again then put the client's changes on top.
 fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64, creations: &mut LocalCreations) -> Result<()> {
     let before = std::mem::take(&mut tx.changes);
     creations.retain(|_, version| *version > integrated);
+    tx.absent_on_server = creations.keys().cloned().collect();
     for ins in &cs.instructions {
         if let Some((class, pk)) = ins.object() {
             let key = (class.to_string(), pk.to_key_bytes());
             if matches!(ins, Instruction::CreateObject { .. }) {
+                tx.absent_on_server.remove(&key);
                 creations.remove(&key);
             } else if creations.contains_key(&key) {
                 log_dropped(ins, Outcome::Dropped("the object is not on the server at this point".into()));
@@ -100,6 +103,7 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
         }
         log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
     }
+    tx.absent_on_server.clear();
     let touched = tx.changes.clone();
     let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
     // The local instructions applied again so far: a local set of a counter applied again
