@@ -225,9 +225,10 @@ fn random_concurrent_clients_converge_to_the_server_state() {
     runner.run(&scenario(), |(n, ops)| run_scenario(n, &ops)).expect("convergence");
 }
 
-/// Item 1 with a tag, on three synced clients.
+/// Item 1 with a tag, and item 0, on three synced clients.
 fn three_clients_with_item(ts: &TestServer) -> [Realm; 3] {
     let clients = ["a", "b", "c"].map(|n| open_kinds_client(ts, &format!("{n}.realm"), "alice", ClientResetConfig::default()));
+    clients[0].write(|r| r.upsert("Item", 0, &[])).expect("item 0");
     clients[0].write(|r| r.upsert("Item", 1, &[("name", "one".into())])).expect("item");
     clients[0].write(|r| r.list_insert("Item", &1.into(), "tags", 0, "first".into())).expect("tag");
     for c in clients.iter().chain(&clients[..1]) {
@@ -251,22 +252,40 @@ fn assert_all_equal_the_server(ts: &TestServer, clients: &[Realm]) {
     }
 }
 
-/// A erases the item; B (offline) inserts into its list: the server drops the insert (the item is
-/// erased by then). C re-created the item (an upsert) while offline, before it saw the erase: it
-/// must not keep B's insert when it integrates the erase and the insert in one download.
-#[test]
-fn convergence_recreated_object_does_not_keep_an_insert_the_server_dropped() {
-    let ts = start_kinds_server();
-    let [a, b, c] = three_clients_with_item(&ts);
+/// A erases item 1 while B, offline, makes `change` to it; C re-creates it (an upsert) offline,
+/// before it saw the erase or after it downloaded it. On the server the item is erased when B's
+/// change comes; returns the clients once B and then C are back online.
+fn recreate_after_erase(ts: &TestServer, c_saw_the_erase: bool, change: impl FnOnce(&Realm) -> Result<()>) -> [Realm; 3] {
+    let [a, b, c] = three_clients_with_item(ts);
     offline(&b);
-    offline(&c);
+    if !c_saw_the_erase {
+        offline(&c);
+    }
     a.write(|r| r.erase("Item", &1.into())).unwrap();
     sync_all(&a);
-    b.write(|r| r.list_insert("Item", &1.into(), "tags", 0, "from b".into())).unwrap();
+    if c_saw_the_erase {
+        sync_all(&c);
+        offline(&c);
+    }
+    b.write(change).unwrap();
     online(&b);
     c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
     online(&c);
-    assert_all_equal_the_server(&ts, &[a, b, c]);
+    [a, b, c]
+}
+
+fn insert_a_tag(r: &Realm) -> Result<()> {
+    r.list_insert("Item", &1.into(), "tags", 0, "from b".into())
+}
+
+/// The server drops B's list insert (the item is erased by then). C re-created the item before
+/// it saw the erase: it must not keep B's insert when it integrates the erase and the insert in
+/// one download.
+#[test]
+fn convergence_recreated_object_does_not_keep_an_insert_the_server_dropped() {
+    let ts = start_kinds_server();
+    let clients = recreate_after_erase(&ts, false, insert_a_tag);
+    assert_all_equal_the_server(&ts, &clients);
 }
 
 /// As above, but C downloaded the erase before it created the item again, and B's insert comes in
@@ -274,17 +293,8 @@ fn convergence_recreated_object_does_not_keep_an_insert_the_server_dropped() {
 #[test]
 fn convergence_object_created_after_a_downloaded_erase_does_not_keep_an_insert_the_server_dropped() {
     let ts = start_kinds_server();
-    let [a, b, c] = three_clients_with_item(&ts);
-    offline(&b);
-    a.write(|r| r.erase("Item", &1.into())).unwrap();
-    sync_all(&a);
-    sync_all(&c);
-    offline(&c);
-    b.write(|r| r.list_insert("Item", &1.into(), "tags", 0, "from b".into())).unwrap();
-    online(&b);
-    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
-    online(&c);
-    assert_all_equal_the_server(&ts, &[a, b, c]);
+    let clients = recreate_after_erase(&ts, true, insert_a_tag);
+    assert_all_equal_the_server(&ts, &clients);
 }
 
 /// A and C create the same item concurrently (A's create comes first on the server), and B
@@ -341,20 +351,8 @@ fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened()
 #[test]
 fn convergence_link_to_a_recreated_object_is_null_as_on_the_server() {
     let ts = start_kinds_server();
-    let [a, b, c] = three_clients_with_item(&ts);
-    a.write(|r| r.upsert("Item", 2, &[])).unwrap();
-    for x in [&a, &b, &c] {
-        sync_all(x);
-    }
-    offline(&b);
-    offline(&c);
-    a.write(|r| r.erase("Item", &1.into())).unwrap();
-    sync_all(&a);
-    b.write(|r| r.set("Item", &2.into(), "next", Value::Link(1.into()))).unwrap();
-    online(&b);
-    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
-    online(&c);
-    let next = c.get("Item", &2.into()).unwrap().and_then(|o| o.value("next").cloned());
+    let clients = recreate_after_erase(&ts, false, |r| r.set("Item", &0.into(), "next", Value::Link(1.into())));
+    let next = clients[2].get("Item", &0.into()).unwrap().and_then(|o| o.value("next").cloned());
     assert_eq!(next, Some(Value::Null), "the link C downloaded is null");
-    assert_all_equal_the_server(&ts, &[a, b, c]);
+    assert_all_equal_the_server(&ts, &clients);
 }
