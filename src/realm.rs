@@ -285,8 +285,9 @@ impl Realm {
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).
-        let needs_write =
-            !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty()) || store::object_hashes_need_work(&conn)?;
+        let needs_write = !matches!(&state, FileState::Realm(stored) if stored.diff(&config.schema).is_empty())
+            || store::object_hashes_need_work(&conn)?
+            || store::lacks_local_creations(&conn)?;
         conn.execute_batch(if needs_write { "BEGIN IMMEDIATE" } else { "BEGIN DEFERRED" })?;
         let setup = (|| -> Result<(Schema, u64, Vec<Instruction>)> {
             // Checked again under the write lock: another process may have created it meanwhile.
@@ -313,6 +314,7 @@ impl Realm {
                         store::set_meta(&conn, "schema", merged.to_json())?;
                     }
                     store::bring_object_hashes_up_to_date(&conn)?;
+                    store::add_local_creations(&conn)?;
                     Ok((merged, peer_id as u64, diff.additive.into_iter().map(additive_instruction).collect()))
                 }
             }
@@ -542,6 +544,7 @@ impl Realm {
             lamport: st.lamport,
             schema_changed: false,
             overlay: None,
+            absent_on_server: Default::default(),
         };
         let mut recorded = Vec::new();
         let result = f(&mut tx, &mut recorded);
@@ -591,6 +594,7 @@ impl Realm {
                 let mut version = 0;
                 if st.record && !st.instructions.is_empty() {
                     version = append_history(&conn, self.shared.peer_id, st.instructions)?;
+                    crate::sync_meta::note_local_creations(&conn, version, &st.changes)?;
                 }
                 store::set_meta(&conn, "lamport", st.lamport as i64)?;
                 if st.schema_changed {

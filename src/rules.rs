@@ -14,6 +14,7 @@ use crate::schema::{ClassSchema, Property, Schema};
 use crate::store::{self, Field, ObjectData};
 use crate::value::{PrimaryKey, ScalarType, Value};
 use rusqlite::Connection;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +47,23 @@ pub struct Tx<'a> {
     /// The reset transform's writer (objects held until the end, written once); None: every
     /// read and write goes straight to the file.
     pub overlay: Option<Overlay<'a>>,
+    /// Objects (class, primary key bytes) that exist here but not in the state a server
+    /// changeset being integrated applies to: a link to one is a link to a missing object
+    /// (rule 6). Empty but while `sync::integrate` applies a server changeset.
+    pub absent_on_server: BTreeSet<(String, Vec<u8>)>,
 }
 
 impl<'a> Tx<'a> {
     pub fn new(conn: &'a Connection, schema: Arc<Schema>, lamport: u64) -> Self {
-        Tx { conn, schema, changes: ChangeSummary::default(), lamport, schema_changed: false, overlay: None }
+        Tx {
+            conn,
+            schema,
+            changes: ChangeSummary::default(),
+            lamport,
+            schema_changed: false,
+            overlay: None,
+            absent_on_server: BTreeSet::new(),
+        }
     }
 
     // The object access of the rules: through the overlay when there is one.
@@ -276,6 +289,9 @@ pub(crate) fn typed_link_target_exists(tx: &mut Tx, class: &str, pk: &PrimaryKey
     let schema = tx.schema.clone();
     let (ti, tc) = schema.class(class)?;
     tc.check_pk(pk)?;
+    if !tx.absent_on_server.is_empty() && tx.absent_on_server.contains(&(class.to_string(), pk.to_key_bytes())) {
+        return Ok(false);
+    }
     tx.object_exists(ti, pk)
 }
 

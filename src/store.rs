@@ -25,6 +25,11 @@ CREATE INDEX ds_backlinks_by_source ON ds_backlinks(sclass, spk);
 CREATE TABLE ds_history(version INTEGER PRIMARY KEY, changeset BLOB NOT NULL, server_version INTEGER);
 ";
 
+/// Objects a local changeset created (or a rebase re-created) that the server may not have yet:
+/// (class name, primary key bytes, local version of that changeset). See `sync_meta`.
+/// Added to files from before it when they are opened.
+const CREATE_LOCAL_CREATIONS: &str = "CREATE TABLE IF NOT EXISTS ds_local_creations(class TEXT NOT NULL, pk BLOB NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;";
+
 /// One stored property value: a scalar, a list or a set.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Field {
@@ -647,6 +652,7 @@ pub fn check_file(conn: &Connection, path: &Path) -> Result<FileState> {
 /// Creates the tables of a new realm (inside the caller's transaction).
 pub fn create_tables(conn: &Connection, schema: &Schema, peer_id: u64) -> Result<()> {
     conn.execute_batch(CREATE_TABLES)?;
+    conn.execute_batch(CREATE_LOCAL_CREATIONS)?;
     set_meta(conn, "format_version", FILE_FORMAT_VERSION)?;
     set_meta(conn, "schema", schema.to_json())?;
     set_meta(conn, "peer_id", peer_id as i64)?;
@@ -683,6 +689,19 @@ pub fn delete_meta(conn: &Connection, key: &str) -> Result<()> {
 fn lacks_object_hashes(conn: &Connection) -> Result<bool> {
     let n: i64 = conn.query_row("SELECT count(*) FROM pragma_table_info('ds_objects') WHERE name = 'hash'", [], |r| r.get(0))?;
     Ok(n == 0)
+}
+
+/// Whether the file is from before `ds_local_creations` (opening adds it).
+pub fn lacks_local_creations(conn: &Connection) -> Result<bool> {
+    let n: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ds_local_creations'", [], |r| r.get(0))?;
+    Ok(n == 0)
+}
+
+/// Adds `ds_local_creations` to a file from before it (inside the caller's write transaction).
+pub fn add_local_creations(conn: &Connection) -> Result<()> {
+    conn.execute_batch(CREATE_LOCAL_CREATIONS)?;
+    Ok(())
 }
 
 /// Whether opening must write to make every object's hash stored: the column is missing, or

@@ -91,3 +91,46 @@ fn changesets_up_to(conn: &Connection, after: u64, limit: usize, max_bytes: usiz
     }
     Ok((out, first_bytes))
 }
+
+/// Objects this client created that the server may not have yet, by (class, primary key bytes),
+/// with the local version of the changeset that created them. Until the server has integrated
+/// that changeset, its own changesets see no such object (it was never there, or erased), so
+/// the server dropped their instructions on it and the client must too (`integrate`).
+pub type LocalCreations = std::collections::BTreeMap<(String, Vec<u8>), u64>;
+
+/// Notes the objects a recorded local transaction inserted (the earliest version stays).
+pub fn note_local_creations(conn: &Connection, version: u64, changes: &ChangeSummary) -> Result<()> {
+    let mut stmt = conn.prepare_cached("INSERT OR IGNORE INTO ds_local_creations(class, pk, version) VALUES(?1, ?2, ?3)")?;
+    for (class, c) in &changes.classes {
+        for pk in &c.inserted {
+            stmt.execute(rusqlite::params![class, pk.to_key_bytes(), version as i64])?;
+        }
+    }
+    Ok(())
+}
+
+pub fn load_local_creations(conn: &Connection) -> Result<LocalCreations> {
+    let mut stmt = conn.prepare_cached("SELECT class, pk, version FROM ds_local_creations")?;
+    let rows = stmt.query_map([], |r| Ok(((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?), r.get::<_, i64>(2)? as u64)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn save_local_creations(conn: &Connection, creations: &LocalCreations) -> Result<()> {
+    conn.execute("DELETE FROM ds_local_creations", [])?;
+    let mut stmt = conn.prepare_cached("INSERT INTO ds_local_creations(class, pk, version) VALUES(?1, ?2, ?3)")?;
+    for ((class, pk), version) in creations {
+        stmt.execute(rusqlite::params![class, pk, *version as i64])?;
+    }
+    Ok(())
+}
+
+/// Forgets the creations of changesets the server acknowledged at or before `server_version`
+/// (downloaded past: no server changeset from before them can come any more).
+pub fn forget_synced_creations(conn: &Connection, server_version: u64) -> Result<()> {
+    conn.prepare_cached(
+        "DELETE FROM ds_local_creations WHERE EXISTS (SELECT 1 FROM ds_history h
+             WHERE h.version = ds_local_creations.version AND h.server_version IS NOT NULL AND h.server_version <= ?1)",
+    )?
+    .execute([server_version as i64])?;
+    Ok(())
+}

@@ -46,8 +46,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let id = 0..6i64;
     prop_oneof![
-        // Items 0 and 1 exist from the start and are never made again once erased (see `part`).
-        3 => (2..6i64, any::<u8>()).prop_map(|(i, n)| Op::Create(i, n)),
+        3 => (id.clone(), any::<u8>()).prop_map(|(i, n)| Op::Create(i, n)),
         3 => (id.clone(), any::<u8>()).prop_map(|(i, n)| Op::SetName(i, n)),
         2 => (id.clone(), -5..5i64).prop_map(|(i, c)| Op::SetCount(i, c)),
         1 => id.clone().prop_map(Op::Erase),
@@ -86,10 +85,8 @@ fn scenario() -> impl Strategy<Value = (usize, Vec<(usize, Op)>)> {
 
 /// An index among the parts of `Item[i]` (`x` modulo their number), making a part first when
 /// there is none: embedded ops then rarely fail, and clients conflict on the same objects. The
-/// item itself is not made (its parents exist from the start, see `run_scenario`): an upsert
-/// here re-creates items erased concurrently so often that it meets a known limit of the
-/// rebase, outside embedded objects (a client that re-created an object applies a third
-/// client's list insert on it, which the server had dropped while the object was erased).
+/// item itself is not made here (its parents exist from the start, see `run_scenario`; the
+/// generic `Create` op re-creates erased ones).
 fn part(r: &Realm, i: i64, x: usize) -> Result<usize> {
     let n = r.embedded_len("Item", &i.into(), "parts")?;
     if n == 0 {
@@ -226,4 +223,136 @@ fn random_concurrent_clients_converge_to_the_server_state() {
     let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
     let mut runner = TestRunner::new_with_rng(config, rng);
     runner.run(&scenario(), |(n, ops)| run_scenario(n, &ops)).expect("convergence");
+}
+
+/// Item 1 with a tag, and item 0, on three synced clients.
+fn three_clients_with_item(ts: &TestServer) -> [Realm; 3] {
+    let clients = ["a", "b", "c"].map(|n| open_kinds_client(ts, &format!("{n}.realm"), "alice", ClientResetConfig::default()));
+    clients[0].write(|r| r.upsert("Item", 0, &[])).expect("item 0");
+    clients[0].write(|r| r.upsert("Item", 1, &[("name", "one".into())])).expect("item");
+    clients[0].write(|r| r.list_insert("Item", &1.into(), "tags", 0, "first".into())).expect("tag");
+    for c in clients.iter().chain(&clients[..1]) {
+        sync_all(c);
+    }
+    clients
+}
+
+/// Every client, after two rounds of sync, has the state a new client bootstraps from the server.
+fn assert_all_equal_the_server(ts: &TestServer, clients: &[Realm]) {
+    for _ in 0..2 {
+        for c in clients {
+            sync_all(c);
+        }
+    }
+    let fresh = open_kinds_client(ts, "fresh.realm", "alice", ClientResetConfig::default());
+    sync_all(&fresh);
+    let want = dump(&fresh);
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(dump(c), want, "client {i} differs from the server state");
+    }
+}
+
+/// A erases item 1 while B, offline, makes `change` to it; C re-creates it (an upsert) offline,
+/// before it saw the erase or after it downloaded it. On the server the item is erased when B's
+/// change comes; returns the clients once B and then C are back online.
+fn recreate_after_erase(ts: &TestServer, c_saw_the_erase: bool, change: impl FnOnce(&Realm) -> Result<()>) -> [Realm; 3] {
+    let [a, b, c] = three_clients_with_item(ts);
+    offline(&b);
+    if !c_saw_the_erase {
+        offline(&c);
+    }
+    a.write(|r| r.erase("Item", &1.into())).unwrap();
+    sync_all(&a);
+    if c_saw_the_erase {
+        sync_all(&c);
+        offline(&c);
+    }
+    b.write(change).unwrap();
+    online(&b);
+    c.write(|r| r.upsert("Item", 1, &[("name", "again".into())])).unwrap();
+    online(&c);
+    [a, b, c]
+}
+
+fn insert_a_tag(r: &Realm) -> Result<()> {
+    r.list_insert("Item", &1.into(), "tags", 0, "from b".into())
+}
+
+/// The server drops B's list insert (the item is erased by then). C re-created the item before
+/// it saw the erase: it must not keep B's insert when it integrates the erase and the insert in
+/// one download.
+#[test]
+fn convergence_recreated_object_does_not_keep_an_insert_the_server_dropped() {
+    let ts = start_kinds_server();
+    let clients = recreate_after_erase(&ts, false, insert_a_tag);
+    assert_all_equal_the_server(&ts, &clients);
+}
+
+/// As above, but C downloaded the erase before it created the item again, and B's insert comes in
+/// a later download: the item C created is not on the server when the insert is applied there.
+#[test]
+fn convergence_object_created_after_a_downloaded_erase_does_not_keep_an_insert_the_server_dropped() {
+    let ts = start_kinds_server();
+    let clients = recreate_after_erase(&ts, true, insert_a_tag);
+    assert_all_equal_the_server(&ts, &clients);
+}
+
+/// A and C create the same item concurrently (A's create comes first on the server), and B
+/// changes it after A's create: the server has the item then, so C keeps B's change too.
+#[test]
+fn convergence_concurrently_created_object_keeps_a_change_made_after_the_first_create() {
+    let ts = start_kinds_server();
+    let [a, b, c] = three_clients_with_item(&ts);
+    offline(&c);
+    a.write(|r| r.upsert("Item", 2, &[("name", "from a".into())])).unwrap();
+    sync_all(&a);
+    sync_all(&b);
+    b.write(|r| r.list_insert("Item", &2.into(), "tags", 0, "from b".into())).unwrap();
+    sync_all(&b);
+    c.write(|r| r.upsert("Item", 2, &[("count", 7.into())])).unwrap();
+    online(&c);
+    let tags = c.get("Item", &2.into()).unwrap().and_then(|o| o.list("tags").map(<[Value]>::to_vec));
+    assert_eq!(tags, Some(strings(&["from b"])), "C keeps B's insert");
+    assert_all_equal_the_server(&ts, &[a, b, c]);
+}
+
+/// The local creations a file notes (for the rule above) live in a table that a file from before
+/// it gets when it is opened; synced away, the note is forgotten.
+#[test]
+fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened() {
+    let ts = start_kinds_server();
+    let path = ts.path("old.realm");
+    let r = open_kinds_client(&ts, "old.realm", "alice", ClientResetConfig::default());
+    r.write(|r| r.upsert("Item", 1, &[])).unwrap();
+    sync_all(&r);
+    drop(r);
+    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE ds_local_creations").unwrap();
+    let noted = || -> Vec<i64> {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut stmt = conn.prepare("SELECT version FROM ds_local_creations").unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    };
+    let r = open_kinds_client(&ts, "old.realm", "alice", ClientResetConfig::default());
+    offline(&r);
+    r.write(|r| r.upsert("Item", 2, &[])).unwrap();
+    assert_eq!(noted(), vec![r.last_local_version().unwrap() as i64], "the creation of item 2 is noted");
+    online(&r);
+    // Another client's change downloaded past the acknowledgement lets it go.
+    let other = open_kinds_client(&ts, "other.realm", "alice", ClientResetConfig::default());
+    sync_all(&other);
+    other.write(|r| r.set("Item", &1.into(), "name", "x".into())).unwrap();
+    sync_all(&other);
+    sync_all(&r);
+    assert_eq!(noted(), Vec::<i64>::new(), "forgotten once synced");
+}
+
+/// As in the first case, B sets a link to the item instead: on the server the item is erased
+/// then, so the link is null (rule 6); C, which re-created the item, must null it too.
+#[test]
+fn convergence_link_to_a_recreated_object_is_null_as_on_the_server() {
+    let ts = start_kinds_server();
+    let clients = recreate_after_erase(&ts, false, |r| r.set("Item", &0.into(), "next", Value::Link(1.into())));
+    let next = clients[2].get("Item", &0.into()).unwrap().and_then(|o| o.value("next").cloned());
+    assert_eq!(next, Some(Value::Null), "the link C downloaded is null");
+    assert_all_equal_the_server(&ts, &clients);
 }

@@ -328,6 +328,7 @@ fn transform_in_place(
         realm.on_commit(move |conn, _| {
             // The recovered changesets become the new history; nothing of the diff is uploaded.
             conn.execute("DELETE FROM ds_history", [])?;
+            conn.execute("DELETE FROM ds_local_creations", [])?;
             let mut version = store::get_meta::<i64>(conn, "local_version")?.unwrap_or(0) as u64;
             let acked = version;
             for instructions in kept {
@@ -500,7 +501,12 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
             transform::finish(tx, diff_changes)
         })?;
         let (server_version, salt) = (fresh.server_version, fresh.salt);
-        realm.on_commit(move |conn, _| sync_meta::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 }))
+        // The server's state may hold objects created here before: what this client noted as
+        // created locally no longer says the server lacks them (see `sync_meta::LocalCreations`).
+        realm.on_commit(move |conn, _| {
+            conn.execute("DELETE FROM ds_local_creations", [])?;
+            sync_meta::save_cursor(conn, &Cursor { ident: Some(ident), server_version, salt, acked: 0 })
+        })
     })
     .map(|_| ());
     drop(fresh);

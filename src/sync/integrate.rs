@@ -10,7 +10,10 @@ use crate::realm::Realm;
 use crate::rules::{self, Mode, Outcome, Tx};
 use crate::schema::Schema;
 use crate::store;
-use crate::sync_meta::{Cursor, load_cursor, local_changesets, save_cursor, unrecorded_write, write_meta};
+use crate::sync_meta::{
+    Cursor, LocalCreations, forget_synced_creations, load_cursor, load_local_creations, local_changesets, save_cursor,
+    save_local_creations, unrecorded_write, write_meta,
+};
 use rusqlite::Connection;
 
 /// Applies one downloaded batch in one write transaction: each server changeset in order, each
@@ -23,10 +26,11 @@ pub fn integrate_download(realm: &Realm, changesets: &[DownloadChangeset], lates
         realm.with_txn(|tx, _| {
             let oldest_base = changesets.iter().map(|c| c.last_integrated_client_version).min().unwrap_or(u64::MAX);
             let local = if changesets.is_empty() { Vec::new() } else { local_changesets(tx.conn, oldest_base, usize::MAX)? };
+            let mut creations = load_local_creations(tx.conn)?;
             for dc in changesets {
-                apply_rebased(tx, &dc.changeset, &local, dc.last_integrated_client_version)?;
+                apply_rebased(tx, &dc.changeset, &local, dc.last_integrated_client_version, &mut creations)?;
             }
-            Ok(())
+            save_local_creations(tx.conn, &creations)
         })?;
         refine_changes(realm)?;
         realm.on_commit(move |conn, _| {
@@ -76,11 +80,30 @@ pub fn apply_compensation(realm: &Realm, local_version: u64, objects: &[crate::p
 }
 
 /// One server changeset, then the concurrent local instructions on the objects it touched.
-fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64) -> Result<()> {
+/// The server changeset is applied as the server did: an object this client created that the
+/// server did not have at that point (`creations`: created by a local changeset the server had
+/// not integrated yet) is absent there, so the changeset's instructions on it are dropped and
+/// its links to it are links to a missing object (`Tx::absent_on_server`); else a local
+/// re-creation of an object erased on the server would keep a change the server dropped. The
+/// local instructions applied again then put the client's changes on top.
+fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u64, creations: &mut LocalCreations) -> Result<()> {
     let before = std::mem::take(&mut tx.changes);
+    creations.retain(|_, version| *version > integrated);
+    tx.absent_on_server = creations.keys().cloned().collect();
     for ins in &cs.instructions {
+        if let Some((class, pk)) = ins.object() {
+            let key = (class.to_string(), pk.to_key_bytes());
+            if matches!(ins, Instruction::CreateObject { .. }) {
+                tx.absent_on_server.remove(&key);
+                creations.remove(&key);
+            } else if creations.contains_key(&key) {
+                log_dropped(ins, Outcome::Dropped("the object is not on the server at this point".into()));
+                continue;
+            }
+        }
         log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
     }
+    tx.absent_on_server.clear();
     let touched = tx.changes.clone();
     let named: Vec<_> = cs.instructions.iter().filter_map(|i| i.object().map(|(c, pk)| (c.to_string(), pk.clone()))).collect();
     // The local instructions applied again so far: a local set of a counter applied again
@@ -101,12 +124,29 @@ fn apply_rebased(tx: &mut Tx, cs: &Changeset, local: &[Changeset], integrated: u
             if relevant {
                 log_dropped(ins, rules::apply(tx, ins, Mode::Merge)?);
                 reapplied.push(ins);
+                note_recreation(tx, cs, ins, lc.local_version, creations)?;
             }
         }
     }
     let mut all = before;
     all.merge(&tx.changes);
     tx.changes = all;
+    Ok(())
+}
+
+/// A local create applied again that re-made an object the server changeset erased: the
+/// server lacks it until it integrates that local changeset.
+fn note_recreation(tx: &Tx, cs: &Changeset, ins: &Instruction, version: u64, creations: &mut LocalCreations) -> Result<()> {
+    let Instruction::CreateObject { class, pk, .. } = ins else { return Ok(()) };
+    let last_on_server = cs.instructions.iter().rev().find(|i| {
+        matches!(i, Instruction::CreateObject { .. } | Instruction::EraseObject { .. }) && i.object() == Some((class.as_str(), pk))
+    });
+    if matches!(last_on_server, Some(Instruction::EraseObject { .. })) {
+        let (ci, _) = tx.schema.class(class)?;
+        if store::object_exists(tx.conn, ci, pk)? {
+            creations.entry((class.clone(), pk.to_key_bytes())).or_insert(version);
+        }
+    }
     Ok(())
 }
 
@@ -202,6 +242,7 @@ fn retention(realm: &Realm) -> u64 {
 /// recovery of changes a restored server lost. Acknowledgements come in order, so the
 /// acknowledged changesets are exactly the local versions up to `cursor.acked`.
 pub fn trim_history(conn: &Connection, cursor: &Cursor, retain: u64) -> Result<()> {
+    forget_synced_creations(conn, cursor.server_version)?;
     let Some(keep_from) = cursor.acked.checked_sub(retain) else { return Ok(()) };
     conn.prepare_cached("DELETE FROM ds_history WHERE version <= ?1 AND server_version IS NOT NULL AND server_version <= ?2")?
         .execute(rusqlite::params![keep_from as i64, cursor.server_version as i64])?;
