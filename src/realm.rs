@@ -313,8 +313,11 @@ impl Realm {
                     if !diff.additive.is_empty() {
                         store::set_meta(&conn, "schema", merged.to_json())?;
                     }
-                    store::bring_object_hashes_up_to_date(&conn)?;
-                    store::add_local_creations(&conn)?;
+                    // Only an opening that found work to do (and took the write lock) does it.
+                    if needs_write {
+                        store::bring_object_hashes_up_to_date(&conn)?;
+                        store::add_local_creations(&conn)?;
+                    }
                     Ok((merged, peer_id as u64, diff.additive.into_iter().map(additive_instruction).collect()))
                 }
             }
