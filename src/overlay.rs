@@ -18,6 +18,9 @@ use crate::value::PrimaryKey;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+/// Backlink rows per `INSERT` statement.
+const BACKLINK_BATCH: usize = 64;
+
 /// (class index, primary-key bytes): how the file orders objects.
 pub type Key = (usize, Vec<u8>);
 
@@ -33,6 +36,14 @@ pub struct Overlay<'c> {
     pinned: HashSet<Key>,
     /// Backlinks added in the transform, not yet in the file: target → sources.
     new_backlinks: HashMap<Key, Vec<Key>>,
+    /// Backlinks of objects written now, inserted `BACKLINK_BATCH` rows per statement (one
+    /// statement per row spent more time binding, halting and closing cursors than inserting).
+    /// Flushed before anything reads or deletes backlinks.
+    unflushed_backlinks: Vec<(Key, Key)>,
+    /// The file's backlinks of targets `sources_linking_to` read, while still what the file holds
+    /// (the transform adds none to them): `take_backlinks` need not read them again, nor delete
+    /// when there are none (recovery erasing thousands of objects nothing links to).
+    known_sources: HashMap<Key, Vec<Key>>,
     select_data: CachedStatement<'c>,
     select_exists: CachedStatement<'c>,
     put: CachedStatement<'c>,
@@ -40,6 +51,7 @@ pub struct Overlay<'c> {
     delete: CachedStatement<'c>,
     delete_links_from: CachedStatement<'c>,
     add_link: CachedStatement<'c>,
+    add_links: CachedStatement<'c>,
     select_links_to: CachedStatement<'c>,
     delete_links_to: CachedStatement<'c>,
 }
@@ -50,6 +62,8 @@ impl<'c> Overlay<'c> {
             held: BTreeMap::new(),
             pinned,
             new_backlinks: HashMap::new(),
+            unflushed_backlinks: Vec::new(),
+            known_sources: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             put: conn.prepare_cached(store::PUT_RECORD_SQL)?,
@@ -57,6 +71,10 @@ impl<'c> Overlay<'c> {
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
             add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
+            add_links: conn.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES {}",
+                vec!["(?, ?, ?, ?)"; BACKLINK_BATCH].join(", ")
+            ))?,
             select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
             delete_links_to: conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
         })
@@ -64,12 +82,21 @@ impl<'c> Overlay<'c> {
 
     /// The sources that link to `targets` in the file (stale entries included).
     pub fn sources_linking_to(&mut self, targets: &HashSet<Key>) -> Result<Vec<Key>> {
+        self.flush_backlinks()?;
         let mut out = Vec::new();
-        for (tc, tk) in targets {
-            let mut rows = self.select_links_to.query(params![*tc as i64, tk])?;
-            while let Some(r) = rows.next()? {
-                out.push((r.get::<_, i64>(0)? as usize, r.get::<_, Vec<u8>>(1)?));
-            }
+        for target in targets {
+            let sources = self.file_backlinks(target)?;
+            out.extend(sources.iter().cloned());
+            self.known_sources.insert(target.clone(), sources);
+        }
+        Ok(out)
+    }
+
+    fn file_backlinks(&mut self, target: &Key) -> Result<Vec<Key>> {
+        let mut out = Vec::new();
+        let mut rows = self.select_links_to.query(params![target.0 as i64, target.1])?;
+        while let Some(r) = rows.next()? {
+            out.push((r.get::<_, i64>(0)? as usize, r.get::<_, Vec<u8>>(1)?));
         }
         Ok(out)
     }
@@ -85,8 +112,10 @@ impl<'c> Overlay<'c> {
     /// Holds a pinned object the diff reached: `original` is its committed record, `wanted` its
     /// state after the diff. Links `wanted` adds are noted as new backlinks.
     pub fn hold(&mut self, schema: &Schema, key: Key, original: Option<Vec<u8>>, wanted: Option<ObjectData>) -> Result<()> {
-        if let Some(w) = &wanted {
-            let class = &schema.classes[key.0];
+        let class = &schema.classes[key.0];
+        // Objects of a class that cannot link have no backlinks to note (and the committed
+        // record need not be decoded to find out).
+        if let Some(w) = wanted.as_ref().filter(|_| can_link(class)) {
             let before = match &original {
                 Some(b) => links(schema, class, &store::decode_object(b, class)?)?,
                 None => Vec::new(),
@@ -143,14 +172,16 @@ impl<'c> Overlay<'c> {
     /// Takes the objects that (may) link to `target`: the file's backlinks (removed) and the
     /// transform's new ones.
     pub fn take_backlinks(&mut self, target: &Key) -> Result<Vec<Key>> {
+        self.flush_backlinks()?;
         let mut out = self.new_backlinks.remove(target).unwrap_or_default();
-        {
-            let mut rows = self.select_links_to.query(params![target.0 as i64, target.1])?;
-            while let Some(r) = rows.next()? {
-                out.push((r.get::<_, i64>(0)? as usize, r.get::<_, Vec<u8>>(1)?));
-            }
+        let in_file = match self.known_sources.remove(target) {
+            Some(known) => known,
+            None => self.file_backlinks(target)?,
+        };
+        if !in_file.is_empty() {
+            self.delete_links_to.execute(params![target.0 as i64, target.1])?;
         }
-        self.delete_links_to.execute(params![target.0 as i64, target.1])?;
+        out.extend(in_file);
         out.sort();
         out.dedup();
         Ok(out)
@@ -178,6 +209,7 @@ impl<'c> Overlay<'c> {
     /// Erases one object of `class` now, with the backlinks it is the source of; returns whether
     /// the file held it (so a caller need not read the row first).
     pub fn erase_now(&mut self, class: &ClassSchema, key: &Key) -> Result<bool> {
+        self.flush_backlinks()?;
         let erased = self.delete.execute(params![key.0 as i64, key.1])? > 0;
         // Only an object with link properties can be the source of a backlink.
         if erased && class.properties.iter().any(|p| p.target.is_some()) {
@@ -186,14 +218,44 @@ impl<'c> Overlay<'c> {
         Ok(erased)
     }
 
+    /// Adds a backlink to the file (in a batch: see `unflushed_backlinks`).
     pub fn add_backlink(&mut self, target: &Key, source: &Key) -> Result<()> {
-        self.add_link.execute(params![target.0 as i64, target.1, source.0 as i64, source.1])?;
+        self.known_sources.remove(target);
+        self.unflushed_backlinks.push((target.clone(), source.clone()));
+        if self.unflushed_backlinks.len() == BACKLINK_BATCH {
+            self.flush_backlinks()?;
+        }
+        Ok(())
+    }
+
+    fn flush_backlinks(&mut self) -> Result<()> {
+        if self.unflushed_backlinks.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.unflushed_backlinks);
+        if rows.len() == BACKLINK_BATCH {
+            for (i, (target, source)) in rows.iter().enumerate() {
+                self.add_links.raw_bind_parameter(4 * i + 1, target.0 as i64)?;
+                self.add_links.raw_bind_parameter(4 * i + 2, &target.1)?;
+                self.add_links.raw_bind_parameter(4 * i + 3, source.0 as i64)?;
+                self.add_links.raw_bind_parameter(4 * i + 4, &source.1)?;
+            }
+            self.add_links.raw_execute()?;
+        } else {
+            for (target, source) in &rows {
+                self.add_link.execute(params![target.0 as i64, target.1, source.0 as i64, source.1])?;
+            }
+        }
+        // The buffer is reused: a transform allocates it once.
+        self.unflushed_backlinks = rows;
+        self.unflushed_backlinks.clear();
         Ok(())
     }
 
     /// Writes every held object whose record changed, once, and the backlinks still wanted;
     /// returns the exact net change of the held objects.
     pub fn finish(mut self, schema: &Schema) -> Result<ChangeSummary> {
+        self.flush_backlinks()?;
         let mut summary = ChangeSummary::default();
         let held = std::mem::take(&mut self.held);
         let mut erased = HashSet::new();
@@ -220,8 +282,14 @@ impl<'c> Overlay<'c> {
                 self.add_backlink(&target, source)?;
             }
         }
+        self.flush_backlinks()?;
         Ok(summary)
     }
+}
+
+/// Whether objects of `class` can link: a link property, or a mixed that may hold a typed link.
+fn can_link(class: &ClassSchema) -> bool {
+    class.properties.iter().any(|p| p.target.is_some() || p.kind == crate::value::ScalarType::Mixed)
 }
 
 /// The objects `data` links to, as keys.

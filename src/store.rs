@@ -27,8 +27,12 @@ CREATE TABLE ds_history(version INTEGER PRIMARY KEY, changeset BLOB NOT NULL, se
 
 /// Objects a local changeset created (or a rebase re-created) that the server may not have yet:
 /// (class name, primary key bytes, local version of that changeset). See `sync_meta`.
-/// Added to files from before it when they are opened.
-const CREATE_LOCAL_CREATIONS: &str = "CREATE TABLE IF NOT EXISTS ds_local_creations(class TEXT NOT NULL, pk BLOB NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;";
+/// With it, an index of the history by server version: forgetting creations asks which local
+/// versions the server has, and reading `server_version` from a history row would walk the
+/// changeset's overflow pages first (a large changeset: hundreds of pages, once per creation).
+/// Both are added to files from before them when they are opened.
+const CREATE_LOCAL_CREATIONS: &str = "CREATE TABLE IF NOT EXISTS ds_local_creations(class TEXT NOT NULL, pk BLOB NOT NULL, version INTEGER NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ds_history_by_server_version ON ds_history(server_version);";
 
 /// One stored property value: a scalar, a list or a set.
 #[derive(Debug, Clone, PartialEq)]
@@ -230,7 +234,7 @@ pub fn changed_properties(class: &ClassSchema, old: &ObjectData, new: &ObjectDat
         .filter(|&i| {
             let same = match (old.fields.get(i), new.fields.get(i)) {
                 (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
-                (Some(Field::List(a)), Some(Field::List(b))) => a.values() == b.values(),
+                (Some(Field::List(a)), Some(Field::List(b))) => a.visible().map(|e| &e.value).eq(b.visible().map(|e| &e.value)),
                 (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
                 (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
                     a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
@@ -691,14 +695,18 @@ fn lacks_object_hashes(conn: &Connection) -> Result<bool> {
     Ok(n == 0)
 }
 
-/// Whether the file is from before `ds_local_creations` (opening adds it).
+/// Whether the file is from before `ds_local_creations` or its history index (opening adds them).
 pub fn lacks_local_creations(conn: &Connection) -> Result<bool> {
-    let n: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'ds_local_creations'", [], |r| r.get(0))?;
-    Ok(n == 0)
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE name IN ('ds_local_creations', 'ds_history_by_server_version')",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n < 2)
 }
 
-/// Adds `ds_local_creations` to a file from before it (inside the caller's write transaction).
+/// Adds `ds_local_creations` and its history index to a file from before them (inside the
+/// caller's write transaction).
 pub fn add_local_creations(conn: &Connection) -> Result<()> {
     conn.execute_batch(CREATE_LOCAL_CREATIONS)?;
     Ok(())

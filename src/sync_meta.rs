@@ -127,10 +127,8 @@ pub fn save_local_creations(conn: &Connection, creations: &LocalCreations) -> Re
 /// Forgets the creations of changesets the server acknowledged at or before `server_version`
 /// (downloaded past: no server changeset from before them can come any more).
 pub fn forget_synced_creations(conn: &Connection, server_version: u64) -> Result<()> {
-    conn.prepare_cached(
-        "DELETE FROM ds_local_creations WHERE EXISTS (SELECT 1 FROM ds_history h
-             WHERE h.version = ds_local_creations.version AND h.server_version IS NOT NULL AND h.server_version <= ?1)",
-    )?
-    .execute([server_version as i64])?;
+    // The subquery reads only `ds_history_by_server_version` (the version is the row id).
+    conn.prepare_cached("DELETE FROM ds_local_creations WHERE version IN (SELECT version FROM ds_history WHERE server_version <= ?1)")?
+        .execute([server_version as i64])?;
     Ok(())
 }

@@ -308,3 +308,28 @@ fn backlinks_are_written_only_where_links_change() {
     let key = |i: i64| PrimaryKey::from(i).to_key_bytes();
     assert_eq!(inserted, vec![(0, key(30), 0, key(20))], "only the new link 20 → 30");
 }
+
+/// Links the reset restores get their backlinks, however many: 100 new items on the server link
+/// to item 0, more than one batch of backlink rows (64) and a remainder. Erasing item 0 afterwards
+/// nulls every one of those links, which it finds through the backlinks.
+#[test]
+fn backlinks_of_links_the_reset_restores_are_all_written() {
+    let ts = TestServer::start();
+    let w = watched(ClientResetMode::DiscardUnsyncedChanges);
+    let (path, a, b) = seeded_pair(&ts, &w);
+    b.write(|r| (100..200i64).try_for_each(|i| r.create("Item", i, &[("next", Value::Link(0.into()))]).map(|_| ()))).unwrap();
+    sync_all(&b);
+    let (rep, _) = w.reset(&ts, &a);
+    assert_eq!(rep.objects_inserted, 100);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let to_item_0: i64 = c
+        .query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND sclass = tclass", [PrimaryKey::from(0).to_key_bytes()], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(to_item_0, 100, "one backlink per restored link from an item to item 0");
+    a.write(|r| r.erase("Item", &0.into())).unwrap();
+    for i in 100..200i64 {
+        assert_eq!(a.get("Item", &i.into()).unwrap().unwrap().value("next"), Some(&Value::Null), "item {i}'s link to the erased item");
+    }
+}

@@ -326,7 +326,10 @@ fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened()
     r.write(|r| r.upsert("Item", 1, &[])).unwrap();
     sync_all(&r);
     drop(r);
-    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE ds_local_creations").unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE ds_local_creations; DROP INDEX ds_history_by_server_version;")
+        .unwrap();
     let noted = || -> Vec<i64> {
         let conn = rusqlite::Connection::open(&path).unwrap();
         let mut stmt = conn.prepare("SELECT version FROM ds_local_creations").unwrap();
@@ -344,6 +347,22 @@ fn convergence_a_file_from_before_local_creations_gets_their_table_when_opened()
     sync_all(&other);
     sync_all(&r);
     assert_eq!(noted(), Vec::<i64>::new(), "forgotten once synced");
+    // Forgetting reads the server versions from the index the open added, never a history row
+    // (whose changeset's overflow pages come before `server_version`).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN DELETE FROM ds_local_creations WHERE version IN (SELECT version FROM ds_history WHERE server_version <= 5)",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|step| step.contains("COVERING INDEX ds_history_by_server_version")),
+        "the forgetting query reads the history index: {plan:?}"
+    );
 }
 
 /// As in the first case, B sets a link to the item instead: on the server the item is erased

@@ -283,7 +283,7 @@ fn transform_in_place(
             let erased = transform::begin(tx, if recover { &unsynced } else { &[] })?;
             let kept_local = transform::apply_diff(tx, fresh, true, &erased)?;
             report.timings.diff_us = clock.lap();
-            let diff_changes = std::mem::take(&mut tx.changes);
+            let diff_changes = std::mem::replace(&mut tx.changes, crate::notify::ChangeSummary::muted());
             let replayed = if recover { transform::replay(tx, &unsynced, &kept_local)? } else { Replayed::default() };
             transform::finish(tx, diff_changes)?;
             report.timings.replay_us = clock.lap();
@@ -350,7 +350,7 @@ fn transform_in_place(
             };
             store::set_meta(conn, PENDING_KEY, serde_json::to_string(&pending).unwrap_or_default())?;
             store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
-            Ok(())
+            transform::size_as_usual(conn)
         })?;
         report.timings.summary_us = clock.lap();
         Ok(())
@@ -364,8 +364,12 @@ fn transform_in_place(
             // The report in the commit could not know the commit's own time.
             super::store_final_timings(realm, report)
         }
-        Ok(()) => realm.cancel(),
+        Ok(()) => {
+            let _ = realm.with_txn(|tx, _| transform::size_as_usual(tx.conn));
+            realm.cancel()
+        }
         Err(e) => {
+            let _ = realm.with_txn(|tx, _| transform::size_as_usual(tx.conn));
             let _ = realm.cancel();
             Err(e)
         }
@@ -496,9 +500,10 @@ pub(crate) fn bootstrap(session: &SyncSession, bound: &mut Bound) -> Result<()> 
             let local = sync_meta::local_changesets(tx.conn, 0, usize::MAX)?;
             let erased = transform::begin(tx, &local)?;
             let kept_local = transform::apply_diff(tx, &fresh, false, &erased)?;
-            let diff_changes = std::mem::take(&mut tx.changes);
+            let diff_changes = std::mem::replace(&mut tx.changes, crate::notify::ChangeSummary::muted());
             transform::replay(tx, &local, &kept_local)?;
-            transform::finish(tx, diff_changes)
+            transform::finish(tx, diff_changes)?;
+            transform::size_as_usual(tx.conn)
         })?;
         let (server_version, salt) = (fresh.server_version, fresh.salt);
         // The server's state may hold objects created here before: what this client noted as

@@ -27,8 +27,9 @@ const PAGE: usize = 1_000;
 
 /// The transform reads the whole realm once and writes what differs: a larger page cache (8 MiB)
 /// and reads through mmap (the first 32 MiB of the file) instead of a copy per page. Both are
-/// caps, so memory stays bounded whatever the realm's size. Set back to SQLite's defaults when
-/// the transform ends.
+/// caps, so memory stays bounded whatever the realm's size. Set back to SQLite's defaults by
+/// `size_as_usual` once the transform's transaction is over: after the commit has deleted the
+/// old history, whose overflow pages it reads through the mmap too.
 const SIZED_FOR_TRANSFORM: &str = "PRAGMA cache_size = -8192; PRAGMA mmap_size = 33554432;";
 const SIZED_AS_USUAL: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
 
@@ -65,12 +66,17 @@ pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
     Ok(erased)
 }
 
+/// Gives the connection SQLite's usual page cache and no mmap again (see `SIZED_FOR_TRANSFORM`).
+pub fn size_as_usual(conn: &rusqlite::Connection) -> Result<()> {
+    conn.execute_batch(SIZED_AS_USUAL)?;
+    Ok(())
+}
+
 /// Ends the transform: writes the held objects and makes `tx.changes` the exact net change.
 pub fn finish(tx: &mut Tx, diff_changes: crate::notify::ChangeSummary) -> Result<()> {
     let ov = tx.overlay.take().ok_or_else(|| Error::Internal("transform finished twice".into()))?;
     let held = ov.finish(&tx.schema)?;
-    tx.conn.execute_batch(SIZED_AS_USUAL)?;
-    // The rules recorded the replay as it went; the held objects' summary replaces that.
+    // The replay recorded nothing (a muted summary): the held objects' summary says what it did.
     tx.changes = diff_changes;
     tx.changes.merge(&held);
     Ok(())
