@@ -276,7 +276,7 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
         }
     };
     if outcome == Outcome::Applied {
-        tx.save_object(ci, c, pk, &data)?;
+        tx.save_object(ci, pk, data)?;
         // Observers of the parent see the property that holds the embedded object change.
         tx.changes.record_modify(class, pk, path.first().map_or(prop.as_str(), |s| s.prop.as_str()));
     }

@@ -402,7 +402,7 @@ pub(crate) fn apply(tx: &mut Tx, ins: &Instruction, mode: Mode) -> Result<Outcom
         let ti = schema.class(tclass)?.0;
         tx.add_backlink(ti, tpk, ci, pk)?;
     }
-    tx.save_object(ci, c, pk, &data)?;
+    tx.save_object(ci, pk, data)?;
     tx.changes.record_modify(class, pk, prop);
     Ok(adjusted.map(Outcome::Adjusted).unwrap_or(Outcome::Applied))
 }

@@ -14,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::notify::ChangeSummary;
 use crate::schema::{ClassSchema, Schema};
 use crate::store::{self, ObjectData};
-use crate::value::PrimaryKey;
+use crate::value::{PrimaryKey, ScalarType};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Backlink rows per `INSERT` statement.
 const BACKLINK_BATCH: usize = 64;
@@ -31,7 +31,8 @@ struct Held {
 }
 
 pub struct Overlay<'c> {
-    held: BTreeMap<Key, Held>,
+    /// Hashed, not ordered: the replay looks objects up many times; `finish` sorts them once.
+    held: HashMap<Key, Held>,
     /// Objects to hold as soon as they are met (named by recovery, or linking to what it erases).
     pinned: HashSet<Key>,
     /// Backlinks added in the transform, not yet in the file: target → sources.
@@ -53,13 +54,14 @@ pub struct Overlay<'c> {
     add_link: CachedStatement<'c>,
     add_links: CachedStatement<'c>,
     select_links_to: CachedStatement<'c>,
+    select_links_to_many: CachedStatement<'c>,
     delete_links_to: CachedStatement<'c>,
 }
 
 impl<'c> Overlay<'c> {
     pub fn new(conn: &'c Connection, pinned: HashSet<Key>) -> Result<Self> {
         Ok(Overlay {
-            held: BTreeMap::new(),
+            held: HashMap::new(),
             pinned,
             new_backlinks: HashMap::new(),
             unflushed_backlinks: Vec::new(),
@@ -76,20 +78,42 @@ impl<'c> Overlay<'c> {
                 vec!["(?, ?, ?, ?)"; BACKLINK_BATCH].join(", ")
             ))?,
             select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
+            select_links_to_many: conn.prepare_cached(&format!(
+                "SELECT tpk, sclass, spk FROM ds_backlinks WHERE tclass = ? AND tpk IN ({})",
+                vec!["?"; BACKLINK_BATCH].join(", ")
+            ))?,
             delete_links_to: conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
         })
     }
 
     /// The sources that link to `targets` in the file (stale entries included).
+    /// Asks for `BACKLINK_BATCH` targets of one class per statement.
     pub fn sources_linking_to(&mut self, targets: &HashSet<Key>) -> Result<Vec<Key>> {
         self.flush_backlinks()?;
-        let mut out = Vec::new();
-        for target in targets {
-            let sources = self.file_backlinks(target)?;
-            out.extend(sources.iter().cloned());
-            self.known_sources.insert(target.clone(), sources);
+        let mut sorted: Vec<&Key> = targets.iter().collect();
+        sorted.sort();
+        for target in &sorted {
+            self.known_sources.insert((*target).clone(), Vec::new());
         }
-        Ok(out)
+        for of_class in sorted.chunk_by(|a, b| a.0 == b.0) {
+            for chunk in of_class.chunks(BACKLINK_BATCH) {
+                let class = chunk[0].0;
+                self.select_links_to_many.raw_bind_parameter(1, class as i64)?;
+                // A short last chunk repeats its last key (a key twice in `IN` is found once).
+                for i in 0..BACKLINK_BATCH {
+                    self.select_links_to_many.raw_bind_parameter(i + 2, &chunk[i.min(chunk.len() - 1)].1)?;
+                }
+                let mut rows = self.select_links_to_many.raw_query();
+                while let Some(r) = rows.next()? {
+                    let target = (class, r.get::<_, Vec<u8>>(0)?);
+                    let source = (r.get::<_, i64>(1)? as usize, r.get::<_, Vec<u8>>(2)?);
+                    if let Some(sources) = self.known_sources.get_mut(&target) {
+                        sources.push(source);
+                    }
+                }
+            }
+        }
+        Ok(sorted.iter().filter_map(|t| self.known_sources.get(*t)).flatten().cloned().collect())
     }
 
     fn file_backlinks(&mut self, target: &Key) -> Result<Vec<Key>> {
@@ -117,10 +141,10 @@ impl<'c> Overlay<'c> {
         // record need not be decoded to find out).
         if let Some(w) = wanted.as_ref().filter(|_| can_link(class)) {
             let before = match &original {
-                Some(b) => links(schema, class, &store::decode_object(b, class)?)?,
+                Some(b) => links(schema, key.0, &store::decode_object(b, class)?)?,
                 None => Vec::new(),
             };
-            for t in links(schema, class, w)? {
+            for t in links(schema, key.0, w)? {
                 if !before.contains(&t) {
                     self.note_backlink(t, key.clone());
                 }
@@ -133,7 +157,7 @@ impl<'c> Overlay<'c> {
     /// The object as the transform has it now (held, else the file's record).
     pub fn load(&mut self, class: &ClassSchema, key: &Key) -> Result<Option<ObjectData>> {
         if !self.held.contains_key(key) {
-            let original: Option<Vec<u8>> = self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?;
+            let original = self.file_record(key)?;
             let current = original.as_deref().map(|b| store::decode_object(b, class)).transpose()?;
             self.held.insert(key.clone(), Held { original, current });
         }
@@ -155,14 +179,19 @@ impl<'c> Overlay<'c> {
     }
 
     /// Sets the object's state (None: erased); written at the end.
-    pub fn set(&mut self, class: &ClassSchema, key: &Key, data: Option<ObjectData>) -> Result<()> {
-        if !self.held.contains_key(key) {
-            self.load(class, key)?;
-        }
-        if let Some(h) = self.held.get_mut(key) {
-            h.current = data;
+    pub fn set(&mut self, key: &Key, data: Option<ObjectData>) -> Result<()> {
+        match self.held.get_mut(key) {
+            Some(h) => h.current = data,
+            None => {
+                let original = self.file_record(key)?;
+                self.held.insert(key.clone(), Held { original, current: data });
+            }
         }
         Ok(())
+    }
+
+    fn file_record(&mut self, key: &Key) -> Result<Option<Vec<u8>>> {
+        Ok(self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?)
     }
 
     pub fn note_backlink(&mut self, target: Key, source: Key) {
@@ -257,7 +286,9 @@ impl<'c> Overlay<'c> {
     pub fn finish(mut self, schema: &Schema) -> Result<ChangeSummary> {
         self.flush_backlinks()?;
         let mut summary = ChangeSummary::default();
-        let held = std::mem::take(&mut self.held);
+        // In key order: the file's B-tree is written front to back.
+        let mut held: Vec<(Key, Held)> = std::mem::take(&mut self.held).into_iter().collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut erased = HashSet::new();
         for (key, h) in held {
             let class = &schema.classes[key.0];
@@ -289,18 +320,22 @@ impl<'c> Overlay<'c> {
 
 /// Whether objects of `class` can link: a link property, or a mixed that may hold a typed link.
 fn can_link(class: &ClassSchema) -> bool {
-    class.properties.iter().any(|p| p.target.is_some() || p.kind == crate::value::ScalarType::Mixed)
+    class.properties.iter().any(|p| p.target.is_some() || p.kind == ScalarType::Mixed)
 }
 
-/// The objects `data` links to, as keys.
-pub fn links(schema: &Schema, class: &ClassSchema, data: &ObjectData) -> Result<Vec<Key>> {
+/// The objects `data`, an object of class `ci`, links to, as keys.
+pub fn links(schema: &Schema, ci: usize, data: &ObjectData) -> Result<Vec<Key>> {
+    let class = &schema.classes[ci];
     let mut out = Vec::new();
-    for (p, f) in class.properties.iter().zip(&data.fields) {
-        for (tclass, t) in f.typed_links() {
-            out.push((schema.class(tclass)?.0, t.to_key_bytes()));
+    for (pi, (p, f)) in class.properties.iter().zip(&data.fields).enumerate() {
+        if p.kind == ScalarType::Mixed {
+            for (tclass, t) in f.typed_links() {
+                out.push((schema.class(tclass)?.0, t.to_key_bytes()));
+            }
+            continue;
         }
         let Some(target) = &p.target else { continue };
-        let ti = schema.class(target)?.0;
+        let ti = schema.link_target(ci, pi).ok_or_else(|| Error::UnknownClass(target.clone()))?;
         out.extend(f.links().into_iter().map(|t| (ti, t.to_key_bytes())));
     }
     Ok(out)

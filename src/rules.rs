@@ -82,30 +82,40 @@ impl<'a> Tx<'a> {
         }
     }
 
-    pub(crate) fn save_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
+    /// Takes the object's new state by value: the overlay keeps it as it is (a reset's replay
+    /// saves thousands of objects).
+    pub(crate) fn save_object(&mut self, ci: usize, pk: &PrimaryKey, data: ObjectData) -> Result<()> {
         match &mut self.overlay {
-            Some(o) => o.set(class, &(ci, pk.to_key_bytes()), Some(data.clone())),
+            Some(o) => o.set(&(ci, pk.to_key_bytes()), Some(data)),
+            None => store::save_object(self.conn, ci, pk, &data),
+        }
+    }
+
+    /// `save_object` for a caller that still needs the object (the overlay gets a copy).
+    fn save_object_ref(&mut self, ci: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<()> {
+        match &mut self.overlay {
+            Some(o) => o.set(&(ci, pk.to_key_bytes()), Some(data.clone())),
             None => store::save_object(self.conn, ci, pk, data),
         }
     }
 
-    fn insert_new_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
+    fn insert_new_object(&mut self, ci: usize, pk: &PrimaryKey, data: &ObjectData) -> Result<bool> {
         match &mut self.overlay {
             Some(o) => {
                 let key = (ci, pk.to_key_bytes());
                 if o.exists(&key)? {
                     return Ok(false);
                 }
-                o.set(class, &key, Some(data.clone()))?;
+                o.set(&key, Some(data.clone()))?;
                 Ok(true)
             }
             None => store::insert_new_object(self.conn, ci, pk, data),
         }
     }
 
-    fn delete_object(&mut self, ci: usize, class: &ClassSchema, pk: &PrimaryKey) -> Result<()> {
+    fn delete_object(&mut self, ci: usize, pk: &PrimaryKey) -> Result<()> {
         match &mut self.overlay {
-            Some(o) => o.set(class, &(ci, pk.to_key_bytes()), None),
+            Some(o) => o.set(&(ci, pk.to_key_bytes()), None),
             None => store::delete_object(self.conn, ci, pk),
         }
     }
@@ -382,11 +392,11 @@ fn create_inner(tx: &mut Tx, class: &str, pk: &PrimaryKey, fields: &[(String, Va
         return Ok(if nulled.is_empty() { Outcome::NoOp } else { Outcome::Adjusted(link_reason(&nulled)) });
     }
     if require_new {
-        if !tx.insert_new_object(ci, c, pk, &data)? {
+        if !tx.insert_new_object(ci, pk, &data)? {
             return Err(Error::DuplicatePrimaryKey { class: class.to_string(), pk: pk.to_string() });
         }
     } else {
-        tx.save_object(ci, c, pk, &data)?;
+        tx.save_object(ci, pk, data)?;
     }
     for (ti, tpk) in backlinks {
         tx.add_backlink(ti, &tpk, ci, pk)?;
@@ -413,7 +423,7 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey, mode: Mode) -> Result<Outcom
     if !tx.object_exists(ci, pk)? {
         return Ok(Outcome::NoOp);
     }
-    tx.delete_object(ci, c, pk)?;
+    tx.delete_object(ci, pk)?;
     tx.changes.record_erase(class, pk);
     if !schema.is_link_target(class) {
         return Ok(Outcome::Applied);
@@ -458,10 +468,7 @@ fn erase(tx: &mut Tx, class: &str, pk: &PrimaryKey, mode: Mode) -> Result<Outcom
             }
         }
         if !touched.is_empty() {
-            tx.save_object(si, sc, &spk, &data)?;
-            for (pi, before) in touched {
-                record_edit(tx, mode, &sc.name, &spk, &sc.properties[pi].name, before, take_field(&mut data, pi));
-            }
+            save_and_record(tx, mode, si, sc, &spk, data, touched)?;
         }
     }
     Ok(Outcome::Applied)
@@ -512,7 +519,7 @@ fn set(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, mod
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
     data.fields[pi] = Field::Value(v);
-    tx.save_object(ci, c, pk, &data)?;
+    tx.save_object(ci, pk, data)?;
     tx.changes.record_modify(class, pk, prop);
     Ok(outcome)
 }
@@ -545,7 +552,7 @@ fn counter_add(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, delta: i64
         return Ok(Outcome::NoOp);
     }
     data.fields[pi] = Field::Value(Value::Int(old.wrapping_add(delta)));
-    tx.save_object(ci, c, pk, &data)?;
+    tx.save_object(ci, pk, data)?;
     tx.changes.record_modify(class, pk, prop);
     Ok(Outcome::Applied)
 }
@@ -629,8 +636,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     if let Some((t, tpk)) = value.as_ref().and_then(|v| link_of(p, v)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
-    tx.save_object(ci, c, pk, &data)?;
-    record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
+    save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
     Ok(outcome)
 }
 
@@ -664,8 +670,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     if let (true, Some((t, tpk))) = (add, link_of(p, value)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
-    tx.save_object(ci, c, pk, &data)?;
-    record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
+    save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
     Ok(Outcome::Applied)
 }
 
@@ -706,8 +711,7 @@ fn list_op(
         if let Some((t, tpk)) = value.and_then(|v| link_of(p, v)) {
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
-        tx.save_object(ci, c, pk, &data)?;
-        record_edit(tx, mode, class, pk, prop, before, take_field(&mut data, pi));
+        save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
     }
     Ok(outcome)
 }
@@ -724,17 +728,31 @@ fn collection_before(tx: &Tx, mode: Mode, class: &str, pk: &PrimaryKey, prop: &s
 }
 
 /// Records the edit of `prop`; `after` is its new state.
-fn record_edit(tx: &mut Tx, mode: Mode, class: &str, pk: &PrimaryKey, prop: &str, before: Option<Field>, after: Field) {
-    match mode {
-        Mode::Local => tx.changes.note_collection_edit(class, pk, prop, before, after),
-        Mode::Merge => tx.changes.record_modify(class, pk, prop),
+/// Saves an edited object and records its `touched` properties (index, state before the edit).
+/// A local write's summary keeps each touched field's new state: moved out of the object after
+/// the save, not copied. A merge records only which properties changed, so the object itself
+/// is moved (into the reset's overlay: no copy of thousands of objects).
+fn save_and_record(
+    tx: &mut Tx,
+    mode: Mode,
+    ci: usize,
+    c: &ClassSchema,
+    pk: &PrimaryKey,
+    mut data: ObjectData,
+    touched: Vec<(usize, Option<Field>)>,
+) -> Result<()> {
+    if mode == Mode::Merge {
+        for (pi, _) in &touched {
+            tx.changes.record_modify(&c.name, pk, &c.properties[*pi].name);
+        }
+        return tx.save_object(ci, pk, data);
     }
-}
-
-/// Moves field `pi` out of an object that was saved and is not used again (the summary keeps it
-/// instead of a copy).
-fn take_field(data: &mut ObjectData, pi: usize) -> Field {
-    std::mem::replace(&mut data.fields[pi], Field::Value(Value::Null))
+    tx.save_object_ref(ci, pk, &data)?;
+    for (pi, before) in touched {
+        let after = std::mem::replace(&mut data.fields[pi], Field::Value(Value::Null));
+        tx.changes.note_collection_edit(&c.name, pk, &c.properties[pi].name, before, after);
+    }
+    Ok(())
 }
 
 /// True for a property holding links (used by callers that check targets).

@@ -265,6 +265,10 @@ pub struct Schema {
     pub classes: Vec<ClassSchema>,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// Per class, per property: the index of the class its links point to (None: not a link).
+    /// Resolved once here, because following links per object by name cost a hash each time.
+    #[serde(skip)]
+    link_targets: Vec<Vec<Option<usize>>>,
 }
 
 impl PartialEq for Schema {
@@ -300,7 +304,7 @@ impl SchemaDiff {
 impl Schema {
     /// Builds and validates a schema.
     pub fn new(classes: Vec<ClassSchema>) -> Result<Self> {
-        let mut s = Schema { classes, index: HashMap::new() };
+        let mut s = Schema { classes, index: HashMap::new(), link_targets: Vec::new() };
         s.reindex();
         s.validate()?;
         Ok(s)
@@ -321,6 +325,17 @@ impl Schema {
             c.reindex();
         }
         self.index = self.classes.iter().enumerate().map(|(i, c)| (c.name.clone(), i)).collect();
+        self.link_targets = self
+            .classes
+            .iter()
+            .map(|c| c.properties.iter().map(|p| p.target.as_deref().and_then(|t| self.index.get(t).copied())).collect())
+            .collect();
+    }
+
+    /// The index of the class that property `property` of class `class` links to (None: the
+    /// property is not a link, or either index is out of range).
+    pub fn link_target(&self, class: usize, property: usize) -> Option<usize> {
+        self.link_targets.get(class).and_then(|props| props.get(property).copied().flatten())
     }
 
     /// Whether `class` names an embedded class.

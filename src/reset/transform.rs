@@ -239,7 +239,7 @@ fn write_differing(
         bump_lamport(&mut tx.lamport, w);
     }
     let new_links = match &wanted {
-        Some(w) => overlay::links(&schema, class, w)?,
+        Some(w) => overlay::links(&schema, key.0, w)?,
         None => Vec::new(),
     };
     if ov.is_pinned(&key) || new_links.iter().any(|t| erased_by_recovery.contains(t)) {
@@ -257,7 +257,7 @@ fn write_differing(
         Some(bytes) if *bytes == record => return Ok(()),
         Some(bytes) => {
             let old = store::decode_object(bytes, class)?;
-            (overlay::links(&schema, class, &old)?, Some(old))
+            (overlay::links(&schema, key.0, &old)?, Some(old))
         }
         None => (Vec::new(), None),
     };
