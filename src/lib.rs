@@ -27,7 +27,9 @@ pub use config::{RealmConfig, SyncConfig};
 pub use embedded::EmbeddedObject;
 pub use error::{Error, ErrorCode, Result};
 pub use mixed::{Mixed, MixedInput, MixedKey};
-pub use notify::{ChangeSummary, Changed, ClassChanges, CollectionChanges, NotificationToken, ObserverScope};
+pub use notify::{
+    ChangeSummary, Changed, ClassChanges, CollectionChanges, CollectionsChanged, NotificationToken, ObserverScope, PropertyNames,
+};
 pub use realm::{FieldValue, Object, Realm};
 pub use reset::{ClientResetConfig, ClientResetMode};
 pub use schema::{ClassSchema, Property, Schema};

@@ -50,8 +50,8 @@ fn pks(v: &[i64]) -> BTreeSet<PrimaryKey> {
     v.iter().map(|&i| PrimaryKey::Int(i)).collect()
 }
 
-fn props(v: &[&str]) -> BTreeSet<String> {
-    v.iter().map(|s| s.to_string()).collect()
+fn props(v: &[&str]) -> PropertyNames {
+    v.iter().collect()
 }
 
 #[test]
