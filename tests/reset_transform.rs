@@ -94,7 +94,7 @@ fn seeded_pair(ts: &TestServer, w: &Watched) -> (std::path::PathBuf, Realm, Real
 fn person_items(expected: &mut ChangeSummary, changes: Changed<usize>) {
     expected.record_modify("Person", &"p".into(), "items");
     let person = expected.classes.get_mut("Person").expect("just recorded");
-    person.collections.entry("p".into()).or_default().insert("items".into(), CollectionChanges::List(changes));
+    person.collections.entry("p".into()).or_default().insert("items", CollectionChanges::List(changes));
 }
 
 /// What the other client does to items `ids`: new names.
