@@ -35,8 +35,11 @@ pub struct Overlay<'c> {
     held: HashMap<Key, Held>,
     /// Objects to hold as soon as they are met (named by recovery, or linking to what it erases).
     pinned: HashSet<Key>,
-    /// Backlinks added in the transform, not yet in the file: target → sources.
+    /// Links of held objects the file's backlinks may not know yet (the replay's erases follow
+    /// them): target → sources. `finish` writes the backlinks of the links held objects gained.
     new_backlinks: HashMap<Key, Vec<Key>>,
+    /// Targets whose backlinks the transform deleted from the file (erases it replayed).
+    taken: HashSet<Key>,
     /// Backlinks of objects written now, inserted `BACKLINK_BATCH` rows per statement (one
     /// statement per row spent more time binding, halting and closing cursors than inserting).
     /// Flushed before anything reads or deletes backlinks.
@@ -64,6 +67,7 @@ impl<'c> Overlay<'c> {
             held: HashMap::new(),
             pinned,
             new_backlinks: HashMap::new(),
+            taken: HashSet::new(),
             unflushed_backlinks: Vec::new(),
             known_sources: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
@@ -134,24 +138,14 @@ impl<'c> Overlay<'c> {
     }
 
     /// Holds a pinned object the diff reached: `original` is its committed record, `wanted` its
-    /// state after the diff. Links `wanted` adds are noted as new backlinks.
-    pub fn hold(&mut self, schema: &Schema, key: Key, original: Option<Vec<u8>>, wanted: Option<ObjectData>) -> Result<()> {
-        let class = &schema.classes[key.0];
-        // Objects of a class that cannot link have no backlinks to note (and the committed
-        // record need not be decoded to find out).
-        if let Some(w) = wanted.as_ref().filter(|_| can_link(class)) {
-            let before = match &original {
-                Some(b) => links(schema, key.0, &store::decode_object(b, class)?)?,
-                None => Vec::new(),
-            };
-            for t in links(schema, key.0, w)? {
-                if !before.contains(&t) {
-                    self.note_backlink(t, key.clone());
-                }
-            }
+    /// state after the diff, `erased_targets` its links to objects recovery erases (noted for the
+    /// replay's erases, which the file's backlinks, knowing only committed links, would miss).
+    /// `finish` writes the backlinks of the links held objects end up gaining.
+    pub fn hold(&mut self, key: Key, original: Option<Vec<u8>>, wanted: Option<ObjectData>, erased_targets: Vec<Key>) {
+        for t in erased_targets {
+            self.note_backlink(t, key.clone());
         }
         self.held.insert(key, Held { original, current: wanted });
-        Ok(())
     }
 
     /// The object as the transform has it now (held, else the file's record).
@@ -209,6 +203,7 @@ impl<'c> Overlay<'c> {
         };
         if !in_file.is_empty() {
             self.delete_links_to.execute(params![target.0 as i64, target.1])?;
+            self.taken.insert(target.clone());
         }
         out.extend(in_file);
         out.sort();
@@ -289,28 +284,41 @@ impl<'c> Overlay<'c> {
         // In key order: the file's B-tree is written front to back.
         let mut held: Vec<(Key, Held)> = std::mem::take(&mut self.held).into_iter().collect();
         held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        let mut erased = HashSet::new();
         for (key, h) in held {
             let class = &schema.classes[key.0];
             let record = h.current.as_ref().map(store::encode_object);
             if record == h.original {
+                // Its links are the committed ones, whose backlinks the file has, unless the
+                // transform took them (an erase it replayed, then undid).
+                if let Some(current) = h.current.as_ref().filter(|_| !self.taken.is_empty() && can_link(class)) {
+                    for t in links(schema, key.0, current)? {
+                        if self.taken.contains(&t) {
+                            self.add_backlink(&t, &key)?;
+                        }
+                    }
+                }
                 continue;
             }
             let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
-            match (&h.original, &h.current) {
+            let old = h.original.as_deref().map(|o| store::decode_object(o, class)).transpose()?;
+            match (&old, &h.current) {
                 (None, Some(_)) => summary.record_insert(&class.name, &pk),
                 (Some(_), None) => summary.record_erase(&class.name, &pk),
-                (Some(o), Some(n)) => summary.record_object(class, &pk, &store::decode_object(o, class)?, n),
+                (Some(o), Some(n)) => summary.record_object(class, &pk, o, n),
                 (None, None) => {}
             }
             self.write_now(class, &key, record.as_deref(), h.original.is_some())?;
-            if record.is_none() {
-                erased.insert(key);
-            }
-        }
-        for (target, sources) in std::mem::take(&mut self.new_backlinks) {
-            for source in sources.iter().filter(|s| !erased.contains(*s)) {
-                self.add_backlink(&target, source)?;
+            // Backlinks for the links it gained (and for those the transform took from the file).
+            if let Some(current) = h.current.as_ref().filter(|_| can_link(class)) {
+                let before = match &old {
+                    Some(o) => links(schema, key.0, o)?,
+                    None => Vec::new(),
+                };
+                for t in links(schema, key.0, current)? {
+                    if !before.contains(&t) || self.taken.contains(&t) {
+                        self.add_backlink(&t, &key)?;
+                    }
+                }
             }
         }
         self.flush_backlinks()?;

@@ -333,3 +333,35 @@ fn backlinks_of_links_the_reset_restores_are_all_written() {
         assert_eq!(a.get("Item", &i.into()).unwrap().unwrap().value("next"), Some(&Value::Null), "item {i}'s link to the erased item");
     }
 }
+
+/// Recovery replays an erase the client then undid (item 5 erased, created again, linked from
+/// item 4 again): the replayed erase takes item 5's backlinks from the file, so the transform
+/// must write the one item 4's restored link needs. Erasing item 5 afterwards nulls the link,
+/// which it finds only through that backlink.
+#[test]
+fn backlinks_taken_by_a_replayed_erase_that_was_undone_are_written_again() {
+    let ts = TestServer::start();
+    let w = watched(ClientResetMode::RecoverUnsyncedChanges);
+    let (path, a, b) = seeded_pair(&ts, &w);
+    a.write(|r| {
+        r.erase("Item", &5.into())?;
+        r.create("Item", 5, &[("name", "again".into())])?;
+        r.set("Item", &4.into(), "next", Value::Link(5.into()))
+    })
+    .unwrap();
+    b.write(|r| rename_on_server(r, 4..5)).unwrap();
+    sync_all(&b);
+    let (rep, _) = w.reset(&ts, &a);
+    assert_eq!(rep.decision, ResetDecision::Recover);
+    let item = |i: i64| a.get("Item", &i.into()).unwrap().unwrap();
+    assert_eq!(item(4).value("next"), Some(&Value::Link(5.into())), "the recovered link");
+    assert_eq!(item(4).value("name"), Some(&Value::from("server 4")), "the server's change");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let key = |i: i64| PrimaryKey::from(i).to_key_bytes();
+    let backlinks: i64 = c
+        .query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND spk = ?2 AND tclass = sclass", [key(5), key(4)], |r| r.get(0))
+        .unwrap();
+    assert_eq!(backlinks, 1, "item 4 → item 5 has its backlink");
+    a.write(|r| r.erase("Item", &5.into())).unwrap();
+    assert_eq!(item(4).value("next"), Some(&Value::Null), "erasing item 5 nulls the link to it");
+}

@@ -243,7 +243,9 @@ fn write_differing(
         None => Vec::new(),
     };
     if ov.is_pinned(&key) || new_links.iter().any(|t| erased_by_recovery.contains(t)) {
-        return ov.hold(&schema, key, local, wanted);
+        let erased_targets = new_links.into_iter().filter(|t| erased_by_recovery.contains(t)).collect();
+        ov.hold(key, local, wanted, erased_targets);
+        return Ok(());
     }
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
     let Some(wanted) = wanted else {
