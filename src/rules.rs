@@ -636,7 +636,7 @@ fn dict_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, key: &str, val
     if let Some((t, tpk)) = value.as_ref().and_then(|v| link_of(p, v)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
-    save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
+    save_and_record(tx, mode, ci, c, pk, data, [(pi, before)])?;
     Ok(outcome)
 }
 
@@ -670,7 +670,7 @@ fn set_op(tx: &mut Tx, class: &str, pk: &PrimaryKey, prop: &str, value: &Value, 
     if let (true, Some((t, tpk))) = (add, link_of(p, value)) {
         tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
     }
-    save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
+    save_and_record(tx, mode, ci, c, pk, data, [(pi, before)])?;
     Ok(Outcome::Applied)
 }
 
@@ -711,7 +711,7 @@ fn list_op(
         if let Some((t, tpk)) = value.and_then(|v| link_of(p, v)) {
             tx.add_backlink(schema.class(t)?.0, tpk, ci, pk)?;
         }
-        save_and_record(tx, mode, ci, c, pk, data, vec![(pi, before)])?;
+        save_and_record(tx, mode, ci, c, pk, data, [(pi, before)])?;
     }
     Ok(outcome)
 }
@@ -727,7 +727,6 @@ fn collection_before(tx: &Tx, mode: Mode, class: &str, pk: &PrimaryKey, prop: &s
     (mode == Mode::Local && tx.changes.needs_before(class, pk, prop)).then(|| data.fields[pi].clone())
 }
 
-/// Records the edit of `prop`; `after` is its new state.
 /// Saves an edited object and records its `touched` properties (index, state before the edit).
 /// A local write's summary keeps each touched field's new state: moved out of the object after
 /// the save, not copied. A merge records only which properties changed, so the object itself
@@ -739,11 +738,11 @@ fn save_and_record(
     c: &ClassSchema,
     pk: &PrimaryKey,
     mut data: ObjectData,
-    touched: Vec<(usize, Option<Field>)>,
+    touched: impl IntoIterator<Item = (usize, Option<Field>)>,
 ) -> Result<()> {
     if mode == Mode::Merge {
-        for (pi, _) in &touched {
-            tx.changes.record_modify(&c.name, pk, &c.properties[*pi].name);
+        for (pi, _) in touched {
+            tx.changes.record_modify(&c.name, pk, &c.properties[pi].name);
         }
         return tx.save_object(ci, pk, data);
     }
