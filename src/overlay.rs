@@ -18,8 +18,8 @@ use crate::value::{PrimaryKey, ScalarType};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
-/// Backlink rows per `INSERT` statement.
-const BACKLINK_BATCH: usize = 64;
+/// Rows per batched statement (object writes, backlink inserts, backlink lookups).
+const BATCH: usize = 64;
 
 /// (class index, primary-key bytes): how the file orders objects.
 pub type Key = (usize, Vec<u8>);
@@ -40,10 +40,15 @@ pub struct Overlay<'c> {
     new_backlinks: HashMap<Key, Vec<Key>>,
     /// Targets whose backlinks the transform deleted from the file (erases it replayed).
     taken: HashSet<Key>,
-    /// Backlinks of objects written now, inserted `BACKLINK_BATCH` rows per statement (one
+    /// Backlinks of objects written now, inserted `BATCH` rows per statement (one
     /// statement per row spent more time binding, halting and closing cursors than inserting).
     /// Flushed before anything reads or deletes backlinks.
     unflushed_backlinks: Vec<(Key, Key)>,
+    /// Records written now, `BATCH` rows per `INSERT OR REPLACE` (per row, one `UPDATE` statement
+    /// cost more in binding and halting than in writing: 2–3 ms of a 26 ms reset). Flushed
+    /// before anything reads or deletes objects through the overlay, and at `finish`; the diff
+    /// reads each local row before it writes it, so its own reads never miss a buffered write.
+    unflushed_writes: Vec<(Key, Vec<u8>)>,
     /// The file's backlinks of targets `sources_linking_to` read, while still what the file holds
     /// (the transform adds none to them): `take_backlinks` need not read them again, nor delete
     /// when there are none (recovery erasing thousands of objects nothing links to).
@@ -51,7 +56,7 @@ pub struct Overlay<'c> {
     select_data: CachedStatement<'c>,
     select_exists: CachedStatement<'c>,
     put: CachedStatement<'c>,
-    update: CachedStatement<'c>,
+    puts: CachedStatement<'c>,
     delete: CachedStatement<'c>,
     delete_links_from: CachedStatement<'c>,
     add_link: CachedStatement<'c>,
@@ -69,29 +74,33 @@ impl<'c> Overlay<'c> {
             new_backlinks: HashMap::new(),
             taken: HashSet::new(),
             unflushed_backlinks: Vec::new(),
+            unflushed_writes: Vec::new(),
             known_sources: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             put: conn.prepare_cached(store::PUT_RECORD_SQL)?,
-            update: conn.prepare_cached("UPDATE ds_objects SET data = ?3, hash = ?4 WHERE class = ?1 AND pk = ?2")?,
+            puts: conn.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES {}",
+                vec!["(?, ?, ?, ?)"; BATCH].join(", ")
+            ))?,
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
             add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
             add_links: conn.prepare_cached(&format!(
                 "INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES {}",
-                vec!["(?, ?, ?, ?)"; BACKLINK_BATCH].join(", ")
+                vec!["(?, ?, ?, ?)"; BATCH].join(", ")
             ))?,
             select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
             select_links_to_many: conn.prepare_cached(&format!(
                 "SELECT tpk, sclass, spk FROM ds_backlinks WHERE tclass = ? AND tpk IN ({})",
-                vec!["?"; BACKLINK_BATCH].join(", ")
+                vec!["?"; BATCH].join(", ")
             ))?,
             delete_links_to: conn.prepare_cached("DELETE FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
         })
     }
 
     /// The sources that link to `targets` in the file (stale entries included).
-    /// Asks for `BACKLINK_BATCH` targets of one class per statement.
+    /// Asks for `BATCH` targets of one class per statement.
     pub fn sources_linking_to(&mut self, targets: &HashSet<Key>) -> Result<Vec<Key>> {
         self.flush_backlinks()?;
         let mut sorted: Vec<&Key> = targets.iter().collect();
@@ -100,11 +109,11 @@ impl<'c> Overlay<'c> {
             self.known_sources.insert((*target).clone(), Vec::new());
         }
         for of_class in sorted.chunk_by(|a, b| a.0 == b.0) {
-            for chunk in of_class.chunks(BACKLINK_BATCH) {
+            for chunk in of_class.chunks(BATCH) {
                 let class = chunk[0].0;
                 self.select_links_to_many.raw_bind_parameter(1, class as i64)?;
                 // A short last chunk repeats its last key (a key twice in `IN` is found once).
-                for i in 0..BACKLINK_BATCH {
+                for i in 0..BATCH {
                     self.select_links_to_many.raw_bind_parameter(i + 2, &chunk[i.min(chunk.len() - 1)].1)?;
                 }
                 let mut rows = self.select_links_to_many.raw_query();
@@ -169,6 +178,7 @@ impl<'c> Overlay<'c> {
         if let Some(h) = self.held.get(key) {
             return Ok(h.current.is_some());
         }
+        self.flush_writes()?;
         Ok(self.select_exists.query_row(params![key.0 as i64, key.1], |_| Ok(())).optional()?.is_some())
     }
 
@@ -185,6 +195,7 @@ impl<'c> Overlay<'c> {
     }
 
     fn file_record(&mut self, key: &Key) -> Result<Option<Vec<u8>>> {
+        self.flush_writes()?;
         Ok(self.select_data.query_row(params![key.0 as i64, key.1], |r| r.get(0)).optional()?)
     }
 
@@ -211,16 +222,14 @@ impl<'c> Overlay<'c> {
         Ok(out)
     }
 
-    /// Writes one object of `class` now (the diff's objects recovery does not touch). `existed`:
-    /// the file holds a row for `key` (then an `UPDATE` rewrites it in place: one B-tree seek
-    /// where `INSERT OR REPLACE` needs a conflict check, a delete and an insert).
-    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>, existed: bool) -> Result<()> {
+    /// Writes one object of `class` now (the diff's objects recovery does not touch), in a batch:
+    /// see `unflushed_writes`.
+    pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
         match record {
             Some(r) => {
-                let row = params![key.0 as i64, key.1, r, store::record_hash(&key.1, r)];
-                // An update that found no row (never expected) still writes the object.
-                if !existed || self.update.execute(row)? == 0 {
-                    self.put.execute(row)?;
+                self.unflushed_writes.push((key.clone(), r.to_vec()));
+                if self.unflushed_writes.len() == BATCH {
+                    self.flush_writes()?;
                 }
             }
             None => {
@@ -234,6 +243,7 @@ impl<'c> Overlay<'c> {
     /// the file held it (so a caller need not read the row first).
     pub fn erase_now(&mut self, class: &ClassSchema, key: &Key) -> Result<bool> {
         self.flush_backlinks()?;
+        self.flush_writes()?;
         let erased = self.delete.execute(params![key.0 as i64, key.1])? > 0;
         // Only an object with link properties can be the source of a backlink.
         if erased && class.properties.iter().any(|p| p.target.is_some()) {
@@ -246,9 +256,32 @@ impl<'c> Overlay<'c> {
     pub fn add_backlink(&mut self, target: &Key, source: &Key) -> Result<()> {
         self.known_sources.remove(target);
         self.unflushed_backlinks.push((target.clone(), source.clone()));
-        if self.unflushed_backlinks.len() == BACKLINK_BATCH {
+        if self.unflushed_backlinks.len() == BATCH {
             self.flush_backlinks()?;
         }
+        Ok(())
+    }
+
+    fn flush_writes(&mut self) -> Result<()> {
+        if self.unflushed_writes.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.unflushed_writes);
+        if rows.len() == BATCH {
+            for (i, (key, record)) in rows.iter().enumerate() {
+                self.puts.raw_bind_parameter(4 * i + 1, key.0 as i64)?;
+                self.puts.raw_bind_parameter(4 * i + 2, &key.1)?;
+                self.puts.raw_bind_parameter(4 * i + 3, record)?;
+                self.puts.raw_bind_parameter(4 * i + 4, store::record_hash(&key.1, record))?;
+            }
+            self.puts.raw_execute()?;
+        } else {
+            for (key, record) in &rows {
+                self.put.execute(params![key.0 as i64, key.1, record, store::record_hash(&key.1, record)])?;
+            }
+        }
+        self.unflushed_writes = rows;
+        self.unflushed_writes.clear();
         Ok(())
     }
 
@@ -257,7 +290,7 @@ impl<'c> Overlay<'c> {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.unflushed_backlinks);
-        if rows.len() == BACKLINK_BATCH {
+        if rows.len() == BATCH {
             for (i, (target, source)) in rows.iter().enumerate() {
                 self.add_links.raw_bind_parameter(4 * i + 1, target.0 as i64)?;
                 self.add_links.raw_bind_parameter(4 * i + 2, &target.1)?;
@@ -307,7 +340,7 @@ impl<'c> Overlay<'c> {
                 (Some(o), Some(n)) => summary.record_object(class, &pk, o, n),
                 (None, None) => {}
             }
-            self.write_now(class, &key, record.as_deref(), h.original.is_some())?;
+            self.write_now(class, &key, record.as_deref())?;
             // Backlinks for the links it gained (and for those the transform took from the file).
             if let Some(current) = h.current.as_ref().filter(|_| can_link(class)) {
                 let before = match &old {
@@ -322,6 +355,7 @@ impl<'c> Overlay<'c> {
             }
         }
         self.flush_backlinks()?;
+        self.flush_writes()?;
         Ok(summary)
     }
 }

@@ -263,7 +263,7 @@ fn write_differing(
         }
         None => (Vec::new(), None),
     };
-    ov.write_now(class, &key, Some(&record), local.is_some())?;
+    ov.write_now(class, &key, Some(&record))?;
     for t in new_links.iter().filter(|t| !old_links.contains(t)) {
         ov.add_backlink(t, &key)?;
     }
