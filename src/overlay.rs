@@ -263,50 +263,21 @@ impl<'c> Overlay<'c> {
     }
 
     fn flush_writes(&mut self) -> Result<()> {
-        if self.unflushed_writes.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.unflushed_writes);
-        if rows.len() == BATCH {
-            for (i, (key, record)) in rows.iter().enumerate() {
-                self.puts.raw_bind_parameter(4 * i + 1, key.0 as i64)?;
-                self.puts.raw_bind_parameter(4 * i + 2, &key.1)?;
-                self.puts.raw_bind_parameter(4 * i + 3, record)?;
-                self.puts.raw_bind_parameter(4 * i + 4, store::record_hash(&key.1, record))?;
-            }
-            self.puts.raw_execute()?;
-        } else {
-            for (key, record) in &rows {
-                self.put.execute(params![key.0 as i64, key.1, record, store::record_hash(&key.1, record)])?;
-            }
-        }
-        self.unflushed_writes = rows;
-        self.unflushed_writes.clear();
-        Ok(())
+        execute_rows(&mut self.puts, &mut self.put, &mut self.unflushed_writes, |stmt, at, (key, record)| {
+            stmt.raw_bind_parameter(at, key.0 as i64)?;
+            stmt.raw_bind_parameter(at + 1, &key.1)?;
+            stmt.raw_bind_parameter(at + 2, record)?;
+            stmt.raw_bind_parameter(at + 3, store::record_hash(&key.1, record))
+        })
     }
 
     fn flush_backlinks(&mut self) -> Result<()> {
-        if self.unflushed_backlinks.is_empty() {
-            return Ok(());
-        }
-        let rows = std::mem::take(&mut self.unflushed_backlinks);
-        if rows.len() == BATCH {
-            for (i, (target, source)) in rows.iter().enumerate() {
-                self.add_links.raw_bind_parameter(4 * i + 1, target.0 as i64)?;
-                self.add_links.raw_bind_parameter(4 * i + 2, &target.1)?;
-                self.add_links.raw_bind_parameter(4 * i + 3, source.0 as i64)?;
-                self.add_links.raw_bind_parameter(4 * i + 4, &source.1)?;
-            }
-            self.add_links.raw_execute()?;
-        } else {
-            for (target, source) in &rows {
-                self.add_link.execute(params![target.0 as i64, target.1, source.0 as i64, source.1])?;
-            }
-        }
-        // The buffer is reused: a transform allocates it once.
-        self.unflushed_backlinks = rows;
-        self.unflushed_backlinks.clear();
-        Ok(())
+        execute_rows(&mut self.add_links, &mut self.add_link, &mut self.unflushed_backlinks, |stmt, at, (target, source)| {
+            stmt.raw_bind_parameter(at, target.0 as i64)?;
+            stmt.raw_bind_parameter(at + 1, &target.1)?;
+            stmt.raw_bind_parameter(at + 2, source.0 as i64)?;
+            stmt.raw_bind_parameter(at + 3, &source.1)
+        })
     }
 
     /// Writes every held object whose record changed, once, and the backlinks still wanted;
@@ -358,6 +329,30 @@ impl<'c> Overlay<'c> {
         self.flush_writes()?;
         Ok(summary)
     }
+}
+
+/// Executes the buffered `rows` (and empties the buffer, keeping its allocation): a full batch
+/// through `many` (`BATCH` rows of four parameters), fewer row by row through `one`. `bind`
+/// binds one row's four parameters from the given index on.
+fn execute_rows<T>(
+    many: &mut rusqlite::Statement,
+    one: &mut rusqlite::Statement,
+    rows: &mut Vec<T>,
+    bind: impl Fn(&mut rusqlite::Statement, usize, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
+    if rows.len() == BATCH {
+        for (i, row) in rows.iter().enumerate() {
+            bind(many, 4 * i + 1, row)?;
+        }
+        many.raw_execute()?;
+    } else {
+        for row in rows.iter() {
+            bind(one, 1, row)?;
+            one.raw_execute()?;
+        }
+    }
+    rows.clear();
+    Ok(())
 }
 
 /// Whether objects of `class` can link: a link property, or a mixed that may hold a typed link.
