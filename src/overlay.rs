@@ -5,10 +5,12 @@
 //! asks this overlay first. At the end each held object is written once (or not at all when its
 //! record did not change) and compared with its committed record, which is still what the file
 //! holds, so the change summary comes out of the transform itself. Every other object the diff
-//! changes is written at once, also exactly once. Backlinks are written only for links that
+//! changes is written at once, also exactly once (buffered `BATCH` rows per statement, flushed
+//! before the overlay reads or deletes objects). Backlinks are written only for links that
 //! appear; statements are prepared once per transform and held.
 //!
-//! Memory grows with the objects recovery names, never with the objects of the realm.
+//! Memory grows with the objects recovery names (and a buffer of `BATCH` rows), never with the
+//! objects of the realm.
 
 use crate::error::{Error, Result};
 use crate::notify::ChangeSummary;

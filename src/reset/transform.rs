@@ -3,8 +3,8 @@
 //! (0) Pin: the objects recovery names, and those linking to objects it erases, are held in
 //!     memory from the moment the diff reaches them, so the replay finds them there.
 //! (a) Diff: walk local objects and the fresh copy together in (class, primary key) order; every
-//!     other object that differs is written at once (and recorded in the change summary);
-//!     backlinks only for links that appear.
+//!     other object that differs is written at once, 64 rows per statement (and recorded in the
+//!     change summary); backlinks only for links that appear.
 //! (b) Replay: when recovering, apply the unsynced changesets with the rulebook (`Mode::Merge`)
 //!     on top of the fresh state, keeping what applied as the new history and reporting every
 //!     instruction a rule dropped.
