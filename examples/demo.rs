@@ -33,7 +33,7 @@ fn main() -> Result<()> {
                 println!("  observed: {class}[{pk}] inserted");
             }
             for (pk, props) in &c.modified {
-                println!("  observed: {class}[{pk}] modified: {}", props.iter().cloned().collect::<Vec<_>>().join(", "));
+                println!("  observed: {class}[{pk}] modified: {}", props.iter().collect::<Vec<_>>().join(", "));
             }
             for pk in &c.erased {
                 println!("  observed: {class}[{pk}] erased");

@@ -249,28 +249,45 @@ fn compose_keyed<T: CollectionKey>(a: Changed<T>, b: Changed<T>, reinsert_modifi
 
 /// The names of an object's changed properties, in name order. A sorted vector, not a tree: an
 /// object has a few of them, and a reset records thousands of objects (a tree's node is 280
-/// bytes however few names it holds, and freeing thousands of them was 7 % of a reset).
+/// bytes however few names it holds, and freeing thousands of them was 7 % of a reset). The
+/// names are shared with the schema where the recorder has it (`insert_shared`): counted, not
+/// copied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PropertyNames(Vec<String>);
+pub struct PropertyNames(Vec<Arc<str>>);
 
 impl PropertyNames {
     pub fn contains(&self, name: &str) -> bool {
-        self.0.binary_search_by(|n| n.as_str().cmp(name)).is_ok()
+        self.0.binary_search_by(|n| (**n).cmp(name)).is_ok()
     }
 
     /// Adds `name`; false if it was there.
     pub fn insert(&mut self, name: &str) -> bool {
-        match self.0.binary_search_by(|n| n.as_str().cmp(name)) {
+        self.insert_with(name, || Arc::from(name))
+    }
+
+    /// Adds a name the caller already shares (a schema's, see `ClassSchema::shared_name`).
+    pub fn insert_shared(&mut self, name: &Arc<str>) -> bool {
+        self.insert_with(name, || name.clone())
+    }
+
+    fn insert_with(&mut self, name: &str, shared: impl FnOnce() -> Arc<str>) -> bool {
+        match self.0.binary_search_by(|n| (**n).cmp(name)) {
             Ok(_) => false,
             Err(at) => {
-                self.0.insert(at, name.to_string());
+                self.0.insert(at, shared());
                 true
             }
         }
     }
 
-    pub fn iter(&self) -> std::slice::Iter<'_, String> {
-        self.0.iter()
+    /// The names, in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.iter().map(|n| &**n)
+    }
+
+    /// The `i`-th name in name order.
+    pub fn get(&self, i: usize) -> Option<&str> {
+        self.0.get(i).map(|n| &**n)
     }
 
     pub fn len(&self) -> usize {
@@ -279,14 +296,6 @@ impl PropertyNames {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-}
-
-impl<'a> IntoIterator for &'a PropertyNames {
-    type Item = &'a String;
-    type IntoIter = std::slice::Iter<'a, String>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
     }
 }
 
@@ -301,13 +310,13 @@ impl<S: AsRef<str>> FromIterator<S> for PropertyNames {
 }
 
 /// What changed inside each changed collection property of one object, by property name, in
-/// name order (a sorted vector, for the reason `PropertyNames` is one).
+/// name order (a sorted vector with shared names, for the reasons `PropertyNames` is one).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CollectionsChanged(Vec<(String, CollectionChanges)>);
+pub struct CollectionsChanged(Vec<(Arc<str>, CollectionChanges)>);
 
 impl CollectionsChanged {
     fn position(&self, prop: &str) -> std::result::Result<usize, usize> {
-        self.0.binary_search_by(|(n, _)| n.as_str().cmp(prop))
+        self.0.binary_search_by(|(n, _)| (**n).cmp(prop))
     }
 
     pub fn get(&self, prop: &str) -> Option<&CollectionChanges> {
@@ -316,9 +325,18 @@ impl CollectionsChanged {
 
     /// Sets the changes of `prop`, replacing any it had.
     pub fn insert(&mut self, prop: &str, changes: CollectionChanges) {
+        self.insert_with(prop, || Arc::from(prop), changes)
+    }
+
+    /// `insert` with a name the caller already shares.
+    pub fn insert_shared(&mut self, prop: &Arc<str>, changes: CollectionChanges) {
+        self.insert_with(prop, || prop.clone(), changes)
+    }
+
+    fn insert_with(&mut self, prop: &str, shared: impl FnOnce() -> Arc<str>, changes: CollectionChanges) {
         match self.position(prop) {
             Ok(i) => self.0[i].1 = changes,
-            Err(i) => self.0.insert(i, (prop.to_string(), changes)),
+            Err(i) => self.0.insert(i, (shared(), changes)),
         }
     }
 
@@ -327,8 +345,8 @@ impl CollectionsChanged {
     }
 
     /// (property name, its changes), in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &CollectionChanges)> {
-        self.0.iter().map(|(n, c)| (n, c))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &CollectionChanges)> {
+        self.0.iter().map(|(n, c)| (&**n, c))
     }
 
     pub fn len(&self) -> usize {
@@ -446,8 +464,8 @@ impl ChangeSummary {
         if self.muted {
             return;
         }
-        let changed = store::changed_properties(class, old, new);
-        if changed.is_empty() {
+        let mut changed = store::changed_properties(class, old, new).peekable();
+        if changed.peek().is_none() {
             return;
         }
         let c = self.class_mut(&class.name);
@@ -456,30 +474,25 @@ impl ChangeSummary {
             return;
         }
         let props = c.modified.entry(pk.clone()).or_default();
-        let mut inside = Vec::new();
+        let mut inside = false;
         for i in changed {
-            let name = &class.properties[i].name;
-            props.insert(name);
-            if let (Some(o), Some(n)) = (old.fields.get(i), new.fields.get(i))
-                && let Some(changes) = CollectionChanges::between(o, n)
-            {
-                inside.push((name, changes));
-            }
-        }
-        if inside.is_empty() {
-            return;
-        }
-        let by_prop = c.collections.entry(pk.clone()).or_default();
-        for (name, changes) in inside {
-            let combined = match by_prop.remove(name.as_str()) {
+            let name = class.shared_name(i);
+            props.insert_shared(&name);
+            let Some(changes) = old.fields.get(i).zip(new.fields.get(i)).and_then(|(o, n)| CollectionChanges::between(o, n)) else {
+                continue;
+            };
+            // Usually one changed collection per object: one lookup each.
+            let by_prop = c.collections.entry(pk.clone()).or_default();
+            let combined = match by_prop.remove(&name) {
                 Some(earlier) => earlier.then(changes),
                 None => changes,
             };
             if !combined.is_empty() {
-                by_prop.insert(name, combined);
+                by_prop.insert_shared(&name, combined);
             }
+            inside = true;
         }
-        if by_prop.is_empty() {
+        if inside && c.collections.get(pk).is_some_and(CollectionsChanged::is_empty) {
             c.collections.remove(pk);
         }
     }
@@ -605,7 +618,7 @@ impl ChangeSummary {
                 self.record_insert(class, pk);
             }
             for (pk, props) in &c.modified {
-                for p in props {
+                for p in props.iter() {
                     self.record_modify(class, pk, p);
                 }
             }

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::value::{PrimaryKey, ScalarType, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// One property of a class. Serialized as a map by field name (see the `Serialize` impl), so
 /// fields can be appended: records written before a field existed decode with its default.
@@ -192,6 +193,10 @@ pub struct ClassSchema {
     pub embedded: bool,
     #[serde(skip)]
     index: HashMap<String, usize>,
+    /// The property names, shared: change summaries record thousands of them in a reset, and a
+    /// shared name is counted, not copied.
+    #[serde(skip)]
+    shared_names: Vec<Arc<str>>,
 }
 
 impl PartialEq for ClassSchema {
@@ -208,6 +213,7 @@ impl ClassSchema {
             properties,
             embedded: false,
             index: HashMap::new(),
+            shared_names: Vec::new(),
         };
         c.reindex();
         c
@@ -220,6 +226,15 @@ impl ClassSchema {
 
     fn reindex(&mut self) {
         self.index = self.properties.iter().enumerate().map(|(i, p)| (p.name.clone(), i)).collect();
+        self.shared_names = self.properties.iter().map(|p| Arc::from(p.name.as_str())).collect();
+    }
+
+    /// The name of property `i`, shared (see `shared_names`).
+    pub fn shared_name(&self, i: usize) -> Arc<str> {
+        match self.shared_names.get(i) {
+            Some(name) => name.clone(),
+            None => Arc::from(self.properties[i].name.as_str()),
+        }
     }
 
     pub fn property_index(&self, name: &str) -> Option<usize> {

@@ -229,21 +229,19 @@ impl ObjectData {
 /// The properties whose values differ between two states of an object, as observers see them:
 /// scalars by `Value::same_as`, lists by their visible values (element ids and tombstones are
 /// bookkeeping, not a change).
-pub fn changed_properties(class: &ClassSchema, old: &ObjectData, new: &ObjectData) -> Vec<usize> {
-    (0..class.properties.len())
-        .filter(|&i| {
-            let same = match (old.fields.get(i), new.fields.get(i)) {
-                (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
-                (Some(Field::List(a)), Some(Field::List(b))) => a.visible().map(|e| &e.value).eq(b.visible().map(|e| &e.value)),
-                (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
-                (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
-                    a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
-                }
-                (a, b) => a == b,
-            };
-            !same
-        })
-        .collect()
+pub fn changed_properties<'a>(class: &ClassSchema, old: &'a ObjectData, new: &'a ObjectData) -> impl Iterator<Item = usize> + 'a {
+    (0..class.properties.len()).filter(|&i| {
+        let same = match (old.fields.get(i), new.fields.get(i)) {
+            (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
+            (Some(Field::List(a)), Some(Field::List(b))) => a.visible().map(|e| &e.value).eq(b.visible().map(|e| &e.value)),
+            (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+            (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
+            }
+            (a, b) => a == b,
+        };
+        !same
+    })
 }
 
 // ---- encoding ------------------------------------------------------------------------------

@@ -180,7 +180,7 @@ fn embedded_change_inside_an_object_notifies_its_parent_property() {
     r.write(|r| r.set_embedded_value("Item", &1.into(), "address.geo.lon", 7.0.into())).unwrap();
     r.write(|r| r.set_embedded_value("Item", &1.into(), "parts[1].qty", 3.into())).unwrap();
     let seen = seen.lock().unwrap();
-    let modified = |i: usize| seen[i].classes["Item"].modified[&1.into()].iter().cloned().collect::<Vec<_>>();
+    let modified = |i: usize| seen[i].classes["Item"].modified[&1.into()].iter().map(String::from).collect::<Vec<_>>();
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(modified(0), ["address"]);
     assert_eq!(modified(1), ["parts"]);

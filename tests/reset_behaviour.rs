@@ -112,7 +112,7 @@ fn handles_snapshots_and_observers_survive_and_see_exact_changes() {
     let c = seen.lock().unwrap().classes.get("Item").cloned().unwrap_or_default();
     assert_eq!(c.erased.iter().cloned().collect::<Vec<_>>(), vec![PrimaryKey::Int(3), PrimaryKey::Int(10)]);
     assert!(c.inserted.is_empty(), "{c:?}");
-    let modified: Vec<_> = c.modified.iter().map(|(k, p)| (k.clone(), p.iter().cloned().collect::<Vec<_>>())).collect();
+    let modified: Vec<_> = c.modified.iter().map(|(k, p)| (k.clone(), p.iter().map(String::from).collect::<Vec<_>>())).collect();
     assert_eq!(modified, vec![(PrimaryKey::Int(1), vec!["name".to_string()]), (PrimaryKey::Int(2), vec!["count".to_string()])]);
     // The snapshot still shows the world before; the handle is the same and still works.
     assert_eq!(name_of(&snapshot, 1).as_deref(), Some("local"));

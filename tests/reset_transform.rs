@@ -365,3 +365,32 @@ fn backlinks_taken_by_a_replayed_erase_that_was_undone_are_written_again() {
     a.write(|r| r.erase("Item", &5.into())).unwrap();
     assert_eq!(item(4).value("next"), Some(&Value::Null), "erasing item 5 nulls the link to it");
 }
+
+/// 150 objects the client created and Discard throws away, each linking to item 0 (more than a
+/// batch of the overlay's writes): each is erased, reported and notified once, and the
+/// backlinks they were the source of go with them.
+#[test]
+fn erases_of_local_only_objects_are_exact_and_take_their_backlinks() {
+    let ts = TestServer::start();
+    let w = watched(ClientResetMode::DiscardUnsyncedChanges);
+    let (path, a, _b) = seeded_pair(&ts, &w);
+    a.write(|r| (100..250i64).try_for_each(|i| r.create("Item", i, &[("next", Value::Link(0.into()))]).map(|_| ()))).unwrap();
+    let _token = w.observe(&a);
+    let (rep, seen) = w.reset(&ts, &a);
+    assert_eq!(rep.objects_erased, 150);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].classes["Item"].erased, ids(100..250));
+    assert!(seen[0].classes["Item"].inserted.is_empty() && seen[0].classes["Item"].modified.is_empty(), "{seen:?}");
+    for i in [100i64, 163, 164, 249] {
+        assert!(a.get("Item", &i.into()).unwrap().is_none(), "item {i} is erased");
+    }
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let from_erased: i64 = c
+        .query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND sclass = tclass", [PrimaryKey::from(0).to_key_bytes()], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(from_erased, 0, "nothing links to item 0 after the reset (the seed's links point forward)");
+    assert_eq!(a.get("Item", &99.into()).unwrap(), None);
+    assert_eq!(a.get("Item", &1.into()).unwrap().unwrap().value("next"), Some(&Value::Link(2.into())), "the other items are untouched");
+}

@@ -213,7 +213,7 @@ fn download_notifies_observers_with_exact_changes() {
     let c = &seen.classes["Item"];
     assert_eq!(c.inserted.iter().cloned().collect::<Vec<_>>(), vec![PrimaryKey::Int(3)]);
     assert_eq!(c.modified.len(), 1, "{c:?}");
-    assert_eq!(c.modified[&1.into()].iter().cloned().collect::<Vec<_>>(), vec!["count".to_string()]);
+    assert_eq!(c.modified[&1.into()].iter().map(String::from).collect::<Vec<_>>(), vec!["count".to_string()]);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::realm::driftsync_realm_t;
 use super::types::*;
-use crate::notify::{ChangeSummary, Changed, CollectionChanges, NotificationToken, ObserverScope};
+use crate::notify::{ChangeSummary, Changed, CollectionChanges, NotificationToken, ObserverScope, PropertyNames};
 use crate::value::PrimaryKey;
 use parking_lot::Mutex;
 use std::ffi::{c_char, c_void};
@@ -55,7 +55,7 @@ struct ChangedClass {
     name: String,
     inserted: Vec<PrimaryKey>,
     erased: Vec<PrimaryKey>,
-    modified: Vec<(PrimaryKey, Vec<String>)>,
+    modified: Vec<(PrimaryKey, PropertyNames)>,
     /// What changed inside collection properties, by object then property name.
     collections: Vec<(PrimaryKey, String, CollectionChanges)>,
 }
@@ -76,11 +76,11 @@ impl driftsync_changes_t {
                 name: name.clone(),
                 inserted: c.inserted.iter().cloned().collect(),
                 erased: c.erased.iter().cloned().collect(),
-                modified: c.modified.iter().map(|(pk, props)| (pk.clone(), props.iter().cloned().collect())).collect(),
+                modified: c.modified.iter().map(|(pk, props)| (pk.clone(), props.clone())).collect(),
                 collections: c
                     .collections
                     .iter()
-                    .flat_map(|(pk, props)| props.iter().map(move |(p, ch)| (pk.clone(), p.clone(), ch.clone())))
+                    .flat_map(|(pk, props)| props.iter().map(move |(p, ch)| (pk.clone(), p.to_string(), ch.clone())))
                     .collect(),
             })
             .collect();
@@ -364,7 +364,8 @@ pub unsafe extern "C" fn driftsync_changes_modified_property(
         let c = unsafe { class_at(changes, class_index)? };
         check_out(out_name, "out_name")?;
         let (_, props) = at(&c.modified, index)?;
-        write_out(out_name, str_view(at(props, property_index)?));
+        let name = props.get(property_index).ok_or(crate::Error::IndexOutOfRange { index: property_index, len: props.len() })?;
+        write_out(out_name, str_view(name));
         Ok(())
     })
 }
