@@ -384,6 +384,90 @@ impl ClassChanges {
 /// A collection's state before the first and after the last operation of a transaction.
 type PendingEdit = (Field, Field);
 
+/// The properties that differ between an object's `old` and `new` state, and what changed
+/// inside its changed collections (None: nothing differs).
+fn object_changes(class: &ClassSchema, old: &ObjectData, new: &ObjectData) -> Option<(PropertyNames, CollectionsChanged)> {
+    let mut changed = store::changed_properties(class, old, new).peekable();
+    changed.peek()?;
+    let (mut names, mut inside) = (PropertyNames::default(), CollectionsChanged::default());
+    for i in changed {
+        let name = class.shared_name(i);
+        if let Some(changes) = old.fields.get(i).zip(new.fields.get(i)).and_then(|(o, n)| CollectionChanges::between(o, n))
+            && !changes.is_empty()
+        {
+            inside.insert_shared(&name, changes);
+        }
+        names.insert_shared(&name);
+    }
+    Some((names, inside))
+}
+
+/// Changes recorded object by object, each object once and in key order (the reset's diff):
+/// kept in vectors and built into a summary's trees at once (`ChangeSummary::merge_sorted`),
+/// not by a tree search per object (1 ms of a reset that modifies 5,000 objects).
+#[derive(Default)]
+pub struct SortedChanges {
+    classes: Vec<(String, SortedClass)>,
+}
+
+#[derive(Default)]
+struct SortedClass {
+    inserted: Vec<PrimaryKey>,
+    erased: Vec<PrimaryKey>,
+    modified: Vec<(PrimaryKey, PropertyNames)>,
+    collections: Vec<(PrimaryKey, CollectionsChanged)>,
+}
+
+impl SortedChanges {
+    fn class_mut(&mut self, class: &str) -> &mut SortedClass {
+        if self.classes.last().is_none_or(|(name, _)| name != class) {
+            self.classes.push((class.to_string(), SortedClass::default()));
+        }
+        &mut self.classes.last_mut().expect("just pushed").1
+    }
+
+    pub fn record_insert(&mut self, class: &str, pk: &PrimaryKey) {
+        self.class_mut(class).inserted.push(pk.clone());
+    }
+
+    pub fn record_erase(&mut self, class: &str, pk: &PrimaryKey) {
+        self.class_mut(class).erased.push(pk.clone());
+    }
+
+    /// What `ChangeSummary::record_object` records, for an object recorded nowhere else.
+    pub fn record_object(&mut self, class: &ClassSchema, pk: &PrimaryKey, old: &ObjectData, new: &ObjectData) {
+        let Some((names, inside)) = object_changes(class, old, new) else { return };
+        let c = self.class_mut(&class.name);
+        c.modified.push((pk.clone(), names));
+        if !inside.is_empty() {
+            c.collections.push((pk.clone(), inside));
+        }
+    }
+
+    /// The trees, built from sorted runs (`from_iter` sorts what is not, so the summary is
+    /// right whatever the order). A class recorded in two runs is merged.
+    fn into_summary(self) -> ChangeSummary {
+        let mut out = ChangeSummary::default();
+        for (name, c) in self.classes {
+            let built = ClassChanges {
+                inserted: c.inserted.into_iter().collect(),
+                erased: c.erased.into_iter().collect(),
+                modified: c.modified.into_iter().collect(),
+                collections: c.collections.into_iter().collect(),
+            };
+            if built.is_empty() {
+                continue;
+            }
+            if out.classes.contains_key(&name) {
+                out.merge(&ChangeSummary { classes: BTreeMap::from([(name, built)]), ..Default::default() });
+            } else {
+                out.classes.insert(name, built);
+            }
+        }
+        out
+    }
+}
+
 /// What one commit changed, by class name.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeSummary {
@@ -464,25 +548,21 @@ impl ChangeSummary {
         if self.muted {
             return;
         }
-        let mut changed = store::changed_properties(class, old, new).peekable();
-        if changed.peek().is_none() {
-            return;
-        }
+        let Some((names, inside)) = object_changes(class, old, new) else { return };
         let c = self.class_mut(&class.name);
         // Modifications of objects inserted in this commit are part of the insertion.
         if c.inserted.contains(pk) {
             return;
         }
         let props = c.modified.entry(pk.clone()).or_default();
-        let mut inside = false;
-        for i in changed {
-            let name = class.shared_name(i);
-            props.insert_shared(&name);
-            let Some(changes) = old.fields.get(i).zip(new.fields.get(i)).and_then(|(o, n)| CollectionChanges::between(o, n)) else {
-                continue;
-            };
-            // Usually one changed collection per object: one lookup each.
-            let by_prop = c.collections.entry(pk.clone()).or_default();
+        for name in &names.0 {
+            props.insert_shared(name);
+        }
+        if inside.is_empty() {
+            return;
+        }
+        let by_prop = c.collections.entry(pk.clone()).or_default();
+        for (name, changes) in inside.0 {
             let combined = match by_prop.remove(&name) {
                 Some(earlier) => earlier.then(changes),
                 None => changes,
@@ -490,10 +570,19 @@ impl ChangeSummary {
             if !combined.is_empty() {
                 by_prop.insert_shared(&name, combined);
             }
-            inside = true;
         }
-        if inside && c.collections.get(pk).is_some_and(CollectionsChanged::is_empty) {
+        if by_prop.is_empty() {
             c.collections.remove(pk);
+        }
+    }
+
+    /// Adds what `sorted` recorded (see `SortedChanges`).
+    pub fn merge_sorted(&mut self, sorted: SortedChanges) {
+        let built = sorted.into_summary();
+        if self.classes.is_empty() && self.pending.is_empty() && !self.muted {
+            self.classes = built.classes;
+        } else {
+            self.merge(&built);
         }
     }
 

@@ -16,6 +16,7 @@ use super::fresh::{self, FreshCopy};
 use crate::changeset::{Changeset, Instruction};
 use crate::error::Error;
 use crate::error::Result;
+use crate::notify::SortedChanges;
 use crate::overlay::{self, Key, Overlay};
 use crate::rules::{self, Mode, Outcome, Tx};
 use crate::state;
@@ -90,6 +91,7 @@ pub fn finish(tx: &mut Tx, diff_changes: crate::notify::ChangeSummary) -> Result
 /// local changes are already in them (see `replay`'s `kept_local`).
 pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased_by_recovery: &HashSet<Key>) -> Result<HashSet<Key>> {
     let mut kept_local = HashSet::new();
+    let mut changes = SortedChanges::default();
     let schema = tx.schema.clone();
     let conn = tx.conn;
     for (ci, class) in schema.classes.iter().enumerate() {
@@ -99,7 +101,7 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
             if !erase_local_only {
                 return Err(Error::Internal("a delta fresh copy for a bootstrap".into()));
             }
-            apply_delta(tx, fresh, ci, server_class.as_ref(), same, erased_by_recovery)?;
+            apply_delta(tx, &mut changes, fresh, ci, server_class.as_ref(), same, erased_by_recovery)?;
             continue;
         }
         let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
@@ -152,9 +154,10 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
             };
             // Records of the server's own layout are written as they came.
             let record = server_data.filter(|_| same);
-            write_differing(tx, (ci, key), local_data, wanted, record, erased_by_recovery)?;
+            write_differing(tx, &mut changes, (ci, key), local_data, wanted, record, erased_by_recovery)?;
         }
     }
+    tx.changes.merge_sorted(changes);
     Ok(kept_local)
 }
 
@@ -163,6 +166,7 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
 /// other object is equal by reconciliation. Each local record is read by its key.
 fn apply_delta(
     tx: &mut Tx,
+    changes: &mut SortedChanges,
     fresh: &FreshCopy,
     ci: usize,
     server_class: Option<&crate::schema::ClassSchema>,
@@ -185,7 +189,7 @@ fn apply_delta(
         if order == std::cmp::Ordering::Greater {
             // A local object the server lacks.
             let (key, _) = erases.take();
-            erase_local_only_object(tx, (ci, key), erased_by_recovery)?;
+            erase_local_only_object(tx, changes, (ci, key), erased_by_recovery)?;
             continue;
         }
         if order == std::cmp::Ordering::Equal {
@@ -200,32 +204,34 @@ fn apply_delta(
         let sc = server_class.ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
         let wanted = state::remap(class, sc, &server_data)?;
         let record = Some(server_data).filter(|_| same);
-        write_differing(tx, (ci, key), local, Some(wanted), record, erased_by_recovery)?;
+        write_differing(tx, changes, (ci, key), local, Some(wanted), record, erased_by_recovery)?;
     }
     Ok(())
 }
 
 /// A local object the server lacks: erased without reading it first, unless recovery holds it
 /// (then its record is what the held object starts from).
-fn erase_local_only_object(tx: &mut Tx, key: Key, erased_by_recovery: &HashSet<Key>) -> Result<()> {
+fn erase_local_only_object(tx: &mut Tx, changes: &mut SortedChanges, key: Key, erased_by_recovery: &HashSet<Key>) -> Result<()> {
     let ov = tx.overlay.as_mut().ok_or_else(|| Error::Internal("transform not begun".into()))?;
     if ov.is_pinned(&key) {
         if let Some(local) = store::load_raw_key(tx.conn, key.0, &key.1)? {
-            write_differing(tx, key, Some(local), None, None, erased_by_recovery)?;
+            write_differing(tx, changes, key, Some(local), None, None, erased_by_recovery)?;
         }
         return Ok(());
     }
     let class = &tx.schema.classes[key.0];
     if ov.erase_now(class, &key)? {
         let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
-        tx.changes.record_erase(&class.name, &pk);
+        changes.record_erase(&class.name, &pk);
     }
     Ok(())
 }
 
-/// One object the diff found different: held for the replay, or written now and recorded.
+/// One object the diff found different: held for the replay, or written now and recorded in
+/// `changes`.
 fn write_differing(
     tx: &mut Tx,
+    changes: &mut SortedChanges,
     key: Key,
     local: Option<Vec<u8>>,
     wanted: Option<ObjectData>,
@@ -250,7 +256,7 @@ fn write_differing(
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
     let Some(wanted) = wanted else {
         if ov.erase_now(class, &key)? {
-            tx.changes.record_erase(&class.name, &pk);
+            changes.record_erase(&class.name, &pk);
         }
         return Ok(());
     };
@@ -268,8 +274,8 @@ fn write_differing(
         ov.add_backlink(t, &key)?;
     }
     match old {
-        None => tx.changes.record_insert(&class.name, &pk),
-        Some(old) => tx.changes.record_object(class, &pk, &old, &wanted),
+        None => changes.record_insert(&class.name, &pk),
+        Some(old) => changes.record_object(class, &pk, &old, &wanted),
     }
     Ok(())
 }
