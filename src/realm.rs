@@ -282,6 +282,8 @@ impl Realm {
         }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // This connection becomes the writer.
+        conn.execute_batch(store::WRITER_MMAP)?;
         let history_enabled = config.sync.is_some();
         // Opening an up-to-date realm writes nothing, so it takes no write lock (it must not wait
         // for, or block, a writer in another process).

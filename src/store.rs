@@ -597,6 +597,13 @@ fn read_fields(r: &mut Reader, depth: usize) -> Result<Vec<Field>> {
 
 // ---- the file ------------------------------------------------------------------------------
 
+/// The realm's writer connection reads the file through a memory map of its first 32 MiB
+/// instead of a copy per page (file-backed and capped: not heap, and bounded whatever the
+/// realm's size). A reset's transform reads the whole realm, and the commit deletes the old
+/// history by walking its overflow pages; mapping the file for each transform and unmapping it
+/// after cost 0.45 ms of a 22 ms reset, so the writer keeps its map.
+pub const WRITER_MMAP: &str = "PRAGMA mmap_size = 33554432;";
+
 /// Opens a connection with the pragmas every driftsync connection uses.
 pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -26,13 +26,12 @@ use std::collections::HashSet;
 
 const PAGE: usize = 1_000;
 
-/// The transform reads the whole realm once and writes what differs: a larger page cache (8 MiB)
-/// and reads through mmap (the first 32 MiB of the file) instead of a copy per page. Both are
-/// caps, so memory stays bounded whatever the realm's size. Set back to SQLite's defaults by
-/// `size_as_usual` once the transform's transaction is over: after the commit has deleted the
-/// old history, whose overflow pages it reads through the mmap too.
-const SIZED_FOR_TRANSFORM: &str = "PRAGMA cache_size = -8192; PRAGMA mmap_size = 33554432;";
-const SIZED_AS_USUAL: &str = "PRAGMA cache_size = -2000; PRAGMA mmap_size = 0;";
+/// The transform reads the whole realm once and writes what differs: a larger page cache (8 MiB,
+/// a cap, so memory stays bounded whatever the realm's size). Set back to SQLite's default by
+/// `size_as_usual` once the transform's transaction is over. (The writer reads the file through
+/// its memory map: see `store::WRITER_MMAP`.)
+const SIZED_FOR_TRANSFORM: &str = "PRAGMA cache_size = -8192;";
+const SIZED_AS_USUAL: &str = "PRAGMA cache_size = -2000;";
 
 /// What the replay kept and dropped.
 #[derive(Default)]
@@ -67,7 +66,7 @@ pub fn begin(tx: &mut Tx, changesets: &[Changeset]) -> Result<HashSet<Key>> {
     Ok(erased)
 }
 
-/// Gives the connection SQLite's usual page cache and no mmap again (see `SIZED_FOR_TRANSFORM`).
+/// Gives the connection SQLite's usual page cache again (see `SIZED_FOR_TRANSFORM`).
 pub fn size_as_usual(conn: &rusqlite::Connection) -> Result<()> {
     conn.execute_batch(SIZED_AS_USUAL)?;
     Ok(())
