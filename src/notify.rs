@@ -12,6 +12,7 @@ use crate::schema::ClassSchema;
 use crate::store::{self, Field, ObjectData};
 use crate::value::{PrimaryKey, Value};
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 
@@ -251,9 +252,9 @@ fn compose_keyed<T: CollectionKey>(a: Changed<T>, b: Changed<T>, reinsert_modifi
 /// object has a few of them, and a reset records thousands of objects (a tree's node is 280
 /// bytes however few names it holds, and freeing thousands of them was 7 % of a reset). The
 /// names are shared with the schema where the recorder has it (`insert_shared`): counted, not
-/// copied.
+/// copied. Two names fit inline: most objects a reset records need no allocation for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PropertyNames(Vec<Arc<str>>);
+pub struct PropertyNames(SmallVec<[Arc<str>; 2]>);
 
 impl PropertyNames {
     pub fn contains(&self, name: &str) -> bool {
@@ -310,9 +311,10 @@ impl<S: AsRef<str>> FromIterator<S> for PropertyNames {
 }
 
 /// What changed inside each changed collection property of one object, by property name, in
-/// name order (a sorted vector with shared names, for the reasons `PropertyNames` is one).
+/// name order (a sorted vector with shared names and one entry inline, for the reasons
+/// `PropertyNames` is one).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct CollectionsChanged(Vec<(Arc<str>, CollectionChanges)>);
+pub struct CollectionsChanged(SmallVec<[(Arc<str>, CollectionChanges); 1]>);
 
 impl CollectionsChanged {
     fn position(&self, prop: &str) -> std::result::Result<usize, usize> {
