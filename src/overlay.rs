@@ -18,6 +18,7 @@ use crate::schema::{ClassSchema, Schema};
 use crate::store::{self, ObjectData};
 use crate::value::{PrimaryKey, ScalarType};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
 
 /// Rows per batched statement (object writes, backlink inserts, backlink lookups).
@@ -228,15 +229,16 @@ impl<'c> Overlay<'c> {
     /// see `unflushed_writes`.
     pub fn write_now(&mut self, class: &ClassSchema, key: &Key, record: Option<&[u8]>) -> Result<()> {
         match record {
-            Some(r) => {
-                self.unflushed_writes.push((key.clone(), r.to_vec()));
-                if self.unflushed_writes.len() == BATCH {
-                    self.flush_writes()?;
-                }
-            }
-            None => {
-                self.erase_now(class, key)?;
-            }
+            Some(r) => self.write_record(key.clone(), r.to_vec()),
+            None => self.erase_now(class, key).map(|_| ()),
+        }
+    }
+
+    /// `write_now` of a record the caller hands over.
+    pub fn write_record(&mut self, key: Key, record: Vec<u8>) -> Result<()> {
+        self.unflushed_writes.push((key, record));
+        if self.unflushed_writes.len() == BATCH {
+            self.flush_writes()?;
         }
         Ok(())
     }
@@ -255,9 +257,9 @@ impl<'c> Overlay<'c> {
     }
 
     /// Adds a backlink to the file (in a batch: see `unflushed_backlinks`).
-    pub fn add_backlink(&mut self, target: &Key, source: &Key) -> Result<()> {
-        self.known_sources.remove(target);
-        self.unflushed_backlinks.push((target.clone(), source.clone()));
+    pub fn add_backlink(&mut self, target: Key, source: &Key) -> Result<()> {
+        self.known_sources.remove(&target);
+        self.unflushed_backlinks.push((target, source.clone()));
         if self.unflushed_backlinks.len() == BATCH {
             self.flush_backlinks()?;
         }
@@ -299,7 +301,7 @@ impl<'c> Overlay<'c> {
                 if let Some(current) = h.current.as_ref().filter(|_| !self.taken.is_empty() && can_link(class)) {
                     for t in links(schema, key.0, current)? {
                         if self.taken.contains(&t) {
-                            self.add_backlink(&t, &key)?;
+                            self.add_backlink(t, &key)?;
                         }
                     }
                 }
@@ -322,7 +324,7 @@ impl<'c> Overlay<'c> {
                 };
                 for t in links(schema, key.0, current)? {
                     if !before.contains(&t) || self.taken.contains(&t) {
-                        self.add_backlink(&t, &key)?;
+                        self.add_backlink(t, &key)?;
                     }
                 }
             }
@@ -364,18 +366,24 @@ fn can_link(class: &ClassSchema) -> bool {
 
 /// The objects `data`, an object of class `ci`, links to, as keys.
 pub fn links(schema: &Schema, ci: usize, data: &ObjectData) -> Result<Vec<Key>> {
+    Ok(link_targets(schema, ci, data)?.into_iter().map(|(ti, t)| (ti, t.to_key_bytes())).collect())
+}
+
+/// The objects `data`, an object of class `ci`, links to, as (class index, primary key)
+/// borrowed from `data`: comparing the links of two states of an object this way encodes no key.
+pub fn link_targets<'d>(schema: &Schema, ci: usize, data: &'d ObjectData) -> Result<SmallVec<[(usize, &'d PrimaryKey); 4]>> {
     let class = &schema.classes[ci];
-    let mut out = Vec::new();
+    let mut out = SmallVec::new();
     for (pi, (p, f)) in class.properties.iter().zip(&data.fields).enumerate() {
         if p.kind == ScalarType::Mixed {
             for (tclass, t) in f.typed_links() {
-                out.push((schema.class(tclass)?.0, t.to_key_bytes()));
+                out.push((schema.class(tclass)?.0, t));
             }
             continue;
         }
         let Some(target) = &p.target else { continue };
         let ti = schema.link_target(ci, pi).ok_or_else(|| Error::UnknownClass(target.clone()))?;
-        out.extend(f.links().into_iter().map(|t| (ti, t.to_key_bytes())));
+        out.extend(f.links().into_iter().map(|t| (ti, t)));
     }
     Ok(out)
 }

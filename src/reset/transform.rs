@@ -22,6 +22,7 @@ use crate::rules::{self, Mode, Outcome, Tx};
 use crate::state;
 use crate::store::{self, ObjectData};
 use crate::value::PrimaryKey;
+use smallvec::SmallVec;
 use std::collections::HashSet;
 
 const PAGE: usize = 1_000;
@@ -244,39 +245,44 @@ fn write_differing(
         bump_lamport(&mut tx.lamport, w);
     }
     let new_links = match &wanted {
-        Some(w) => overlay::links(&schema, key.0, w)?,
-        None => Vec::new(),
+        Some(w) => overlay::link_targets(&schema, key.0, w)?,
+        None => SmallVec::new(),
     };
-    if ov.is_pinned(&key) || new_links.iter().any(|t| erased_by_recovery.contains(t)) {
-        let erased_targets = new_links.into_iter().filter(|t| erased_by_recovery.contains(t)).collect();
+    let erased_targets: Vec<Key> = match erased_by_recovery.is_empty() {
+        true => Vec::new(),
+        false => new_links.iter().map(|&(ti, t)| (ti, t.to_key_bytes())).filter(|t| erased_by_recovery.contains(t)).collect(),
+    };
+    if ov.is_pinned(&key) || !erased_targets.is_empty() {
+        drop(new_links);
         ov.hold(key, local, wanted, erased_targets);
         return Ok(());
     }
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
-    let Some(wanted) = wanted else {
+    let Some(wanted) = &wanted else {
         if ov.erase_now(class, &key)? {
             changes.record_erase(&class.name, &pk);
         }
         return Ok(());
     };
-    let record = record.unwrap_or_else(|| store::encode_object(&wanted));
-    let (old_links, old) = match &local {
+    let record = record.unwrap_or_else(|| store::encode_object(wanted));
+    let old = match &local {
         Some(bytes) if *bytes == record => return Ok(()),
-        Some(bytes) => {
-            let old = store::decode_object(bytes, class)?;
-            (overlay::links(&schema, key.0, &old)?, Some(old))
-        }
-        None => (Vec::new(), None),
+        Some(bytes) => Some(store::decode_object(bytes, class)?),
+        None => None,
     };
-    ov.write_now(class, &key, Some(&record))?;
-    for t in new_links.iter().filter(|t| !old_links.contains(t)) {
-        ov.add_backlink(t, &key)?;
+    // Backlinks only for the links that appear (compared as keys, encoded only when new).
+    let old_links = match &old {
+        Some(o) => overlay::link_targets(&schema, key.0, o)?,
+        None => SmallVec::new(),
+    };
+    for &(ti, t) in new_links.iter().filter(|l| !old_links.contains(l)) {
+        ov.add_backlink((ti, t.to_key_bytes()), &key)?;
     }
-    match old {
+    match &old {
         None => changes.record_insert(&class.name, &pk),
-        Some(old) => changes.record_object(class, &pk, &old, &wanted),
+        Some(old) => changes.record_object(class, &pk, old, wanted),
     }
-    Ok(())
+    ov.write_record(key, record)
 }
 
 fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
