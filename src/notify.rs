@@ -859,6 +859,81 @@ mod tests {
         [s0, s1, s2]
     }
 
+    /// What the reset's diff records through `SortedChanges` is what recording each object into
+    /// a `ChangeSummary` gives: random inserts, erases and modifications (scalars and lists), in
+    /// key order and shuffled, with a class recorded in two runs.
+    #[test]
+    fn sorted_changes_build_the_summary_recording_each_object_builds() {
+        use crate::schema::{Property, Schema};
+        use crate::value::ScalarType;
+        let class = |name: &str| {
+            ClassSchema::new(
+                name,
+                "id",
+                vec![
+                    Property::new("id", ScalarType::Int),
+                    Property::new("name", ScalarType::String),
+                    Property::new("tags", ScalarType::Int).list(),
+                ],
+            )
+        };
+        let schema = Schema::new(vec![class("A"), class("B")]).expect("schema");
+        let mut rng = Lcg(5);
+        for round in 0..200 {
+            // (class, pk, old, new): None old is an insert, None new an erase.
+            let mut objects = Vec::new();
+            for (ci, runs) in [(0usize, 0..20i64), (1, 0..20), (0, 20..40)] {
+                let c = &schema.classes[ci];
+                let pks: Vec<i64> = runs.filter(|_| rng.below(3) > 0).collect();
+                for pk in pks {
+                    let [l0, l1, _] = three_states(&mut rng, edit_list);
+                    let state = |name: &str, list: RgaList| {
+                        let mut d = ObjectData::new_default(c);
+                        d.fields[1] = Field::Value(Value::from(name));
+                        d.fields[2] = Field::List(list);
+                        d
+                    };
+                    let old = state("n", l0);
+                    let new = state(if rng.below(2) == 0 { "n" } else { "m" }, l1);
+                    let (old, new) = match rng.below(4) {
+                        0 => (None, Some(new)),
+                        1 => (Some(old), None),
+                        _ => (Some(old), Some(new)),
+                    };
+                    objects.push((ci, PrimaryKey::from(pk), old, new));
+                }
+            }
+            if round % 2 == 1 {
+                // Out of key order: `from_iter` sorts what is not sorted.
+                for i in (1..objects.len()).rev() {
+                    objects.swap(i, rng.below(i + 1));
+                }
+            }
+            let mut expected = ChangeSummary::default();
+            let mut sorted = SortedChanges::default();
+            for (ci, pk, old, new) in &objects {
+                let c = &schema.classes[*ci];
+                match (old, new) {
+                    (None, _) => {
+                        expected.record_insert(&c.name, pk);
+                        sorted.record_insert(&c.name, pk);
+                    }
+                    (_, None) => {
+                        expected.record_erase(&c.name, pk);
+                        sorted.record_erase(&c.name, pk);
+                    }
+                    (Some(o), Some(n)) => {
+                        expected.record_object(c, pk, o, n);
+                        sorted.record_object(c, pk, o, n);
+                    }
+                }
+            }
+            let mut built = ChangeSummary::default();
+            built.merge_sorted(sorted);
+            assert_eq!(built, expected, "round {round}");
+        }
+    }
+
     #[test]
     fn list_changes_composed_equal_the_changes_of_both_steps_at_once() {
         let mut rng = Lcg(7);
