@@ -460,10 +460,14 @@ impl SortedChanges {
             if built.is_empty() {
                 continue;
             }
-            if out.classes.contains_key(&name) {
-                out.merge(&ChangeSummary { classes: BTreeMap::from([(name, built)]), ..Default::default() });
-            } else {
-                out.classes.insert(name, built);
+            match out.classes.entry(name) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(built);
+                }
+                std::collections::btree_map::Entry::Occupied(o) => {
+                    let name = o.key().clone();
+                    out.merge(&ChangeSummary { classes: BTreeMap::from([(name, built)]), ..Default::default() });
+                }
             }
         }
         out
