@@ -115,6 +115,15 @@ fn log_object_writes(path: &std::path::Path) {
     .unwrap();
 }
 
+/// How many backlink rows the file has from items to item `target`.
+fn backlinks_between_items_to(path: &std::path::Path, target: i64) -> i64 {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND sclass = tclass", [PrimaryKey::from(target).to_key_bytes()], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
 /// (class, pk bytes) → how many times it was written since logging started.
 fn object_writes(path: &std::path::Path) -> BTreeMap<(i64, Vec<u8>), u64> {
     let c = rusqlite::Connection::open(path).unwrap();
@@ -321,13 +330,7 @@ fn backlinks_of_links_the_reset_restores_are_all_written() {
     sync_all(&b);
     let (rep, _) = w.reset(&ts, &a);
     assert_eq!(rep.objects_inserted, 100);
-    let c = rusqlite::Connection::open(&path).unwrap();
-    let to_item_0: i64 = c
-        .query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND sclass = tclass", [PrimaryKey::from(0).to_key_bytes()], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(to_item_0, 100, "one backlink per restored link from an item to item 0");
+    assert_eq!(backlinks_between_items_to(&path, 0), 100, "one backlink per restored link from an item to item 0");
     a.write(|r| r.erase("Item", &0.into())).unwrap();
     for i in 100..200i64 {
         assert_eq!(a.get("Item", &i.into()).unwrap().unwrap().value("next"), Some(&Value::Null), "item {i}'s link to the erased item");
@@ -384,13 +387,7 @@ fn erases_of_local_only_objects_are_exact_and_take_their_backlinks() {
     for i in [100i64, 163, 164, 249] {
         assert!(a.get("Item", &i.into()).unwrap().is_none(), "item {i} is erased");
     }
-    let c = rusqlite::Connection::open(&path).unwrap();
-    let from_erased: i64 = c
-        .query_row("SELECT count(*) FROM ds_backlinks WHERE tpk = ?1 AND sclass = tclass", [PrimaryKey::from(0).to_key_bytes()], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(from_erased, 0, "nothing links to item 0 after the reset (the seed's links point forward)");
+    assert_eq!(backlinks_between_items_to(&path, 0), 0, "nothing links to item 0 after the reset (the seed's links point forward)");
     assert_eq!(a.get("Item", &99.into()).unwrap(), None);
     assert_eq!(a.get("Item", &1.into()).unwrap().unwrap().value("next"), Some(&Value::Link(2.into())), "the other items are untouched");
 }
