@@ -138,9 +138,8 @@ fn hashes_equal_recomputed_hashes_after_every_kind_of_write() {
     assert_hashes_kept(&server_realm_file(&ts), "the server after the reset");
 }
 
-/// A realm file from before the hash column (the column and its index dropped) gets them when
-/// opened, with every hash right; rows without a hash (what an older library's `INSERT OR
-/// REPLACE` of class, pk and data leaves) are hashed at the next open.
+/// A realm file from before the hash column (the column dropped) gets it when opened, with every
+/// hash right.
 #[test]
 fn hashes_of_a_file_from_before_them_are_added_when_it_opens() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,18 +149,73 @@ fn hashes_of_a_file_from_before_them_are_added_when_it_opens() {
     drop(r);
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP INDEX ds_objects_unhashed; ALTER TABLE ds_objects DROP COLUMN hash;").unwrap();
+        conn.execute_batch("ALTER TABLE ds_objects DROP COLUMN hash;").unwrap();
     }
     let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
     assert_eq!(r.count("Item").unwrap(), 50);
     drop(r);
     assert_hashes_kept(&path, "opening a file from before the hash column");
+    assert!(!has_unhashed_index(&path), "no index of unhashed rows is created");
+}
 
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let nulled = conn.execute("UPDATE ds_objects SET hash = NULL WHERE pk IN (SELECT pk FROM ds_objects ORDER BY pk LIMIT 3)", []).unwrap();
-    assert_eq!(nulled, 3);
+/// Whether the file has the partial index of rows without a hash that files used to have.
+fn has_unhashed_index(path: &Path) -> bool {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'ds_objects_unhashed'", [], |r| r.get::<_, i64>(0)).unwrap() == 1
+}
+
+/// Sets the hash of the first `n` rows to NULL, as an older library's writes leave them.
+fn null_first_hashes(path: &Path, n: usize) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let nulled =
+        conn.execute("UPDATE ds_objects SET hash = NULL WHERE pk IN (SELECT pk FROM ds_objects ORDER BY pk LIMIT ?1)", [n as i64]).unwrap();
+    assert_eq!(nulled, n);
     drop(conn);
-    assert_eq!(wrong_hashes(&path).0.len(), 3, "three rows without a hash");
-    drop(Realm::open(RealmConfig::new(&path, schema())).unwrap());
-    assert_hashes_kept(&path, "opening a file with rows an older library wrote");
+    assert_eq!(wrong_hashes(path).0.len(), n, "{n} rows without a hash");
+}
+
+/// A file with the partial index `ds_objects_unhashed` (files had it before it was dropped: it
+/// made every rewrite of a row a delete and an insert) gets the rows it lists hashed and loses
+/// it when opened.
+#[test]
+fn hashes_of_a_file_with_the_old_unhashed_index_are_filled_and_the_index_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("indexed.realm");
+    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
+    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
+    drop(r);
+    assert!(!has_unhashed_index(&path));
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE INDEX ds_objects_unhashed ON ds_objects(class, pk) WHERE hash IS NULL;").unwrap();
+    }
+    null_first_hashes(&path, 3);
+    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
+    assert_eq!(r.count("Item").unwrap(), 50);
+    drop(r);
+    assert_hashes_kept(&path, "opening a file with the old index and rows an older library wrote");
+    assert!(!has_unhashed_index(&path), "opening drops the old index");
+}
+
+/// Rows an older library wrote into a current file (no hash) are read as the hash of their
+/// record, and get one stored when they are next written.
+#[test]
+fn hashes_missing_from_rows_an_older_library_wrote_are_computed_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("current.realm");
+    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
+    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
+    drop(r);
+    let fingerprint = |path: &Path| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        driftsync::reconcile::scan_fingerprint(&conn, "main", 0, &[], None).unwrap()
+    };
+    let hashed = fingerprint(&path);
+    null_first_hashes(&path, 3);
+    assert_eq!(fingerprint(&path), hashed, "a missing hash reads as the hash of the record");
+
+    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
+    r.write(|r| (0..3).try_for_each(|i| r.set("Item", &PrimaryKey::Int(i), "count", Value::Int(7)))).unwrap();
+    drop(r);
+    assert_hashes_kept(&path, "writing the rows without a hash");
 }
