@@ -318,14 +318,22 @@ impl<'c> Overlay<'c> {
             self.write_now(class, &key, record.as_deref())?;
             // Backlinks for the links it gained (and for those the transform took from the file).
             if let Some(current) = h.current.as_ref().filter(|_| can_link(class)) {
-                let before = match &old {
-                    Some(o) => links(schema, key.0, o)?,
-                    None => Vec::new(),
+                let mut now = link_targets(schema, key.0, current)?;
+                let mut before = match &old {
+                    Some(o) => link_targets(schema, key.0, o)?,
+                    None => SmallVec::new(),
                 };
-                for t in links(schema, key.0, current)? {
-                    if !before.contains(&t) || self.taken.contains(&t) {
-                        self.add_backlink(t, &key)?;
-                    }
+                let as_key = |&(ti, t): &(usize, &PrimaryKey)| (ti, t.to_key_bytes());
+                let mut add: Vec<Key> = match self.taken.is_empty() {
+                    true => Vec::new(),
+                    false => now.iter().map(as_key).filter(|t| self.taken.contains(t)).collect(),
+                };
+                keep_appearing_links(&mut now, &mut before);
+                add.extend(now.iter().map(as_key));
+                add.sort_unstable();
+                add.dedup();
+                for t in add {
+                    self.add_backlink(t, &key)?;
                 }
             }
         }
@@ -369,9 +377,29 @@ pub fn links(schema: &Schema, ci: usize, data: &ObjectData) -> Result<Vec<Key>> 
     Ok(link_targets(schema, ci, data)?.into_iter().map(|(ti, t)| (ti, t.to_key_bytes())).collect())
 }
 
+/// Links as `link_targets` gives them.
+pub type LinkTargets<'d> = SmallVec<[(usize, &'d PrimaryKey); 4]>;
+
+/// Keeps in `new` the links `old` lacks, each once: the backlinks a write must add. Sorts both
+/// (one object may link to a target from several properties, and the links of two lists of
+/// thousands must not be compared pairwise).
+pub fn keep_appearing_links(new: &mut LinkTargets<'_>, old: &mut LinkTargets<'_>) {
+    new.sort_unstable();
+    new.dedup();
+    old.sort_unstable();
+    let mut at = 0;
+    new.retain(|&mut (ti, t)| {
+        let before = |o: &(usize, &PrimaryKey)| (o.0, o.1) < (ti, t);
+        while at < old.len() && before(&old[at]) {
+            at += 1;
+        }
+        !old.get(at).is_some_and(|&(oi, o)| oi == ti && o == t)
+    });
+}
+
 /// The objects `data`, an object of class `ci`, links to, as (class index, primary key)
 /// borrowed from `data`: comparing the links of two states of an object this way encodes no key.
-pub fn link_targets<'d>(schema: &Schema, ci: usize, data: &'d ObjectData) -> Result<SmallVec<[(usize, &'d PrimaryKey); 4]>> {
+pub fn link_targets<'d>(schema: &Schema, ci: usize, data: &'d ObjectData) -> Result<LinkTargets<'d>> {
     let class = &schema.classes[ci];
     let mut out = SmallVec::new();
     for (pi, (p, f)) in class.properties.iter().zip(&data.fields).enumerate() {
@@ -386,4 +414,32 @@ pub fn link_targets<'d>(schema: &Schema, ci: usize, data: &'d ObjectData) -> Res
         out.extend(f.links().into_iter().map(|t| (ti, t)));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against the obvious quadratic answer, for link sets with repeats, shared keys of different
+    /// classes, and lists long enough that sorting matters.
+    #[test]
+    fn appearing_links_are_the_new_links_the_old_lack_each_once() {
+        let keys: Vec<PrimaryKey> = (0..40).map(PrimaryKey::Int).collect();
+        let mut seed = 7u64;
+        let mut next = move |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        for round in 0..300 {
+            let (len, spread) = (if round % 10 == 0 { 200 } else { 6 }, if round % 3 == 0 { 5 } else { 40 });
+            let (n_new, n_old) = (next(len) as usize, next(len) as usize);
+            let mut new: LinkTargets<'_> = (0..n_new).map(|_| (next(2) as usize, &keys[next(spread) as usize])).collect();
+            let mut old: LinkTargets<'_> = (0..n_old).map(|_| (next(2) as usize, &keys[next(spread) as usize])).collect();
+            let mut expected: Vec<(usize, &PrimaryKey)> = new.iter().copied().filter(|l| !old.contains(l)).collect();
+            expected.sort();
+            expected.dedup();
+            keep_appearing_links(&mut new, &mut old);
+            assert_eq!(new.to_vec(), expected, "round {round}");
+        }
+    }
 }

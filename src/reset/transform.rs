@@ -244,7 +244,7 @@ fn write_differing(
     if let Some(w) = &wanted {
         bump_lamport(&mut tx.lamport, w);
     }
-    let new_links = match &wanted {
+    let mut new_links = match &wanted {
         Some(w) => overlay::link_targets(&schema, key.0, w)?,
         None => SmallVec::new(),
     };
@@ -270,12 +270,14 @@ fn write_differing(
         Some(bytes) => Some(store::decode_object(bytes, class)?),
         None => None,
     };
-    // Backlinks only for the links that appear (compared as keys, encoded only when new).
-    let old_links = match &old {
+    // Backlinks only for the links that appear, once each (compared as keys, encoded only when
+    // new).
+    let mut old_links = match &old {
         Some(o) => overlay::link_targets(&schema, key.0, o)?,
         None => SmallVec::new(),
     };
-    for &(ti, t) in new_links.iter().filter(|l| !old_links.contains(l)) {
+    overlay::keep_appearing_links(&mut new_links, &mut old_links);
+    for &(ti, t) in &new_links {
         ov.add_backlink((ti, t.to_key_bytes()), &key)?;
     }
     match &old {
