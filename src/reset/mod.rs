@@ -6,6 +6,7 @@
 pub mod decide;
 pub mod fresh;
 mod pipeline;
+mod stored_report;
 pub mod transform;
 
 pub use pipeline::{ManualReset, preview};
@@ -231,7 +232,7 @@ pub fn pending_reset(realm: &Realm) -> Result<Option<PendingReset>> {
 /// The report of the last reset of this realm file.
 pub fn last_report(realm: &Realm) -> Result<Option<ResetReport>> {
     realm.read(|conn, _| {
-        let mut report: Option<ResetReport> = read_json(conn, REPORT_KEY)?;
+        let mut report = store::get_meta::<rusqlite::types::Value>(conn, REPORT_KEY)?.and_then(stored_report::decode);
         let timings: Option<FinalTimings> = read_json(conn, TIMINGS_KEY)?;
         if let (Some(r), Some(t)) = (&mut report, timings)
             && t.completed_at_ms == r.completed_at_ms

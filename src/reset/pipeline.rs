@@ -5,7 +5,10 @@
 use super::decide::explain;
 use super::fresh::{self, FreshCopy};
 use super::transform::{self, Replayed};
-use super::{AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, PhaseClock, REPORT_KEY, ResetDecision, ResetReport, now_ms};
+use super::{
+    AfterReset, DroppedChange, MANUAL_KEY, PENDING_KEY, PendingReset, PhaseClock, REPORT_KEY, ResetDecision, ResetReport, now_ms,
+    stored_report,
+};
 use crate::changeset::{Changeset, Instruction};
 use crate::error::{Error, Result};
 use crate::protocol::ResetCause;
@@ -131,7 +134,7 @@ pub(crate) fn handle_reset_demand(session: &SyncSession, demand: &SyncError) -> 
     {
         log::warn!(target: LOG, "after hook failed: {msg}");
         report.after_hook_error = Some(msg);
-        store_report(realm, &report)?;
+        store_report(realm, &mut report)?;
     }
     Ok(AfterReset::Reconnect)
 }
@@ -322,7 +325,7 @@ fn transform_in_place(
         report.completed_at_ms = now_ms();
         // The stored report's milliseconds match its microseconds until the final timings replace both.
         report.derive_ms();
-        let record_report = report.clone();
+        let stored_report = stored_report::encode(report)?;
         let (server_version, salt, mode, cause, action) = (fresh.server_version, fresh.salt, report.mode, report.cause, report.action);
         let peer = realm.peer_id();
         realm.on_commit(move |conn, _| {
@@ -349,7 +352,7 @@ fn transform_in_place(
                 downloaded: false,
             };
             store::set_meta(conn, PENDING_KEY, serde_json::to_string(&pending).unwrap_or_default())?;
-            store::set_meta(conn, REPORT_KEY, serde_json::to_string(&record_report).unwrap_or_default())?;
+            store::set_meta(conn, REPORT_KEY, stored_report)?;
             transform::size_as_usual(conn)
         })?;
         report.timings.summary_us = clock.lap();
@@ -385,9 +388,9 @@ fn checkpoint_earlier_commits(realm: &Realm) -> Result<()> {
     realm.read(|conn, _| Ok(conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?))
 }
 
-fn store_report(realm: &Realm, report: &ResetReport) -> Result<()> {
-    let json = serde_json::to_string(report).unwrap_or_default();
-    sync_meta::write_meta(realm, move |conn| store::set_meta(conn, REPORT_KEY, json))
+fn store_report(realm: &Realm, report: &mut ResetReport) -> Result<()> {
+    let stored = stored_report::encode(report)?;
+    sync_meta::write_meta(realm, move |conn| store::set_meta(conn, REPORT_KEY, stored))
 }
 
 /// A consistent, openable copy of the realm's committed state.
@@ -455,8 +458,9 @@ fn manual(session: &SyncSession, demand: &SyncError, mut report: ResetReport) ->
     report.backup_path = Some(backup.clone());
     report.completed_at_ms = now_ms();
     let json = serde_json::to_string(&report).unwrap_or_default();
+    let stored = stored_report::encode(&mut report)?;
     sync_meta::write_meta(realm, move |conn| {
-        store::set_meta(conn, REPORT_KEY, json.clone())?;
+        store::set_meta(conn, REPORT_KEY, stored)?;
         store::set_meta(conn, MANUAL_KEY, json)
     })?;
     log::warn!(target: LOG, "manual: backup at {}; the reset runs when the app performs it or at the next open", backup.display());
