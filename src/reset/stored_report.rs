@@ -2,7 +2,7 @@
 //!
 //! A discard lists every unsynced instruction it threw away, and a recovery every one it
 //! dropped: thousands of entries that mostly share a handful of reasons. As JSON, 2,500 discarded
-//! erases were 334 KB (82 pages written in the reset's commit, about 1.5 ms of a 30 ms reset).
+//! erases were 334 KB (82 pages written in the reset's commit, about 1 ms of a 30 ms reset).
 //! So the report is stored as MessagePack with its structs as arrays, and each change names its
 //! reason by an index into one list of distinct reasons: the same 2,500 erases take 46 KB (13
 //! pages). Reports stored as JSON text by earlier versions are still read.
