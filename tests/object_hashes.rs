@@ -138,15 +138,20 @@ fn hashes_equal_recomputed_hashes_after_every_kind_of_write() {
     assert_hashes_kept(&server_realm_file(&ts), "the server after the reset");
 }
 
+/// A closed realm file `name` in `dir` with 50 `Item`s.
+fn realm_of_50_items(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
+    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
+    path
+}
+
 /// A realm file from before the hash column (the column dropped) gets it when opened, with every
 /// hash right.
 #[test]
 fn hashes_of_a_file_from_before_them_are_added_when_it_opens() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.realm");
-    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
-    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
-    drop(r);
+    let path = realm_of_50_items(dir.path(), "old.realm");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch("ALTER TABLE ds_objects DROP COLUMN hash;").unwrap();
@@ -180,10 +185,7 @@ fn null_first_hashes(path: &Path, n: usize) {
 #[test]
 fn hashes_of_a_file_with_the_old_unhashed_index_are_filled_and_the_index_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("indexed.realm");
-    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
-    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
-    drop(r);
+    let path = realm_of_50_items(dir.path(), "indexed.realm");
     assert!(!has_unhashed_index(&path));
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
@@ -202,10 +204,7 @@ fn hashes_of_a_file_with_the_old_unhashed_index_are_filled_and_the_index_dropped
 #[test]
 fn hashes_missing_from_rows_an_older_library_wrote_are_computed_when_read() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("current.realm");
-    let r = Realm::open(RealmConfig::new(&path, schema())).unwrap();
-    r.write(|r| (0..50).try_for_each(|i| r.create("Item", i, &[("name", format!("item {i}").into())]))).unwrap();
-    drop(r);
+    let path = realm_of_50_items(dir.path(), "current.realm");
     let fingerprint = |path: &Path| {
         let conn = rusqlite::Connection::open(path).unwrap();
         driftsync::reconcile::scan_fingerprint(&conn, "main", 0, &[], None).unwrap()
