@@ -389,12 +389,20 @@ type PendingEdit = (Field, Field);
 /// The properties that differ between an object's `old` and `new` state, and what changed
 /// inside its changed collections (None: nothing differs).
 fn object_changes(class: &ClassSchema, old: &ObjectData, new: &ObjectData) -> Option<(PropertyNames, CollectionsChanged)> {
-    let mut changed = store::changed_properties(class, old, new).peekable();
+    changes_of_fields(class, store::changed_properties(class, old, new).map(|i| (i, old.fields.get(i), new.fields.get(i))))
+}
+
+/// `object_changes` of the properties `changed` names, each with its old and new field.
+fn changes_of_fields<'f>(
+    class: &ClassSchema,
+    changed: impl Iterator<Item = (usize, Option<&'f Field>, Option<&'f Field>)>,
+) -> Option<(PropertyNames, CollectionsChanged)> {
+    let mut changed = changed.peekable();
     changed.peek()?;
     let (mut names, mut inside) = (PropertyNames::default(), CollectionsChanged::default());
-    for i in changed {
+    for (i, old, new) in changed {
         let name = class.shared_name(i);
-        if let Some(changes) = old.fields.get(i).zip(new.fields.get(i)).and_then(|(o, n)| CollectionChanges::between(o, n))
+        if let Some(changes) = old.zip(new).and_then(|(o, n)| CollectionChanges::between(o, n))
             && !changes.is_empty()
         {
             inside.insert_shared(&name, changes);
@@ -438,7 +446,19 @@ impl SortedChanges {
 
     /// What `ChangeSummary::record_object` records, for an object recorded nowhere else.
     pub fn record_object(&mut self, class: &ClassSchema, pk: &PrimaryKey, old: &ObjectData, new: &ObjectData) {
-        let Some((names, inside)) = object_changes(class, old, new) else { return };
+        self.record_modified(class, pk, object_changes(class, old, new));
+    }
+
+    /// `record_object` of an object whose differing fields are given: (property index, old
+    /// field, new field), the properties not given being equal (the reset's diff decodes only
+    /// the fields whose bytes differ).
+    pub fn record_fields(&mut self, class: &ClassSchema, pk: &PrimaryKey, differing: &[(usize, Field, Field)]) {
+        let changed = differing.iter().filter(|(_, o, n)| store::field_changed(Some(o), Some(n))).map(|(i, o, n)| (*i, Some(o), Some(n)));
+        self.record_modified(class, pk, changes_of_fields(class, changed));
+    }
+
+    fn record_modified(&mut self, class: &ClassSchema, pk: &PrimaryKey, changes: Option<(PropertyNames, CollectionsChanged)>) {
+        let Some((names, inside)) = changes else { return };
         let c = self.class_mut(&class.name);
         c.modified.push((pk.clone(), names));
         if !inside.is_empty() {

@@ -382,18 +382,21 @@ pub type LinkTargets<'d> = SmallVec<[(usize, &'d PrimaryKey); 4]>;
 
 /// Keeps in `new` the links `old` lacks, each once: the backlinks a write must add. Sorts both
 /// (one object may link to a target from several properties, and the links of two lists of
-/// thousands must not be compared pairwise).
-pub fn keep_appearing_links(new: &mut LinkTargets<'_>, old: &mut LinkTargets<'_>) {
+/// thousands must not be compared pairwise). Links are `LinkTargets` or (class index, key
+/// bytes).
+pub fn keep_appearing_links<A: smallvec::Array>(new: &mut SmallVec<A>, old: &mut SmallVec<A>)
+where
+    A::Item: Ord,
+{
     new.sort_unstable();
     new.dedup();
     old.sort_unstable();
     let mut at = 0;
-    new.retain(|&mut (ti, t)| {
-        let before = |o: &(usize, &PrimaryKey)| (o.0, o.1) < (ti, t);
-        while at < old.len() && before(&old[at]) {
+    new.retain(|link| {
+        while at < old.len() && old[at] < *link {
             at += 1;
         }
-        !old.get(at).is_some_and(|&(oi, o)| oi == ti && o == t)
+        old.get(at) != Some(link)
     });
 }
 

@@ -229,18 +229,21 @@ impl ObjectData {
 /// scalars by `Value::same_as`, lists by their visible values (element ids and tombstones are
 /// bookkeeping, not a change).
 pub fn changed_properties<'a>(class: &ClassSchema, old: &'a ObjectData, new: &'a ObjectData) -> impl Iterator<Item = usize> + 'a {
-    (0..class.properties.len()).filter(|&i| {
-        let same = match (old.fields.get(i), new.fields.get(i)) {
-            (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
-            (Some(Field::List(a)), Some(Field::List(b))) => a.visible().map(|e| &e.value).eq(b.visible().map(|e| &e.value)),
-            (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
-            (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
-                a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
-            }
-            (a, b) => a == b,
-        };
-        !same
-    })
+    (0..class.properties.len()).filter(|&i| field_changed(old.fields.get(i), new.fields.get(i)))
+}
+
+/// Whether one property differs between two states, as `changed_properties` compares them.
+pub fn field_changed(old: Option<&Field>, new: Option<&Field>) -> bool {
+    let same = match (old, new) {
+        (Some(Field::Value(a)), Some(Field::Value(b))) => a.same_as(b),
+        (Some(Field::List(a)), Some(Field::List(b))) => a.visible().map(|e| &e.value).eq(b.visible().map(|e| &e.value)),
+        (Some(Field::Set(a)), Some(Field::Set(b))) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y)),
+        (Some(Field::Dict(a)), Some(Field::Dict(b))) => {
+            a.len() == b.len() && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
+        }
+        (a, b) => a == b,
+    };
+    !same
 }
 
 // ---- encoding ------------------------------------------------------------------------------
@@ -483,6 +486,41 @@ impl<'a> Reader<'a> {
             t => return Err(Error::FileCorrupt(format!("unknown value tag {t}"))),
         })
     }
+    /// Moves past a value whose tag was read, checking it as `value_with_tag` would.
+    fn check_value(&mut self, tag: u8) -> Result<()> {
+        let corrupt = |what: &str| Error::FileCorrupt(what.to_string());
+        match tag {
+            T_NULL | T_FALSE | T_TRUE => {}
+            T_INT | T_DOUBLE | T_TIMESTAMP => {
+                self.take(8)?;
+            }
+            T_OBJECTID => {
+                self.take(12)?;
+            }
+            T_UUID => {
+                self.take(16)?;
+            }
+            T_STRING => {
+                std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("invalid UTF-8 in a string"))?;
+            }
+            T_BINARY => {
+                self.bytes()?;
+            }
+            T_LINK => {
+                if !PrimaryKey::is_key_bytes(self.bytes()?) {
+                    return Err(corrupt("bad link"));
+                }
+            }
+            T_TYPED_LINK => {
+                std::str::from_utf8(self.bytes()?).map_err(|_| corrupt("invalid UTF-8 in a link's class"))?;
+                if !PrimaryKey::is_key_bytes(self.bytes()?) {
+                    return Err(corrupt("bad link"));
+                }
+            }
+            t => return Err(Error::FileCorrupt(format!("unknown value tag {t}"))),
+        }
+        Ok(())
+    }
     fn id(&mut self) -> Result<ElemId> {
         Ok(ElemId { lamport: u64::from_le_bytes(self.arr()?), peer: u64::from_le_bytes(self.arr()?) })
     }
@@ -539,59 +577,165 @@ fn read_fields(r: &mut Reader, depth: usize) -> Result<Vec<Field>> {
     let n = u16::from_le_bytes(r.arr()?) as usize;
     let mut fields = Vec::with_capacity(n);
     for _ in 0..n {
-        let tag = r.u8()?;
-        if tag == T_LIST {
-            let count = u32::from_le_bytes(r.arr()?) as usize;
-            let mut elems = Vec::with_capacity(count.min(1 << 16));
-            for _ in 0..count {
-                let lamport = u64::from_le_bytes(r.arr()?);
-                let peer = u64::from_le_bytes(r.arr()?);
-                let erased = r.u8()? != 0;
-                let t = r.u8()?;
-                let value = r.value_with_tag(t)?;
-                elems.push(Elem { id: ElemId { lamport, peer }, value, erased });
-            }
-            fields.push(Field::List(RgaList { elems }));
-        } else if tag == T_SET {
-            let count = u32::from_le_bytes(r.arr()?) as usize;
-            let mut elements = Vec::with_capacity(count.min(1 << 16));
-            for _ in 0..count {
-                let t = r.u8()?;
-                elements.push(r.value_with_tag(t)?);
-            }
-            fields.push(Field::Set(elements));
-        } else if tag == T_DICT {
-            let count = u32::from_le_bytes(r.arr()?) as usize;
-            let mut entries = BTreeMap::new();
-            for _ in 0..count {
-                let key =
-                    String::from_utf8(r.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
-                let t = r.u8()?;
-                entries.insert(key, r.value_with_tag(t)?);
-            }
-            fields.push(Field::Dict(entries));
-        } else if tag == T_NESTED_LIST || tag == T_NESTED_DICT {
-            fields.push(Field::Nested(r.nested(tag, 1)?));
-        } else if tag == T_EMBEDDED {
-            let id = r.elem_id()?;
-            fields.push(Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r, depth + 1)? })));
-        } else if tag == T_EMBEDDED_LIST {
-            let count = u32::from_le_bytes(r.arr()?) as usize;
-            let mut list = crate::embedded::EmbeddedList::default();
-            for _ in 0..count {
-                let id = r.elem_id()?;
-                let live = r.u8()? != 0;
-                list.order.elems.push(Elem { id, value: Value::Null, erased: !live });
-                if live {
-                    list.objects.insert(id, ObjectData { fields: read_fields(r, depth + 1)? });
-                }
-            }
-            fields.push(Field::EmbeddedList(list));
-        } else {
-            fields.push(Field::Value(r.value_with_tag(tag)?));
-        }
+        fields.push(read_field(r, depth)?);
     }
     Ok(fields)
+}
+
+/// One field of a body (`depth` as for `read_fields`).
+fn read_field(r: &mut Reader, depth: usize) -> Result<Field> {
+    let tag = r.u8()?;
+    Ok(if tag == T_LIST {
+        let count = u32::from_le_bytes(r.arr()?) as usize;
+        let mut elems = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let lamport = u64::from_le_bytes(r.arr()?);
+            let peer = u64::from_le_bytes(r.arr()?);
+            let erased = r.u8()? != 0;
+            let t = r.u8()?;
+            let value = r.value_with_tag(t)?;
+            elems.push(Elem { id: ElemId { lamport, peer }, value, erased });
+        }
+        Field::List(RgaList { elems })
+    } else if tag == T_SET {
+        let count = u32::from_le_bytes(r.arr()?) as usize;
+        let mut elements = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let t = r.u8()?;
+            elements.push(r.value_with_tag(t)?);
+        }
+        Field::Set(elements)
+    } else if tag == T_DICT {
+        let count = u32::from_le_bytes(r.arr()?) as usize;
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key = String::from_utf8(r.bytes()?.to_vec()).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a dictionary key".into()))?;
+            let t = r.u8()?;
+            entries.insert(key, r.value_with_tag(t)?);
+        }
+        Field::Dict(entries)
+    } else if tag == T_NESTED_LIST || tag == T_NESTED_DICT {
+        Field::Nested(r.nested(tag, 1)?)
+    } else if tag == T_EMBEDDED {
+        let id = r.elem_id()?;
+        Field::Embedded(id, Box::new(ObjectData { fields: read_fields(r, depth + 1)? }))
+    } else if tag == T_EMBEDDED_LIST {
+        let count = u32::from_le_bytes(r.arr()?) as usize;
+        let mut list = crate::embedded::EmbeddedList::default();
+        for _ in 0..count {
+            let id = r.elem_id()?;
+            let live = r.u8()? != 0;
+            list.order.elems.push(Elem { id, value: Value::Null, erased: !live });
+            if live {
+                list.objects.insert(id, ObjectData { fields: read_fields(r, depth + 1)? });
+            }
+        }
+        Field::EmbeddedList(list)
+    } else {
+        Field::Value(r.value_with_tag(tag)?)
+    })
+}
+
+// ---- records located, not decoded ----------------------------------------------------------
+// The reset's diff compares a server record with the local one field by field: fields whose
+// bytes are equal need no decoding (most of them, in most objects it rewrites), a new object
+// whose class cannot link needs none at all. Only records whose fields are scalars, lists and
+// sets are viewed so; the others are decoded whole.
+
+/// Where each field of a record is, and the greatest lamport value of its list elements.
+/// Reading it checks every value as decoding would (UTF-8, link keys), without allocating.
+pub struct RecordView<'r> {
+    record: &'r [u8],
+    /// Where each field ends (a field starts where the previous one ends, the first after the
+    /// u16 field count).
+    ends: smallvec::SmallVec<[u32; 16]>,
+    pub max_lamport: u64,
+}
+
+/// A link held in a record: the target's class name for a typed link (a mixed's), and the
+/// target's primary key as key bytes.
+pub type RawLink<'r> = (Option<&'r str>, &'r [u8]);
+
+impl<'r> RecordView<'r> {
+    /// None: the record has a dictionary, a mixed collection or an embedded object.
+    pub fn of(record: &'r [u8]) -> Result<Option<Self>> {
+        let mut r = Reader { b: record };
+        let n = u16::from_le_bytes(r.arr()?) as usize;
+        let mut view = RecordView { record, ends: smallvec::SmallVec::with_capacity(n), max_lamport: 0 };
+        for _ in 0..n {
+            match r.u8()? {
+                T_LIST => {
+                    for _ in 0..u32::from_le_bytes(r.arr()?) {
+                        view.max_lamport = view.max_lamport.max(u64::from_le_bytes(r.arr()?));
+                        r.take(9)?; // peer, erased
+                        let t = r.u8()?;
+                        r.check_value(t)?;
+                    }
+                }
+                T_SET => {
+                    for _ in 0..u32::from_le_bytes(r.arr()?) {
+                        let t = r.u8()?;
+                        r.check_value(t)?;
+                    }
+                }
+                T_DICT | T_NESTED_LIST | T_NESTED_DICT | T_EMBEDDED | T_EMBEDDED_LIST => return Ok(None),
+                t => r.check_value(t)?,
+            }
+            view.ends.push((record.len() - r.b.len()) as u32);
+        }
+        Ok(Some(view))
+    }
+
+    /// How many fields the record has.
+    pub fn field_count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// The bytes of field `i` (tag included).
+    pub fn field(&self, i: usize) -> &'r [u8] {
+        let start = if i == 0 { 2 } else { self.ends[i - 1] as usize };
+        &self.record[start..self.ends[i] as usize]
+    }
+
+    pub fn decode_field(&self, i: usize) -> Result<Field> {
+        read_field(&mut Reader { b: self.field(i) }, 0)
+    }
+
+    /// The links field `i` holds, as `Field::links` and `Field::typed_links` give them (the
+    /// visible elements of a list).
+    pub fn links(&self, i: usize, out: &mut smallvec::SmallVec<[RawLink<'r>; 8]>) -> Result<()> {
+        let mut r = Reader { b: self.field(i) };
+        let mut value = |r: &mut Reader<'r>, tag: u8, visible: bool| -> Result<()> {
+            match tag {
+                T_LINK if visible => out.push((None, r.bytes()?)),
+                T_TYPED_LINK if visible => {
+                    let class =
+                        std::str::from_utf8(r.bytes()?).map_err(|_| Error::FileCorrupt("invalid UTF-8 in a link's class".into()))?;
+                    out.push((Some(class), r.bytes()?));
+                }
+                t => r.check_value(t)?,
+            }
+            Ok(())
+        };
+        match r.u8()? {
+            T_LIST => {
+                for _ in 0..u32::from_le_bytes(r.arr()?) {
+                    r.take(16)?;
+                    let erased = r.u8()? != 0;
+                    let t = r.u8()?;
+                    value(&mut r, t, !erased)?;
+                }
+            }
+            T_SET => {
+                for _ in 0..u32::from_le_bytes(r.arr()?) {
+                    let t = r.u8()?;
+                    value(&mut r, t, true)?;
+                }
+            }
+            t => value(&mut r, t, true)?,
+        }
+        Ok(())
+    }
 }
 
 // ---- the file ------------------------------------------------------------------------------
@@ -957,6 +1101,97 @@ mod tests {
         let got = decode_object(&bytes, &wide).unwrap();
         assert_eq!(got.fields[3], Field::Value(Value::Null));
         assert!(decode_object(&bytes[..bytes.len() - 3], &class).is_err());
+    }
+
+    /// A record of scalars, lists (with tombstones) and sets, viewed: each field's bytes decode
+    /// to the field `decode_object` reads, its links are those `Field::links` and
+    /// `Field::typed_links` give, and its greatest lamport is the record's.
+    #[test]
+    fn a_record_view_locates_each_field_as_decoding_reads_it() {
+        let class = ClassSchema::new(
+            "B",
+            "id",
+            vec![
+                Property::new("id", ScalarType::String),
+                Property::link("link", "A"),
+                Property::link_list("links", "A"),
+                Property::link_set("tags", "A"),
+                Property::mixed("m"),
+                Property::new("vals", ScalarType::Double).list(),
+                Property::new("o", ScalarType::ObjectId).optional(),
+            ],
+        );
+        let link = |i: i64| Value::Link(PrimaryKey::Int(i));
+        let mut links = RgaList::default();
+        for (n, i) in [4, 9, 4, 1].into_iter().enumerate() {
+            links.integrate_insert(ElemId { lamport: 10 + n as u64, peer: 2 }, None, link(i));
+        }
+        links.erase(ElemId { lamport: 11, peer: 2 });
+        let mut tags = Vec::new();
+        for i in [3, 1, 7] {
+            set_insert(&mut tags, link(i));
+        }
+        let mut vals = RgaList::default();
+        vals.integrate_insert(ElemId { lamport: 42, peer: 9 }, None, Value::Double(0.5));
+        let data = ObjectData {
+            fields: vec![
+                Field::Value(Value::String("ü-1".into())),
+                Field::Value(link(2)),
+                Field::List(links),
+                Field::Set(tags),
+                Field::Value(Value::TypedLink("A".into(), PrimaryKey::String("k".into()))),
+                Field::List(vals),
+                Field::Value(Value::Null),
+            ],
+        };
+        let bytes = encode_object(&data);
+        assert_eq!(decode_object(&bytes, &class).unwrap(), data);
+        let view = RecordView::of(&bytes).unwrap().expect("viewable");
+        assert_eq!(view.field_count(), data.fields.len());
+        assert_eq!(view.max_lamport, 42);
+        for (i, field) in data.fields.iter().enumerate() {
+            assert_eq!(&view.decode_field(i).unwrap(), field, "field {i}");
+            let mut got = smallvec::SmallVec::new();
+            view.links(i, &mut got).unwrap();
+            let links: Vec<Vec<u8>> = got.iter().filter(|l| l.0.is_none()).map(|l| l.1.to_vec()).collect();
+            assert_eq!(links, field.links().iter().map(|k| k.to_key_bytes()).collect::<Vec<_>>(), "links of field {i}");
+            let typed: Vec<(&str, Vec<u8>)> = got.iter().filter_map(|l| l.0.map(|c| (c, l.1.to_vec()))).collect();
+            let want: Vec<(&str, Vec<u8>)> = field.typed_links().into_iter().map(|(c, k)| (c, k.to_key_bytes())).collect();
+            assert_eq!(typed, want, "typed links of field {i}");
+        }
+        // Fields must be told apart exactly: the view of a record differing in one field
+        // differs there only.
+        let mut other = data.clone();
+        other.fields[3] = Field::Set(vec![link(3)]);
+        let other_bytes = encode_object(&other);
+        let other_view = RecordView::of(&other_bytes).unwrap().expect("viewable");
+        let differing: Vec<usize> = (0..view.field_count()).filter(|&i| view.field(i) != other_view.field(i)).collect();
+        assert_eq!(differing, vec![3]);
+    }
+
+    /// What the view cannot compare field by field is not viewed, and what decoding rejects the
+    /// view rejects too.
+    #[test]
+    fn a_record_view_declines_collections_it_cannot_compare_and_rejects_damage() {
+        let dict =
+            ObjectData { fields: vec![Field::Value(Value::Int(1)), Field::Dict(BTreeMap::from([("k".to_string(), Value::Int(2))]))] };
+        assert!(RecordView::of(&encode_object(&dict)).unwrap().is_none());
+        let string = ObjectData { fields: vec![Field::Value(Value::Int(1)), Field::Value(Value::String("abc".into()))] };
+        let bytes = encode_object(&string);
+        let class = ClassSchema::new("S", "id", vec![Property::new("id", ScalarType::Int), Property::new("s", ScalarType::String)]);
+        let mut bad_utf8 = bytes.clone();
+        *bad_utf8.last_mut().unwrap() = 0xff;
+        assert!(decode_object(&bad_utf8, &class).is_err());
+        assert!(matches!(RecordView::of(&bad_utf8), Err(Error::FileCorrupt(_))));
+        assert!(matches!(RecordView::of(&bytes[..bytes.len() - 1]), Err(Error::FileCorrupt(_))));
+        let link = ObjectData { fields: vec![Field::Value(Value::Int(1)), Field::Value(Value::Link(PrimaryKey::Int(5)))] };
+        let mut bad_link = encode_object(&link);
+        let at = bad_link.len() - 9;
+        bad_link[at] = 7; // no such key kind
+        assert!(matches!(RecordView::of(&bad_link), Err(Error::FileCorrupt(_))));
+        let mut unknown_tag = bytes;
+        unknown_tag[2 + 9] = 99; // the second field's tag
+        assert!(matches!(RecordView::of(&unknown_tag), Err(Error::FileCorrupt(_))));
     }
 
     #[test]

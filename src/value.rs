@@ -221,6 +221,17 @@ impl PrimaryKey {
         }
     }
 
+    /// Whether `from_key_bytes` reads `b` (without building the key).
+    pub fn is_key_bytes(b: &[u8]) -> bool {
+        match b.split_first() {
+            Some((1, rest)) => rest.len() == 8,
+            Some((2, rest)) => std::str::from_utf8(rest).is_ok(),
+            Some((3, rest)) => rest.len() == 12,
+            Some((4, rest)) => rest.len() == 16,
+            _ => false,
+        }
+    }
+
     pub fn from_key_bytes(b: &[u8]) -> Option<PrimaryKey> {
         let (tag, rest) = b.split_first()?;
         Some(match tag {
