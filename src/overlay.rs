@@ -33,6 +33,15 @@ struct Held {
     current: Option<ObjectData>,
 }
 
+/// A backlink waiting in `Overlay::unflushed_backlinks`: the classes of its target and source,
+/// and where in `unflushed_link_keys` the target's key starts, where it ends (and the source's
+/// starts), and where the source's ends.
+struct UnflushedLink {
+    tclass: usize,
+    sclass: usize,
+    keys: [usize; 3],
+}
+
 pub struct Overlay<'c> {
     /// Hashed, not ordered: the replay looks objects up many times; `finish` sorts them once.
     held: HashMap<Key, Held>,
@@ -45,8 +54,10 @@ pub struct Overlay<'c> {
     taken: HashSet<Key>,
     /// Backlinks of objects written now, inserted `BATCH` rows per statement (one
     /// statement per row spent more time binding, halting and closing cursors than inserting).
-    /// Flushed before anything reads or deletes backlinks.
-    unflushed_backlinks: Vec<(Key, Key)>,
+    /// Flushed before anything reads or deletes backlinks. Their keys are in
+    /// `unflushed_link_keys` (no allocation per backlink).
+    unflushed_backlinks: Vec<UnflushedLink>,
+    unflushed_link_keys: Vec<u8>,
     /// Records written now, `BATCH` rows per `INSERT OR REPLACE` (per row, one `UPDATE` statement
     /// cost more in binding and halting than in writing: 2–3 ms of a 26 ms reset). Flushed
     /// before anything reads or deletes objects through the overlay, and at `finish`; the diff
@@ -77,6 +88,7 @@ impl<'c> Overlay<'c> {
             new_backlinks: HashMap::new(),
             taken: HashSet::new(),
             unflushed_backlinks: Vec::new(),
+            unflushed_link_keys: Vec::new(),
             unflushed_writes: Vec::new(),
             known_sources: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
@@ -256,10 +268,18 @@ impl<'c> Overlay<'c> {
         Ok(erased)
     }
 
-    /// Adds a backlink to the file (in a batch: see `unflushed_backlinks`).
-    pub fn add_backlink(&mut self, target: Key, source: &Key) -> Result<()> {
-        self.known_sources.remove(&target);
-        self.unflushed_backlinks.push((target, source.clone()));
+    /// Adds a backlink to the file, from `source` to the object of class `tclass` and key bytes
+    /// `tpk` (in a batch: see `unflushed_backlinks`).
+    pub fn add_backlink(&mut self, tclass: usize, tpk: &[u8], source: &Key) -> Result<()> {
+        if !self.known_sources.is_empty() {
+            self.known_sources.remove(&(tclass, tpk.to_vec()));
+        }
+        let keys = &mut self.unflushed_link_keys;
+        let start = keys.len();
+        keys.extend_from_slice(tpk);
+        let mid = keys.len();
+        keys.extend_from_slice(&source.1);
+        self.unflushed_backlinks.push(UnflushedLink { tclass, sclass: source.0, keys: [start, mid, keys.len()] });
         if self.unflushed_backlinks.len() == BATCH {
             self.flush_backlinks()?;
         }
@@ -276,12 +296,16 @@ impl<'c> Overlay<'c> {
     }
 
     fn flush_backlinks(&mut self) -> Result<()> {
-        execute_rows(&mut self.add_links, &mut self.add_link, &mut self.unflushed_backlinks, |stmt, at, (target, source)| {
-            stmt.raw_bind_parameter(at, target.0 as i64)?;
-            stmt.raw_bind_parameter(at + 1, &target.1)?;
-            stmt.raw_bind_parameter(at + 2, source.0 as i64)?;
-            stmt.raw_bind_parameter(at + 3, &source.1)
-        })
+        let keys = &self.unflushed_link_keys;
+        execute_rows(&mut self.add_links, &mut self.add_link, &mut self.unflushed_backlinks, |stmt, at, link| {
+            let [start, mid, end] = link.keys;
+            stmt.raw_bind_parameter(at, link.tclass as i64)?;
+            stmt.raw_bind_parameter(at + 1, &keys[start..mid])?;
+            stmt.raw_bind_parameter(at + 2, link.sclass as i64)?;
+            stmt.raw_bind_parameter(at + 3, &keys[mid..end])
+        })?;
+        self.unflushed_link_keys.clear();
+        Ok(())
     }
 
     /// Writes every held object whose record changed, once, and the backlinks still wanted;
@@ -301,7 +325,7 @@ impl<'c> Overlay<'c> {
                 if let Some(current) = h.current.as_ref().filter(|_| !self.taken.is_empty() && can_link(class)) {
                     for t in links(schema, key.0, current)? {
                         if self.taken.contains(&t) {
-                            self.add_backlink(t, &key)?;
+                            self.add_backlink(t.0, &t.1, &key)?;
                         }
                     }
                 }
@@ -333,7 +357,7 @@ impl<'c> Overlay<'c> {
                 add.sort_unstable();
                 add.dedup();
                 for t in add {
-                    self.add_backlink(t, &key)?;
+                    self.add_backlink(t.0, &t.1, &key)?;
                 }
             }
         }

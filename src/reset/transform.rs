@@ -284,7 +284,7 @@ fn write_differing(
     };
     overlay::keep_appearing_links(&mut new_links, &mut old_links);
     for &(ti, t) in &new_links {
-        ov.add_backlink((ti, t.to_key_bytes()), &key)?;
+        ov.add_backlink(ti, &t.to_key_bytes(), &key)?;
     }
     match &old {
         None => changes.record_insert(&class.name, &pk),
@@ -335,7 +335,7 @@ fn write_by_fields(
     }
     overlay::keep_appearing_links(&mut now, &mut before);
     for &(ti, t) in &now {
-        ov.add_backlink((ti, t.to_vec()), key)?;
+        ov.add_backlink(ti, t, key)?;
     }
     let pk = PrimaryKey::from_key_bytes(&key.1).ok_or_else(|| Error::FileCorrupt("undecodable primary key".into()))?;
     match &old {
