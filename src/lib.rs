@@ -21,6 +21,7 @@ pub mod store;
 pub mod sync;
 pub mod sync_meta;
 pub mod value;
+pub mod wal_writes;
 
 pub use changeset::{Changeset, ElemId, Instruction};
 pub use config::{RealmConfig, SyncConfig};
