@@ -1,5 +1,5 @@
-//! Foundation benchmark: insert, full scan in primary-key order, and a 1% update, with the peak
-//! memory of each phase. Run with `cargo bench --bench foundation`.
+//! Foundation benchmark: insert, full scan in primary-key order, a 1% update and the latency of
+//! one-field commits, with the peak memory of each phase. Run with `cargo bench --bench foundation`.
 //!
 //! Memory is measured two ways: a counting global allocator (peak live heap bytes during the
 //! phase, relative to the start of the phase) and the kernel's VmHWM (peak resident set of the
@@ -187,6 +187,24 @@ fn update(realm: &Realm, n: i64, every: i64, round: i64) -> Phase {
     Phase { name: format!("update {done} (1 txn)"), objects: done, elapsed, heap_peak: mem_phase_peak(start), hwm_kib: vm_hwm_kib() }
 }
 
+/// The latency of small commits: `commits` write transactions of one field each (objects spread
+/// over the realm), each timed from `begin_write` to the end of `commit`. Returns the median and
+/// the 90th percentile, in µs.
+fn one_field_commits(realm: &Realm, n: i64, commits: i64) -> (f64, f64) {
+    let mut times: Vec<Duration> = (0..commits)
+        .map(|c| {
+            let t = Instant::now();
+            realm.begin_write().expect("begin");
+            realm.set("Item", &PrimaryKey::Int((c * 7_919) % n), "count", Value::Int(c)).expect("set");
+            realm.commit().expect("commit");
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    (us(times[times.len() / 2]), us(times[times.len() * 9 / 10]))
+}
+
 /// Runs a phase `runs` times; returns the fastest run (the machine is shared, so the fastest run
 /// is the best estimate of the code's cost) and the median time.
 fn best_of(runs: usize, mut f: impl FnMut(usize) -> Phase) -> (Phase, Duration) {
@@ -228,6 +246,9 @@ fn main() {
     report(&sc, sc_median);
     let (up, up_median) = best_of(runs, |i| update(&realm, big, 100, i as i64));
     report(&up, up_median);
+
+    let (commit_median, commit_p90) = one_field_commits(&realm, big, if quick { 200 } else { 3_000 });
+    println!("one-field commits         : median {commit_median:.1} µs, 90th percentile {commit_p90:.1} µs");
 
     let small_realm = Realm::open(RealmConfig::new(dir.path().join("small.realm"), schema())).expect("open small");
     insert(&small_realm, small);
