@@ -267,11 +267,13 @@ impl Realm {
 
     fn open_file(path: &Path, config: &RealmConfig) -> Result<Shared> {
         let mut conn = store::connect(path, config.write_timeout)?;
+        store::size_writer_lookaside(&conn)?;
         if crate::reset::manual_reset_pending(&conn) {
             // A manual client reset the app never ran: run it now (the backup keeps the data).
             drop(conn);
             crate::reset::delete_realm_files(path)?;
             conn = store::connect(path, config.write_timeout)?;
+            store::size_writer_lookaside(&conn)?;
         }
         let state = store::check_file(&conn, path)?;
         if let FileState::Realm(stored) = &state {

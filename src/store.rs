@@ -760,6 +760,29 @@ pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Gives the writer connection a larger lookaside (SQLite's per-connection pool of small
+/// allocations): 100 slots of 1,200 bytes (120 KiB, split by SQLite into large and small slots)
+/// instead of SQLite's 40 (48 KiB). A reset's transform binds batches of 64 rows, whose blobs
+/// SQLite copies: with 40 slots most copies went to `malloc` (2.8 % of the transform's
+/// instructions, 0.6–1 ms of a 26 ms reset). Must run before the connection allocates anything.
+pub fn size_writer_lookaside(conn: &Connection) -> Result<()> {
+    // SAFETY: a valid, open handle; the variadic arguments are the (buffer, slot size, slot
+    // count) SQLITE_DBCONFIG_LOOKASIDE takes; a null buffer lets SQLite allocate the pool.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_config(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
+            std::ptr::null_mut::<std::ffi::c_void>(),
+            1200 as std::ffi::c_int,
+            100 as std::ffi::c_int,
+        )
+    };
+    match rc {
+        rusqlite::ffi::SQLITE_OK => Ok(()),
+        code => Err(Error::Internal(format!("sizing the writer's lookaside: SQLite code {code}"))),
+    }
+}
+
 /// What `check_file` found.
 pub enum FileState {
     /// An empty or new file: the tables must be created.
@@ -1106,6 +1129,21 @@ mod tests {
         let got = decode_object(&bytes, &wide).unwrap();
         assert_eq!(got.fields[3], Field::Value(Value::Null));
         assert!(decode_object(&bytes[..bytes.len() - 3], &class).is_err());
+    }
+
+    /// The writer's lookaside is sized while the connection has allocated nothing; once
+    /// statements hold lookaside memory SQLite refuses to resize it, and the error says so.
+    #[test]
+    fn the_writer_lookaside_is_sized_before_the_connection_allocates() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = connect(&dir.path().join("w.realm"), Duration::from_secs(1)).unwrap();
+        size_writer_lookaside(&conn).expect("a new connection takes the larger lookaside");
+        conn.execute_batch("CREATE TABLE t(x BLOB); INSERT INTO t VALUES(x'0102');").unwrap();
+        let mut held = conn.prepare("SELECT x FROM t").unwrap();
+        let mut rows = held.query([]).unwrap();
+        assert!(rows.next().unwrap().is_some());
+        let err = size_writer_lookaside(&conn).expect_err("lookaside in use");
+        assert!(err.to_string().contains("lookaside"), "{err}");
     }
 
     /// A record of scalars, lists (with tombstones) and sets, viewed: each field's bytes decode
