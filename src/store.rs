@@ -750,12 +750,7 @@ pub const WRITER_MMAP: &str = "PRAGMA mmap_size = 33554432;";
 /// Opens a connection with the pragmas every driftsync connection uses.
 pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    // Through the VFS that gathers WAL writes (`wal_writes`) when it could be registered.
-    let opened = match crate::wal_writes::available() {
-        true => Connection::open_with_flags_and_vfs(path, flags, crate::wal_writes::VFS_NAME),
-        false => Connection::open_with_flags(path, flags),
-    };
-    let conn = opened.map_err(|e| Error::FileIo(format!("{}: {e}", path.display())))?;
+    let conn = crate::wal_writes::open(path, flags).map_err(|e| Error::FileIo(format!("{}: {e}", path.display())))?;
     conn.busy_timeout(busy_timeout)?;
     Ok(conn)
 }

@@ -22,7 +22,7 @@ use std::ffi::{c_char, c_int, c_void};
 use std::ptr;
 use std::sync::OnceLock;
 
-/// The name connections open the VFS by (`Connection::open_with_flags_and_vfs`).
+/// The name connections open the VFS by (see `open`).
 pub const VFS_NAME: &str = "driftsync";
 const VFS_NAME_C: &std::ffi::CStr = c"driftsync";
 /// Gathered bytes written at once at most: 23 frames of 4 KiB pages. (SQLite's unix VFS writes
@@ -38,6 +38,14 @@ pub fn available() -> bool {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     // SAFETY: runs once; `register` only reads the default VFS and hands SQLite a leaked struct.
     *REGISTERED.get_or_init(|| unsafe { register() })
+}
+
+/// Opens a SQLite file through this VFS (SQLite's default VFS if it could not be registered).
+pub fn open(path: &std::path::Path, flags: rusqlite::OpenFlags) -> rusqlite::Result<rusqlite::Connection> {
+    match available() {
+        true => rusqlite::Connection::open_with_flags_and_vfs(path, flags, VFS_NAME),
+        false => rusqlite::Connection::open_with_flags(path, flags),
+    }
 }
 
 /// The default VFS this one forwards to (set once, before registration).

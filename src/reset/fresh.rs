@@ -95,7 +95,8 @@ pub struct Local<'a> {
 
 fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
     let try_open = || -> Result<Connection> {
-        let conn = Connection::open(path)?;
+        // Through the VFS that gathers WAL writes, as the realm: a download writes the whole copy.
+        let conn = crate::wal_writes::open(path, rusqlite::OpenFlags::default())?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
