@@ -146,8 +146,9 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
                 }
             };
             let key = (ci, key);
-            if let Some(server) = server_data.as_mut().filter(|_| same)
-                && write_by_fields(tx, &mut changes, &key, local_data.as_deref(), server, erased_by_recovery)?
+            // (Not when recovery erases objects: every object is checked for links to them.)
+            if let Some(server) = server_data.as_mut().filter(|_| same && erased_by_recovery.is_empty())
+                && write_by_fields(tx, &mut changes, &key, local_data.as_deref(), server)?
             {
                 continue;
             }
@@ -208,7 +209,7 @@ fn apply_delta(
             continue;
         }
         let key = (ci, key);
-        if same && write_by_fields(tx, changes, &key, local.as_deref(), &mut server_data, erased_by_recovery)? {
+        if same && erased_by_recovery.is_empty() && write_by_fields(tx, changes, &key, local.as_deref(), &mut server_data)? {
             continue;
         }
         let sc = server_class.ok_or_else(|| Error::Internal("fresh class without layout".into()))?;
@@ -254,11 +255,20 @@ fn write_differing(
     if let Some(w) = &wanted {
         bump_lamport(&mut tx.lamport, w);
     }
-    let erased_targets: Vec<Key> = match (&wanted, erased_by_recovery.is_empty()) {
-        (Some(w), false) => overlay::links(&schema, key.0, w)?.into_iter().filter(|t| erased_by_recovery.contains(t)).collect(),
-        _ => Vec::new(),
+    // Declared before the links, which borrow from it too (compared with the new state's),
+    // so that it outlives them.
+    #[allow(clippy::needless_late_init)]
+    let old: Option<ObjectData>;
+    let mut new_links = match &wanted {
+        Some(w) => overlay::link_targets(&schema, key.0, w)?,
+        None => SmallVec::new(),
+    };
+    let erased_targets: Vec<Key> = match erased_by_recovery.is_empty() {
+        true => Vec::new(),
+        false => new_links.iter().map(|&(ti, t)| (ti, t.to_key_bytes())).filter(|t| erased_by_recovery.contains(t)).collect(),
     };
     if ov.is_pinned(&key) || !erased_targets.is_empty() {
+        drop(new_links);
         ov.hold(key, local, wanted, erased_targets);
         return Ok(());
     }
@@ -270,14 +280,13 @@ fn write_differing(
         return Ok(());
     };
     let record = record.unwrap_or_else(|| store::encode_object(wanted));
-    let old = match &local {
+    old = match &local {
         Some(bytes) if *bytes == record => return Ok(()),
         Some(bytes) => Some(store::decode_object(bytes, class)?),
         None => None,
     };
     // Backlinks only for the links that appear, once each (compared as keys, encoded only when
     // new).
-    let mut new_links = overlay::link_targets(&schema, key.0, wanted)?;
     let mut old_links = match &old {
         Some(o) => overlay::link_targets(&schema, key.0, o)?,
         None => SmallVec::new(),
@@ -293,26 +302,19 @@ fn write_differing(
     ov.write_record(key, record)
 }
 
-/// `write_differing` of a server record of the local layout for an object recovery neither names
-/// nor links to, without decoding it: compared with the local record field by field
+/// `write_differing` of a server record of the local layout for an object recovery does not name
+/// (when recovery erases no object: the caller checks), without decoding it: compared with the local record field by field
 /// (`store::RecordView`), only the fields whose bytes differ are decoded, for the change summary
 /// and the links that appear. Takes `record` and returns true when it wrote it; false, having
 /// done nothing, when either record cannot be compared so (a dictionary, a mixed collection or
 /// an embedded object, a field count not the class's) or recovery needs the object.
-fn write_by_fields(
-    tx: &mut Tx,
-    changes: &mut SortedChanges,
-    key: &Key,
-    local: Option<&[u8]>,
-    record: &mut Vec<u8>,
-    erased_by_recovery: &HashSet<Key>,
-) -> Result<bool> {
-    let schema = tx.schema.clone();
-    let class = &schema.classes[key.0];
+fn write_by_fields(tx: &mut Tx, changes: &mut SortedChanges, key: &Key, local: Option<&[u8]>, record: &mut Vec<u8>) -> Result<bool> {
     let ov = tx.overlay.as_mut().ok_or_else(|| Error::Internal("transform not begun".into()))?;
-    if !erased_by_recovery.is_empty() || ov.is_pinned(key) {
+    if ov.is_pinned(key) {
         return Ok(false);
     }
+    let schema = tx.schema.clone();
+    let class = &schema.classes[key.0];
     let n = class.properties.len();
     let view = |bytes| store::RecordView::of(bytes).map(|v| v.filter(|v| v.field_count() == n));
     let Some(new) = view(record.as_slice())? else { return Ok(false) };
@@ -602,7 +604,7 @@ mod tests {
         let key = (1, pk.to_key_bytes());
         let mut record = store::encode_object(new);
         if by_fields {
-            assert!(write_by_fields(&mut tx, &mut changes, &key, local.as_deref(), &mut record, &HashSet::new()).expect("write"));
+            assert!(write_by_fields(&mut tx, &mut changes, &key, local.as_deref(), &mut record).expect("write"));
         } else {
             write_differing(&mut tx, &mut changes, key, local, Some(new.clone()), Some(record), &HashSet::new()).expect("write");
         }
@@ -729,7 +731,7 @@ mod tests {
         let before = record.clone();
         let key = (0, PrimaryKey::Int(1).to_key_bytes());
         let mut changes = SortedChanges::default();
-        assert!(!write_by_fields(&mut tx, &mut changes, &key, None, &mut record, &HashSet::new()).expect("write"));
+        assert!(!write_by_fields(&mut tx, &mut changes, &key, None, &mut record).expect("write"));
         assert_eq!(record, before, "the record is left for the decoded write");
     }
 
