@@ -302,12 +302,13 @@ fn write_differing(
     ov.write_record(key, record)
 }
 
-/// `write_differing` of a server record of the local layout for an object recovery does not name
-/// (when recovery erases no object: the caller checks), without decoding it: compared with the local record field by field
-/// (`store::RecordView`), only the fields whose bytes differ are decoded, for the change summary
-/// and the links that appear. Takes `record` and returns true when it wrote it; false, having
-/// done nothing, when either record cannot be compared so (a dictionary, a mixed collection or
-/// an embedded object, a field count not the class's) or recovery needs the object.
+/// `write_differing` of a server record of the local layout, without decoding it, for an object
+/// recovery does not name (and only when recovery erases no object: the caller checks). The
+/// record is compared with the local one field by field (`store::RecordView`): only the fields
+/// whose bytes differ are decoded, for the change summary and the links that appear. Takes
+/// `record` and returns true when it wrote it; false, having done nothing, when either record
+/// cannot be compared so (a dictionary, a mixed collection or an embedded object, a field count
+/// not the class's) or recovery holds the object.
 fn write_by_fields(tx: &mut Tx, changes: &mut SortedChanges, key: &Key, local: Option<&[u8]>, record: &mut Vec<u8>) -> Result<bool> {
     let ov = tx.overlay.as_mut().ok_or_else(|| Error::Internal("transform not begun".into()))?;
     if ov.is_pinned(key) {
