@@ -266,14 +266,12 @@ impl Realm {
     }
 
     fn open_file(path: &Path, config: &RealmConfig) -> Result<Shared> {
-        let mut conn = store::connect(path, config.write_timeout)?;
-        store::size_writer_lookaside(&conn)?;
+        let mut conn = store::connect_writer(path, config.write_timeout)?;
         if crate::reset::manual_reset_pending(&conn) {
             // A manual client reset the app never ran: run it now (the backup keeps the data).
             drop(conn);
             crate::reset::delete_realm_files(path)?;
-            conn = store::connect(path, config.write_timeout)?;
-            store::size_writer_lookaside(&conn)?;
+            conn = store::connect_writer(path, config.write_timeout)?;
         }
         let state = store::check_file(&conn, path)?;
         if let FileState::Realm(stored) = &state {

@@ -757,12 +757,20 @@ pub fn connect(path: &Path, busy_timeout: Duration) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the realm's writer connection: `connect`, with the writer's lookaside
+/// (`size_writer_lookaside`) set before it allocates anything.
+pub fn connect_writer(path: &Path, busy_timeout: Duration) -> Result<Connection> {
+    let conn = connect(path, busy_timeout)?;
+    size_writer_lookaside(&conn)?;
+    Ok(conn)
+}
+
 /// Gives the writer connection a larger lookaside (SQLite's per-connection pool of small
 /// allocations): 100 slots of 1,200 bytes (120 KiB, split by SQLite into large and small slots)
 /// instead of SQLite's 40 (48 KiB). A reset's transform binds batches of 64 rows, whose blobs
 /// SQLite copies: with 40 slots most copies went to `malloc` (2.8 % of the transform's
 /// instructions, 0.6–1 ms of a 26 ms reset). Must run before the connection allocates anything.
-pub fn size_writer_lookaside(conn: &Connection) -> Result<()> {
+fn size_writer_lookaside(conn: &Connection) -> Result<()> {
     // SAFETY: a valid, open handle; the variadic arguments are the (buffer, slot size, slot
     // count) SQLITE_DBCONFIG_LOOKASIDE takes; a null buffer lets SQLite allocate the pool.
     let rc = unsafe {
