@@ -43,7 +43,7 @@ fn raw_objects(path: &Path) -> RawObjects<i64> {
 
 /// The server state a fresh copy stands for, as the transform reads it: for a class the copy
 /// holds as a delta over the local file (`fresh_delta`), the local objects minus the keys the
-/// server lacks (`fresh_erase`), with the records it sent (`fresh_objects`) over them; for every
+/// server lacks (keys without a record in `fresh_objects`), with the records it sent over them; for every
 /// other class, its records. Layouts of the classes that have objects.
 fn fresh_contents(path: &Path, local: Option<(&Path, &Schema)>) -> FreshContents {
     let conn = rusqlite::Connection::open(path).unwrap();
@@ -61,11 +61,11 @@ fn fresh_contents(path: &Path, local: Option<(&Path, &Schema)>) -> FreshContents
     } else {
         assert!(delta.is_empty(), "a full copy is no delta");
     }
-    let mut erase = conn.prepare("SELECT class, pk FROM fresh_erase").unwrap();
+    let mut erase = conn.prepare("SELECT class, pk FROM fresh_objects WHERE data IS NULL").unwrap();
     for row in erase.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).unwrap() {
         objects.remove(&row.unwrap());
     }
-    let mut sent = conn.prepare("SELECT class, pk, data FROM fresh_objects").unwrap();
+    let mut sent = conn.prepare("SELECT class, pk, data FROM fresh_objects WHERE data IS NOT NULL").unwrap();
     for row in sent.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))).unwrap() {
         let (class, pk, data) = row.unwrap();
         objects.insert((class, pk), data);

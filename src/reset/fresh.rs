@@ -5,8 +5,9 @@
 //! the last key stored), or, when the server offers it, range reconciliation (`reconcile.rs`):
 //! only the records of key ranges whose fingerprints differ travel. A reconciled copy is a
 //! *delta* over the local file for the classes both sides lay out alike (`fresh_delta`): it holds
-//! the server records the local file lacks or has otherwise (`fresh_objects`) and the local keys
-//! the server lacks (`fresh_erase`); every other object of those classes is as the local file
+//! the server records the local file lacks or has otherwise and the local keys the server lacks
+//! (both in `fresh_objects`, a key the server lacks with no record, so that the transform reads
+//! one stream in key order); every other object of those classes is as the local file
 //! holds it. The local file's stamp (its local version and server cursor) at the reconciliation
 //! is stored with it: a local write since makes the delta stale (`LocalStamp`), and the reset
 //! reconciles again. The reconciliation runs in one transaction of the fresh file that also reads
@@ -27,7 +28,7 @@ use std::time::Duration;
 
 const CHUNK_OBJECTS: u32 = 10_000;
 /// Layout of the fresh-copy file; a file of another layout is replaced.
-const FRESH_FORMAT: i64 = 2;
+const FRESH_FORMAT: i64 = 3;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn fresh_path(realm_path: &Path) -> PathBuf {
@@ -101,9 +102,8 @@ fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
              CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS fresh_delta(class TEXT PRIMARY KEY);
-             CREATE TABLE IF NOT EXISTS fresh_erase(class TEXT NOT NULL, pk BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;",
+             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS fresh_delta(class TEXT PRIMARY KEY);",
         )?;
         let stored: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='epoch'", [], |r| r.get(0)).optional()?;
         if stored.is_some_and(|e| e as u64 != epoch) {
@@ -269,7 +269,7 @@ fn reconcile_into(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<(
 
 fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result<()> {
     let start_bytes = conn.bytes_transferred();
-    db.execute_batch("DELETE FROM fresh_objects; DELETE FROM fresh_props; DELETE FROM fresh_delta; DELETE FROM fresh_erase;")?;
+    db.execute_batch("DELETE FROM fresh_objects; DELETE FROM fresh_props; DELETE FROM fresh_delta;")?;
     let stamp = LocalStamp::read(db, "local")?;
     conn.send(&ClientMessage::ReconcileBegin)?;
     let (server_version, salt, server_classes) = match conn.recv_required(ANSWER_TIMEOUT)? {
@@ -319,7 +319,7 @@ fn reconcile_in_txn(conn: &mut WsConn, db: &Connection, local: &Local) -> Result
             db.execute("INSERT OR REPLACE INTO fresh_props(class, props) VALUES(?1, ?2)", params![sc.name, json])?;
         }
     }
-    let received: i64 = db.query_row("SELECT COUNT(*) FROM fresh_objects", [], |r| r.get(0))?;
+    let received: i64 = db.query_row("SELECT COUNT(*) FROM fresh_objects WHERE data IS NOT NULL", [], |r| r.get(0))?;
     set_meta(db, "server_version", server_version as i64)?;
     set_meta(db, "salt", salt as i64)?;
     set_meta(db, "received", received)?;
@@ -428,9 +428,10 @@ fn unexpected(wanted: &str, msg: ServerMessage) -> Error {
     }
 }
 
-/// Notes a local object the server lacks (the transform erases it).
+/// Notes a local object the server lacks (the transform erases it): a key without a record. A
+/// record of the key stored before or after is kept (the object is replaced, not erased).
 fn mark_erased(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
-    db.prepare_cached("INSERT OR IGNORE INTO fresh_erase(class, pk) VALUES(?1, ?2)")?.execute(params![class, key])?;
+    db.prepare_cached("INSERT OR IGNORE INTO fresh_objects(class, pk, data) VALUES(?1, ?2, NULL)")?.execute(params![class, key])?;
     Ok(())
 }
 
@@ -450,25 +451,52 @@ pub fn server_class(conn: &Connection, local: &ClassSchema) -> Result<Option<Cla
     Ok(Some(ClassSchema::new(&local.name, &local.primary_key, props)))
 }
 
-/// Streams up to `limit` raw records (key bytes, record bytes) of `class` after `after` (key
-/// bytes), in primary-key order.
-pub fn page(conn: &Connection, class: &str, after: &[u8], limit: usize, mut f: impl FnMut(&[u8], &[u8])) -> Result<()> {
+/// Streams up to `limit` entries of `class` after `after` (key bytes), in primary-key order: key
+/// bytes and the server's record bytes, or no record for a local key the server lacks (only in a
+/// class the copy holds as a delta).
+pub fn page(
+    conn: &Connection,
+    class: &str,
+    after: &[u8],
+    limit: usize,
+    mut f: impl FnMut(&[u8], Option<&[u8]>) -> Result<()>,
+) -> Result<()> {
     let mut stmt = conn.prepare_cached("SELECT pk, data FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
     let mut rows = stmt.query(params![class, after, limit as i64])?;
+    let corrupt = || Error::FileCorrupt("fresh copy record is not a blob".into());
     while let Some(r) = rows.next()? {
-        let blob = |i: usize| r.get_ref(i)?.as_blob().map_err(|_| Error::FileCorrupt("fresh copy record is not a blob".into()));
-        f(blob(0)?, blob(1)?);
+        let key = r.get_ref(0)?.as_blob().map_err(|_| corrupt())?;
+        f(key, r.get_ref(1)?.as_blob_or_null().map_err(|_| corrupt())?)?;
     }
     Ok(())
 }
 
-/// Streams up to `limit` keys of the local objects of `class` the server lacks (a delta copy),
-/// after `after` (key bytes), in primary-key order.
-pub fn erase_page(conn: &Connection, class: &str, after: &[u8], limit: usize, mut f: impl FnMut(&[u8])) -> Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT pk FROM fresh_erase WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
-    let mut rows = stmt.query(params![class, after, limit as i64])?;
-    while let Some(r) = rows.next()? {
-        f(r.get_ref(0)?.as_blob().map_err(|_| Error::FileCorrupt("fresh copy key is not a blob".into()))?);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh copy left by an older library (format 2: the keys the server lacks in a table of
+    /// their own, a record required in every row) is replaced on opening, not written into.
+    #[test]
+    fn a_fresh_file_of_an_older_format_is_replaced_on_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.realm.fresh");
+        let old = Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
+             CREATE TABLE fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+             CREATE TABLE fresh_erase(class TEXT NOT NULL, pk BLOB NOT NULL, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+             INSERT INTO fresh_objects VALUES('Item', x'01', x'02');
+             INSERT INTO fresh_meta(key, value) VALUES('format', 2);",
+        )
+        .unwrap();
+        drop(old);
+        let db = open_store(&path, 7).unwrap();
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM fresh_objects", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0, "the old copy's records are gone");
+        mark_erased(&db, "Item", b"\x01").expect("a key without a record is stored");
+        let old_table: Option<String> =
+            db.query_row("SELECT name FROM sqlite_master WHERE name = 'fresh_erase'", [], |r| r.get(0)).optional().unwrap();
+        assert_eq!(old_table, None);
     }
-    Ok(())
 }

@@ -106,7 +106,13 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
         }
         let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
         let mut remote = Pager::new(|after, page: &mut Page| match &server_class {
-            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)),
+            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| {
+                if d.is_none() {
+                    return Err(Error::FileCorrupt("a key without a record in a full fresh copy".into()));
+                }
+                page.push(k, d);
+                Ok(())
+            }),
             None => Ok(()),
         });
         loop {
@@ -133,16 +139,16 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
                 }
                 std::cmp::Ordering::Less => {
                     let (key, local_data) = local.take();
-                    (key, Some(local_data), None)
+                    (key, local_data, None)
                 }
                 std::cmp::Ordering::Equal => {
                     let (key, local_data) = local.take();
                     let (_, server_data) = remote.take();
-                    (key, Some(local_data), Some(server_data))
+                    (key, local_data, server_data)
                 }
                 std::cmp::Ordering::Greater => {
                     let (key, server_data) = remote.take();
-                    (key, None, Some(server_data))
+                    (key, None, server_data)
                 }
             };
             let key = (ci, key);
@@ -169,8 +175,8 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
 }
 
 /// The diff of a class the fresh copy holds as a delta over the local file: only the records the
-/// server sent and the keys it lacks are visited (in key order, both streams together); every
-/// other object is equal by reconciliation. Each local record is read by its key.
+/// server sent and the keys it lacks are visited (one stream, in key order); every other object
+/// is equal by reconciliation. Each local record is read by its key.
 fn apply_delta(
     tx: &mut Tx,
     changes: &mut SortedChanges,
@@ -183,27 +189,20 @@ fn apply_delta(
     let schema = tx.schema.clone();
     let class = &schema.classes[ci];
     let conn = tx.conn;
-    let mut upserts = Pager::new(|after, page: &mut Page| fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| page.push(k, d)));
-    let mut erases = Pager::new(|after, page: &mut Page| fresh::erase_page(&fresh.conn, &class.name, after, PAGE, |k| page.push(k, &[])));
+    let mut entries = Pager::new(|after, page: &mut Page| {
+        fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| {
+            page.push(k, d);
+            Ok(())
+        })
+    });
     let mut local_rows = LocalWindow::new(ci);
-    loop {
-        let order = match (upserts.peek()?, erases.peek()?) {
-            (None, None) => break,
-            (Some((uk, _)), Some((ek, _))) => uk.cmp(ek),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-        };
-        if order == std::cmp::Ordering::Greater {
+    while entries.peek()?.is_some() {
+        let (key, server_data) = entries.take();
+        let Some(mut server_data) = server_data else {
             // A local object the server lacks.
-            let (key, _) = erases.take();
             erase_local_only_object(tx, changes, (ci, key), erased_by_recovery)?;
             continue;
-        }
-        if order == std::cmp::Ordering::Equal {
-            // Erased and sent again: the key stays, with the server's record.
-            erases.skip();
-        }
-        let (key, mut server_data) = upserts.take();
+        };
         let local = local_rows.get(conn, &key)?;
         if same && local.as_deref() == Some(server_data.as_slice()) {
             continue;
@@ -384,25 +383,29 @@ fn bump_lamport(lamport: &mut u64, data: &ObjectData) {
     }
 }
 
+/// A key's bytes and its record's (None: a local key the server lacks, in a delta).
+type Entry<'p> = (&'p [u8], Option<&'p [u8]>);
+
 /// One page of (key, record) pairs in one reused buffer: walking a class allocates nothing per
-/// object.
+/// object. A page of a delta also has keys without a record: local keys the server lacks.
 #[derive(Default)]
 struct Page {
     bytes: Vec<u8>,
-    /// Per record: where its key starts, where its data starts, where it ends.
-    spans: Vec<[usize; 3]>,
+    /// Per entry: where its key starts, where its record starts, where it ends, and whether it
+    /// has a record.
+    spans: Vec<([usize; 3], bool)>,
 }
 
 impl Page {
-    fn push(&mut self, key: &[u8], data: &[u8]) {
+    fn push(&mut self, key: &[u8], data: Option<&[u8]>) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(key);
-        self.bytes.extend_from_slice(data);
-        self.spans.push([start, start + key.len(), self.bytes.len()]);
+        self.bytes.extend_from_slice(data.unwrap_or_default());
+        self.spans.push(([start, start + key.len(), self.bytes.len()], data.is_some()));
     }
 
-    fn get(&self, i: usize) -> Option<(&[u8], &[u8])> {
-        self.spans.get(i).map(|&[k, d, e]| (&self.bytes[k..d], &self.bytes[d..e]))
+    fn get(&self, i: usize) -> Option<Entry<'_>> {
+        self.spans.get(i).map(|&([k, d, e], has)| (&self.bytes[k..d], Some(&self.bytes[d..e]).filter(|_| has)))
     }
 }
 
@@ -422,7 +425,7 @@ impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
     }
 
     /// The next record, fetching a page when this one is used up.
-    fn peek(&mut self) -> Result<Option<(&[u8], &[u8])>> {
+    fn peek(&mut self) -> Result<Option<Entry<'_>>> {
         if self.pos == self.page.spans.len() && !self.exhausted {
             if let Some((k, _)) = self.page.get(self.pos.wrapping_sub(1)) {
                 self.last_key = k.to_vec();
@@ -436,9 +439,9 @@ impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
         Ok(self.page.get(self.pos))
     }
 
-    /// Takes the record `peek` returned, as owned bytes (only differing records are taken so).
-    fn take(&mut self) -> (Vec<u8>, Vec<u8>) {
-        let r = self.page.get(self.pos).map(|(k, d)| (k.to_vec(), d.to_vec())).unwrap_or_default();
+    /// Takes the entry `peek` returned, as owned bytes (only differing records are taken so).
+    fn take(&mut self) -> (Vec<u8>, Option<Vec<u8>>) {
+        let r = self.page.get(self.pos).map(|(k, d)| (k.to_vec(), d.map(<[u8]>::to_vec))).unwrap_or_default();
         self.skip();
         r
     }
@@ -484,7 +487,7 @@ impl LocalWindow {
         while let Some((k, d)) = self.rows.get(self.pos) {
             match k.cmp(key) {
                 std::cmp::Ordering::Less => self.pos += 1,
-                std::cmp::Ordering::Equal => return Ok(Some(d.to_vec())),
+                std::cmp::Ordering::Equal => return Ok(d.map(<[u8]>::to_vec)),
                 std::cmp::Ordering::Greater => break,
             }
         }
@@ -502,7 +505,7 @@ impl LocalWindow {
         self.rows.spans.clear();
         let (rows, size) = (&mut self.rows, self.size);
         store::scan_raw_from(conn, self.ci, first, |k, d| {
-            rows.push(k, d);
+            rows.push(k, Some(d));
             Ok(rows.spans.len() < size)
         })?;
         self.last = if self.rows.spans.len() < size { None } else { self.rows.get(size - 1).map(|(k, _)| k.to_vec()) };
@@ -513,7 +516,7 @@ impl LocalWindow {
 
 fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut Page) -> Result<()> {
     store::scan_raw(conn, ci, after, |k, d| {
-        page.push(k, d);
+        page.push(k, Some(d));
         Ok(page.spans.len() < PAGE)
     })
 }
