@@ -1,6 +1,7 @@
 //! driftsync: an offline-first object database core that syncs and survives client resets.
 //! See docs/ARCHITECTURE.md for the map of modules.
 
+pub mod batch_statement;
 pub mod changeset;
 pub mod config;
 pub mod embedded;

@@ -12,6 +12,7 @@
 //! Memory grows with the objects recovery names (and a buffer of `BATCH` rows), never with the
 //! objects of the realm.
 
+use crate::batch_statement::{BatchStatement, Binder};
 use crate::error::{Error, Result};
 use crate::notify::ChangeSummary;
 use crate::schema::{ClassSchema, Schema};
@@ -69,12 +70,12 @@ pub struct Overlay<'c> {
     known_sources: HashMap<Key, Vec<Key>>,
     select_data: CachedStatement<'c>,
     select_exists: CachedStatement<'c>,
-    put: CachedStatement<'c>,
-    puts: CachedStatement<'c>,
+    put: BatchStatement<'c>,
+    puts: BatchStatement<'c>,
     delete: CachedStatement<'c>,
     delete_links_from: CachedStatement<'c>,
-    add_link: CachedStatement<'c>,
-    add_links: CachedStatement<'c>,
+    add_link: BatchStatement<'c>,
+    add_links: BatchStatement<'c>,
     select_links_to: CachedStatement<'c>,
     select_links_to_many: CachedStatement<'c>,
     delete_links_to: CachedStatement<'c>,
@@ -93,18 +94,18 @@ impl<'c> Overlay<'c> {
             known_sources: HashMap::new(),
             select_data: conn.prepare_cached("SELECT data FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             select_exists: conn.prepare_cached("SELECT 1 FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
-            put: conn.prepare_cached(store::PUT_RECORD_SQL)?,
-            puts: conn.prepare_cached(&format!(
-                "INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES {}",
-                vec!["(?, ?, ?, ?)"; BATCH].join(", ")
-            ))?,
+            put: BatchStatement::prepare(conn, store::PUT_RECORD_SQL)?,
+            puts: BatchStatement::prepare(
+                conn,
+                &format!("INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES {}", vec!["(?, ?, ?, ?)"; BATCH].join(", ")),
+            )?,
             delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
-            add_link: conn.prepare_cached("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
-            add_links: conn.prepare_cached(&format!(
-                "INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES {}",
-                vec!["(?, ?, ?, ?)"; BATCH].join(", ")
-            ))?,
+            add_link: BatchStatement::prepare(conn, "INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
+            add_links: BatchStatement::prepare(
+                conn,
+                &format!("INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES {}", vec!["(?, ?, ?, ?)"; BATCH].join(", ")),
+            )?,
             select_links_to: conn.prepare_cached("SELECT sclass, spk FROM ds_backlinks WHERE tclass = ?1 AND tpk = ?2")?,
             select_links_to_many: conn.prepare_cached(&format!(
                 "SELECT tpk, sclass, spk FROM ds_backlinks WHERE tclass = ? AND tpk IN ({})",
@@ -287,23 +288,26 @@ impl<'c> Overlay<'c> {
     }
 
     fn flush_writes(&mut self) -> Result<()> {
-        execute_rows(&mut self.puts, &mut self.put, &mut self.unflushed_writes, |stmt, at, (key, record)| {
-            stmt.raw_bind_parameter(at, key.0 as i64)?;
-            stmt.raw_bind_parameter(at + 1, &key.1)?;
-            stmt.raw_bind_parameter(at + 2, record)?;
-            stmt.raw_bind_parameter(at + 3, store::record_hash(&key.1, record))
-        })
+        execute_rows(&mut self.puts, &mut self.put, &self.unflushed_writes, |p, at, (key, record)| {
+            p.int(at, key.0 as i64)?;
+            p.blob(at + 1, &key.1)?;
+            p.blob(at + 2, record)?;
+            p.int(at + 3, store::record_hash(&key.1, record))
+        })?;
+        self.unflushed_writes.clear();
+        Ok(())
     }
 
     fn flush_backlinks(&mut self) -> Result<()> {
         let keys = &self.unflushed_link_keys;
-        execute_rows(&mut self.add_links, &mut self.add_link, &mut self.unflushed_backlinks, |stmt, at, link| {
+        execute_rows(&mut self.add_links, &mut self.add_link, &self.unflushed_backlinks, |p, at, link| {
             let [start, mid, end] = link.keys;
-            stmt.raw_bind_parameter(at, link.tclass as i64)?;
-            stmt.raw_bind_parameter(at + 1, &keys[start..mid])?;
-            stmt.raw_bind_parameter(at + 2, link.sclass as i64)?;
-            stmt.raw_bind_parameter(at + 3, &keys[mid..end])
+            p.int(at, link.tclass as i64)?;
+            p.blob(at + 1, &keys[start..mid])?;
+            p.int(at + 2, link.sclass as i64)?;
+            p.blob(at + 3, &keys[mid..end])
         })?;
+        self.unflushed_backlinks.clear();
         self.unflushed_link_keys.clear();
         Ok(())
     }
@@ -367,27 +371,22 @@ impl<'c> Overlay<'c> {
     }
 }
 
-/// Executes the buffered `rows` (and empties the buffer, keeping its allocation): a full batch
-/// through `many` (`BATCH` rows of four parameters), fewer row by row through `one`. `bind`
-/// binds one row's four parameters from the given index on.
-fn execute_rows<T>(
-    many: &mut rusqlite::Statement,
-    one: &mut rusqlite::Statement,
-    rows: &mut Vec<T>,
-    bind: impl Fn(&mut rusqlite::Statement, usize, &T) -> rusqlite::Result<()>,
+/// Executes the buffered `rows`: a full batch through `many` (`BATCH` rows of four parameters),
+/// fewer row by row through `one`. `bind` binds one row's four parameters from the given index
+/// on, bytes that live as long as the rows (`'b`).
+fn execute_rows<'b, T>(
+    many: &mut BatchStatement,
+    one: &mut BatchStatement,
+    rows: &'b [T],
+    bind: impl Fn(&mut Binder<'b>, usize, &'b T) -> Result<()>,
 ) -> Result<()> {
     if rows.len() == BATCH {
-        for (i, row) in rows.iter().enumerate() {
-            bind(many, 4 * i + 1, row)?;
-        }
-        many.raw_execute()?;
+        many.execute(|p| rows.iter().enumerate().try_for_each(|(i, row)| bind(p, 4 * i + 1, row)))?;
     } else {
-        for row in rows.iter() {
-            bind(one, 1, row)?;
-            one.raw_execute()?;
+        for row in rows {
+            one.execute(|p| bind(p, 1, row))?;
         }
     }
-    rows.clear();
     Ok(())
 }
 
