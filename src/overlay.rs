@@ -72,7 +72,7 @@ pub struct Overlay<'c> {
     select_exists: CachedStatement<'c>,
     put: BatchStatement<'c>,
     puts: BatchStatement<'c>,
-    delete: CachedStatement<'c>,
+    delete: BatchStatement<'c>,
     delete_links_from: CachedStatement<'c>,
     add_link: BatchStatement<'c>,
     add_links: BatchStatement<'c>,
@@ -99,7 +99,7 @@ impl<'c> Overlay<'c> {
                 conn,
                 &format!("INSERT OR REPLACE INTO ds_objects(class, pk, data, hash) VALUES {}", vec!["(?, ?, ?, ?)"; BATCH].join(", ")),
             )?,
-            delete: conn.prepare_cached("DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
+            delete: BatchStatement::prepare(conn, "DELETE FROM ds_objects WHERE class = ?1 AND pk = ?2")?,
             delete_links_from: conn.prepare_cached("DELETE FROM ds_backlinks WHERE sclass = ?1 AND spk = ?2")?,
             add_link: BatchStatement::prepare(conn, "INSERT OR IGNORE INTO ds_backlinks(tclass, tpk, sclass, spk) VALUES(?1, ?2, ?3, ?4)")?,
             add_links: BatchStatement::prepare(
@@ -261,7 +261,10 @@ impl<'c> Overlay<'c> {
     pub fn erase_now(&mut self, class: &ClassSchema, key: &Key) -> Result<bool> {
         self.flush_backlinks()?;
         self.flush_writes()?;
-        let erased = self.delete.execute(params![key.0 as i64, key.1])? > 0;
+        let erased = self.delete.execute(|p| {
+            p.int(1, key.0 as i64)?;
+            p.blob(2, &key.1)
+        })? > 0;
         // Only an object with link properties can be the source of a backlink.
         if erased && class.properties.iter().any(|p| p.target.is_some()) {
             self.delete_links_from.execute(params![key.0 as i64, key.1])?;

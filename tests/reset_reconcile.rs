@@ -242,6 +242,24 @@ fn check_divergence_in_windows(ts: &TestServer, name: &str, d: &Divergence, wind
     make_fresh_copy(&url, name, &local.schema(), None, &full);
     let schema = local.schema();
     assert_eq!(fresh_contents(&reconciled, Some((&local_path, &schema))), fresh_contents(&full, None), "{d:?}");
+    assert_new_keys_are_the_keys_the_local_file_lacks(&reconciled, &local_path, &schema, d);
+}
+
+/// A record of a delta class is flagged `new_key` (the transform then does not look for it in
+/// the local file) exactly when the local file lacks its key.
+fn assert_new_keys_are_the_keys_the_local_file_lacks(fresh: &Path, local_path: &Path, schema: &Schema, d: &Divergence) {
+    let local: BTreeSet<(String, Vec<u8>)> =
+        raw_objects(local_path).into_iter().map(|(ci, pk, _)| (schema.classes[ci as usize].name.clone(), pk)).collect();
+    let conn = rusqlite::Connection::open(fresh).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT o.class, o.pk, o.new_key FROM fresh_objects o JOIN fresh_delta d ON d.class = o.class WHERE o.data IS NOT NULL")
+        .unwrap();
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, bool>(2)?))).unwrap();
+    for row in rows {
+        let (class, pk, new_key) = row.unwrap();
+        let lacks = !local.contains(&(class.clone(), pk.clone()));
+        assert_eq!(new_key, lacks, "{class} {pk:?}: flagged new {new_key}, the local file lacks it: {lacks}; {d:?}");
+    }
 }
 
 proptest! {

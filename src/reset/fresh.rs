@@ -102,7 +102,8 @@ fn open_store(path: &Path, epoch: u64) -> Result<Connection> {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
              CREATE TABLE IF NOT EXISTS fresh_meta(key TEXT PRIMARY KEY, value ANY NOT NULL);
              CREATE TABLE IF NOT EXISTS fresh_props(class TEXT PRIMARY KEY, props TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB, PRIMARY KEY(class, pk)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS fresh_objects(class TEXT NOT NULL, pk BLOB NOT NULL, data BLOB, new_key INTEGER NOT NULL DEFAULT 0,
+                 PRIMARY KEY(class, pk)) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS fresh_delta(class TEXT PRIMARY KEY);",
         )?;
         let stored: Option<i64> = conn.query_row("SELECT value FROM fresh_meta WHERE key='epoch'", [], |r| r.get(0)).optional()?;
@@ -435,8 +436,16 @@ fn mark_erased(db: &Connection, class: &str, key: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Stores records a reconciliation fetched. A record of a key not marked erased is of a key the
+/// local file lacks (a local key with another record is marked when the hashes of its range are
+/// compared, before any record of the range is fetched): `new_key` says so, and the transform does
+/// not look for it in the local file. (A key stored twice loses the flag: it is then looked for,
+/// in vain.)
 fn store_records(db: &Connection, class: &str, records: &[RawRecord]) -> Result<()> {
-    let mut ins = db.prepare_cached("INSERT OR REPLACE INTO fresh_objects(class, pk, data) VALUES(?1, ?2, ?3)")?;
+    let mut ins = db.prepare_cached(
+        "INSERT INTO fresh_objects(class, pk, data, new_key) VALUES(?1, ?2, ?3, 1)
+         ON CONFLICT(class, pk) DO UPDATE SET data = excluded.data, new_key = 0",
+    )?;
     for r in records {
         ins.execute(params![class, r.key.as_slice(), r.data.as_slice()])?;
     }
@@ -453,20 +462,23 @@ pub fn server_class(conn: &Connection, local: &ClassSchema) -> Result<Option<Cla
 
 /// Streams up to `limit` entries of `class` after `after` (key bytes), in primary-key order: key
 /// bytes and the server's record bytes, or no record for a local key the server lacks (only in a
-/// class the copy holds as a delta).
+/// class the copy holds as a delta); and whether the record's key is one the local file lacks
+/// (known for a delta's records only, see `store_records`).
 pub fn page(
     conn: &Connection,
     class: &str,
     after: &[u8],
     limit: usize,
-    mut f: impl FnMut(&[u8], Option<&[u8]>) -> Result<()>,
+    mut f: impl FnMut(&[u8], Option<&[u8]>, bool) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare_cached("SELECT pk, data FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
+    let mut stmt = conn.prepare_cached("SELECT pk, data, new_key FROM fresh_objects WHERE class = ?1 AND pk > ?2 ORDER BY pk LIMIT ?3")?;
     let mut rows = stmt.query(params![class, after, limit as i64])?;
     let corrupt = || Error::FileCorrupt("fresh copy record is not a blob".into());
     while let Some(r) = rows.next()? {
         let key = r.get_ref(0)?.as_blob().map_err(|_| corrupt())?;
-        f(key, r.get_ref(1)?.as_blob_or_null().map_err(|_| corrupt())?)?;
+        let data = r.get_ref(1)?.as_blob_or_null().map_err(|_| corrupt())?;
+        let new_key = data.is_some() && r.get_ref(2)?.as_i64().map_err(|_| corrupt())? == 1;
+        f(key, data, new_key)?;
     }
     Ok(())
 }

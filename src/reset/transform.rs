@@ -106,11 +106,11 @@ pub fn apply_diff(tx: &mut Tx, fresh: &FreshCopy, erase_local_only: bool, erased
         }
         let mut local = Pager::new(|after, page| local_page(conn, ci, after, page));
         let mut remote = Pager::new(|after, page: &mut Page| match &server_class {
-            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| {
+            Some(_) => fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d, _| {
                 if d.is_none() {
                     return Err(Error::FileCorrupt("a key without a record in a full fresh copy".into()));
                 }
-                page.push(k, d);
+                page.push(k, d, false);
                 Ok(())
             }),
             None => Ok(()),
@@ -190,20 +190,22 @@ fn apply_delta(
     let class = &schema.classes[ci];
     let conn = tx.conn;
     let mut entries = Pager::new(|after, page: &mut Page| {
-        fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d| {
-            page.push(k, d);
+        fresh::page(&fresh.conn, &class.name, after, PAGE, |k, d, new_key| {
+            page.push(k, d, new_key);
             Ok(())
         })
     });
     let mut local_rows = LocalWindow::new(ci);
     while entries.peek()?.is_some() {
+        let new_key = entries.page.new_key(entries.pos);
         let (key, server_data) = entries.take();
         let Some(mut server_data) = server_data else {
             // A local object the server lacks.
             erase_local_only_object(tx, changes, (ci, key), erased_by_recovery)?;
             continue;
         };
-        let local = local_rows.get(conn, &key)?;
+        // A key the reconciliation found missing from the local file is not looked for there.
+        let local = if new_key { None } else { local_rows.get(conn, &key)? };
         if same && local.as_deref() == Some(server_data.as_slice()) {
             continue;
         }
@@ -391,21 +393,36 @@ type Entry<'p> = (&'p [u8], Option<&'p [u8]>);
 #[derive(Default)]
 struct Page {
     bytes: Vec<u8>,
-    /// Per entry: where its key starts, where its record starts, where it ends, and whether it
-    /// has a record.
-    spans: Vec<([usize; 3], bool)>,
+    spans: Vec<Span>,
+}
+
+#[derive(Clone, Copy)]
+struct Span {
+    /// Where the key starts, where the record starts, where it ends.
+    at: [usize; 3],
+    record: bool,
+    /// A record of a key the local file lacks (known for a delta's records only).
+    new_key: bool,
 }
 
 impl Page {
-    fn push(&mut self, key: &[u8], data: Option<&[u8]>) {
+    fn push(&mut self, key: &[u8], data: Option<&[u8]>, new_key: bool) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(key);
         self.bytes.extend_from_slice(data.unwrap_or_default());
-        self.spans.push(([start, start + key.len(), self.bytes.len()], data.is_some()));
+        let at = [start, start + key.len(), self.bytes.len()];
+        self.spans.push(Span { at, record: data.is_some(), new_key });
     }
 
     fn get(&self, i: usize) -> Option<Entry<'_>> {
-        self.spans.get(i).map(|&([k, d, e], has)| (&self.bytes[k..d], Some(&self.bytes[d..e]).filter(|_| has)))
+        self.spans.get(i).map(|s| {
+            let [k, d, e] = s.at;
+            (&self.bytes[k..d], Some(&self.bytes[d..e]).filter(|_| s.record))
+        })
+    }
+
+    fn new_key(&self, i: usize) -> bool {
+        self.spans.get(i).is_some_and(|s| s.new_key)
     }
 }
 
@@ -505,7 +522,7 @@ impl LocalWindow {
         self.rows.spans.clear();
         let (rows, size) = (&mut self.rows, self.size);
         store::scan_raw_from(conn, self.ci, first, |k, d| {
-            rows.push(k, Some(d));
+            rows.push(k, Some(d), false);
             Ok(rows.spans.len() < size)
         })?;
         self.last = if self.rows.spans.len() < size { None } else { self.rows.get(size - 1).map(|(k, _)| k.to_vec()) };
@@ -516,7 +533,7 @@ impl LocalWindow {
 
 fn local_page(conn: &rusqlite::Connection, ci: usize, after: &[u8], page: &mut Page) -> Result<()> {
     store::scan_raw(conn, ci, after, |k, d| {
-        page.push(k, Some(d));
+        page.push(k, Some(d), false);
         Ok(page.spans.len() < PAGE)
     })
 }
