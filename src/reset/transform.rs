@@ -197,7 +197,7 @@ fn apply_delta(
     });
     let mut local_rows = LocalWindow::new(ci);
     while entries.peek()?.is_some() {
-        let new_key = entries.page.new_key(entries.pos);
+        let new_key = entries.peeked_new_key();
         let (key, server_data) = entries.take();
         let Some(mut server_data) = server_data else {
             // A local object the server lacks.
@@ -454,6 +454,11 @@ impl<F: FnMut(&[u8], &mut Page) -> Result<()>> Pager<F> {
             self.exhausted = self.page.spans.len() < PAGE;
         }
         Ok(self.page.get(self.pos))
+    }
+
+    /// Whether the entry `peek` returned is a record of a key the local file lacks.
+    fn peeked_new_key(&self) -> bool {
+        self.page.new_key(self.pos)
     }
 
     /// Takes the entry `peek` returned, as owned bytes (only differing records are taken so).
