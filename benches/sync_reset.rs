@@ -353,9 +353,11 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode, differ:
     for i in 0..unsynced {
         client.write(|r| r.set("A", &(i * 7 % n).into(), "i", Value::Int(-i))).expect("local change");
     }
+    // Closed before the server's history is reset: its own reset would run in this process
+    // too, racing with the one measured.
+    drop(other);
     admin(&s, AdminCommand::Terminate);
     admin(&s, AdminCommand::Enable);
-    drop(other);
     let base = mem_baseline();
     let rss = rss_baseline();
     let server_pid = s.child.id().to_string();
@@ -485,9 +487,10 @@ fn realm_core_shape_reset(dir: &Path, shape: &str, variant: &str, mode: ClientRe
         "client erased every other" => erase_every_other(&client),
         _ => {}
     }
+    // Closed first, as in `bench_reset`.
+    drop(other);
     admin(&s, AdminCommand::Terminate);
     admin(&s, AdminCommand::Enable);
-    drop(other);
     session(&client).resume();
     wait_report(&client, &done)
 }
