@@ -353,8 +353,9 @@ fn bench_reset(dir: &Path, n: i64, unsynced: i64, mode: ClientResetMode, differ:
     for i in 0..unsynced {
         client.write(|r| r.set("A", &(i * 7 % n).into(), "i", Value::Int(-i))).expect("local change");
     }
-    // Closed before the server's history is reset: its own reset would run in this process
-    // too, racing with the one measured.
+    // Closed before the server's history is reset: otherwise its session could notice the reset
+    // and run one of its own in this process (closing joins its thread, so in practice it had
+    // not; this order rules it out).
     drop(other);
     admin(&s, AdminCommand::Terminate);
     admin(&s, AdminCommand::Enable);
